@@ -1,0 +1,3 @@
+module github.com/stevedore-dev/stevedore
+
+go 1.25
