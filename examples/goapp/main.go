@@ -1,0 +1,302 @@
+// Command goapp packs a Go program into a tiny image, as ko does: one
+// `CGO_ENABLED=0 go build -trimpath` per platform, the binary at
+// /app/NAME on a base (scratch by default), the entrypoint set to it and a
+// non-root user (65532). With more than one platform the result is an image
+// index.
+//
+// With no flags it packs the hello-world program it carries (hello/, built
+// in a temporary module) for linux/amd64 and linux/arm64 and writes
+// goapp.oci.tar:
+//
+//	go run ./examples/goapp
+//
+// Pack your own program and push it:
+//
+//	go run ./examples/goapp -pkg ./cmd/server \
+//		-base cgr.dev/chainguard/static:latest \
+//		-platforms linux/amd64,linux/arm64 \
+//		-target registry.example.com/team/server:v1
+//
+// The binary's layer is cached in -cache by content: rebuilding unchanged
+// source (go build is reproducible with -trimpath) reuses the cached layer
+// and gives the same digest. The image size is printed on stderr; the last
+// line of stdout is REF@sha256:... or FILE@sha256:....
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/examples/internal/cli"
+	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/layer"
+	"github.com/stevedore-dev/stevedore/registry"
+	"github.com/stevedore-dev/stevedore/registry/progressbar"
+)
+
+//go:embed hello/main.go
+var helloSource []byte
+
+func main() { cli.Main("goapp", run) }
+
+type config struct {
+	pkg, base, target, out string
+	platforms              []string
+	user                   string
+	cacheDir               string
+	log                    cli.Logger
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("goapp", flag.ContinueOnError)
+	c := &config{log: cli.Logger{W: stderr}}
+	fs.StringVar(&c.pkg, "pkg", "", "the main package to build, as for go build (default: the hello-world program goapp carries)")
+	fs.StringVar(&c.base, "base", "", "base image `REF` (default: scratch)")
+	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "comma-separated `OS/ARCH[/VARIANT]` list; more than one makes an image index")
+	fs.StringVar(&c.target, "target", "", "push the image to `REF`; without it the image is written with -o")
+	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default goapp.oci.tar when there is no -target)")
+	fs.StringVar(&c.user, "user", "65532", "`USER` the container runs as (uid, uid:gid or name)")
+	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
+	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
+	if err := cli.Parse(fs, args, stderr); err != nil {
+		return nil, err
+	}
+	for _, p := range strings.Split(*platforms, ",") {
+		p = strings.TrimSpace(p)
+		if _, err := v1.ParsePlatform(p); err != nil || strings.Count(p, "/") < 1 {
+			return nil, fmt.Errorf("-platforms: %q is not os/arch or os/arch/variant (like linux/arm64)", p)
+		}
+		c.platforms = append(c.platforms, p)
+	}
+	if c.target != "" && c.out != "" {
+		return nil, errors.New("-target and -o: give one (push to a registry, or write a file)")
+	}
+	if c.target == "" && c.out == "" {
+		c.out = "goapp.oci.tar"
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "goapp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	// The package: -pkg, or the carried hello-world in a temporary module.
+	pkg, dir := c.pkg, ""
+	if pkg == "" {
+		dir = filepath.Join(work, "hello")
+		if err := writeHello(dir); err != nil {
+			return err
+		}
+		pkg = "."
+	}
+	name, err := mainPackageName(ctx, dir, pkg)
+	if err != nil {
+		return err
+	}
+
+	// One binary, and one layer, per platform.
+	layers := map[string]v1.Layer{}
+	for _, p := range c.platforms {
+		bin := filepath.Join(work, strings.ReplaceAll(p, "/", "_"), name)
+		c.log.Printf("go build %s for %s", pkg, p)
+		if err := goBuild(ctx, dir, pkg, p, bin); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			return err
+		}
+		// An in-memory file: the cache key is its content, so an unchanged
+		// binary finds its layer in the cache.
+		opts := []layer.Option{}
+		if c.cacheDir != "" {
+			opts = append(opts, layer.WithCache(c.cacheDir))
+		}
+		l, err := layer.FromFiles([]layer.File{{Path: "/app/" + name, Data: data, Mode: 0o755}}, opts...)
+		if err != nil {
+			return err
+		}
+		layers[p] = l
+	}
+
+	config := []image.Option{
+		image.WithEntrypoint("/app/" + name),
+		image.WithUser(c.user),
+	}
+	var result image.Artifact
+	if len(c.platforms) == 1 {
+		p := c.platforms[0]
+		var base v1.Image
+		if c.base != "" {
+			if base, err = registry.Pull(ctx, c.base, registry.WithPlatform(p)); err != nil {
+				return err
+			}
+		}
+		img, err := image.Build(ctx, base, append(config, image.WithPlatform(p), image.WithLayers(layers[p]))...)
+		if err != nil {
+			return err
+		}
+		if err := printSize(stderr, p, img); err != nil {
+			return err
+		}
+		result = img
+	} else {
+		var base v1.ImageIndex
+		if c.base != "" {
+			if base, err = registry.PullIndex(ctx, c.base); err != nil {
+				return err
+			}
+		}
+		idx, err := image.BuildIndex(ctx, base, append(config,
+			image.WithPlatforms(c.platforms...),
+			image.WithPlatformLayers(func(got v1.Platform) ([]v1.Layer, error) {
+				for _, p := range c.platforms {
+					if want, _ := v1.ParsePlatform(p); got.Satisfies(*want) {
+						return []v1.Layer{layers[p]}, nil
+					}
+				}
+				return nil, fmt.Errorf("no binary built for platform %s", got)
+			}))...)
+		if err != nil {
+			return err
+		}
+		if err := printIndexSize(stderr, idx); err != nil {
+			return err
+		}
+		result = idx
+	}
+
+	var opts []registry.Option
+	if c.log.Verbose && c.target != "" {
+		bar := progressbar.New(stderr)
+		defer bar.Close()
+		opts = append(opts, registry.WithProgress(bar.Update))
+	}
+	ref, err := cli.Publish(ctx, result, c.target, c.out, "latest", opts...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, ref)
+	return nil
+}
+
+// writeHello writes the carried hello-world program as a module in dir.
+func writeHello(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hello\n\ngo 1.22\n"), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "main.go"), helloSource, 0o644)
+}
+
+var majorVersion = regexp.MustCompile(`^v[0-9]+$`)
+
+// mainPackageName checks that pkg is a main package and returns the name
+// of its binary, as go install would name it.
+func mainPackageName(ctx context.Context, dir, pkg string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "list", "-f", "{{.Name}} {{.ImportPath}}", pkg)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go list %s: %w: %s", pkg, err, strings.TrimSpace(string(out)))
+	}
+	kind, importPath, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	if kind != "main" {
+		return "", fmt.Errorf("-pkg %s: package %s is not a main package (it is package %s)", pkg, importPath, kind)
+	}
+	name := path.Base(importPath)
+	if majorVersion.MatchString(name) && path.Dir(importPath) != "." {
+		name = path.Base(path.Dir(importPath))
+	}
+	return name, nil
+}
+
+// goBuild builds a static binary of pkg for platform into out.
+func goBuild(ctx context.Context, dir, pkg, platform, out string) error {
+	p, err := v1.ParsePlatform(platform)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture)
+	if p.Architecture == "arm" && strings.HasPrefix(p.Variant, "v") {
+		cmd.Env = append(cmd.Env, "GOARM="+strings.TrimPrefix(p.Variant, "v"))
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s for %s: %w: %s", pkg, platform, err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+// printSize prints what pulling img costs: its compressed layers and its
+// config.
+func printSize(w io.Writer, platform string, img v1.Image) error {
+	m, err := img.Manifest()
+	if err != nil {
+		return err
+	}
+	size := m.Config.Size
+	for _, l := range m.Layers {
+		size += l.Size
+	}
+	layers := "layers"
+	if len(m.Layers) == 1 {
+		layers = "layer"
+	}
+	fmt.Fprintf(w, "image %s: %s (%d %s and config, compressed)\n", platform, humanSize(size), len(m.Layers), layers)
+	return nil
+}
+
+func printIndexSize(w io.Writer, idx v1.ImageIndex) error {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return err
+		}
+		p := "unknown"
+		if d.Platform != nil {
+			p = d.Platform.String()
+		}
+		if err := printSize(w, p, img); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
+	"github.com/stevedore-dev/stevedore/registry/registrytest"
+)
+
+// blobInodes returns the inode of every blob file in a layer cache.
+func blobInodes(t *testing.T, cache string) map[string]uint64 {
+	t.Helper()
+	m := map[string]uint64{}
+	dir := filepath.Join(cache, "blobs", "sha256")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("reading the layer cache: %v", err)
+	}
+	for _, e := range ents {
+		fi, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[e.Name()] = fi.Sys().(*syscall.Stat_t).Ino
+	}
+	return m
+}
+
+// TestDefault packs the carried hello-world for linux/amd64 and
+// linux/arm64, twice, and checks the second build took the binaries'
+// layers from the cache.
+func TestDefault(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	out1, out2 := filepath.Join(dir, "1.oci.tar"), filepath.Join(dir, "2.oci.tar")
+	r1 := exampletest.Run(t, run, "-o", out1, "-cache", cache)
+	before := blobInodes(t, cache)
+	r2 := exampletest.Run(t, run, "-o", out2, "-cache", cache)
+	after := blobInodes(t, cache)
+
+	if r1.Digest != r2.Digest {
+		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
+	}
+	// A cache miss writes the layer to a new file renamed over the blob
+	// (a new inode) or adds a blob: the same files mean the second run
+	// reused the cached layers.
+	if len(before) != 2 {
+		t.Errorf("layer cache holds %d blobs after the first build, want 2 (one per platform)", len(before))
+	}
+	for blob, ino := range before {
+		if after[blob] != ino {
+			t.Errorf("cache blob %s: inode %d after the second build, was %d: the layer was rebuilt, not reused", blob, after[blob], ino)
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("layer cache holds %d blobs after the second build, %d before", len(after), len(before))
+	}
+	for _, p := range []string{"linux/amd64", "linux/arm64"} {
+		if !strings.Contains(r1.Stderr, "image "+p+": ") {
+			t.Errorf("stderr = %q, want the size of the %s image", r1.Stderr, p)
+		}
+	}
+
+	idx := exampletest.OpenIndexTarball(t, out1, "latest", r1.Digest)
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	machines := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
+	if len(im.Manifests) != 2 {
+		t.Fatalf("index has %d manifests, want 2", len(im.Manifests))
+	}
+	for i, d := range im.Manifests {
+		want := []string{"amd64", "arm64"}[i]
+		if d.Platform == nil || d.Platform.OS != "linux" || d.Platform.Architecture != want {
+			t.Errorf("manifest %d platform = %v, want linux/%s", i, d.Platform, want)
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := exampletest.Config(t, img)
+		checkConfig(t, cfg, "/app/hello", "65532")
+		files := exampletest.FilesLimit(t, img, 64<<20)
+		bin := checkBinary(t, files, "/app/hello", machines[want])
+		if want == runtime.GOARCH && runtime.GOOS == "linux" {
+			out := runBinary(t, bin)
+			if !strings.HasPrefix(out, "hello from a stevedore image (linux/"+want) {
+				t.Errorf("running /app/hello printed %q", out)
+			}
+		}
+	}
+}
+
+func checkConfig(t *testing.T, cfg *v1.Config, entrypoint, user string) {
+	t.Helper()
+	if len(cfg.Entrypoint) != 1 || cfg.Entrypoint[0] != entrypoint {
+		t.Errorf("Entrypoint = %q, want [%q]", cfg.Entrypoint, entrypoint)
+	}
+	if cfg.User != user {
+		t.Errorf("User = %q, want %q", cfg.User, user)
+	}
+}
+
+// checkBinary checks that name is an executable static ELF binary for
+// machine and returns its bytes.
+func checkBinary(t *testing.T, files map[string]exampletest.File, name string, machine elf.Machine) []byte {
+	t.Helper()
+	f, ok := files[name]
+	if !ok {
+		t.Fatalf("%s is not in the image", name)
+	}
+	if got := exampletest.Mode(f); got != 0o755 {
+		t.Errorf("mode of %s = %v, want -rwxr-xr-x", name, got)
+	}
+	e, err := elf.NewFile(bytes.NewReader(f.Data))
+	if err != nil {
+		t.Fatalf("%s is not an ELF binary: %v", name, err)
+	}
+	if e.Machine != machine {
+		t.Errorf("%s is for %v, want %v", name, e.Machine, machine)
+	}
+	for _, p := range e.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("%s has an ELF interpreter: not a static binary (CGO_ENABLED=0 missing?)", name)
+		}
+	}
+	return f.Data
+}
+
+func runBinary(t *testing.T, bin []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "bin")
+	if err := os.WriteFile(p, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(p).Output()
+	if err != nil {
+		t.Fatalf("running the binary from the image: %v", err)
+	}
+	return string(out)
+}
+
+// writeModule writes a module of files (path -> content) in a temp dir.
+func writeModule(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestPackageOnBase packs a main package of another module for one
+// platform on a base from a registry, and pushes it.
+func TestPackageOnBase(t *testing.T) {
+	srv := registrytest.New(t)
+	base, err := srv.SeedImage(context.Background(), "base:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseLayers, err := base.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := writeModule(t, map[string]string{
+		"go.mod":     "module example.com/greeter/v2\n\ngo 1.22\n",
+		"main.go":    "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"greetings\") }\n",
+		"lib/lib.go": "package lib\n",
+	})
+	t.Chdir(mod)
+	args := []string{"-pkg", ".", "-platforms", "linux/amd64", "-base", srv.Ref("base:1"),
+		"-user", "1000:1000", "-target", srv.Ref("greeter:v2"), "-cache", t.TempDir()}
+	r1 := exampletest.Run(t, run, args...)
+	r2 := exampletest.Run(t, run, args...)
+	if r1.Digest != r2.Digest {
+		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
+	}
+	img := exampletest.Pull(t, r1.Ref)
+	checkConfig(t, exampletest.Config(t, img), "/app/greeter", "1000:1000")
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(layers) != len(baseLayers)+1 {
+		t.Fatalf("image has %d layers, want the base's %d and the binary's", len(layers), len(baseLayers))
+	}
+	for i, l := range baseLayers {
+		want, _ := l.Digest()
+		if got, _ := layers[i].Digest(); got != want {
+			t.Errorf("layer %d = %s, want the base's %s", i, got, want)
+		}
+	}
+	files := exampletest.LayerFilesLimit(t, layers[len(layers)-1], 64<<20)
+	checkBinary(t, files, "/app/greeter", elf.EM_X86_64)
+	for name, f := range files {
+		if name != "/app/greeter" && !exampletest.Mode(f).IsDir() {
+			t.Errorf("the binary's layer holds %s too", name)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	mod := writeModule(t, map[string]string{
+		"go.mod":      "module example.com/broken\n\ngo 1.22\n",
+		"lib/lib.go":  "package lib\n",
+		"bad/main.go": "package main\n\nfunc main() { undefinedThing() }\n",
+	})
+	t.Chdir(mod)
+	out := filepath.Join(t.TempDir(), "x.oci.tar")
+	tests := []struct {
+		name   string
+		args   []string
+		substr string
+	}{
+		{"library package", []string{"-pkg", "./lib", "-o", out}, "not a main package"},
+		{"compile error", []string{"-pkg", "./bad", "-platforms", "linux/amd64", "-o", out, "-cache", ""}, "undefined: undefinedThing"},
+		{"missing package", []string{"-pkg", "./nope", "-o", out}, "go list ./nope"},
+		{"bad platform", []string{"-platforms", "linux/amd64,arm64"}, `"arm64" is not os/arch`},
+		{"target and o", []string{"-target", "example.com/a:b", "-o", out}, "-target and -o"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := exampletest.RunErr(t, run, tt.args...)
+			if err == nil {
+				t.Fatalf("run(%q) = nil, want an error; stdout %q", tt.args, r.Stdout)
+			}
+			if !strings.Contains(err.Error(), tt.substr) {
+				t.Errorf("run(%q) = %v, want it to mention %q", tt.args, err, tt.substr)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("after a failed run, %s exists, want no output file", out)
+			}
+		})
+	}
+}

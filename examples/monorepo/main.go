@@ -1,0 +1,202 @@
+// Command monorepo builds the image of one service of a monorepo without
+// reading the rest of it: the layer is the tree DIR/services/NAME, minus
+// what DIR/services/NAME/.dockerignore excludes, at /app, and the
+// entrypoint is /app/dist/NAME. Nothing outside services/NAME is opened or
+// listed (the walk is confined to it with os.Root), so building one service
+// costs the same whatever the size of the others; compare `docker build`,
+// which sends the whole context to a daemon first.
+//
+// With no flags it generates a small demo monorepo (services api, web and
+// worker, and a shared library) in the temp dir, builds its api service
+// and writes monorepo.oci.tar:
+//
+//	go run ./examples/monorepo
+//
+// On a real repository:
+//
+//	go run ./examples/monorepo -repo ~/src/shop -service checkout \
+//		-base cgr.dev/chainguard/static:latest \
+//		-target registry.example.com/shop/checkout:v1
+//
+// The service's directory is layered from a cache (-cache) when nothing in
+// it changed since the last build, at the cost of a stat walk. The last
+// line of stdout is REF@sha256:... or FILE@sha256:....
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/examples/internal/cli"
+	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/layer"
+	"github.com/stevedore-dev/stevedore/registry"
+	"github.com/stevedore-dev/stevedore/registry/progressbar"
+)
+
+func main() { cli.Main("monorepo", run) }
+
+type config struct {
+	repo, service     string
+	base, target, out string
+	cacheDir          string
+	log               cli.Logger
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("monorepo", flag.ContinueOnError)
+	c := &config{log: cli.Logger{W: stderr}}
+	fs.StringVar(&c.repo, "repo", "", "the monorepo's root `DIR`, which holds services/NAME (default: a generated demo monorepo)")
+	fs.StringVar(&c.service, "service", "", "the service to build, a directory `NAME` under DIR/services (default: api, with the demo monorepo)")
+	fs.StringVar(&c.base, "base", "", "base image `REF` (default: scratch)")
+	fs.StringVar(&c.target, "target", "", "push the image to `REF`; without it the image is written with -o")
+	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default monorepo.oci.tar when there is no -target)")
+	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
+	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
+	if err := cli.Parse(fs, args, stderr); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.repo == "" && c.service == "":
+		c.service = "api"
+	case c.repo != "" && c.service == "":
+		return nil, errors.New("-service is required with -repo: name the directory under DIR/services to build")
+	}
+	if c.service == "." || c.service == ".." || strings.ContainsAny(c.service, `/\`) {
+		return nil, fmt.Errorf("-service %q: want the name of one directory under DIR/services", c.service)
+	}
+	if c.target != "" && c.out != "" {
+		return nil, errors.New("-target and -o: give one (push to a registry, or write a file)")
+	}
+	if c.target == "" && c.out == "" {
+		c.out = "monorepo.oci.tar"
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if c.repo == "" {
+		// A fixed place, so that two runs give the same digest: the layer's
+		// history names the directory it was made from.
+		c.repo = filepath.Join(os.TempDir(), "stevedore-demo-monorepo")
+		c.log.Printf("generating a demo monorepo in %s", c.repo)
+		if err := writeDemo(c.repo); err != nil {
+			return fmt.Errorf("generating the demo monorepo: %w", err)
+		}
+	}
+
+	// Only services/NAME is looked at: a stat of it and of its
+	// .dockerignore, then a walk confined to it.
+	svc := filepath.Join(c.repo, "services", c.service)
+	if fi, err := os.Stat(svc); err != nil || !fi.IsDir() {
+		return fmt.Errorf("-service %s: %s is not a directory (services are the directories of %s)", c.service, svc, filepath.Join(c.repo, "services"))
+	}
+	opts := []layer.Option{layer.WithRoot("/app")}
+	ignore := filepath.Join(svc, ".dockerignore")
+	if _, err := os.Lstat(ignore); err == nil {
+		c.log.Printf("excluding what %s says", ignore)
+		opts = append(opts, layer.WithIgnoreFile(ignore))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if c.cacheDir != "" {
+		opts = append(opts, layer.WithCache(c.cacheDir))
+	}
+	app, err := layer.FromDir(svc, opts...)
+	if err != nil {
+		return err
+	}
+
+	var base v1.Image
+	if c.base != "" {
+		c.log.Printf("pulling base %s", c.base)
+		if base, err = registry.Pull(ctx, c.base); err != nil {
+			return err
+		}
+	}
+	img, err := image.Build(ctx, base,
+		image.WithLayers(app),
+		image.WithEntrypoint("/app/dist/"+c.service),
+	)
+	if err != nil {
+		return err
+	}
+	if d, err := app.Digest(); err == nil {
+		size, _ := app.Size()
+		c.log.Printf("layer %s from %s: %d bytes", d, svc, size)
+	}
+
+	var popts []registry.Option
+	if c.log.Verbose && c.target != "" {
+		bar := progressbar.New(stderr)
+		defer bar.Close()
+		popts = append(popts, registry.WithProgress(bar.Update))
+	}
+	ref, err := cli.Publish(ctx, img, c.target, c.out, "latest", popts...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, ref)
+	return nil
+}
+
+// demo is the generated monorepo: path -> content; a path ending in "/"
+// is a directory, content starting with "#!" makes an executable.
+var demo = map[string]string{
+	"README.md":                         "# shop: a demo monorepo\n",
+	"libs/shared/money.go":              "package shared\n",
+	"services/api/.dockerignore":        "# what the image does not need\nsrc/**/*_test.go\nnode_modules\n*.log\n",
+	"services/api/dist/api":             "#!/bin/sh\necho api\n",
+	"services/api/config/api.yaml":      "listen: :8080\n",
+	"services/api/src/main.go":          "package main\n",
+	"services/api/src/main_test.go":     "package main\n",
+	"services/api/node_modules/x/x.js":  "module.exports = 1\n",
+	"services/api/debug.log":            "noise\n",
+	"services/web/dist/web":             "#!/bin/sh\necho web\n",
+	"services/web/public/index.html":    "<h1>shop</h1>\n",
+	"services/worker/dist/worker":       "#!/bin/sh\necho worker\n",
+	"services/worker/jobs/nightly.yaml": "cron: '0 3 * * *'\n",
+}
+
+// writeDemo (re)creates the demo monorepo in dir.
+func writeDemo(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	for name, content := range demo {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(content, "#!") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			return err
+		}
+		// WriteFile's mode is subject to the umask; the demo's is not.
+		if err := os.Chmod(p, mode); err != nil {
+			return err
+		}
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			err = os.Chmod(p, 0o755)
+		}
+		return err
+	})
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
+	"github.com/stevedore-dev/stevedore/internal/itest"
+	"github.com/stevedore-dev/stevedore/registry"
+)
+
+// TestIntegrationDistribution pushes the toolchain image to a real Docker
+// Distribution registry with htpasswd auth, credentials coming from a
+// docker config.json, then checks it with tools no one here wrote: skopeo
+// copies it to an OCI layout, umoci unpacks it, and runc runs `go version`
+// in it.
+func TestIntegrationDistribution(t *testing.T) {
+	itest.Require(t, "docker-registry", "skopeo", "umoci", "runc")
+	const user, password = "toolchain-ci", "hunter2-but-longer"
+	d := itest.StartDistribution(t, user, password, nil, nil)
+	target := d.Ref("stevedore/toolchain:it")
+
+	// Without credentials the registry refuses the push: the credentials
+	// below really are what makes it work.
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	_, err := exampletest.RunErr(t, run, "-target", target, "-cache", sharedCache)
+	if !errors.Is(err, registry.ErrUnauthorized) {
+		t.Fatalf("push without credentials = %v, want an error wrapping registry.ErrUnauthorized", err)
+	}
+
+	// A docker config.json, as `docker login` writes it.
+	cfgDir := t.TempDir()
+	cfg, err := json.Marshal(map[string]any{"auths": map[string]any{
+		d.Host: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", cfgDir)
+
+	r := exampletest.Run(t, run, "-target", target, "-cache", sharedCache)
+	if want := d.Ref("stevedore/toolchain"); r.Name != want {
+		t.Errorf("printed %s, want %s@sha256:...", r.Ref, want)
+	}
+	if strings.Contains(r.Stdout+r.Stderr, password) {
+		t.Error("the password appears in the output")
+	}
+
+	layout := filepath.Join(t.TempDir(), "layout")
+	itest.Run(t, "skopeo", "copy", "--quiet",
+		"--src-creds", user+":"+password, "--src-tls-verify=false",
+		"docker://"+r.Ref, "oci:"+layout+":toolchain")
+	bundle := itest.Unpack(t, layout, "toolchain")
+	got := strings.TrimSpace(itest.RunBundle(t, bundle, "/usr/local/go/bin/go", "version"))
+
+	out, err := exec.CommandContext(context.Background(), "go", "env", "GOVERSION", "GOHOSTOS", "GOHOSTARCH").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(out))
+	if want := "go version " + f[0] + " " + f[1] + "/" + f[2]; got != want {
+		t.Errorf("go version in the container = %q, want %q", got, want)
+	}
+}

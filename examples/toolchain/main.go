@@ -1,0 +1,281 @@
+// Command toolchain builds a Go toolchain image: a base image plus a Go
+// installation at /usr/local/go (and, optionally, ko at /usr/local/bin/ko),
+// with PATH, CGO_ENABLED=0, GOFLAGS=-trimpath and a /workspace working
+// directory. No Docker daemon is involved.
+//
+// With no flags it works offline: it makes a minimal base image in-process
+// (/etc/passwd, /etc/group, a 1777 /tmp and a PATH), serves it from an
+// in-process registry and pulls it back as any base would be pulled, layers
+// the Go installation running it (`go env GOROOT`) and writes the result to
+// toolchain.oci.tar:
+//
+//	go run ./examples/toolchain
+//
+// Point it at real registries and a real Go release:
+//
+//	go run ./examples/toolchain \
+//		-base cgr.dev/chainguard/static:latest \
+//		-go-url https://go.dev/dl/go1.25.5.linux-amd64.tar.gz -go-sha256 HEX \
+//		-ko-url https://github.com/ko-build/ko/releases/download/v0.18.0/ko_0.18.0_Linux_x86_64.tar.gz \
+//		-target registry.example.com/team/toolchain:go1.25 -v
+//
+// Credentials come from the docker config ($DOCKER_CONFIG/config.json or
+// ~/.docker/config.json, with its credential helpers), as for docker itself.
+// Layers are cached in -cache, so a second run with the same inputs costs a
+// stat walk of the Go tree and gives the same digest. The last line of
+// stdout is the result: REF@sha256:... after a push, FILE@sha256:... after
+// a write.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os/exec"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/examples/internal/cli"
+	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/layer"
+	"github.com/stevedore-dev/stevedore/registry"
+	"github.com/stevedore-dev/stevedore/registry/progressbar"
+	"github.com/stevedore-dev/stevedore/registry/registrytest"
+)
+
+func main() { cli.Main("toolchain", run) }
+
+// config is what the flags say.
+type config struct {
+	base, target, out   string
+	goURL, goSHA, koURL string
+	platform            string
+	compression         layer.Compression
+	cacheDir            string
+	log                 cli.Logger
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("toolchain", flag.ContinueOnError)
+	c := &config{log: cli.Logger{W: stderr}}
+	fs.StringVar(&c.base, "base", "", "base image `REF` (default: a minimal base made in-process and served by an in-process registry)")
+	fs.StringVar(&c.target, "target", "", "push the image to `REF`; without it the image is written with -o")
+	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default toolchain.oci.tar when there is no -target)")
+	fs.StringVar(&c.goURL, "go-url", "", "Go release tarball `URL` (or local path) with go/... inside (default: the Go installation running this, `go env GOROOT`)")
+	fs.StringVar(&c.goSHA, "go-sha256", "", "verify the Go tarball against this sha256 `HEX`")
+	fs.StringVar(&c.koURL, "ko-url", "", "ko release tarball `URL` (or local path); only its ko entry is kept, at /usr/local/bin/ko (default: no ko)")
+	fs.StringVar(&c.platform, "platform", "linux/amd64", "`OS/ARCH[/VARIANT]` of the image")
+	comp := fs.String("compression", "gzip", "layer compression: gzip or zstd")
+	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
+	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: toolchain [flags]\n\nBuilds a Go (+ ko) toolchain image; with no flags, offline from the local Go installation.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := cli.Parse(fs, args, stderr); err != nil {
+		return nil, err
+	}
+	switch *comp {
+	case "gzip":
+		c.compression = layer.Gzip
+	case "zstd":
+		c.compression = layer.Zstd
+	default:
+		return nil, fmt.Errorf("-compression %q: want gzip or zstd", *comp)
+	}
+	if c.target != "" && c.out != "" {
+		return nil, errors.New("-target and -o: give one (push to a registry, or write a file)")
+	}
+	if c.target == "" && c.out == "" {
+		c.out = "toolchain.oci.tar"
+	}
+	if c.goSHA != "" && c.goURL == "" {
+		return nil, errors.New("-go-sha256 verifies -go-url: give -go-url too")
+	}
+	if _, err := v1.ParsePlatform(c.platform); err != nil || !strings.Contains(c.platform, "/") {
+		return nil, fmt.Errorf("-platform %q: want os/arch or os/arch/variant, like linux/arm64", c.platform)
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+
+	// The base: pulled from -base, or made here and served by an in-process
+	// registry, so the pull below is exactly what a real base goes through.
+	var base v1.Image
+	if c.base != "" {
+		c.log.Printf("pulling base %s (%s)", c.base, c.platform)
+		if base, err = registry.Pull(ctx, c.base, registry.WithPlatform(c.platform)); err != nil {
+			return err
+		}
+	} else {
+		srv, err := registrytest.Start()
+		if err != nil {
+			return fmt.Errorf("starting the in-process registry: %w", err)
+		}
+		defer srv.Close()
+		ref := srv.Ref("stevedore/minimal-base:latest")
+		if err := pushMinimalBase(ctx, ref, c.platform); err != nil {
+			return err
+		}
+		c.log.Printf("pulling the minimal base from the in-process registry: %s", ref)
+		img, err := registry.Pull(ctx, ref, registry.WithPlatform(c.platform))
+		if err != nil {
+			return err
+		}
+		// Its address changes at every run: do not record it as the base.
+		base = cli.Anonymous(img)
+	}
+
+	// The layers: Go, and maybe ko.
+	goLayer, err := c.goLayer(ctx)
+	if err != nil {
+		return err
+	}
+	layers := []v1.Layer{goLayer}
+	if c.koURL != "" {
+		c.log.Printf("ko: %s (only its ko entry, at /usr/local/bin/ko)", c.koURL)
+		ko, err := fromURLOrFile(ctx, c.koURL,
+			layer.WithOnly("ko"), layer.WithRoot("/usr/local/bin"),
+			layer.WithCompression(c.compression))
+		if err != nil {
+			return fmt.Errorf("-ko-url: %w", err)
+		}
+		layers = append(layers, ko)
+	}
+
+	// The image. Build computes the new layers (tar, compress, hash) here,
+	// or finds them in the cache.
+	img, err := image.Build(ctx, base,
+		image.WithLayers(layers...),
+		image.WithPathPrepend("/usr/local/go/bin"),
+		image.WithEnv("CGO_ENABLED", "0"),
+		image.WithEnv("GOFLAGS", "-trimpath"),
+		image.WithWorkDir("/workspace"),
+	)
+	if err != nil {
+		return err
+	}
+	for _, l := range layers {
+		d, _ := l.Digest()
+		size, _ := l.Size()
+		c.log.Printf("layer %s: %.1f MB", d, float64(size)/1e6)
+	}
+	c.log.Printf("image built in %s", time.Since(start).Round(time.Millisecond))
+
+	var opts []registry.Option
+	if c.log.Verbose && c.target != "" {
+		bar := progressbar.New(stderr)
+		defer bar.Close()
+		opts = append(opts, registry.WithProgress(bar.Update))
+	}
+	ref, err := cli.Publish(ctx, img, c.target, c.out, "latest", opts...)
+	if err != nil {
+		return err
+	}
+	c.log.Printf("done in %s", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintln(stdout, ref)
+	return nil
+}
+
+// goLayer returns the layer holding Go at /usr/local/go: from -go-url, or
+// the local installation.
+func (c *config) goLayer(ctx context.Context) (v1.Layer, error) {
+	opts := []layer.Option{layer.WithCompression(c.compression)}
+	if c.cacheDir != "" {
+		opts = append(opts, layer.WithCache(c.cacheDir))
+	}
+	if c.goURL != "" {
+		c.log.Printf("go: %s", c.goURL)
+		// Release tarballs hold go/...: keep only that, under /usr/local.
+		opts = append(opts, layer.WithOnly("go"), layer.WithRoot("/usr/local"))
+		if c.goSHA != "" {
+			opts = append(opts, layer.WithSHA256(c.goSHA))
+		}
+		l, err := fromURLOrFile(ctx, c.goURL, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("-go-url: %w", err)
+		}
+		return l, nil
+	}
+
+	goroot, host, version, err := localGo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want, _ := v1.ParsePlatform(c.platform)
+	if want.OS != host.OS || want.Architecture != host.Architecture {
+		return nil, fmt.Errorf("-platform %s: the local Go installation (%s, %s) is for %s/%s; give -go-url with a %s/%s release tarball",
+			c.platform, goroot, version, host.OS, host.Architecture, want.OS, want.Architecture)
+	}
+	c.log.Printf("go: %s from %s", version, goroot)
+	return layer.FromDir(goroot, append(opts, layer.WithRoot("/usr/local/go"))...)
+}
+
+// localGo asks the go command on PATH where its installation is.
+func localGo(ctx context.Context) (goroot string, host v1.Platform, version string, err error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOROOT", "GOHOSTOS", "GOHOSTARCH", "GOVERSION").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return "", v1.Platform{}, "", fmt.Errorf("finding the local Go installation with `go env GOROOT` (install Go, or give -go-url): %w", err)
+	}
+	f := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(f) != 4 || f[0] == "" {
+		return "", v1.Platform{}, "", fmt.Errorf("finding the local Go installation: unexpected `go env` output %q (give -go-url)", out)
+	}
+	return f[0], v1.Platform{OS: f[1], Architecture: f[2]}, f[3], nil
+}
+
+// fromURLOrFile layers a tarball from an http(s) URL, or from a local path
+// (or file:// URL).
+func fromURLOrFile(ctx context.Context, src string, opts ...layer.Option) (v1.Layer, error) {
+	if u, err := url.Parse(src); err == nil {
+		switch u.Scheme {
+		case "http", "https":
+			return layer.FromURL(ctx, src, opts...)
+		case "file":
+			return layer.FromTarball(u.Path, opts...)
+		}
+	}
+	return layer.FromTarball(src, opts...)
+}
+
+// pushMinimalBase builds the default base, the least an image needs to run
+// a Go toolchain as root or as a named user, and pushes it to ref.
+func pushMinimalBase(ctx context.Context, ref, platform string) error {
+	files, err := layer.FromFiles([]layer.File{
+		{Path: "/etc/passwd", Data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n")},
+		{Path: "/etc/group", Data: []byte("root:x:0:\nnogroup:x:65534:\n")},
+		{Path: "/root", Mode: fs.ModeDir | 0o700},
+		{Path: "/tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
+	})
+	if err != nil {
+		return err
+	}
+	img, err := image.Build(ctx, nil,
+		image.WithPlatform(platform),
+		image.WithLayers(files),
+		image.WithEnv("PATH", image.DefaultPath),
+	)
+	if err != nil {
+		return fmt.Errorf("building the minimal base: %w", err)
+	}
+	if _, err := registry.Push(ctx, ref, img); err != nil {
+		return fmt.Errorf("serving the minimal base: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
+	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/layer"
+	"github.com/stevedore-dev/stevedore/registry/registrytest"
+)
+
+// sharedCache is one layer cache for the whole test binary: the local Go
+// tree (~270 MB) is then compressed once, by whichever test comes first.
+var sharedCache string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "toolchain-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sharedCache = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestDefault runs the README's command (no flags but -o and -cache, to
+// keep the repository and the user's cache clean) twice: a Go toolchain
+// image of the local Go installation on the in-process minimal base.
+func TestDefault(t *testing.T) {
+	dir := t.TempDir()
+	out1, out2 := filepath.Join(dir, "a.oci.tar"), filepath.Join(dir, "b.oci.tar")
+	r1 := exampletest.Run(t, run, "-o", out1, "-cache", sharedCache)
+	r2 := exampletest.Run(t, run, "-o", out2, "-cache", sharedCache)
+	if r1.Name != out1 || r2.Name != out2 {
+		t.Fatalf("printed %q and %q, want %s@... and %s@...", r1.Ref, r2.Ref, out1, out2)
+	}
+	if r1.Digest != r2.Digest {
+		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
+	}
+	if r1.Stderr != "" {
+		t.Errorf("stderr without -v = %q, want nothing", r1.Stderr)
+	}
+
+	img := exampletest.OpenTarball(t, out1, "latest", r1.Digest)
+	cfg := exampletest.Config(t, img)
+	checkToolchainConfig(t, cfg, image.DefaultPath)
+	if cf, _ := img.ConfigFile(); cf.OS != "linux" || cf.Architecture != "amd64" {
+		t.Errorf("platform = %s/%s, want linux/amd64", cf.OS, cf.Architecture)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Annotations[image.BaseNameAnnotation]; ok {
+		t.Errorf("annotation %s = %q, want none for the in-process base (its address changes every run)", image.BaseNameAnnotation, m.Annotations[image.BaseNameAnnotation])
+	}
+
+	files := exampletest.Files(t, img)
+	goroot, _, version, err := localGo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVersion, err := os.ReadFile(filepath.Join(goroot, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(files["/usr/local/go/VERSION"].Data); got != string(wantVersion) {
+		t.Errorf("/usr/local/go/VERSION = %q, want %q (%s)", got, wantVersion, version)
+	}
+	checkMode(t, files, "/usr/local/go/bin/go", 0o755)
+	checkMode(t, files, "/usr/local/go/bin/gofmt", 0o755)
+	checkMode(t, files, "/workspace", fs.ModeDir|0o755)
+	checkMode(t, files, "/tmp", fs.ModeDir|fs.ModeSticky|0o777)
+	checkMode(t, files, "/etc/passwd", 0o644)
+	if !strings.HasPrefix(string(files["/etc/passwd"].Data), "root:x:0:0:") {
+		t.Errorf("/etc/passwd = %q, want a root entry", files["/etc/passwd"].Data)
+	}
+	// Every file of the Go installation is there.
+	n := 0
+	err = filepath.WalkDir(goroot, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		rel, _ := filepath.Rel(goroot, p)
+		if _, ok := files["/usr/local/go/"+filepath.ToSlash(rel)]; !ok {
+			t.Errorf("%s is not in the image at /usr/local/go/%s", p, rel)
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d files of %s checked", n, goroot)
+}
+
+func checkToolchainConfig(t *testing.T, cfg *v1.Config, basePath string) {
+	t.Helper()
+	want := map[string]string{
+		"PATH":        "/usr/local/go/bin:" + basePath,
+		"CGO_ENABLED": "0",
+		"GOFLAGS":     "-trimpath",
+	}
+	for k, v := range want {
+		if got, _ := exampletest.Env(cfg, k); got != v {
+			t.Errorf("env %s = %q, want %q", k, got, v)
+		}
+	}
+	if cfg.WorkingDir != "/workspace" {
+		t.Errorf("WorkingDir = %q, want /workspace", cfg.WorkingDir)
+	}
+}
+
+func checkMode(t *testing.T, files map[string]exampletest.File, name string, want fs.FileMode) {
+	t.Helper()
+	f, ok := files[name]
+	if !ok {
+		t.Errorf("%s is not in the image", name)
+		return
+	}
+	if got := exampletest.Mode(f); got != want {
+		t.Errorf("mode of %s = %v, want %v", name, got, want)
+	}
+	if f.Header.Uid != 0 || f.Header.Gid != 0 {
+		t.Errorf("owner of %s = %d:%d, want 0:0", name, f.Header.Uid, f.Header.Gid)
+	}
+}
+
+// releases serves a fake Go release tarball and a fake ko release tarball,
+// shaped like the real ones.
+func releases(t *testing.T) (goURL, goSHA, koURL string, gets func(string) int) {
+	goTar, goSHA := exampletest.TarGz(t, map[string]string{
+		"go/":          "",
+		"go/VERSION":   "go1.99.0\ntime 2025-01-02T03:04:05Z\n",
+		"go/bin/go":    "#!/bin/sh\necho go version go1.99.0 fake\n",
+		"go/bin/gofmt": "#!/bin/sh\n",
+		"stray.txt":    "outside go/: must not be in the image\n",
+	})
+	koTar, _ := exampletest.TarGz(t, map[string]string{
+		"LICENSE":   "Apache-2.0\n",
+		"README.md": "# ko\n",
+		"ko":        "#!/bin/sh\necho ko fake\n",
+	}, "ko")
+	base, gets := exampletest.Serve(t, map[string][]byte{
+		"/go1.99.0.linux-amd64.tar.gz":   goTar,
+		"/ko_0.99.0_Linux_x86_64.tar.gz": koTar,
+	})
+	return base + "/go1.99.0.linux-amd64.tar.gz", goSHA, base + "/ko_0.99.0_Linux_x86_64.tar.gz", gets
+}
+
+// TestPushReleaseTarballs pushes, twice, an image made of downloaded Go and
+// ko release tarballs to an in-process registry.
+func TestPushReleaseTarballs(t *testing.T) {
+	srv := registrytest.New(t)
+	goURL, goSHA, koURL, gets := releases(t)
+	cache := t.TempDir()
+	args := []string{"-target", srv.Ref("team/toolchain:go1.99"), "-go-url", goURL, "-go-sha256", goSHA, "-ko-url", koURL, "-cache", cache, "-v"}
+
+	r1 := exampletest.Run(t, run, args...)
+	srv.ResetStats()
+	r2 := exampletest.Run(t, run, args...)
+	if r1.Digest != r2.Digest {
+		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
+	}
+	if want := srv.Ref("team/toolchain"); r1.Name != want {
+		t.Errorf("printed %s, want %s@sha256:...", r1.Ref, want)
+	}
+	if st := srv.Stats(); st.BlobUploads != 0 {
+		t.Errorf("second push uploaded %d blobs, want 0 (the image is unchanged)", st.BlobUploads)
+	}
+	// -go-sha256 makes the Go tarball cacheable: downloaded once.
+	if n := gets("/go1.99.0.linux-amd64.tar.gz"); n != 1 {
+		t.Errorf("Go tarball downloaded %d times in two runs, want 1 (cached by its sha256)", n)
+	}
+	if !strings.Contains(r1.Stderr, "go: "+goURL) {
+		t.Errorf("stderr with -v = %q, want it to name the Go tarball", r1.Stderr)
+	}
+
+	img := exampletest.Pull(t, r1.Ref)
+	checkToolchainConfig(t, exampletest.Config(t, img), image.DefaultPath)
+	files := exampletest.Files(t, img)
+	checkMode(t, files, "/usr/local/go/bin/go", 0o755)
+	checkMode(t, files, "/usr/local/go/VERSION", 0o644)
+	checkMode(t, files, "/usr/local/bin/ko", 0o755)
+	checkMode(t, files, "/workspace", fs.ModeDir|0o755)
+	for _, name := range []string{"/usr/local/stray.txt", "/stray.txt", "/usr/local/bin/LICENSE", "/usr/local/bin/README.md", "/LICENSE"} {
+		if _, ok := files[name]; ok {
+			t.Errorf("%s is in the image, want only go/... and ko from the tarballs", name)
+		}
+	}
+	if got := string(files["/usr/local/bin/ko"].Data); got != "#!/bin/sh\necho ko fake\n" {
+		t.Errorf("/usr/local/bin/ko = %q", got)
+	}
+}
+
+// TestBaseAndPlatform builds on a base from a registry, for another
+// platform, with zstd layers.
+func TestBaseAndPlatform(t *testing.T) {
+	srv := registrytest.New(t)
+	ctx := context.Background()
+	baseIdx, err := srv.SeedIndex(ctx, "library/base:1", "linux/amd64", "linux/arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goURL, goSHA, _, _ := releases(t)
+	out := filepath.Join(t.TempDir(), "tc.oci.tar")
+	r := exampletest.Run(t, run, "-base", srv.Ref("library/base:1"), "-platform", "linux/arm64",
+		"-compression", "zstd", "-go-url", goURL, "-go-sha256", goSHA, "-o", out, "-cache", "")
+	img := exampletest.OpenTarball(t, out, "latest", r.Digest)
+
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf.OS != "linux" || cf.Architecture != "arm64" {
+		t.Errorf("platform = %s/%s, want linux/arm64", cf.OS, cf.Architecture)
+	}
+	checkToolchainConfig(t, &cf.Config, image.DefaultPath)
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.Annotations[image.BaseNameAnnotation], srv.Ref("library/base:1"); got != want {
+		t.Errorf("annotation %s = %q, want %q", image.BaseNameAnnotation, got, want)
+	}
+	idxm, err := baseIdx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var baseDigest string
+	for _, d := range idxm.Manifests {
+		if d.Platform != nil && d.Platform.Architecture == "arm64" {
+			baseDigest = d.Digest.String()
+		}
+	}
+	if got := m.Annotations[image.BaseDigestAnnotation]; got != baseDigest {
+		t.Errorf("annotation %s = %q, want the arm64 base %q", image.BaseDigestAnnotation, got, baseDigest)
+	}
+	last := m.Layers[len(m.Layers)-1]
+	if last.MediaType != types.OCILayerZStd {
+		t.Errorf("Go layer media type = %s, want %s", last.MediaType, types.OCILayerZStd)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	goURL, goSHA, _, _ := releases(t)
+	wrongSHA := strings.Repeat("0", 64)
+	out := filepath.Join(t.TempDir(), "x.oci.tar")
+	tests := []struct {
+		name   string
+		args   []string
+		is     error
+		substr string
+	}{
+		{"bad compression", []string{"-compression", "xz"}, nil, `-compression "xz": want gzip or zstd`},
+		{"target and o", []string{"-target", "example.com/a:b", "-o", out}, nil, "-target and -o"},
+		{"sha without url", []string{"-go-sha256", goSHA}, nil, "give -go-url too"},
+		{"bad platform", []string{"-platform", "amd64"}, nil, "-platform"},
+		{"foreign platform needs url", []string{"-platform", "linux/s390x", "-o", out, "-cache", ""}, nil, "give -go-url"},
+		{"positional", []string{"extra"}, nil, `unexpected argument "extra"`},
+		{"wrong sha", []string{"-go-url", goURL, "-go-sha256", wrongSHA, "-o", out, "-cache", ""}, layer.ErrDigestMismatch, goURL},
+		{"missing tarball", []string{"-go-url", goURL + ".missing", "-o", out, "-cache", ""}, layer.ErrHTTPStatus, "404"},
+		{"unknown flag", []string{"-nope"}, nil, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := exampletest.RunErr(t, run, tt.args...)
+			if err == nil {
+				t.Fatalf("run(%q) = nil, want an error; stdout %q", tt.args, r.Stdout)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("run(%q) = %v, want an error wrapping %v", tt.args, err, tt.is)
+			}
+			if msg := err.Error() + r.Stderr; !strings.Contains(msg, tt.substr) {
+				t.Errorf("run(%q) = %v (stderr %q), want it to mention %q", tt.args, err, r.Stderr, tt.substr)
+			}
+			if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("after a failed run, %s exists (%v), want no output file", out, err)
+			}
+		})
+	}
+}

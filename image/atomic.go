@@ -1,0 +1,167 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// writeFileAtomic writes path through write: a temp file in path's
+// directory, flushed, fsynced, renamed over path, and the directory synced.
+// On any failure (ctx cancelled included) neither path nor the temp file is
+// left behind; an existing file at path is untouched.
+func writeFileAtomic(ctx context.Context, path string, write func(w io.Writer) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("image: writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriterSize(&ctxWriter{ctx: ctx, w: f}, 1<<20)
+	if err := write(bw); err != nil {
+		return fmt.Errorf("image: writing %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("image: writing %s: %w", path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("image: writing %s: %w", path, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("image: writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("image: writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("image: writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("image: writing %s: %w", path, err)
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes a rename in dir durable; failures are ignored (some file
+// systems do not support fsync on directories).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// ctxWriter fails writes once ctx is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (w *ctxWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return w.w.Write(p)
+}
+
+// ctxReader fails reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// ErrBlobMismatch reports a blob whose bytes do not match its descriptor's
+// size or digest.
+var ErrBlobMismatch = errors.New("image: blob does not match its digest or size")
+
+// copyBlob copies the blob want (size bytes) from r to w, checking ctx,
+// the size and the digest.
+func copyBlob(ctx context.Context, w io.Writer, r io.Reader, want v1.Hash, size int64) error {
+	h, err := newHasher(want)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(io.MultiWriter(w, h), &ctxReader{ctx: ctx, r: io.LimitReader(r, size+1)})
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("blob %s: %d bytes, want %d: %w", want, n, size, ErrBlobMismatch)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want.Hex {
+		return fmt.Errorf("blob %s: content has digest %s:%s: %w", want, want.Algorithm, got, ErrBlobMismatch)
+	}
+	return nil
+}
+
+func newHasher(h v1.Hash) (hash.Hash, error) {
+	if h.Algorithm != "sha256" {
+		return nil, fmt.Errorf("image: blob %s: unsupported digest algorithm %q", h, h.Algorithm)
+	}
+	return sha256.New(), nil
+}
+
+// verifyReader checks the size and digest of what it reads when it reaches
+// EOF, turning a mismatch into an error.
+type verifyReader struct {
+	rc   io.ReadCloser
+	h    hash.Hash
+	want v1.Hash
+	size int64
+	n    int64
+}
+
+func newVerifyReader(rc io.ReadCloser, want v1.Hash, size int64) (io.ReadCloser, error) {
+	h, err := newHasher(want)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return &verifyReader{rc: rc, h: h, want: want, size: size}, nil
+}
+
+func (v *verifyReader) Read(p []byte) (int, error) {
+	n, err := v.rc.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if v.n > v.size {
+		return n, fmt.Errorf("image: blob %s: more than %d bytes: %w", v.want, v.size, ErrBlobMismatch)
+	}
+	if err == io.EOF {
+		if v.n != v.size {
+			return n, fmt.Errorf("image: blob %s: %d bytes, want %d: %w", v.want, v.n, v.size, ErrBlobMismatch)
+		}
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Hex {
+			return n, fmt.Errorf("image: blob %s: content has digest sha256:%s: %w", v.want, got, ErrBlobMismatch)
+		}
+	}
+	return n, err
+}
+
+func (v *verifyReader) Close() error { return v.rc.Close() }

@@ -1,0 +1,448 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"github.com/klauspost/compress/zstd"
+	"io"
+	"math/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/compression"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+)
+
+// tarFile is one entry of a hand-made test tarball.
+type tarFile struct {
+	name string
+	body string
+	mode int64
+	dir  bool
+}
+
+// tarBytes builds an uncompressed tar with fixed mtimes and owners.
+func tarBytes(t testing.TB, files ...tarFile) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		h := &tar.Header{Name: f.name, Mode: f.mode, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		if f.dir {
+			h.Typeflag = tar.TypeDir
+		} else {
+			h.Typeflag = tar.TypeReg
+			h.Size = int64(len(f.body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(tw, f.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// tarLayer is a ggcr tarball layer of files, with the media type mt and
+// the compression mt names.
+func tarLayer(t testing.TB, mt types.MediaType, files ...tarFile) v1.Layer {
+	t.Helper()
+	b := tarBytes(t, files...)
+	opts := []tarball.LayerOption{tarball.WithMediaType(mt)}
+	switch mt {
+	case types.OCILayerZStd:
+		opts = append(opts, tarball.WithCompression(compression.ZStd))
+	case types.OCIUncompressedLayer, types.DockerUncompressedLayer:
+		// Uncompressed: the opener's bytes are the blob.
+		l, err := uncompressedLayer(b, mt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// historyLayer is a layer with a CreatedBy method, like the layer package's.
+type historyLayer struct {
+	v1.Layer
+	by string
+}
+
+func (l historyLayer) CreatedBy() string { return l.by }
+
+// randomLayer is a random gzip layer typed mt.
+func randomLayer(t testing.TB, seed int64, mt types.MediaType) v1.Layer {
+	t.Helper()
+	l, err := random.Layer(256, mt, random.WithSource(rand.NewSource(seed)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// testBase is a base image for the option tests.
+type testBase struct {
+	name string
+	img  v1.Image
+}
+
+// randomBase is ggcr's random.Image: Docker schema 2, 2 layers, an empty
+// config (no env, no cmd).
+func randomBase(t testing.TB) v1.Image {
+	t.Helper()
+	img, err := random.Image(128, 2, random.WithSource(rand.NewSource(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+var baseCreated = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+
+// configuredBase is a base in family fam with the config of a typical
+// distribution image.
+func configuredBase(t testing.TB, fam family) v1.Image {
+	t.Helper()
+	var base v1.Image = empty.Image
+	lt := types.DockerLayer
+	if fam == familyOCI {
+		base = mutate.MediaType(base, types.OCIManifestSchema1)
+		base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+		lt = types.OCILayer
+	}
+	img, err := mutate.Append(base,
+		mutate.Addendum{Layer: randomLayer(t, 10, lt), History: v1.History{CreatedBy: "ADD rootfs.tar /", Created: v1.Time{Time: baseCreated}}},
+		mutate.Addendum{Layer: randomLayer(t, 11, lt), History: v1.History{CreatedBy: "RUN apt-get install", Created: v1.Time{Time: baseCreated}}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf.OS, cf.Architecture = "linux", "arm64"
+	cf.Created = v1.Time{Time: baseCreated}
+	cf.History = append(cf.History, v1.History{CreatedBy: `CMD ["bash"]`, EmptyLayer: true, Created: v1.Time{Time: baseCreated}})
+	cf.Config = v1.Config{
+		Env:        []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/root", "LANG=C.UTF-8"},
+		Cmd:        []string{"bash"},
+		WorkingDir: "/srv",
+		User:       "0",
+		Labels:     map[string]string{"base": "yes"},
+	}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func testBases(t testing.TB) []testBase {
+	return []testBase{
+		{"random", randomBase(t)},
+		{"oci", configuredBase(t, familyOCI)},
+		{"docker", configuredBase(t, familyDocker)},
+	}
+}
+
+// refImage is an image that says where it came from, as registry.Pull's do.
+type refImage struct {
+	v1.Image
+	ref name.Reference
+}
+
+func (i refImage) Reference() name.Reference { return i.ref }
+
+// checkImage runs every image check: ggcr's validate.Image, history
+// alignment, one media type family.
+func checkImage(t testing.TB, img v1.Image) {
+	t.Helper()
+	// ggcr's validate.Image decompresses every layer with gzip, so it
+	// cannot check zstd or uncompressed layers: for images with those, run
+	// its fast mode plus our own layer check.
+	if allGzip(t, img) {
+		if err := validate.Image(img); err != nil {
+			t.Fatalf("validate.Image: %v", err)
+		}
+	} else {
+		if err := validate.Image(img, validate.Fast); err != nil {
+			t.Fatalf("validate.Image(Fast): %v", err)
+		}
+		checkLayerBytes(t, img)
+	}
+	assertHistoryAligned(t, img)
+	assertOneFamily(t, img)
+}
+
+// checkIndex runs validate.Index and the image checks on every child.
+func checkIndex(t testing.TB, idx v1.ImageIndex) {
+	t.Helper()
+	// Fast: the layers are checked per image by checkImage below (ggcr's
+	// full mode only reads gzip layers).
+	if err := validate.Index(idx, validate.Fast); err != nil {
+		t.Fatalf("validate.Index: %v", err)
+	}
+	assertOneFamily(t, idx)
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkImage(t, img)
+	}
+}
+
+// assertHistoryAligned checks that history entries without empty_layer
+// match rootfs.diff_ids one to one (ggcr's validate does not check it).
+func assertHistoryAligned(t testing.TB, img v1.Image) {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cf.History) == 0 && len(cf.RootFS.DiffIDs) == 0 {
+		return
+	}
+	n := 0
+	for _, h := range cf.History {
+		if !h.EmptyLayer {
+			n++
+		}
+	}
+	if n != len(cf.RootFS.DiffIDs) {
+		t.Fatalf("history has %d non-empty entries, rootfs.diff_ids %d", n, len(cf.RootFS.DiffIDs))
+	}
+}
+
+// assertOneFamily checks that every media type of a (index, manifests,
+// configs, layers, both as descriptors and as layer.MediaType()) is OCI, or
+// every one is Docker.
+func assertOneFamily(t testing.TB, a Artifact) {
+	t.Helper()
+	var seen []string
+	var add func(what string, mt types.MediaType)
+	add = func(what string, mt types.MediaType) {
+		seen = append(seen, what+"="+string(mt))
+	}
+	var walk func(a Artifact)
+	walk = func(a Artifact) {
+		mt, err := a.MediaType()
+		if err != nil {
+			t.Fatal(err)
+		}
+		add("artifact", mt)
+		switch a := a.(type) {
+		case v1.Image:
+			m, err := a.Manifest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			add("manifest.mediaType", m.MediaType)
+			add("config", m.Config.MediaType)
+			ls, err := a.Layers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, d := range m.Layers {
+				add("layer descriptor", d.MediaType)
+				lmt, err := ls[i].MediaType()
+				if err != nil {
+					t.Fatal(err)
+				}
+				add("layer", lmt)
+			}
+		case v1.ImageIndex:
+			im, err := a.IndexManifest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			add("index.mediaType", im.MediaType)
+			for _, d := range im.Manifests {
+				add("index entry", d.MediaType)
+				img, err := a.Image(d.Digest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				walk(img)
+			}
+		}
+	}
+	walk(a)
+	oci, docker := 0, 0
+	for _, s := range seen {
+		switch {
+		case strings.Contains(s, "vnd.oci."):
+			oci++
+		case strings.Contains(s, "vnd.docker."):
+			docker++
+		default:
+			t.Fatalf("media type of neither family: %s", s)
+		}
+	}
+	if oci > 0 && docker > 0 {
+		t.Fatalf("image mixes OCI and Docker media types: %s", strings.Join(seen, ", "))
+	}
+}
+
+func mustBuild(t testing.TB, base v1.Image, opts ...Option) v1.Image {
+	t.Helper()
+	img, err := Build(t.Context(), base, opts...)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	checkImage(t, img)
+	return img
+}
+
+func configOf(t testing.TB, img v1.Image) *v1.ConfigFile {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cf
+}
+
+func manifestOf(t testing.TB, img v1.Image) *v1.Manifest {
+	t.Helper()
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func digestOf(t testing.TB, a Artifact) v1.Hash {
+	t.Helper()
+	d, err := a.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// uncompressedLayer is a layer whose blob is the tar b itself.
+func uncompressedLayer(b []byte, mt types.MediaType) (v1.Layer, error) {
+	return static.NewLayer(b, mt), nil
+}
+
+var errCanceled = context.Canceled
+
+func contextWithCancel(t testing.TB) (context.Context, context.CancelFunc) {
+	return context.WithCancel(t.Context())
+}
+
+func mutateConfigFile(img v1.Image, cf *v1.ConfigFile) (v1.Image, error) {
+	return mutate.ConfigFile(img, cf)
+}
+
+func allGzip(t testing.TB, img v1.Image) bool {
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range m.Layers {
+		if k, ok := kindOf(d.MediaType); !ok || k.comp != gzipped {
+			return false
+		}
+	}
+	return true
+}
+
+// checkLayerBytes does what validate.Image does for layers of any
+// compression: digest and size of the blob, diff ID of its decompressed
+// bytes (decompressed here by the media type's algorithm), against the
+// manifest and config.
+func checkLayerBytes(t testing.TB, img v1.Image) {
+	t.Helper()
+	m := manifestOf(t, img)
+	cf := configOf(t, img)
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != len(m.Layers) || len(cf.RootFS.DiffIDs) != len(m.Layers) {
+		t.Fatalf("layers %d, manifest %d, diff_ids %d", len(ls), len(m.Layers), len(cf.RootFS.DiffIDs))
+	}
+	for i, l := range ls {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, size, _ := v1.SHA256(bytes.NewReader(blob))
+		if d != m.Layers[i].Digest || size != m.Layers[i].Size {
+			t.Fatalf("layer %d: blob %s %d, manifest %s %d", i, d, size, m.Layers[i].Digest, m.Layers[i].Size)
+		}
+		k, _ := kindOf(m.Layers[i].MediaType)
+		var r io.Reader = bytes.NewReader(blob)
+		switch k.comp {
+		case gzipped:
+			if r, err = gzip.NewReader(r); err != nil {
+				t.Fatalf("layer %d: %v", i, err)
+			}
+		case zstded:
+			zr, err := zstd.NewReader(r)
+			if err != nil {
+				t.Fatalf("layer %d: %v", i, err)
+			}
+			defer zr.Close()
+			r = zr
+		}
+		diffID, _, err := v1.SHA256(r)
+		if err != nil {
+			t.Fatalf("layer %d: decompressing: %v", i, err)
+		}
+		if diffID != cf.RootFS.DiffIDs[i] {
+			t.Fatalf("layer %d: diff ID %s, config %s", i, diffID, cf.RootFS.DiffIDs[i])
+		}
+		if lmt, _ := l.MediaType(); lmt != m.Layers[i].MediaType {
+			t.Fatalf("layer %d: MediaType() %s, manifest %s", i, lmt, m.Layers[i].MediaType)
+		}
+	}
+}
+
+func validateFast(img v1.Image) error { return validate.Image(img, validate.Fast) }
+
+func mustAppend(t testing.TB, base v1.Image, l v1.Layer) v1.Image {
+	t.Helper()
+	img, err := mutate.AppendLayers(base, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}

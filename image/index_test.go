@@ -1,0 +1,236 @@
+package image
+
+import (
+	"archive/tar"
+	"errors"
+	"github.com/google/go-containerregistry/pkg/name"
+	"io"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// baseIndex is a multi-platform base of family fam: linux/amd64,
+// linux/arm64/v8, and a BuildKit-style attestation entry.
+func baseIndex(t testing.TB, fam family) v1.ImageIndex {
+	t.Helper()
+	var idx v1.ImageIndex = empty.Index
+	idx = mutate.IndexMediaType(idx, fam.index())
+	var adds []mutate.IndexAddendum
+	for i, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}} {
+		img := configuredBase(t, fam)
+		cf := configOf(t, img)
+		cf.Architecture, cf.Variant = p.Architecture, p.Variant
+		cf.Config.Labels = map[string]string{"n": string(rune('0' + i))}
+		img, err := mutate.ConfigFile(img, cf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := p
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
+	}
+	att := configuredBase(t, fam)
+	adds = append(adds, mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{
+		Platform:    &v1.Platform{OS: "unknown", Architecture: "unknown"},
+		Annotations: map[string]string{"vnd.docker.reference.type": "attestation-manifest"},
+	}})
+	return mutate.AppendManifests(idx, adds...)
+}
+
+func platformsOf(t testing.TB, idx v1.ImageIndex) []string {
+	t.Helper()
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []string
+	for _, d := range im.Manifests {
+		ps = append(ps, d.Platform.String())
+	}
+	return ps
+}
+
+func TestBuildIndex(t *testing.T) {
+	perPlatform := WithPlatformLayers(func(p v1.Platform) ([]v1.Layer, error) {
+		return []v1.Layer{tarLayer(t, types.OCILayer, tarFile{name: "arch", body: p.Architecture})}, nil
+	})
+	shared := WithLayers(tarLayer(t, types.OCILayer, tarFile{name: "shared", body: "x"}))
+	tests := []struct {
+		name      string
+		base      v1.ImageIndex
+		opts      []Option
+		platforms []string
+		mt        types.MediaType
+	}{
+		{"scratch", nil, []Option{WithPlatforms("linux/amd64", "linux/arm64")}, []string{"linux/amd64", "linux/arm64"}, types.OCIImageIndex},
+		{"oci base, all", baseIndex(t, familyOCI), nil, []string{"linux/amd64", "linux/arm64/v8"}, types.OCIImageIndex},
+		{"oci base, filtered", baseIndex(t, familyOCI), []Option{WithPlatforms("linux/arm64")}, []string{"linux/arm64/v8"}, types.OCIImageIndex},
+		{"docker base", baseIndex(t, familyDocker), nil, []string{"linux/amd64", "linux/arm64/v8"}, types.DockerManifestList},
+		{"docker base, zstd converts all", baseIndex(t, familyDocker), []Option{WithPlatformLayers(func(p v1.Platform) ([]v1.Layer, error) {
+			if p.Architecture == "arm64" {
+				return []v1.Layer{tarLayer(t, types.OCILayerZStd, tarFile{name: "z", body: "z"})}, nil
+			}
+			return nil, nil
+		})}, []string{"linux/amd64", "linux/arm64/v8"}, types.OCIImageIndex},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := append([]Option{shared, perPlatform, WithEnv("A", "1")}, tc.opts...)
+			idx, err := BuildIndex(t.Context(), tc.base, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkIndex(t, idx)
+			if got := platformsOf(t, idx); !slices.Equal(got, tc.platforms) {
+				t.Errorf("platforms = %q, want %q", got, tc.platforms)
+			}
+			if mt, _ := idx.MediaType(); mt != tc.mt {
+				t.Errorf("index media type = %s, want %s", mt, tc.mt)
+			}
+			im, _ := idx.IndexManifest()
+			for _, d := range im.Manifests {
+				img, _ := idx.Image(d.Digest)
+				cf := configOf(t, img)
+				if cf.Architecture != d.Platform.Architecture {
+					t.Errorf("image for %s has architecture %s", d.Platform, cf.Architecture)
+				}
+				if v, _ := lookupEnv(cf.Config.Env, "A"); v != "1" {
+					t.Errorf("image for %s: env A = %q, want 1", d.Platform, v)
+				}
+				// Last layer: the per-platform one, naming its arch.
+				ls, _ := img.Layers()
+				rc, err := ls[len(ls)-1].Uncompressed()
+				if err != nil {
+					t.Fatal(err)
+				}
+				tr := tar.NewReader(rc)
+				if _, err := tr.Next(); err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(tr)
+				rc.Close()
+				if string(b) != "" && string(b) != d.Platform.Architecture && string(b) != "z" && string(b) != "x" {
+					t.Errorf("image for %s: last layer holds %q", d.Platform, b)
+				}
+			}
+			// Round trip through an OCI tarball.
+			p := filepath.Join(t.TempDir(), "idx.tar")
+			if err := WriteOCITarball(t.Context(), p, idx); err != nil {
+				t.Fatal(err)
+			}
+			l, err := ReadOCITarball(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			got, err := l.ImageIndex("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkIndex(t, got)
+			if digestOf(t, got) != digestOf(t, idx) {
+				t.Errorf("round-tripped index digest = %s, want %s", digestOf(t, got), digestOf(t, idx))
+			}
+		})
+	}
+}
+
+func TestBuildIndexErrors(t *testing.T) {
+	if _, err := BuildIndex(t.Context(), nil); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("BuildIndex(nil) error = %v, want ErrInvalidOption", err)
+	}
+	if _, err := BuildIndex(t.Context(), baseIndex(t, familyOCI), WithPlatforms("linux/s390x")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("BuildIndex(WithPlatforms(s390x)) error = %v, want ErrNotFound", err)
+	}
+	boom := errors.New("boom")
+	if _, err := BuildIndex(t.Context(), baseIndex(t, familyOCI), WithPlatformLayers(func(v1.Platform) ([]v1.Layer, error) { return nil, boom })); !errors.Is(err, boom) {
+		t.Errorf("BuildIndex(failing WithPlatformLayers) error = %v, want boom", err)
+	}
+}
+
+// TestWorkDirLayer checks the content of WithWorkDir's layer: the directory
+// and its parents, 0755, owned by 0:0.
+func TestWorkDirLayer(t *testing.T) {
+	img := mustBuild(t, nil, WithWorkDir("/srv/app"))
+	ls, _ := img.Layers()
+	if len(ls) != 1 {
+		t.Fatalf("layers = %d, want 1", len(ls))
+	}
+	rc, err := ls[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	var got []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag != tar.TypeDir || h.Mode&0o7777 != 0o755 || h.Uid != 0 || h.Gid != 0 {
+			t.Errorf("entry %s: type %c mode %o owner %d:%d, want a 0755 dir owned by 0:0", h.Name, h.Typeflag, h.Mode, h.Uid, h.Gid)
+		}
+		got = append(got, filepath.Clean(h.Name))
+	}
+	if want := []string{"srv", "srv/app"}; !slices.Equal(got, want) {
+		t.Errorf("workdir layer entries = %q, want %q", got, want)
+	}
+}
+
+// refIndex is an index that says where it came from, as
+// registry.PullIndex's do.
+type refIndex struct {
+	idx
+	ref name.Reference
+}
+
+type idx = v1.ImageIndex
+
+func (i refIndex) Reference() name.Reference { return i.ref }
+
+func TestBuildIndexAnnotations(t *testing.T) {
+	ref, err := name.ParseReference("registry.example/base:2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := baseIndex(t, familyOCI)
+	idx, err := BuildIndex(t.Context(), refIndex{base, ref}, WithAnnotation("k", "v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkIndex(t, idx)
+	im, _ := idx.IndexManifest()
+	want := map[string]string{BaseNameAnnotation: "registry.example/base:2", BaseDigestAnnotation: digestOf(t, base).String(), "k": "v"}
+	if !reflect.DeepEqual(im.Annotations, want) {
+		t.Errorf("index annotations = %v, want %v", im.Annotations, want)
+	}
+	bim, _ := base.IndexManifest()
+	baseDigests := map[string]string{}
+	for _, d := range bim.Manifests {
+		if d.Platform.OS != "unknown" {
+			baseDigests[d.Platform.Architecture] = d.Digest.String()
+		}
+	}
+	for _, d := range im.Manifests {
+		img, _ := idx.Image(d.Digest)
+		m := manifestOf(t, img)
+		want := map[string]string{BaseNameAnnotation: "registry.example/base:2", BaseDigestAnnotation: baseDigests[d.Platform.Architecture], "k": "v"}
+		if !reflect.DeepEqual(m.Annotations, want) {
+			t.Errorf("image %s annotations = %v, want %v", d.Platform, m.Annotations, want)
+		}
+	}
+	// A Docker manifest list cannot carry annotations.
+	if _, err := BuildIndex(t.Context(), baseIndex(t, familyDocker), WithAnnotation("k", "v")); !errors.Is(err, ErrAnnotationsNeedOCI) {
+		t.Errorf("BuildIndex(docker, WithAnnotation) error = %v, want ErrAnnotationsNeedOCI", err)
+	}
+}

@@ -1,0 +1,529 @@
+package cache
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// content returns n deterministic pseudo-random bytes for seed.
+func content(seed uint64, n int) []byte {
+	var s [32]byte
+	for i := range 8 {
+		s[i] = byte(seed >> (8 * i))
+	}
+	p := make([]byte, n)
+	rand.NewChaCha8(s).Read(p)
+	return p
+}
+
+// metaOf describes data, computing its digest with crypto/sha256 directly.
+func metaOf(_ testing.TB, data []byte) Meta {
+	sum := sha256.Sum256(data)
+	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+	return Meta{Digest: d, DiffID: d, Size: int64(len(data)), MediaType: types.OCILayer, CreatedBy: "test"}
+}
+
+// put writes data as the entry of key.
+func put(t testing.TB, c *Cache, key string, data []byte) *Entry {
+	t.Helper()
+	e, err := putErr(c, key, data, metaOf(t, data))
+	if err != nil {
+		t.Fatalf("committing %s: %v", key, err)
+	}
+	return e
+}
+
+func putErr(c *Cache, key string, data []byte, m Meta) (*Entry, error) {
+	w, err := c.NewWriter()
+	if err != nil {
+		return nil, err
+	}
+	defer w.Abort()
+	if _, err := w.Write(data); err != nil {
+		return nil, err
+	}
+	return w.Commit(key, m)
+}
+
+func open(t testing.TB, dir string, opts ...Option) *Cache {
+	t.Helper()
+	c, err := Open(dir, opts...)
+	if err != nil {
+		t.Fatalf("Open(%s) = %v", dir, err)
+	}
+	return c
+}
+
+// ls lists the names in dir/sub.
+func ls(t testing.TB, dir, sub string) []string {
+	t.Helper()
+	des, err := os.ReadDir(filepath.Join(dir, sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names
+}
+
+// readAll reads the entry through Open.
+func readAll(e *Entry) ([]byte, error) {
+	rc, err := e.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func mustHit(t testing.TB, c *Cache, key string, want []byte) *Entry {
+	t.Helper()
+	e, err := c.Get(key)
+	if err != nil {
+		t.Fatalf("Get(%s) = %v, want a hit", key, err)
+	}
+	if got := metaOf(t, want); e.Meta != got {
+		t.Errorf("Get(%s).Meta = %+v, want %+v", key, e.Meta, got)
+	}
+	got, err := readAll(e)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("reading Get(%s) = %d bytes, %v; want %d bytes, nil", key, len(got), err, len(want))
+	}
+	if err := e.Verify(); err != nil {
+		t.Fatalf("Get(%s).Verify() = %v, want nil", key, err)
+	}
+	return e
+}
+
+func mustMiss(t testing.TB, c *Cache, key string) {
+	t.Helper()
+	if e, err := c.Get(key); !errors.Is(err, ErrMiss) {
+		t.Fatalf("Get(%s) = %v, %v; want ErrMiss", key, e, err)
+	}
+}
+
+func TestOpenCreatesLayout(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	c := open(t, dir)
+	if c.Dir() != dir {
+		t.Errorf("Dir() = %s, want %s", c.Dir(), dir)
+	}
+	for _, sub := range []string{"blobs/sha256", "entries", "tmp"} {
+		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o755&^umask() {
+			t.Errorf("stat %s = %v, %v; want a 0755 directory", sub, fi, err)
+		}
+	}
+	for _, opt := range []Option{WithLimit(-1), WithTempMaxAge(-1)} {
+		if _, err := Open(t.TempDir(), opt); err == nil {
+			t.Errorf("Open with a negative option = nil error, want an error")
+		}
+	}
+	if _, err := Open(""); err == nil {
+		t.Errorf(`Open("") = nil error, want an error`)
+	}
+}
+
+func umask() os.FileMode {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("umask-probe-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		return 0
+	}
+	defer os.Remove(dir)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return 0
+	}
+	return 0o777 &^ fi.Mode().Perm()
+}
+
+func TestHitMiss(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"small", []byte("hello")},
+		{"large", content(1, 3<<20+7)},
+	}
+	dir := t.TempDir()
+	c := open(t, dir)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := NewKey("test").AddString(tt.name).Sum()
+			mustMiss(t, c, key)
+			e := put(t, c, key, tt.data)
+			if e.Path != filepath.Join(dir, "blobs/sha256", e.Digest.Hex) {
+				t.Errorf("Commit().Path = %s, want it under blobs/sha256", e.Path)
+			}
+			mustHit(t, c, key, tt.data)
+			mustHit(t, open(t, dir), key, tt.data) // another Cache on the same dir
+			for _, p := range []string{e.Path, c.entryPath(key)} {
+				if fi, err := os.Stat(p); err != nil || fi.Mode() != 0o644 {
+					t.Errorf("stat %s = %v, %v; want mode 0644 (readable by other users of the cache)", p, fi.Mode(), err)
+				}
+			}
+		})
+	}
+	if got := ls(t, dir, "tmp"); len(got) != 0 {
+		t.Errorf("tmp = %v, want empty", got)
+	}
+}
+
+func TestReplaceEntry(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir)
+	a, b := []byte("first"), []byte("second")
+	put(t, c, "k", a)
+	put(t, c, "shared", a)
+	put(t, c, "k", b)
+	mustHit(t, c, "k", b)
+	mustHit(t, c, "shared", a) // a's blob is still referenced
+	put(t, c, "shared", b)
+	mustHit(t, c, "shared", b)
+	if got := ls(t, dir, "blobs/sha256"); !slices.Equal(got, []string{metaOf(t, b).Digest.Hex}) {
+		t.Errorf("blobs = %v, want only the blob of %q (the other is unreferenced)", got, b)
+	}
+}
+
+func TestSharedBlob(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir)
+	data := content(2, 1000)
+	e1 := put(t, c, "one", data)
+	e2 := put(t, c, "two", data)
+	if e1.Path != e2.Path {
+		t.Errorf("paths of equal blobs = %s, %s; want one file", e1.Path, e2.Path)
+	}
+	if got := ls(t, dir, "blobs/sha256"); len(got) != 1 {
+		t.Errorf("blobs = %v, want one", got)
+	}
+	mustHit(t, c, "one", data)
+	mustHit(t, c, "two", data)
+}
+
+func TestInvalidKey(t *testing.T) {
+	c := open(t, t.TempDir())
+	for _, key := range []string{"", ".", "..", ".hidden", "-x", "_x", "a/b", "../x", `a\b`, "a b", "é", strings.Repeat("a", 129)} {
+		if _, err := c.Get(key); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("Get(%q) = %v, want ErrInvalidKey", key, err)
+		}
+		if _, err := putErr(c, key, []byte("x"), metaOf(t, []byte("x"))); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("Commit(%q) = %v, want ErrInvalidKey", key, err)
+		}
+	}
+	for _, key := range []string{"a", "A.b-c_d", strings.Repeat("f", 128), NewKey("v").Sum()} {
+		if _, err := c.Get(key); !errors.Is(err, ErrMiss) {
+			t.Errorf("Get(%q) = %v, want ErrMiss", key, err)
+		}
+	}
+}
+
+// TestInvalidEntry damages an entry in ways Get must notice without hashing.
+func TestInvalidEntry(t *testing.T) {
+	data := content(3, 4096)
+	m := metaOf(t, data)
+	other, _ := encodeMeta("other", m)
+	bad := m
+	bad.Digest = v1.Hash{Algorithm: "sha512", Hex: strings.Repeat("0", 128)}
+	badRaw := rawMeta(t, bad)
+	tests := []struct {
+		name     string
+		damage   func(blob, entry string) error
+		blobGone bool // the damaged blob must be removed too
+		blobKept bool
+	}{
+		{"truncated blob", func(b, _ string) error { return os.Truncate(b, 4000) }, true, false},
+		{"empty blob", func(b, _ string) error { return os.Truncate(b, 0) }, true, false},
+		{"grown blob", func(b, _ string) error { return appendFile(b, []byte("x")) }, true, false},
+		{"missing blob", func(b, _ string) error { return os.Remove(b) }, true, false},
+		{"blob is a directory", func(b, _ string) error {
+			if err := os.Remove(b); err != nil {
+				return err
+			}
+			return os.Mkdir(b, 0o755)
+		}, false, false},
+		{"garbage metadata", func(_, e string) error { return os.WriteFile(e, []byte("{not json"), 0o644) }, false, true},
+		{"empty metadata", func(_, e string) error { return os.WriteFile(e, nil, 0o644) }, false, true},
+		{"truncated metadata", func(_, e string) error {
+			fi, err := os.Stat(e)
+			if err != nil {
+				return err
+			}
+			return os.Truncate(e, fi.Size()/2)
+		}, false, true},
+		{"metadata of another key", func(_, e string) error { return os.WriteFile(e, other, 0o644) }, false, true},
+		{"metadata with a sha512 digest", func(_, e string) error { return os.WriteFile(e, badRaw, 0o644) }, false, true},
+		{"metadata of a future version", func(_, e string) error {
+			raw, err := os.ReadFile(e)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(e, bytes.Replace(raw, []byte(`"version":1`), []byte(`"version":2`), 1), 0o644)
+		}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c := open(t, dir)
+			e := put(t, c, "k", data)
+			entry := filepath.Join(dir, "entries", "k.json")
+			if err := tt.damage(e.Path, entry); err != nil {
+				t.Fatal(err)
+			}
+			mustMiss(t, c, "k")
+			if _, err := os.Stat(entry); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("after Get, stat %s = %v, want not exist", entry, err)
+			}
+			_, err := os.Stat(e.Path)
+			if tt.blobGone && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("after Get, stat blob = %v, want not exist", err)
+			}
+			if tt.blobKept && err != nil {
+				t.Errorf("after Get, stat blob = %v, want it kept (it is valid)", err)
+			}
+			mustMiss(t, c, "k")
+			if tt.name != "blob is a directory" {
+				put(t, c, "k", data)
+				mustHit(t, c, "k", data)
+			}
+		})
+	}
+}
+
+func rawMeta(t *testing.T, m Meta) []byte {
+	t.Helper()
+	raw, err := encodeMeta("k", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func appendFile(p string, data []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// TestCorruptSameSize flips one byte of a blob: Get cannot see it, Open and
+// Verify must, and must remove the entry so it is never served again.
+func TestCorruptSameSize(t *testing.T) {
+	data := content(4, 1<<20)
+	tests := []struct {
+		name  string
+		check func(*Entry) error
+	}{
+		{"Verify", (*Entry).Verify},
+		{"Open", func(e *Entry) error {
+			got, err := readAll(e)
+			if err == nil && !bytes.Equal(got, data) {
+				return errors.New("served corrupt bytes without an error")
+			}
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		for _, at := range []int64{0, 1 << 19, 1<<20 - 1} {
+			t.Run(tt.name, func(t *testing.T) {
+				dir := t.TempDir()
+				c := open(t, dir)
+				put(t, c, "k", data)
+				put(t, c, "alias", data) // same blob
+				e := mustHit(t, c, "k", data)
+				f, err := os.OpenFile(e.Path, os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.WriteAt([]byte{data[at] ^ 0x40}, at); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+
+				e, err = c.Get("k")
+				if err != nil {
+					t.Fatalf("Get(k) after a same-size corruption = %v, want a hit (Get does not hash)", err)
+				}
+				if err := tt.check(e); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("%s() of a blob corrupted at byte %d = %v, want ErrCorrupt", tt.name, at, err)
+				}
+				mustMiss(t, c, "k")
+				mustMiss(t, c, "alias") // its blob was the corrupt one
+				if got := ls(t, dir, "blobs/sha256"); len(got) != 0 {
+					t.Errorf("blobs = %v, want the corrupt one removed", got)
+				}
+				put(t, c, "k", data)
+				mustHit(t, c, "k", data)
+			})
+		}
+	}
+}
+
+// TestCorruptReplaced: an entry found corrupt by a reader must not remove
+// a good blob another writer has put in its place meanwhile.
+func TestCorruptReplaced(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir)
+	data := content(5, 10000)
+	put(t, c, "k", data)
+	e, err := c.Get("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := e.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	// Corrupt the open blob in place, then have a writer replace it.
+	f, err := os.OpenFile(e.Path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{^data[0]}, 0)
+	f.Close()
+	put(t, c, "k", data)
+	if _, err := io.ReadAll(rc); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("reading the corrupted blob = %v, want ErrCorrupt", err)
+	}
+	mustHit(t, c, "k", data)
+}
+
+func TestOpenAfterPrune(t *testing.T) {
+	c := open(t, t.TempDir())
+	put(t, c, "k", []byte("data"))
+	e, err := c.Get("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Prune(0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Open(); !errors.Is(err, ErrMiss) {
+		t.Errorf("Open() of a pruned entry = %v, want ErrMiss", err)
+	}
+}
+
+func TestAbort(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir)
+	w, err := c.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(content(6, 1<<16)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ls(t, dir, "tmp"); len(got) != 1 {
+		t.Fatalf("tmp while writing = %v, want one temp file", got)
+	}
+	for i := range 2 {
+		if err := w.Abort(); err != nil {
+			t.Errorf("Abort() #%d = %v, want nil", i+1, err)
+		}
+	}
+	if got := ls(t, dir, "tmp"); len(got) != 0 {
+		t.Errorf("tmp after Abort = %v, want empty", got)
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Errorf("Write after Abort = nil error, want an error")
+	}
+	if _, err := w.Commit("k", metaOf(t, nil)); err == nil {
+		t.Errorf("Commit after Abort = nil error, want an error")
+	}
+	mustMiss(t, c, "k")
+
+	// Abort after Commit does nothing.
+	w, err = c.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("kept"))
+	if _, err := w.Commit("k", metaOf(t, []byte("kept"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Abort(); err != nil {
+		t.Errorf("Abort() after Commit = %v, want nil", err)
+	}
+	if _, err := w.Commit("k2", metaOf(t, []byte("kept"))); err == nil {
+		t.Errorf("second Commit = nil error, want an error")
+	}
+	mustHit(t, c, "k", []byte("kept"))
+	if got := ls(t, dir, "tmp"); len(got) != 0 {
+		t.Errorf("tmp = %v, want empty", got)
+	}
+}
+
+func TestCommitMismatch(t *testing.T) {
+	data := []byte("the bytes written")
+	good := metaOf(t, data)
+	tests := []struct {
+		name     string
+		edit     func(*Meta)
+		mismatch bool // error wraps ErrMismatch
+	}{
+		{"wrong digest", func(m *Meta) { m.Digest = metaOf(t, []byte("other")).Digest }, true},
+		{"short size", func(m *Meta) { m.Size-- }, true},
+		{"long size", func(m *Meta) { m.Size++ }, true},
+		{"negative size", func(m *Meta) { m.Size = -1 }, false},
+		{"sha512 digest", func(m *Meta) { m.Digest = v1.Hash{Algorithm: "sha512", Hex: good.Digest.Hex} }, false},
+		{"short hex", func(m *Meta) { m.Digest.Hex = m.Digest.Hex[:10] }, false},
+		{"uppercase hex", func(m *Meta) { m.Digest.Hex = strings.ToUpper(m.Digest.Hex) }, false},
+		{"zero digest", func(m *Meta) { m.Digest = v1.Hash{} }, false},
+		{"bad diffID", func(m *Meta) { m.DiffID = v1.Hash{Algorithm: "md5", Hex: "00"} }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c := open(t, dir)
+			m := good
+			tt.edit(&m)
+			_, err := putErr(c, "k", data, m)
+			if err == nil || errors.Is(err, ErrMismatch) != tt.mismatch {
+				t.Fatalf("Commit(k, %+v) = %v, want an error (ErrMismatch: %v)", m, err, tt.mismatch)
+			}
+			if !strings.Contains(err.Error(), "k") {
+				t.Errorf("error %q does not name the key", err)
+			}
+			for _, sub := range []string{"tmp", "entries", "blobs/sha256"} {
+				if got := ls(t, dir, sub); len(got) != 0 {
+					t.Errorf("%s after a failed Commit = %v, want empty", sub, got)
+				}
+			}
+			mustMiss(t, c, "k")
+		})
+	}
+}
+
+func TestZeroDiffID(t *testing.T) {
+	c := open(t, t.TempDir())
+	m := metaOf(t, []byte("x"))
+	m.DiffID = v1.Hash{}
+	if _, err := putErr(c, "k", []byte("x"), m); err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.Get("k")
+	if err != nil || e.Meta != m {
+		t.Errorf("Get(k) = %+v, %v; want %+v", e, err, m)
+	}
+}

@@ -1,0 +1,177 @@
+// Package compress detects the compression of tar inputs from their magic
+// bytes and provides the layer package's readers and deterministic
+// parallel writers (gzip through klauspost/pgzip with fixed 1 MiB blocks,
+// zstd through klauspost/compress/zstd).
+package compress
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
+)
+
+// Format is a compression format.
+type Format int
+
+// Formats.
+const (
+	None Format = iota
+	Gzip
+	Zstd
+)
+
+func (f Format) String() string {
+	switch f {
+	case None:
+		return "uncompressed"
+	case Gzip:
+		return "gzip"
+	case Zstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("Format(%d)", int(f))
+}
+
+// ErrUnsupported reports a recognized compression format that is not read.
+var ErrUnsupported = errors.New("unsupported compression")
+
+// GzipBlockSize is the size of the independently compressed gzip blocks.
+// Output bytes depend on it (and the level), never on the concurrency:
+// changing it changes every gzip digest.
+const GzipBlockSize = 1 << 20
+
+var magics = []struct {
+	magic []byte
+	name  string
+}{
+	{[]byte{0xfd, '7', 'z', 'X', 'Z', 0x00}, "xz"},
+	{[]byte("BZh"), "bzip2"},
+	{[]byte{0x04, 0x22, 0x4d, 0x18}, "lz4"},
+	{[]byte{0x1f, 0x9d}, "compress (.Z)"},
+	{[]byte{0x1f, 0xa0}, "compress (LZH)"},
+	{[]byte{0x5d, 0x00, 0x00}, "lzma"},
+	{[]byte("7z\xbc\xaf\x27\x1c"), "7z"},
+	{[]byte("PK\x03\x04"), "zip"},
+}
+
+// Detect peeks at the first bytes of br and reports their compression. A
+// recognized but unsupported format (xz, bzip2, ...) is an error wrapping
+// ErrUnsupported that names it. Short inputs are reported as None.
+func Detect(br *bufio.Reader) (Format, error) {
+	head, err := br.Peek(8)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return None, err
+	}
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		return Gzip, nil
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return Zstd, nil
+	}
+	for _, m := range magics {
+		if bytes.HasPrefix(head, m.magic) {
+			return None, fmt.Errorf("%w: %s", ErrUnsupported, m.name)
+		}
+	}
+	return None, nil
+}
+
+// NewReader returns a reader of the decompressed r. Closing it releases
+// the decompressor; it does not close r.
+func NewReader(r io.Reader, f Format) (io.ReadCloser, error) {
+	switch f {
+	case None:
+		return io.NopCloser(r), nil
+	case Gzip:
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("reading gzip header: %w", err)
+		}
+		return zr, nil
+	case Zstd:
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, fmt.Errorf("reading zstd: %w", err)
+		}
+		return zstdReadCloser{zr}, nil
+	}
+	return nil, fmt.Errorf("%w: %v", ErrUnsupported, f)
+}
+
+// NewReadCloser is NewReader that also closes rc on Close.
+func NewReadCloser(rc io.ReadCloser, f Format) (io.ReadCloser, error) {
+	zr, err := NewReader(rc, f)
+	if err != nil {
+		return nil, err
+	}
+	return &bothCloser{Reader: zr, zr: zr, rc: rc}, nil
+}
+
+type zstdReadCloser struct{ d *zstd.Decoder }
+
+func (z zstdReadCloser) Read(p []byte) (int, error) { return z.d.Read(p) }
+func (z zstdReadCloser) Close() error              { z.d.Close(); return nil }
+
+type bothCloser struct {
+	io.Reader
+	zr, rc io.Closer
+}
+
+func (b *bothCloser) Close() error {
+	return errors.Join(b.zr.Close(), b.rc.Close())
+}
+
+// WriterConfig configures NewWriter.
+type WriterConfig struct {
+	Format      Format
+	Level       int // gzip 1..9, zstd 1..22; 0 for the format's default
+	Concurrency int // goroutines compressing in parallel; 0 or 1 for one
+}
+
+// NewWriter returns a compressor writing to w. Its output depends only on
+// the input bytes, the format and the level: not on the concurrency, nor
+// on how the input is cut into Write calls. Close flushes and must be
+// checked; it does not close w.
+func NewWriter(w io.Writer, c WriterConfig) (io.WriteCloser, error) {
+	conc := max(c.Concurrency, 1)
+	switch c.Format {
+	case None:
+		return nopWriteCloser{w}, nil
+	case Gzip:
+		level := c.Level
+		if level == 0 {
+			level = 1
+		}
+		zw, err := pgzip.NewWriterLevel(w, level)
+		if err != nil {
+			return nil, fmt.Errorf("gzip level %d: %w", level, err)
+		}
+		if err := zw.SetConcurrency(GzipBlockSize, conc); err != nil {
+			return nil, err
+		}
+		return zw, nil
+	case Zstd:
+		level := c.Level
+		if level == 0 {
+			level = 3
+		}
+		zw, err := zstd.NewWriter(w,
+			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
+			zstd.WithEncoderConcurrency(conc))
+		if err != nil {
+			return nil, fmt.Errorf("zstd level %d: %w", level, err)
+		}
+		return zw, nil
+	}
+	return nil, fmt.Errorf("%w: %v", ErrUnsupported, c.Format)
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }

@@ -1,0 +1,144 @@
+package tarx
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/moby/patternmatcher"
+)
+
+// Filter decides which relative paths a source keeps, with .dockerignore
+// semantics (github.com/moby/patternmatcher).
+type Filter struct {
+	include *patternmatcher.PatternMatcher // nil: include everything
+	exclude *patternmatcher.PatternMatcher // nil: exclude nothing
+	incPats []string
+	excPats []string // "!"-prefixed ones are re-inclusions
+}
+
+// NewFilter compiles include and exclude patterns (either may be empty).
+// Leading slashes are dropped: patterns are relative to the source.
+func NewFilter(include, exclude []string) (*Filter, error) {
+	f := &Filter{}
+	var err error
+	if len(include) > 0 {
+		f.incPats = normalizePatterns(include)
+		if f.include, err = patternmatcher.New(f.incPats); err != nil {
+			return nil, fmt.Errorf("include patterns: %w", err)
+		}
+	}
+	if len(exclude) > 0 {
+		f.excPats = normalizePatterns(exclude)
+		if f.exclude, err = patternmatcher.New(f.excPats); err != nil {
+			return nil, fmt.Errorf("exclude patterns: %w", err)
+		}
+	}
+	if f.include == nil && f.exclude == nil {
+		return nil, nil
+	}
+	return f, nil
+}
+
+func normalizePatterns(ps []string) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		neg := strings.HasPrefix(p, "!")
+		p = strings.TrimPrefix(p, "!")
+		p = strings.TrimSpace(p)
+		p = strings.TrimLeft(p, "/")
+		if p == "" {
+			continue
+		}
+		p = path.Clean(p)
+		if neg {
+			p = "!" + p
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Keep reports whether the relative slash path rel is kept.
+func (f *Filter) Keep(rel string) bool {
+	if f == nil || rel == "" {
+		return true
+	}
+	if f.include != nil {
+		ok, err := f.include.MatchesOrParentMatches(rel)
+		if err != nil || !ok {
+			return false
+		}
+	}
+	if f.exclude != nil {
+		ex, err := f.exclude.MatchesOrParentMatches(rel)
+		if err != nil || ex {
+			return false
+		}
+	}
+	return true
+}
+
+// SkipDir reports whether nothing at or under the directory rel can be
+// kept: no include pattern can match it or below it, or it is excluded
+// and no "!" pattern can re-include anything below it.
+func (f *Filter) SkipDir(rel string) bool {
+	if f == nil || rel == "" {
+		return false
+	}
+	if f.include != nil {
+		can := false
+		for _, p := range f.incPats {
+			if !strings.HasPrefix(p, "!") && couldMatchAtOrUnder(p, rel) {
+				can = true
+				break
+			}
+		}
+		if !can {
+			return true
+		}
+	}
+	if f.exclude != nil {
+		ex, err := f.exclude.MatchesOrParentMatches(rel)
+		if err == nil && ex {
+			for _, p := range f.excPats {
+				if strings.HasPrefix(p, "!") && couldMatchAtOrUnder(p[1:], rel) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// couldMatchAtOrUnder reports whether pattern could match dir, one of its
+// ancestors, or a path below dir. It is conservative: "**" anywhere, or a
+// component it cannot judge, answers true.
+func couldMatchAtOrUnder(pattern, dir string) bool {
+	if !utf8.ValidString(pattern) || !utf8.ValidString(dir) {
+		return true // patternmatcher's regexps and path.Match disagree there
+	}
+	if strings.ContainsAny(pattern, `[]\|(){}+^$`) {
+		return true // regexp syntax patternmatcher passes through: do not judge
+	}
+	pc := strings.Split(pattern, "/")
+	dc := strings.Split(dir, "/")
+	for i, d := range dc {
+		if i >= len(pc) {
+			return true // the pattern matches an ancestor of (or) dir
+		}
+		if strings.Contains(pc[i], "**") {
+			return true
+		}
+		ok, err := path.Match(pc[i], d)
+		if err != nil {
+			return true
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,97 @@
+package tarx
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFilter(t *testing.T) {
+	for _, tc := range []struct {
+		include, exclude []string
+		keep, drop       []string
+		skip, walk       []string // directories SkipDir must / must not skip
+	}{{
+		exclude: []string{"*.log", "!keep.log", "node_modules", "!node_modules/keep/**", "/build"},
+		keep:    []string{"keep.log", "main.go", "node_modules/keep/a.js", "src/x.log.txt"},
+		drop:    []string{"a.log", "node_modules/x/y.js", "build", "build/out"},
+		skip:    []string{"build"},
+		walk:    []string{"node_modules", "src"},
+	}, {
+		include: []string{"services/api/**"},
+		exclude: []string{"**/node_modules"},
+		keep:    []string{"services/api/main.go", "services/api/x/y.go"},
+		drop:    []string{"services/web/main.go", "README.md", "services/api/node_modules/a"},
+		skip:    []string{"services/web", "libs", "services/api/node_modules", "services/apix"},
+		walk:    []string{"services", "services/api", "services/api/internal"},
+	}, {
+		exclude: []string{"**/*.md", "!docs/**/*.md"},
+		keep:    []string{"docs/a/b.md", "go.mod"},
+		drop:    []string{"README.md", "x/y/z.md"},
+		walk:    []string{"docs", "x"},
+	}, {
+		exclude: []string{"vendor", "!**/LICENSE"},
+		keep:    []string{"vendor/a/LICENSE"},
+		drop:    []string{"vendor/a/x.go"},
+		walk:    []string{"vendor"}, // "**" could re-include anything
+	}} {
+		f, err := NewFilter(tc.include, tc.exclude)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range tc.keep {
+			if !f.Keep(p) {
+				t.Errorf("Filter(%q, %q).Keep(%q) = false, want true", tc.include, tc.exclude, p)
+			}
+		}
+		for _, p := range tc.drop {
+			if f.Keep(p) {
+				t.Errorf("Filter(%q, %q).Keep(%q) = true, want false", tc.include, tc.exclude, p)
+			}
+		}
+		for _, d := range tc.skip {
+			if !f.SkipDir(d) {
+				t.Errorf("Filter(%q, %q).SkipDir(%q) = false, want true", tc.include, tc.exclude, d)
+			}
+		}
+		for _, d := range tc.walk {
+			if f.SkipDir(d) {
+				t.Errorf("Filter(%q, %q).SkipDir(%q) = true, want false", tc.include, tc.exclude, d)
+			}
+		}
+	}
+}
+
+// FuzzFilter: SkipDir is only an optimization, so it must never skip a
+// directory under which Keep would keep something, for any patterns.
+func FuzzFilter(f *testing.F) {
+	f.Add("services/api/**", "**/node_modules\n!**/keep", "services/api/node_modules/keep")
+	f.Add("", "*.log\n!keep.log\nbuild", "build/keep.log")
+	f.Add("a*/b", "", "ab/b/c")
+	f.Add("", "vendor\n!vendor/x/**", "vendor/x/y")
+	f.Fuzz(func(t *testing.T, inc, exc, name string) {
+		split := func(s string) []string {
+			if s == "" {
+				return nil
+			}
+			return strings.Split(s, "\n")
+		}
+		flt, err := NewFilter(split(inc), split(exc))
+		if err != nil || flt == nil {
+			return
+		}
+		name, err = SourceName(name)
+		if err != nil || name == "" {
+			return
+		}
+		if !flt.Keep(name) {
+			return
+		}
+		parts := strings.Split(name, "/")
+		for i := 1; i < len(parts); i++ {
+			d := strings.Join(parts[:i], "/")
+			if flt.SkipDir(d) {
+				t.Fatalf("NewFilter(%q, %q): Keep(%q) = true but SkipDir(%q) = true", inc, exc, name, d)
+			}
+		}
+	})
+}

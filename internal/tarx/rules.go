@@ -1,0 +1,196 @@
+package tarx
+
+import (
+	"archive/tar"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+)
+
+// Rules rewrite the entries of one source: strip, filter, re-root, and
+// normalize ownership and times.
+type Rules struct {
+	Root  string // clean relative directory, "" for the layer root
+	Strip int
+	// Only keeps entries equal to or under these clean relative names.
+	Only   []string
+	Filter *Filter // nil keeps everything
+	// ModTime is the mtime of synthesized parents, and of every entry
+	// when OverrideModTime is set.
+	ModTime         time.Time
+	OverrideModTime bool
+	UID, GID        int
+	PreserveOwner   bool
+}
+
+// SourceName cleans a source entry name: slashes, no leading "/" or "./",
+// no "." or ".." components. A name that leaves the root is an error
+// wrapping ErrEscapesRoot. The root itself is "".
+func SourceName(name string) (string, error) {
+	if strings.IndexByte(name, 0) >= 0 {
+		return "", fmt.Errorf("entry %q: NUL in name: %w", name, ErrUnsupportedEntry)
+	}
+	n := strings.TrimLeft(name, "/")
+	c := path.Clean(n)
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", fmt.Errorf("entry %q: %w", name, ErrEscapesRoot)
+	}
+	if c == "." {
+		c = ""
+	}
+	return c, nil
+}
+
+func (r *Rules) join(name string) string {
+	switch {
+	case r.Root == "":
+		return name
+	case name == "":
+		return r.Root
+	}
+	return r.Root + "/" + name
+}
+
+// stripped removes the first r.Strip components of name; ok is false when
+// nothing is left.
+func (r *Rules) stripped(name string) (string, bool) {
+	for range r.Strip {
+		i := strings.IndexByte(name, '/')
+		if i < 0 {
+			return "", false
+		}
+		name = name[i+1:]
+	}
+	return name, name != ""
+}
+
+// Keep reports whether the stripped relative name passes Only and the
+// filter.
+func (r *Rules) Keep(rel string, isDir bool) bool {
+	if rel == "" {
+		return true
+	}
+	if len(r.Only) > 0 {
+		ok := false
+		for _, o := range r.Only {
+			if rel == o || strings.HasPrefix(rel, o+"/") {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return r.Filter.Keep(rel)
+}
+
+// SkipDir reports whether nothing at or under the stripped relative
+// directory rel can be kept, so a walk need not enter it.
+func (r *Rules) SkipDir(rel string) bool {
+	if rel == "" {
+		return false
+	}
+	if len(r.Only) > 0 {
+		can := false
+		for _, o := range r.Only {
+			if rel == o || strings.HasPrefix(o, rel+"/") || strings.HasPrefix(rel, o+"/") {
+				can = true
+				break
+			}
+		}
+		if !can {
+			return true
+		}
+	}
+	return r.Filter.SkipDir(rel)
+}
+
+// Rewrite turns a source header into the header to place, or errSkip
+// when the rules leave the entry out. It does not modify in. The
+// returned source name is the cleaned name of the input, for errors.
+func (r *Rules) Rewrite(in *tar.Header) (*tar.Header, error) {
+	src, err := SourceName(in.Name)
+	if err != nil {
+		return nil, err
+	}
+	typ := in.Typeflag
+	switch typ {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
+		typ = tar.TypeReg
+	case tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+	case tar.TypeXGlobalHeader:
+		return nil, errSkip // global PAX headers carry no entry
+	default:
+		return nil, fmt.Errorf("entry %q: type %q: %w", in.Name, typ, ErrUnsupportedEntry)
+	}
+	if src == "" {
+		// The source's own root ("./"): it becomes the root directory of
+		// the placement, if there is one.
+		if typ != tar.TypeDir {
+			return nil, fmt.Errorf("entry %q: non-directory with empty name: %w", in.Name, ErrUnsupportedEntry)
+		}
+		if r.Strip > 0 || r.Root == "" {
+			return nil, errSkip
+		}
+	}
+	rel, ok := src, true
+	if src != "" {
+		rel, ok = r.stripped(src)
+	}
+	if !ok {
+		return nil, errSkip
+	}
+	if !r.Keep(rel, typ == tar.TypeDir) {
+		return nil, errSkip
+	}
+	out := &tar.Header{
+		Typeflag: typ,
+		Name:     r.join(rel),
+		Mode:     in.Mode & 0o7777,
+		Uid:      r.UID,
+		Gid:      r.GID,
+		ModTime:  in.ModTime,
+		Format:   tar.FormatUnknown,
+	}
+	if r.PreserveOwner {
+		out.Uid, out.Gid = in.Uid, in.Gid
+	}
+	if r.OverrideModTime || in.ModTime.IsZero() || in.ModTime.Unix() < 0 {
+		out.ModTime = r.ModTime
+	}
+	switch typ {
+	case tar.TypeReg:
+		out.Size = in.Size
+	case tar.TypeSymlink:
+		if in.Linkname == "" {
+			return nil, fmt.Errorf("entry %q: symlink with empty target: %w", in.Name, ErrUnsupportedEntry)
+		}
+		out.Linkname = in.Linkname
+	case tar.TypeLink:
+		t, err := SourceName(in.Linkname)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: hardlink target: %w", in.Name, err)
+		}
+		trel, ok := r.stripped(t)
+		if t == "" || !ok {
+			return nil, fmt.Errorf("entry %q: hardlink to %q: %w", in.Name, in.Linkname, ErrLinkTarget)
+		}
+		out.Linkname = r.join(trel)
+	case tar.TypeChar, tar.TypeBlock:
+		out.Devmajor, out.Devminor = in.Devmajor, in.Devminor
+	}
+	for k, v := range in.PAXRecords {
+		if strings.HasPrefix(k, "SCHILY.xattr.") || strings.HasPrefix(k, "LIBARCHIVE.xattr.") {
+			if out.PAXRecords == nil {
+				out.PAXRecords = make(map[string]string)
+			}
+			out.PAXRecords[k] = v
+		}
+	}
+	return out, nil
+}
+
+// Skipped reports whether err from Rewrite means "leave the entry out".
+func Skipped(err error) bool { return err == errSkip }

@@ -1,0 +1,45 @@
+package layer
+
+import (
+	"errors"
+
+	"github.com/stevedore-dev/stevedore/internal/tarx"
+)
+
+// Sentinel errors. Errors returned by this package wrap them (with the entry,
+// path or URL concerned), so callers match them with errors.Is.
+var (
+	// ErrEscapesRoot reports an entry whose name or hardlink target leaves
+	// the layer root through "..".
+	ErrEscapesRoot = tarx.ErrEscapesRoot
+	// ErrThroughSymlink reports an entry that would be written through a
+	// symlink placed earlier in the same layer (for example "a" -> "/etc",
+	// then "a/passwd").
+	ErrThroughSymlink = tarx.ErrThroughSymlink
+	// ErrNotDir reports an entry placed under a path that is not a
+	// directory in the layer (a regular file, say).
+	ErrNotDir = tarx.ErrNotDir
+	// ErrLinkTarget reports a hardlink whose target is not a regular file
+	// placed earlier in the same layer (missing, later, filtered out, or a
+	// directory).
+	ErrLinkTarget = tarx.ErrLinkTarget
+	// ErrUnsupportedEntry reports a tar entry type that cannot be put in a
+	// layer (multi-volume continuations, volume labels, unknown types).
+	ErrUnsupportedEntry = tarx.ErrUnsupportedEntry
+	// ErrNotTar reports input that is not a tar archive (after any gzip or
+	// zstd decompression), or an empty input.
+	ErrNotTar = errors.New("layer: input is not a tar archive")
+	// ErrUnsupportedCompression reports a compressed input in a format this
+	// package does not read (xz, bzip2, lz4, ...).
+	ErrUnsupportedCompression = errors.New("layer: unsupported compression")
+	// ErrDigestMismatch reports that a download or file does not have the
+	// sha256 given with WithSHA256.
+	ErrDigestMismatch = errors.New("layer: sha256 mismatch")
+	// ErrSizeLimit reports input that expands past the WithSizeLimit limit.
+	ErrSizeLimit = errors.New("layer: size limit exceeded")
+	// ErrHTTPStatus reports a non-2xx answer to a download.
+	ErrHTTPStatus = errors.New("layer: unexpected HTTP status")
+	// ErrOption reports an invalid option or an option given where it does
+	// not apply (a layer-wide option on a Source, say).
+	ErrOption = errors.New("layer: invalid option")
+)
