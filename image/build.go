@@ -44,9 +44,9 @@ type referencer interface {
 // its manifest is repaired the same way. So no image Build returns mixes
 // the two families.
 //
-// History: one entry per added layer, whose created_by is the layer's
-// CreatedBy() when it has that method (the layers of the layer package do)
-// and "stevedore: layer sha256:..." otherwise; plus, with
+// History: one entry per added layer, whose created_by is the text of
+// [WithLayerHistory], else the layer's CreatedBy() when it has that method
+// (the layers of the layer package do), else "stevedore: layer sha256:..."; plus, with
 // [WithConfigHistory], empty_layer entries for config edits. The base's
 // history is kept, and padded or trimmed so that its entries without
 // empty_layer still match the base's layers one to one: a missing entry is
@@ -208,7 +208,14 @@ func build(ctx context.Context, base v1.Image, o *options, p plan) (v1.Image, er
 	digests := make([]v1.Hash, 0, n)
 	for i, d := range baseDescs {
 		mt, _ := fam.layerType(baseKinds[i])
-		outLayers = append(outLayers, retype(baseLayers[i], d.MediaType, mt))
+		// Compare with what the layer object reports, which can differ from
+		// the manifest (ggcr's mutate.Addendum.MediaType changes only the
+		// descriptor): the result's layers must agree with its manifest.
+		have, err := baseLayers[i].MediaType()
+		if err != nil {
+			have = ""
+		}
+		outLayers = append(outLayers, retype(baseLayers[i], have, mt))
 		d.MediaType = mt
 		descs = append(descs, d)
 		digests = append(digests, d.Digest)

@@ -160,6 +160,11 @@ func TestOptions(t *testing.T) {
 				t.Errorf("history[-1].CreatedBy = %q, want %q", h[1].CreatedBy, want)
 			}
 		}},
+		{"WithLayerHistory", []Option{WithLayerHistory("COPY app /app", randomLayer(t, 12, types.OCILayer))}, func(t *testing.T, base, got *v1.ConfigFile, m *v1.Manifest, n int) {
+			if h := got.History[len(got.History)-1]; h.CreatedBy != "COPY app /app" || len(m.Layers) != n+1 {
+				t.Errorf("last history = %+v, layers %d; want COPY app /app, %d", h, len(m.Layers), n+1)
+			}
+		}},
 		{"WithConfigHistory", []Option{WithConfigHistory(), WithEnv("A", "1"), WithLayers(randomLayer(t, 8, types.OCILayer)), WithUser("app")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
 			h := got.History[len(got.History)-3:]
 			want := []v1.History{
@@ -305,6 +310,7 @@ func TestInvalidOptions(t *testing.T) {
 		opt  Option
 	}{
 		{"WithLayers(nil)", WithLayers(nil)},
+		{"WithLayerHistory empty", WithLayerHistory("", randomLayer(t, 1, types.OCILayer))},
 		{"WithEnv empty key", WithEnv("", "x")},
 		{"WithEnv = in key", WithEnv("A=B", "x")},
 		{"WithoutEnv empty", WithoutEnv("")},

@@ -446,3 +446,5 @@ func mustAppend(t testing.TB, base v1.Image, l v1.Layer) v1.Image {
 	}
 	return img
 }
+
+func emptyImage() v1.Image { return empty.Image }

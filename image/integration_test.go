@@ -222,3 +222,30 @@ func plainGGCRWith(t testing.TB, files []tarFile) v1.Image {
 	t.Helper()
 	return mustAppend(t, configuredBase(t, familyOCI), tarLayer(t, types.DockerLayer, files...))
 }
+
+// TestAppendToSkopeoLayout: a layout skopeo wrote keeps working after we
+// add an image to it, and skopeo reads ours from it.
+func TestAppendToSkopeoLayout(t *testing.T) {
+	itest.Require(t, "skopeo")
+	ctx := t.Context()
+	first, second := testImage(t, 30), testImage(t, 31)
+	tb := filepath.Join(t.TempDir(), "first.tar")
+	if err := WriteOCITarball(ctx, tb, first); err != nil {
+		t.Fatal(err)
+	}
+	lay := filepath.Join(t.TempDir(), "layout")
+	itest.Run(t, "skopeo", "copy", "--preserve-digests", "oci-archive:"+tb, "oci:"+lay+":first")
+	if err := WriteOCILayout(ctx, lay, second, WithRefName("second")); err != nil {
+		t.Fatal(err)
+	}
+	for ref, img := range map[string]v1.Image{"first": first, "second": second} {
+		var insp struct{ Digest string }
+		out := itest.Run(t, "skopeo", "inspect", "oci:"+lay+":"+ref)
+		if err := json.Unmarshal([]byte(out), &insp); err != nil {
+			t.Fatal(err)
+		}
+		if want := digestOf(t, img).String(); insp.Digest != want {
+			t.Errorf("skopeo inspect oci:layout:%s digest = %s, want %s", ref, insp.Digest, want)
+		}
+	}
+}

@@ -142,6 +142,14 @@ func retype(l v1.Layer, have, mt types.MediaType) v1.Layer {
 	return &retyped{Layer: l, mt: mt}
 }
 
+// described is a layer with the history text given by WithLayerHistory.
+type described struct {
+	v1.Layer
+	by string
+}
+
+func (l *described) CreatedBy() string { return l.by }
+
 // createdBy returns the history text a layer carries (contract: layers of
 // the layer package implement CreatedBy() string), or "".
 func createdBy(l v1.Layer) string {

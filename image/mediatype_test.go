@@ -80,3 +80,20 @@ func TestPlainGGCRMixes(t *testing.T) {
 		t.Fatalf("plain ggcr image: manifest %s, last layer %s; want OCI manifest with a Docker layer", m.MediaType, m.Layers[len(m.Layers)-1].MediaType)
 	}
 }
+
+// TestBaseLayerObjectTypeDiffers: a base built with mutate.Addendum.MediaType
+// has layers whose MediaType() disagrees with the manifest; the result
+// agrees with itself anyway (checkImage compares both).
+func TestBaseLayerObjectTypeDiffers(t *testing.T) {
+	base := mutate.MediaType(mutate.ConfigMediaType(emptyImage(), types.OCIConfigJSON), types.OCIManifestSchema1)
+	base, err := mutate.Append(base, mutate.Addendum{Layer: randomLayer(t, 40, types.DockerLayer), MediaType: types.OCILayer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := manifestOf(t, base)
+	ls, _ := base.Layers()
+	if lmt, _ := ls[0].MediaType(); m.Layers[0].MediaType != types.OCILayer || lmt != types.DockerLayer {
+		t.Skipf("ggcr no longer reports different types (manifest %s, layer %s)", m.Layers[0].MediaType, lmt)
+	}
+	mustBuild(t, base, WithEnv("A", "1"))
+}

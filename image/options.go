@@ -100,6 +100,28 @@ func WithLayers(layers ...v1.Layer) Option {
 	}
 }
 
+// WithLayerHistory is [WithLayers] with the created_by text of the
+// layers' history entries given: for layers that do not say what made them
+// (ggcr's own layers, for one), instead of "stevedore: layer sha256:...".
+// The default is the layer's own CreatedBy() text, if it has one.
+func WithLayerHistory(createdBy string, layers ...v1.Layer) Option {
+	return func(o *options) error {
+		if createdBy == "" {
+			return errOption("WithLayerHistory", "empty created_by")
+		}
+		for i, l := range layers {
+			if l == nil {
+				return errOption("WithLayerHistory", "layer %d is nil", i)
+			}
+		}
+		o.build = append(o.build, "WithLayerHistory")
+		for _, l := range layers {
+			o.layers = append(o.layers, &described{Layer: l, by: createdBy})
+		}
+		return nil
+	}
+}
+
 // WithPlatformLayers gives [BuildIndex] a function returning the layers of
 // one platform; they are appended after the shared layers of [WithLayers].
 // The function is called once per platform built. The default is no

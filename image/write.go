@@ -244,8 +244,8 @@ func (s *tarSink) put(ctx context.Context, h v1.Hash, size int64, open func() (i
 // to a temp file in path's directory, fsynced and renamed, so a failed or
 // cancelled write leaves neither path nor a temp file; layers are streamed.
 // It takes ctx (DESIGN.md lists it without) because it does I/O and must be
-// cancellable. The default tag, when tag is empty, is an error: docker
-// archives are loaded by their tags.
+// cancellable. An empty tag is an error: `docker load` names the image it
+// loads by its tag.
 func WriteDockerTarball(ctx context.Context, path, tag string, img v1.Image) error {
 	if img == nil {
 		return errors.New("image: WriteDockerTarball: nil image")

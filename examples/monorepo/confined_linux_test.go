@@ -153,4 +153,3 @@ func TestOnlyTheService(t *testing.T) {
 		t.Errorf("mode of /app/dist/api = %v, want -rwxr-xr-x", m)
 	}
 }
-

@@ -1,18 +1,11 @@
 package main
 
 import (
-	"io/fs"
-	"os"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
-	"syscall"
 	"testing"
-	"unsafe"
 
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
-	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
 
 // TestDefault runs with no flags but the outputs: the generated demo.

@@ -19,6 +19,7 @@ var packageOf = map[string]string{
 	"docker-registry": "docker-registry",
 	"go":              "golang (or https://go.dev/dl)",
 	"git":             "git",
+	"tar":             "tar",
 }
 
 // InCI reports whether the tests run in CI, where CI is set to a true value.
