@@ -1,6 +1,6 @@
 module github.com/stevedore-dev/stevedore
 
-go 1.26.0
+go 1.25.0
 
 require (
 	github.com/google/go-containerregistry v0.22.1
@@ -9,7 +9,7 @@ require (
 	github.com/moby/patternmatcher v0.6.1
 	github.com/vbauerster/mpb/v8 v8.10.2
 	go.uber.org/goleak v1.3.0
-	golang.org/x/crypto v0.56.0
+	golang.org/x/crypto v0.55.0
 	golang.org/x/term v0.45.0
 )
 
@@ -26,7 +26,7 @@ require (
 	github.com/emirpasic/gods v1.18.1 // indirect
 	github.com/go-git/gcfg v1.5.1-0.20230307220236-3a3c6141e376 // indirect
 	github.com/go-git/go-billy/v5 v5.9.2 // indirect
-	github.com/go-git/go-git/v5 v5.19.3 // indirect
+	github.com/go-git/go-git/v5 v5.19.1 // indirect
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/jbenet/go-context v0.0.0-20150711004518-d14ea06fba99 // indirect

@@ -1,15 +1,14 @@
 package layer
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"path/filepath"
-	"syscall"
-	"archive/tar"
 	"os"
+	"path/filepath"
 
 	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
@@ -211,7 +210,6 @@ func (l *layer) cacheKey(ctx context.Context, preps []*prepared) (key string, ok
 // addStat adds what a stat says about a file's content.
 func addStat(k *cache.KeyBuilder, fi fs.FileInfo) {
 	k.AddInt(fi.Size()).AddInt(fi.ModTime().UnixNano()).AddUint(uint64(fi.Mode()))
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		k.AddUint(uint64(st.Ino)).AddInt(st.Ctim.Nano())
-	}
+	ino, ctime := changeID(fi)
+	k.AddUint(ino).AddInt(ctime)
 }

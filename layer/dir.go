@@ -110,13 +110,12 @@ func (w *dirWalk) walk(dir string) error {
 func (w *dirWalk) entry(rel string, fi fs.FileInfo) error {
 	mode := fi.Mode()
 	hdr := &tar.Header{Name: rel, Mode: tarMode(mode), ModTime: fi.ModTime()}
-	st, _ := fi.Sys().(*syscall.Stat_t)
 	var id devIno
 	switch {
 	case mode.IsRegular():
 		hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
-		if st != nil && st.Nlink > 1 {
-			id = devIno{uint64(st.Dev), uint64(st.Ino)}
+		if fid, multi := fileID(fi); multi {
+			id = fid
 			if first, ok := w.links[id]; ok {
 				hdr.Typeflag, hdr.Size, hdr.Linkname = tar.TypeLink, 0, first
 			}
@@ -136,11 +135,7 @@ func (w *dirWalk) entry(rel string, fi fs.FileInfo) error {
 		if mode&fs.ModeCharDevice != 0 {
 			hdr.Typeflag = tar.TypeChar
 		}
-		if st != nil {
-			rdev := uint64(st.Rdev)
-			hdr.Devmajor = int64((rdev>>8)&0xfff | (rdev>>32)&^0xfff)
-			hdr.Devminor = int64(rdev&0xff | (rdev>>12)&^0xff)
-		}
+		hdr.Devmajor, hdr.Devminor = devNumbers(fi)
 	case mode&fs.ModeSocket != 0:
 		return nil // tar cannot hold sockets; they are runtime state
 	default:

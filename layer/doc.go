@@ -28,6 +28,10 @@
 // (ErrEscapesRoot, ErrThroughSymlink, ErrNotDir, ErrLinkTarget). Absolute
 // names are taken relative to the root, as tar does.
 //
+// The only per-entry state kept while a layer is built is the set of names
+// placed so far (for the checks above), so memory grows with the number of
+// entries, never with their sizes.
+//
 // Duplicates: a directory is written once (later entries for a directory
 // already placed, including a synthesized parent, are dropped). Any other
 // name placed twice is written twice and consumers apply the last one, as

@@ -35,10 +35,14 @@ type te struct {
 	pax      map[string]string
 }
 
-func reg(name, body string) te        { return te{name: name, typ: tar.TypeReg, mode: 0o644, body: body} }
-func dir(name string) te              { return te{name: name, typ: tar.TypeDir, mode: 0o755} }
-func symlink(name, target string) te  { return te{name: name, typ: tar.TypeSymlink, mode: 0o777, link: target} }
-func hardlink(name, target string) te { return te{name: name, typ: tar.TypeLink, mode: 0o644, link: target} }
+func reg(name, body string) te { return te{name: name, typ: tar.TypeReg, mode: 0o644, body: body} }
+func dir(name string) te       { return te{name: name, typ: tar.TypeDir, mode: 0o755} }
+func symlink(name, target string) te {
+	return te{name: name, typ: tar.TypeSymlink, mode: 0o777, link: target}
+}
+func hardlink(name, target string) te {
+	return te{name: name, typ: tar.TypeLink, mode: 0o644, link: target}
+}
 
 func (e te) withMode(m int64) te { e.mode = m; return e }
 

@@ -46,8 +46,8 @@ var _ v1.Layer = (*layer)(nil)
 // layer so that a cleanup attached to the layer can remove the spool file
 // without keeping the layer reachable.
 type blob struct {
-	path  string // spool file or cache entry file
-	spool bool   // removed when the layer is garbage collected
+	path     string // spool file or cache entry file
+	spool    bool   // removed when the layer is garbage collected
 	entry    cacheEntry
 	verified bool // built by this process: no need to verify
 	// verify is run once before the first Compressed/Uncompressed of a

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -236,51 +237,72 @@ func TestCompressions(t *testing.T) {
 }
 
 // TestCancel: a cancelled build returns the context error promptly and
-// leaves no spool file.
+// leaves no spool file, and no cache entry or cache temp file.
 func TestCancel(t *testing.T) {
-	tmp := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	// An endless tar stream: cancellation is the only way out.
-	pr, pw := io.Pipe()
-	go func() {
-		tw := tar.NewWriter(pw)
-		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "endless", Size: 1 << 40, Mode: 0o644})
-		buf := make([]byte, 1<<16)
-		for {
-			if _, err := tw.Write(buf); err != nil {
-				pw.CloseWithError(err)
+	for _, cached := range []bool{false, true} {
+		tmp, cacheDir := t.TempDir(), t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		// An endless tar stream through a FIFO: cancellation is the only
+		// way out.
+		fifo := filepath.Join(t.TempDir(), "stream.tar")
+		if err := mkfifo(fifo); err != nil {
+			t.Skipf("mkfifo: %v", err)
+		}
+		stop := make(chan struct{})
+		feeding := make(chan struct{})
+		go func() {
+			defer close(feeding)
+			f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			if err != nil {
 				return
 			}
+			defer f.Close()
+			tw := tar.NewWriter(f)
+			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "endless", Size: 1 << 40, Mode: 0o644})
+			buf := make([]byte, 1<<16)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := tw.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+		opts := []Option{WithTempDir(tmp)}
+		if cached {
+			opts = append(opts, WithCache(cacheDir))
 		}
-	}()
-	fifo := filepath.Join(t.TempDir(), "stream.tar")
-	if err := mkfifo(fifo); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
-	go func() {
-		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		l, err := New(ctx, []Source{Tarball(fifo)}, opts...)
 		if err != nil {
-			return
+			t.Fatal(err)
 		}
-		io.Copy(f, pr)
-		f.Close()
-	}()
-	l, err := New(ctx, []Source{Tarball(fifo)}, WithTempDir(tmp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.AfterFunc(200*time.Millisecond, cancel)
-	start := time.Now()
-	_, err = l.Digest()
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Digest() = %v, want context.Canceled", err)
-	}
-	if el := time.Since(start); el > 5*time.Second {
-		t.Errorf("Digest() returned %v after cancellation, want promptly", el)
-	}
-	pr.CloseWithError(errors.New("test done"))
-	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
-		t.Errorf("temp dir holds %v after cancellation, want nothing", ents)
+		time.AfterFunc(200*time.Millisecond, cancel)
+		start := time.Now()
+		_, err = l.Digest()
+		close(stop)
+		// Unblock a writer stuck on a full FIFO.
+		if f, err := os.OpenFile(fifo, os.O_RDONLY|syscallNonblock, 0); err == nil {
+			io.Copy(io.Discard, f)
+			f.Close()
+		}
+		<-feeding
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cache %v: Digest() = %v, want context.Canceled", cached, err)
+		}
+		if el := time.Since(start); el > 5*time.Second {
+			t.Errorf("cache %v: Digest() returned %v after cancellation, want promptly", cached, el)
+		}
+		if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+			t.Errorf("cache %v: temp dir holds %v after cancellation, want nothing", cached, ents)
+		}
+		for _, sub := range []string{"entries", "tmp", "blobs/sha256"} {
+			if ents, _ := os.ReadDir(filepath.Join(cacheDir, sub)); len(ents) != 0 {
+				t.Errorf("cache dir %s holds %v after cancellation, want nothing", sub, ents)
+			}
+		}
 	}
 }
 
@@ -293,7 +315,9 @@ func TestCreatedBy(t *testing.T) {
 		{[]Source{Dir("./dist", WithRoot("/app"))}, "stevedore: dir ./dist -> /app"},
 		{[]Source{Tarball("/tmp/go1.25.linux-amd64.tar.gz", WithRoot("/usr/local"))}, "stevedore: tarball go1.25.linux-amd64.tar.gz -> /usr/local"},
 		{[]Source{Files(goldenFiles)}, "stevedore: files 4 -> /"},
-		{[]Source{URL("https://user:pw@example.com/ko.tgz", WithOnly("ko"))}, "stevedore: url https://user:xxxxx@example.com/ko.tgz -> /"},
+		{[]Source{Dir("/home/someone/src/app", WithRoot("/app"))}, "stevedore: dir app -> /app"},
+		{[]Source{URL("https://user:pw@example.com/ko.tgz", WithOnly("ko"))}, "stevedore: url https://example.com/ko.tgz -> /"},
+		{[]Source{URL("https://example.com/ko.tgz?X-Amz-Signature=secret#frag")}, "stevedore: url https://example.com/ko.tgz -> /"},
 		{[]Source{Deletions("/etc/a", "b"), Opaque("/var/cache")}, "stevedore: delete /etc/a /b; opaque /var/cache"},
 	} {
 		l, err := New(ctx, tc.srcs)
@@ -309,3 +333,67 @@ func TestCreatedBy(t *testing.T) {
 func hexOf(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
 var _ = fmt.Sprint
+
+// TestMerge: several sources in one layer share parents (each directory
+// once, so validate.Layer's duplicate check passes) and keep their order.
+func TestMerge(t *testing.T) {
+	d := t.TempDir()
+	tree(t, d, "bin/app", "etc/app.conf")
+	tb := writeTemp(t, "go.tgz", gzipBytes(t, tarBytes(t, dir("go/"), dir("go/bin/"), reg("go/bin/go", "go"))))
+	l, err := New(t.Context(), []Source{
+		Tarball(tb, WithRoot("/usr/local")),
+		Dir(d, WithRoot("/usr/local")),
+		Files([]File{{Path: "/usr/local/etc/extra", Data: []byte("x")}}),
+		Deletions("/usr/local/share/doc"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "usr/ 5 755\nusr/local/ 5 755\nusr/local/go/ 5 755\nusr/local/go/bin/ 5 755\nusr/local/go/bin/go 0 644 \"go\"\n" +
+		"usr/local/bin/ 5 755\nusr/local/bin/app 0 644 \"app\"\nusr/local/etc/ 5 755\nusr/local/etc/app.conf 0 644 \"app.conf\"\n" +
+		"usr/local/etc/extra 0 644 \"x\"\nusr/local/share/.wh.doc 0 644\n"
+	if got := summary(entries(t, l)); got != want {
+		t.Errorf("entries =\n%s\nwant\n%s", got, want)
+	}
+	check(t, l)
+	want1 := "stevedore: tarball go.tgz -> /usr/local; dir " + d + " -> /usr/local; files 1 -> /; delete /usr/local/share/doc"
+	if got := l.(interface{ CreatedBy() string }).CreatedBy(); got != want1 {
+		t.Errorf("CreatedBy() = %q, want %q", got, want1)
+	}
+}
+
+// TestGoldenAcrossSources: the same tree from a directory, os.DirFS, a
+// MapFS and in-memory files gives the same golden digest.
+func TestGoldenAcrossSources(t *testing.T) {
+	d := t.TempDir()
+	app := filepath.Join(d, "app")
+	os.MkdirAll(filepath.Join(app, "static"), 0o755)
+	os.WriteFile(filepath.Join(app, "server"), goldenFiles[0].Data, 0o755)
+	os.WriteFile(filepath.Join(app, "config.json"), goldenFiles[1].Data, 0o644)
+	os.Symlink("server", filepath.Join(app, "current"))
+	chmod(t, app, 0o755)
+	chmod(t, filepath.Join(app, "server"), 0o755)
+	chmod(t, filepath.Join(app, "static"), 0o755)
+	mapfs := fstest.MapFS{
+		"app":             {Mode: fs.ModeDir | 0o755},
+		"app/server":      {Data: goldenFiles[0].Data, Mode: 0o755},
+		"app/config.json": {Data: goldenFiles[1].Data, Mode: 0o644},
+		"app/static":      {Mode: fs.ModeDir | 0o755},
+		"app/current":     {Data: []byte("server"), Mode: fs.ModeSymlink | 0o777},
+	}
+	for name, mk := range map[string]func() (v1.Layer, error){
+		"FromDir":         func() (v1.Layer, error) { return FromDir(d) },
+		"FromFS(DirFS)":   func() (v1.Layer, error) { return FromFS(os.DirFS(d)) },
+		"FromFS(MapFS)":   func() (v1.Layer, error) { return FromFS(mapfs) },
+		"FromFiles":       func() (v1.Layer, error) { return FromFiles(goldenFiles) },
+		"FromFiles(root)": func() (v1.Layer, error) { return FromFiles(goldenFiles, WithRoot("/")) },
+	} {
+		l, err := mk()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dg, err := l.Digest(); err != nil || dg.String() != goldenDigest {
+			t.Errorf("%s: Digest() = %s, %v; want %s", name, dg, err, goldenDigest)
+		}
+	}
+}

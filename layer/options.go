@@ -340,12 +340,24 @@ func WithLevel(n int) Option {
 	}
 }
 
-// WithCache keeps built layers in a cache directory (created if needed)
-// keyed by a hash of the inputs and options, so an unchanged source costs a
-// stat walk (directory), a read (files, fs.FS) or nothing (URL with
-// WithSHA256) instead of a rebuild. Entries are verified before their bytes
-// are served; a corrupt entry is rebuilt. Layer option. The default is no
-// cache: each layer spools to a temp file.
+// WithCache keeps built layers in a cache directory (created if needed;
+// see internal/cache: atomic, shared safely between processes) keyed by a
+// hash of the options that affect the bytes and of the inputs:
+//
+//   - a directory: the sorted list of (path, size, mtime, mode, inode,
+//     ctime, link target) from a stat walk with the filters applied;
+//   - a tarball: its absolute path, size, mtime, inode and ctime, or its
+//     WithSHA256 when given;
+//   - a URL: its WithSHA256, so a hit downloads nothing; a URL without
+//     WithSHA256 is not cached (the layer is built into a temp file);
+//   - Files and fs.FS sources: their paths, modes and contents (read, not
+//     compressed).
+//
+// On a hit no tar is written and nothing is compressed. A hit's blob is
+// re-hashed once before its bytes are first served; a corrupt entry is
+// rebuilt, never served. A source changed between the key's walk and the
+// build is not detected. Layer option. The default is no cache: each layer
+// spools to a temp file.
 func WithCache(dir string) Option {
 	return func(o *options) error {
 		o.mark("WithCache")
@@ -388,7 +400,7 @@ func WithTempDir(dir string) Option {
 }
 
 // WithConcurrency sets how many goroutines compress in parallel. The
-// output bytes do not depend on it (gzip is cut into fixed 1 MiB blocks).
+// output bytes do not depend on it (gzip is cut into fixed 256 KiB blocks).
 // Layer option. The default is runtime.GOMAXPROCS(0).
 func WithConcurrency(n int) Option {
 	return func(o *options) error {

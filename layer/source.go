@@ -106,9 +106,14 @@ func Dir(dir string, opts ...Option) Source {
 }
 
 // Tarball is a tar archive on disk, plain, gzip or zstd compressed as
-// detected from its first bytes (not its name). Entries keep their mtimes
-// unless WithModTime is given. Source options apply, plus WithSHA256,
-// WithSizeLimit and WithPreserveOwner.
+// detected from its first bytes (not its name); xz, bzip2 and others are an
+// error wrapping ErrUnsupportedCompression, and input that is not a tar
+// (or is empty) one wrapping ErrNotTar. The whole input is read: bytes after
+// the tar footer are ignored as tar does, concatenated gzip members and
+// zero padding after gzip are accepted, any other trailing bytes after
+// compressed data, a checksum mismatch or a stream cut short are errors.
+// Entries keep their mtimes unless WithModTime is given. Source options
+// apply, plus WithSHA256, WithSizeLimit and WithPreserveOwner.
 func Tarball(path string, opts ...Option) Source {
 	s := newSource(kindTarball, path, opts)
 	if s.err == nil && path == "" {
@@ -216,13 +221,24 @@ func (s *source) describe() string {
 	root := "/" + s.opts.root
 	switch s.kind {
 	case kindDir:
-		return fmt.Sprintf("dir %s -> %s", s.name, root)
+		// An absolute host path would differ between machines and would
+		// make the image digest depend on where the source happened to
+		// be checked out (and leak host paths into the history): only its
+		// last element is kept. A relative path is kept as given.
+		name := filepath.ToSlash(s.name)
+		if filepath.IsAbs(s.name) {
+			name = filepath.Base(s.name)
+		}
+		return fmt.Sprintf("dir %s -> %s", name, root)
 	case kindTarball:
 		return fmt.Sprintf("tarball %s -> %s", filepath.Base(s.name), root)
 	case kindURL:
 		u, err := url.Parse(s.name)
 		if err == nil {
-			return fmt.Sprintf("url %s -> %s", u.Redacted(), root)
+			// User info and the query often carry credentials (pre-signed
+			// URLs): neither belongs in an image's history.
+			u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
+			return fmt.Sprintf("url %s -> %s", u, root)
 		}
 		return "url -> " + root
 	case kindFS:

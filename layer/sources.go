@@ -71,8 +71,18 @@ func (s *source) prepare() (*prepared, error) {
 			if err != nil {
 				return nil, fmt.Errorf("reading ignore file: %w", err)
 			}
-			pats, err := ignorefile.ReadAll(fh)
+			raw, err := io.ReadAll(io.LimitReader(fh, 16<<20))
 			fh.Close()
+			if err != nil {
+				return nil, fmt.Errorf("reading ignore file %s: %w", f.file, err)
+			}
+			for i, line := range strings.Split(string(raw), "\n") {
+				if strings.TrimSpace(line) == "!" {
+					// docker build refuses it; ignorefile drops it.
+					return nil, fmt.Errorf("ignore file %s, line %d: %w: illegal exclusion pattern \"!\"", f.file, i+1, ErrOption)
+				}
+			}
+			pats, err := ignorefile.ReadAll(bytes.NewReader(raw))
 			if err != nil {
 				return nil, fmt.Errorf("reading ignore file %s: %w", f.file, err)
 			}
@@ -144,10 +154,30 @@ func (s *source) writeTarball(ctx context.Context, tw *tarx.Writer, p *prepared)
 		h = sha256.New()
 		r = io.TeeReader(f, h)
 	}
-	if err := s.readTar(ctx, tw, p, r, "tarball "+s.name); err != nil {
+	err = s.readTar(ctx, tw, p, r, "tarball "+s.name)
+	return s.verify(ctx, err, h, r, "tarball "+s.name)
+}
+
+// verify checks WithSHA256 after readTar returned err. When reading
+// failed, the rest of the input is still hashed (unless ctx is done): a
+// mismatch is the better explanation, so it is reported first.
+func (s *source) verify(ctx context.Context, err error, h hash.Hash, r io.Reader, what string) error {
+	if h == nil {
 		return err
 	}
-	return s.checkSum(h, "tarball "+s.name)
+	if err == nil {
+		return s.checkSum(h, what)
+	}
+	if ctx.Err() != nil {
+		return err
+	}
+	if _, cerr := io.Copy(io.Discard, r); cerr != nil {
+		return err
+	}
+	if serr := s.checkSum(h, what); serr != nil {
+		return errors.Join(serr, err)
+	}
+	return err
 }
 
 func (s *source) checkSum(h hash.Hash, what string) error {
@@ -189,10 +219,8 @@ func (s *source) writeURL(ctx context.Context, tw *tarx.Writer, p *prepared) err
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		desc += " (Content-Type " + ct + ")"
 	}
-	if err := s.readTar(ctx, tw, p, r, desc); err != nil {
-		return err
-	}
-	return s.checkSum(h, what)
+	err = s.readTar(ctx, tw, p, r, desc)
+	return s.verify(ctx, err, h, r, what)
 }
 
 // readTar places the entries of the (possibly compressed) tar stream r,
@@ -232,7 +260,9 @@ func (s *source) readTar(ctx context.Context, tw *tarx.Writer, p *prepared, r io
 			break
 		}
 		if err != nil {
-			if first && errors.Is(err, tar.ErrHeader) {
+			if first && in.n <= 512 && (errors.Is(err, tar.ErrHeader) || (in.eof && errors.Is(err, io.ErrUnexpectedEOF))) {
+				// The very first block is not a tar header, or the whole
+				// (cleanly ended) input is shorter than one.
 				return fmt.Errorf("reading %s: %w: %w", what, ErrNotTar, err)
 			}
 			return fmt.Errorf("reading %s: %w", what, err)
@@ -265,6 +295,7 @@ type countReader struct {
 	r     io.Reader
 	n     int64
 	limit int64
+	eof   bool // the stream ended cleanly
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
@@ -284,6 +315,9 @@ func (c *countReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err == io.EOF {
+		c.eof = true
+	}
 	return n, err
 }
 

@@ -287,6 +287,7 @@ func TestTarballInputs(t *testing.T) {
 		{"truncated tar", "x.tar", plain[:600], nil, nil, "unexpected EOF"},
 		{"sha256 match", "x.tar", plain, []Option{WithSHA256(sha256Hex(plain))}, nil, ""},
 		{"sha256 mismatch", "x.tar", plain, []Option{WithSHA256(strings.Repeat("ab", 32))}, ErrDigestMismatch, "sha256:" + sha256Hex(plain)},
+		{"sha256 mismatch explains a broken input", "x.tgz", gz[:len(gz)/2], []Option{WithSHA256(sha256Hex(gz))}, ErrDigestMismatch, "want sha256:" + sha256Hex(gz)},
 		{"size limit exactly", "x.tar", plain, []Option{WithSizeLimit(int64(len(plain)))}, nil, ""},
 		{"size limit hit (bomb)", "x.tgz", gzipBytes(t, tarBytes(t, reg("zeros", strings.Repeat("\x00", 1<<20)))), []Option{WithSizeLimit(64 << 10)}, ErrSizeLimit, "65536"},
 	} {

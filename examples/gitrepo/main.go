@@ -51,7 +51,6 @@ import (
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
 	"github.com/stevedore-dev/stevedore/registry"
-	"github.com/stevedore-dev/stevedore/registry/progressbar"
 )
 
 func init() {
@@ -100,6 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default gitrepo.oci.tar when there is no -target)")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
+	cli.SetUsage(fs, "Builds an image of a git repository's tree at a ref, cloned in memory; with no flags, a generated demo repository.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
@@ -134,7 +134,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Clone into memory: object store only, no worktree.
-	source := c.repo
+	source, shown := c.repo, c.repo
+	if u, err := url.Parse(c.repo); err == nil && u.User != nil {
+		shown = u.Redacted() // never print a token given in the URL
+	}
 	if u, err := url.Parse(c.repo); err != nil || u.Scheme == "" {
 		// A local path (or scp-like user@host:path, which go-git parses).
 		if abs, err := filepath.Abs(c.repo); err == nil && !strings.Contains(c.repo, "@") {
@@ -144,17 +147,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{URL: source, Tags: git.AllTags})
 	if err != nil {
-		return fmt.Errorf("cloning %s: %w", c.repo, err)
+		return fmt.Errorf("cloning %s: %w", shown, err)
 	}
 	commit, err := resolve(repo, c.ref)
 	if err != nil {
-		return fmt.Errorf("-ref %s in %s: %w", c.ref, c.repo, err)
+		return fmt.Errorf("-ref %s in %s: %w", c.ref, shown, err)
 	}
 	tree, err := commit.Tree()
 	if err != nil {
 		return fmt.Errorf("reading the tree of %s: %w", commit.Hash, err)
 	}
-	c.log.Printf("cloned %s in %s; %s is commit %s", c.repo, time.Since(start).Round(time.Millisecond), c.ref, commit.Hash)
+	c.log.Printf("cloned %s in %s; %s is commit %s", shown, time.Since(start).Round(time.Millisecond), c.ref, commit.Hash)
 
 	opts := []layer.Option{layer.WithRoot(c.dst)}
 	if c.cacheDir != "" {
@@ -183,13 +186,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	var popts []registry.Option
-	if c.log.Verbose && c.target != "" {
-		bar := progressbar.New(stderr)
-		defer bar.Close()
-		popts = append(popts, registry.WithProgress(bar.Update))
-	}
+	// Progress of a push, with -v.
+	popts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
 	ref, err := cli.Publish(ctx, img, c.target, c.out, "latest", popts...)
+	done()
 	if err != nil {
 		return err
 	}

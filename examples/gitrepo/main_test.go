@@ -87,6 +87,7 @@ func TestCloneFileURL(t *testing.T) {
 		{"v1", first},
 		{"v1-annotated", first},
 		{first.String(), first},
+		{first.String()[:8], first},
 		{"feature", second},
 	}
 	digests := map[plumbing.Hash]string{}
@@ -215,6 +216,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"unknown ref", []string{"-repo", dir, "-ref", "nope", "-o", out, "-cache", ""}, "-ref nope in " + dir + ": no branch, tag or commit"},
 		{"not a repository", []string{"-repo", t.TempDir(), "-o", out}, "repository not found"},
+		{"token not shown", []string{"-repo", "http://user:tok3n@127.0.0.1:1/x.git", "-o", out}, "http://user:xxxxx@127.0.0.1:1/x.git"},
 		{"relative dst", []string{"-repo", dir, "-dst", "src"}, `-dst "src": want an absolute directory`},
 		{"target and o", []string{"-target", "example.com/a:b", "-o", out}, "-target and -o"},
 	}
@@ -226,6 +228,9 @@ func TestErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.substr) {
 				t.Errorf("run(%q) = %v, want it to mention %q", tt.args, err, tt.substr)
+			}
+			if strings.Contains(err.Error(), "tok3n") {
+				t.Errorf("run(%q) = %v: the error shows the token", tt.args, err)
 			}
 		})
 	}

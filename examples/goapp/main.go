@@ -35,6 +35,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -43,7 +44,6 @@ import (
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
 	"github.com/stevedore-dev/stevedore/registry"
-	"github.com/stevedore-dev/stevedore/registry/progressbar"
 )
 
 //go:embed hello/main.go
@@ -62,7 +62,7 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("goapp", flag.ContinueOnError)
 	c := &config{log: cli.Logger{W: stderr}}
-	fs.StringVar(&c.pkg, "pkg", "", "the main package to build, as for go build (default: the hello-world program goapp carries)")
+	fs.StringVar(&c.pkg, "pkg", "", "the main package `PATH` to build, as for go build (default: the hello-world program goapp carries)")
 	fs.StringVar(&c.base, "base", "", "base image `REF` (default: scratch)")
 	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "comma-separated `OS/ARCH[/VARIANT]` list; more than one makes an image index")
 	fs.StringVar(&c.target, "target", "", "push the image to `REF`; without it the image is written with -o")
@@ -70,6 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.user, "user", "65532", "`USER` the container runs as (uid, uid:gid or name)")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
+	cli.SetUsage(fs, "Packs a Go main package into a tiny image (one static binary per platform); with no flags, a hello-world.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
@@ -77,6 +78,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		p = strings.TrimSpace(p)
 		if _, err := v1.ParsePlatform(p); err != nil || strings.Count(p, "/") < 1 {
 			return nil, fmt.Errorf("-platforms: %q is not os/arch or os/arch/variant (like linux/arm64)", p)
+		}
+		if slices.Contains(c.platforms, p) {
+			return nil, fmt.Errorf("-platforms: %s is listed twice", p)
 		}
 		c.platforms = append(c.platforms, p)
 	}
@@ -186,13 +190,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		result = idx
 	}
 
-	var opts []registry.Option
-	if c.log.Verbose && c.target != "" {
-		bar := progressbar.New(stderr)
-		defer bar.Close()
-		opts = append(opts, registry.WithProgress(bar.Update))
-	}
+	// Progress of a push, with -v.
+	opts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
 	ref, err := cli.Publish(ctx, result, c.target, c.out, "latest", opts...)
+	done()
 	if err != nil {
 		return err
 	}

@@ -9,33 +9,15 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
+	"github.com/stevedore-dev/stevedore/registry"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
-
-// blobInodes returns the inode of every blob file in a layer cache.
-func blobInodes(t *testing.T, cache string) map[string]uint64 {
-	t.Helper()
-	m := map[string]uint64{}
-	dir := filepath.Join(cache, "blobs", "sha256")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatalf("reading the layer cache: %v", err)
-	}
-	for _, e := range ents {
-		fi, err := os.Stat(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m[e.Name()] = fi.Sys().(*syscall.Stat_t).Ino
-	}
-	return m
-}
 
 // TestDefault packs the carried hello-world for linux/amd64 and
 // linux/arm64, twice, and checks the second build took the binaries'
@@ -44,9 +26,9 @@ func TestDefault(t *testing.T) {
 	dir, cache := t.TempDir(), t.TempDir()
 	out1, out2 := filepath.Join(dir, "1.oci.tar"), filepath.Join(dir, "2.oci.tar")
 	r1 := exampletest.Run(t, run, "-o", out1, "-cache", cache)
-	before := blobInodes(t, cache)
+	before := exampletest.CacheBlobs(t, cache)
 	r2 := exampletest.Run(t, run, "-o", out2, "-cache", cache)
-	after := blobInodes(t, cache)
+	after := exampletest.CacheBlobs(t, cache)
 
 	if r1.Digest != r2.Digest {
 		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
@@ -217,6 +199,68 @@ func TestPackageOnBase(t *testing.T) {
 	}
 }
 
+// TestIndexOnBase packs the hello-world for two platforms on a base index.
+func TestIndexOnBase(t *testing.T) {
+	srv := registrytest.New(t)
+	base, err := srv.SeedIndex(context.Background(), "base:multi", "linux/amd64", "linux/arm64/v8", "linux/s390x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseManifest, err := base.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := exampletest.Run(t, run, "-base", srv.Ref("base:multi"), "-platforms", "linux/amd64,linux/arm64", "-target", srv.Ref("hello:multi"), "-cache", t.TempDir())
+	idx, err := registry.PullIndex(context.Background(), r.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Fatalf("validate.Index = %v", err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Manifests) != 2 {
+		t.Fatalf("index has %d manifests, want 2 (amd64 and arm64; not the base's s390x)", len(im.Manifests))
+	}
+	machines := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers, err := img.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var baseImg v1.Image
+		for _, bd := range baseManifest.Manifests {
+			if bd.Platform.Architecture == d.Platform.Architecture {
+				if baseImg, err = base.Image(bd.Digest); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		baseLayers, err := baseImg.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(layers) != len(baseLayers)+1 {
+			t.Fatalf("%s image has %d layers, want the base's %d and the binary's", d.Platform, len(layers), len(baseLayers))
+		}
+		for i, l := range baseLayers {
+			want, _ := l.Digest()
+			if got, _ := layers[i].Digest(); got != want {
+				t.Errorf("%s layer %d = %s, want the %s base's %s", d.Platform, i, got, d.Platform, want)
+			}
+		}
+		files := exampletest.LayerFilesLimit(t, layers[len(layers)-1], 64<<20)
+		checkBinary(t, files, "/app/hello", machines[d.Platform.Architecture])
+	}
+}
+
 func TestErrors(t *testing.T) {
 	mod := writeModule(t, map[string]string{
 		"go.mod":      "module example.com/broken\n\ngo 1.22\n",
@@ -234,6 +278,7 @@ func TestErrors(t *testing.T) {
 		{"compile error", []string{"-pkg", "./bad", "-platforms", "linux/amd64", "-o", out, "-cache", ""}, "undefined: undefinedThing"},
 		{"missing package", []string{"-pkg", "./nope", "-o", out}, "go list ./nope"},
 		{"bad platform", []string{"-platforms", "linux/amd64,arm64"}, `"arm64" is not os/arch`},
+		{"platform twice", []string{"-platforms", "linux/amd64,linux/amd64"}, "listed twice"},
 		{"target and o", []string{"-target", "example.com/a:b", "-o", out}, "-target and -o"},
 	}
 	for _, tt := range tests {

@@ -40,7 +40,6 @@ import (
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
 	"github.com/stevedore-dev/stevedore/registry"
-	"github.com/stevedore-dev/stevedore/registry/progressbar"
 )
 
 func main() { cli.Main("monorepo", run) }
@@ -62,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default monorepo.oci.tar when there is no -target)")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
+	cli.SetUsage(fs, "Builds the image of one service of a monorepo, reading nothing outside services/NAME; with no flags, a generated demo.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
@@ -106,11 +106,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	opts := []layer.Option{layer.WithRoot("/app")}
 	ignore := filepath.Join(svc, ".dockerignore")
-	if _, err := os.Lstat(ignore); err == nil {
+	switch fi, err := os.Lstat(ignore); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		// A symlink could point outside the service: not followed.
+		return fmt.Errorf("%s is not a regular file (%v); make it one", ignore, fi.Mode().Type())
+	default:
 		c.log.Printf("excluding what %s says", ignore)
 		opts = append(opts, layer.WithIgnoreFile(ignore))
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
 	}
 	if c.cacheDir != "" {
 		opts = append(opts, layer.WithCache(c.cacheDir))
@@ -139,13 +144,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		c.log.Printf("layer %s from %s: %d bytes", d, svc, size)
 	}
 
-	var popts []registry.Option
-	if c.log.Verbose && c.target != "" {
-		bar := progressbar.New(stderr)
-		defer bar.Close()
-		popts = append(popts, registry.WithProgress(bar.Update))
-	}
+	// Progress of a push, with -v.
+	popts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
 	ref, err := cli.Publish(ctx, img, c.target, c.out, "latest", popts...)
+	done()
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,6 +33,13 @@ func TestErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "x.tar")
+	linked := filepath.Join(repo, "services", "linked")
+	if err := os.MkdirAll(linked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../api/.dockerignore", filepath.Join(linked, ".dockerignore")); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
 		args   []string
@@ -39,6 +47,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"no service", []string{"-repo", repo}, "-service is required"},
 		{"missing service", []string{"-repo", repo, "-service", "billing", "-o", out}, "services/billing is not a directory"},
+		{"symlinked .dockerignore", []string{"-repo", repo, "-service", "linked", "-o", out}, ".dockerignore is not a regular file"},
 		{"path as service", []string{"-repo", repo, "-service", "../libs"}, "want the name of one directory"},
 		{"target and o", []string{"-repo", repo, "-service", "api", "-target", "example.com/a:b", "-o", out}, "-target and -o"},
 	}

@@ -15,8 +15,8 @@
 //
 //	go run ./examples/toolchain \
 //		-base cgr.dev/chainguard/static:latest \
-//		-go-url https://go.dev/dl/go1.25.5.linux-amd64.tar.gz -go-sha256 HEX \
-//		-ko-url https://github.com/ko-build/ko/releases/download/v0.18.0/ko_0.18.0_Linux_x86_64.tar.gz \
+//		-go-url https://go.dev/dl/go1.25.0.linux-amd64.tar.gz -go-sha256 SHA256_FROM_GO_DEV \
+//		-ko-url https://github.com/ko-build/ko/releases/download/vX.Y.Z/ko_X.Y.Z_Linux_x86_64.tar.gz \
 //		-target registry.example.com/team/toolchain:go1.25 -v
 //
 // Credentials come from the docker config ($DOCKER_CONFIG/config.json or
@@ -45,7 +45,6 @@ import (
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
 	"github.com/stevedore-dev/stevedore/registry"
-	"github.com/stevedore-dev/stevedore/registry/progressbar"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
 
@@ -56,6 +55,7 @@ type config struct {
 	base, target, out   string
 	goURL, goSHA, koURL string
 	platform            string
+	platformSet         bool // -platform was given
 	compression         layer.Compression
 	cacheDir            string
 	log                 cli.Logger
@@ -70,14 +70,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.goURL, "go-url", "", "Go release tarball `URL` (or local path) with go/... inside (default: the Go installation running this, `go env GOROOT`)")
 	fs.StringVar(&c.goSHA, "go-sha256", "", "verify the Go tarball against this sha256 `HEX`")
 	fs.StringVar(&c.koURL, "ko-url", "", "ko release tarball `URL` (or local path); only its ko entry is kept, at /usr/local/bin/ko (default: no ko)")
-	fs.StringVar(&c.platform, "platform", "linux/amd64", "`OS/ARCH[/VARIANT]` of the image")
+	fs.StringVar(&c.platform, "platform", "linux/amd64", "`OS/ARCH[/VARIANT]` of the image (without -go-url and -platform: the local Go's, when it is a linux one)")
 	comp := fs.String("compression", "gzip", "layer compression: gzip or zstd")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: toolchain [flags]\n\nBuilds a Go (+ ko) toolchain image; with no flags, offline from the local Go installation.\n\n")
-		fs.PrintDefaults()
-	}
+	cli.SetUsage(fs, "Builds a Go (+ ko) toolchain image; with no flags, offline from the local Go installation.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
@@ -89,6 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	default:
 		return nil, fmt.Errorf("-compression %q: want gzip or zstd", *comp)
 	}
+	fs.Visit(func(f *flag.Flag) { c.platformSet = c.platformSet || f.Name == "platform" })
 	if c.target != "" && c.out != "" {
 		return nil, errors.New("-target and -o: give one (push to a registry, or write a file)")
 	}
@@ -110,6 +108,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	start := time.Now()
+
+	// Without -go-url, the Go installation running this goes in the image;
+	// unless told otherwise, the image is for its platform (on a linux/arm64
+	// machine, a linux/arm64 image).
+	var local *localInstall
+	if c.goURL == "" {
+		if local, err = localGo(ctx); err != nil {
+			return err
+		}
+		if !c.platformSet && local.host.OS == "linux" {
+			c.platform = "linux/" + local.host.Architecture
+		}
+	}
 
 	// The base: pulled from -base, or made here and served by an in-process
 	// registry, so the pull below is exactly what a real base goes through.
@@ -139,7 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// The layers: Go, and maybe ko.
-	goLayer, err := c.goLayer(ctx)
+	goLayer, err := c.goLayer(ctx, local)
 	if err != nil {
 		return err
 	}
@@ -174,13 +185,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	c.log.Printf("image built in %s", time.Since(start).Round(time.Millisecond))
 
-	var opts []registry.Option
-	if c.log.Verbose && c.target != "" {
-		bar := progressbar.New(stderr)
-		defer bar.Close()
-		opts = append(opts, registry.WithProgress(bar.Update))
-	}
+	// Progress of a push, with -v.
+	opts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
 	ref, err := cli.Publish(ctx, img, c.target, c.out, "latest", opts...)
+	done()
 	if err != nil {
 		return err
 	}
@@ -191,7 +199,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // goLayer returns the layer holding Go at /usr/local/go: from -go-url, or
 // the local installation.
-func (c *config) goLayer(ctx context.Context) (v1.Layer, error) {
+func (c *config) goLayer(ctx context.Context, local *localInstall) (v1.Layer, error) {
 	opts := []layer.Option{layer.WithCompression(c.compression)}
 	if c.cacheDir != "" {
 		opts = append(opts, layer.WithCache(c.cacheDir))
@@ -210,21 +218,32 @@ func (c *config) goLayer(ctx context.Context) (v1.Layer, error) {
 		return l, nil
 	}
 
-	goroot, host, version, err := localGo(ctx)
-	if err != nil {
-		return nil, err
-	}
 	want, _ := v1.ParsePlatform(c.platform)
-	if want.OS != host.OS || want.Architecture != host.Architecture {
+	if want.OS != local.host.OS || want.Architecture != local.host.Architecture {
 		return nil, fmt.Errorf("-platform %s: the local Go installation (%s, %s) is for %s/%s; give -go-url with a %s/%s release tarball",
-			c.platform, goroot, version, host.OS, host.Architecture, want.OS, want.Architecture)
+			c.platform, local.goroot, local.version, local.host.OS, local.host.Architecture, want.OS, want.Architecture)
 	}
-	c.log.Printf("go: %s from %s", version, goroot)
-	return layer.FromDir(goroot, append(opts, layer.WithRoot("/usr/local/go"))...)
+	c.log.Printf("go: %s from %s", local.version, local.goroot)
+	return layer.FromDir(local.goroot, append(opts, layer.WithRoot("/usr/local/go"))...)
+}
+
+// localInstall describes the Go installation running this program.
+type localInstall struct {
+	goroot  string
+	host    v1.Platform
+	version string
 }
 
 // localGo asks the go command on PATH where its installation is.
-func localGo(ctx context.Context) (goroot string, host v1.Platform, version string, err error) {
+func localGo(ctx context.Context) (*localInstall, error) {
+	goroot, host, version, err := goEnv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &localInstall{goroot: goroot, host: host, version: version}, nil
+}
+
+func goEnv(ctx context.Context) (goroot string, host v1.Platform, version string, err error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOROOT", "GOHOSTOS", "GOHOSTARCH", "GOVERSION").Output()
 	if err != nil {
 		var ee *exec.ExitError

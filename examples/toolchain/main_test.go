@@ -42,7 +42,17 @@ func TestDefault(t *testing.T) {
 	dir := t.TempDir()
 	out1, out2 := filepath.Join(dir, "a.oci.tar"), filepath.Join(dir, "b.oci.tar")
 	r1 := exampletest.Run(t, run, "-o", out1, "-cache", sharedCache)
+	before := exampletest.CacheBlobs(t, sharedCache)
 	r2 := exampletest.Run(t, run, "-o", out2, "-cache", sharedCache)
+	after := exampletest.CacheBlobs(t, sharedCache)
+	if len(before) == 0 {
+		t.Error("the layer cache is empty after a build")
+	}
+	for blob, ino := range before {
+		if after[blob] != ino {
+			t.Errorf("cache blob %s was rewritten by the second run: the Go layer was rebuilt, not reused", blob)
+		}
+	}
 	if r1.Name != out1 || r2.Name != out2 {
 		t.Fatalf("printed %q and %q, want %s@... and %s@...", r1.Ref, r2.Ref, out1, out2)
 	}
@@ -68,16 +78,16 @@ func TestDefault(t *testing.T) {
 	}
 
 	files := exampletest.Files(t, img)
-	goroot, _, version, err := localGo(context.Background())
+	local, err := localGo(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantVersion, err := os.ReadFile(filepath.Join(goroot, "VERSION"))
+	wantVersion, err := os.ReadFile(filepath.Join(local.goroot, "VERSION"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := string(files["/usr/local/go/VERSION"].Data); got != string(wantVersion) {
-		t.Errorf("/usr/local/go/VERSION = %q, want %q (%s)", got, wantVersion, version)
+		t.Errorf("/usr/local/go/VERSION = %q, want %q (%s)", got, wantVersion, local.version)
 	}
 	checkMode(t, files, "/usr/local/go/bin/go", 0o755)
 	checkMode(t, files, "/usr/local/go/bin/gofmt", 0o755)
@@ -89,12 +99,12 @@ func TestDefault(t *testing.T) {
 	}
 	// Every file of the Go installation is there.
 	n := 0
-	err = filepath.WalkDir(goroot, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(local.goroot, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		n++
-		rel, _ := filepath.Rel(goroot, p)
+		rel, _ := filepath.Rel(local.goroot, p)
 		if _, ok := files["/usr/local/go/"+filepath.ToSlash(rel)]; !ok {
 			t.Errorf("%s is not in the image at /usr/local/go/%s", p, rel)
 			return filepath.SkipAll
@@ -104,7 +114,7 @@ func TestDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d files of %s checked", n, goroot)
+	t.Logf("%d files of %s checked", n, local.goroot)
 }
 
 func checkToolchainConfig(t *testing.T, cfg *v1.Config, basePath string) {
@@ -291,5 +301,29 @@ func TestErrors(t *testing.T) {
 				t.Errorf("after a failed run, %s exists (%v), want no output file", out, err)
 			}
 		})
+	}
+}
+
+// TestLocalTarball takes the Go release from a local file and a file://
+// URL.
+func TestLocalTarball(t *testing.T) {
+	goTar, goSHA := exampletest.TarGz(t, map[string]string{
+		"go/VERSION": "go1.99.0\n",
+		"go/bin/go":  "#!/bin/sh\n",
+	})
+	file := filepath.Join(t.TempDir(), "go1.99.0.linux-amd64.tar.gz")
+	if err := os.WriteFile(file, goTar, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var digests []string
+	for _, src := range []string{file, "file://" + file} {
+		out := filepath.Join(t.TempDir(), "tc.oci.tar")
+		r := exampletest.Run(t, run, "-go-url", src, "-go-sha256", goSHA, "-o", out, "-cache", "")
+		files := exampletest.Files(t, exampletest.OpenTarball(t, out, "latest", r.Digest))
+		checkMode(t, files, "/usr/local/go/bin/go", 0o755)
+		digests = append(digests, r.Digest)
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("a path and its file:// URL gave %s and %s, want the same image", digests[0], digests[1])
 	}
 }

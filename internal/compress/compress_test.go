@@ -9,6 +9,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // sample is n bytes of compressible, deterministic data.
@@ -52,7 +54,10 @@ func compressWith(t *testing.T, data []byte, c WriterConfig, chunk int) []byte {
 // TestWriterDeterministic: the compressed bytes depend on the format and
 // level only, not on concurrency nor on how the input is cut into writes.
 func TestWriterDeterministic(t *testing.T) {
-	data := sample(9<<20 + 12345) // several gzip blocks, a partial last one
+	data := sample(3<<20 + 12345) // a dozen gzip blocks, a partial last one
+	if testing.Short() {
+		data = data[:1<<20+12345] // still five blocks
+	}
 	for _, f := range []Format{Gzip, Zstd} {
 		for _, level := range []int{1, 6} {
 			t.Run(fmt.Sprintf("%v-%d", f, level), func(t *testing.T) {
@@ -121,5 +126,76 @@ func BenchmarkGzipWriter(b *testing.B) {
 				w.Close()
 			}
 		})
+	}
+}
+
+func TestGzipTrailing(t *testing.T) {
+	// klauspost's gzip writer: its reader returns the last data together
+	// with io.EOF, the case io.ReadFull would swallow an error in.
+	kgz := func(s string) []byte {
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		w.Write([]byte(s))
+		w.Close()
+		return b.Bytes()
+	}
+	gz, gz2 := kgz("hello"), kgz(" world")
+	for _, tc := range []struct {
+		name    string
+		in      []byte
+		want    string
+		wantErr error
+	}{
+		{"one member", gz, "hello", nil},
+		{"two members", append(bytes.Clone(gz), gz2...), "hello world", nil},
+		{"zero padding", append(bytes.Clone(gz), make([]byte, 1536)...), "hello", nil},
+		{"one zero byte", append(bytes.Clone(gz), 0), "hello", nil},
+		{"garbage", append(bytes.Clone(gz), "garbage"...), "hello", ErrTrailingGarbage},
+		{"zeros then garbage", append(append(bytes.Clone(gz), make([]byte, 100)...), 1), "hello", ErrTrailingGarbage},
+	} {
+		r, err := NewReader(bytes.NewReader(tc.in), Gzip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Read exactly the content first, as archive/tar does with
+		// io.ReadFull: a trailing error must not be lost with the data.
+		got := make([]byte, len(tc.want))
+		if _, err := io.ReadFull(r, got); err != nil && tc.wantErr == nil {
+			t.Fatalf("%s: ReadFull() = %v", tc.name, err)
+		}
+		rest, err := io.ReadAll(r)
+		got = append(got, rest...)
+		if tc.wantErr != nil {
+			if !errors.Is(err, tc.wantErr) {
+				t.Errorf("%s: ReadAll() = %q, %v; want %v", tc.name, got, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: ReadAll() = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// TestZstdWindowCap: a frame asking for a window over 128 MiB is refused
+// instead of allocating it.
+func TestZstdWindowCap(t *testing.T) {
+	// A hand-made frame: magic, header (no content size, window descriptor
+	// 2^(10+exponent)), one raw last block holding "hello".
+	frame := func(exponent byte) []byte {
+		return append([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, exponent << 3, 0x29, 0x00, 0x00}, "hello"...)
+	}
+	for _, tc := range []struct {
+		exponent byte
+		ok       bool
+	}{{13, true}, {17, true}, {18, false}, {31, false}} {
+		r, err := NewReader(bytes.NewReader(frame(tc.exponent)), Zstd)
+		var got []byte
+		if err == nil {
+			got, err = io.ReadAll(r)
+		}
+		if (err == nil) != tc.ok || (tc.ok && string(got) != "hello") {
+			t.Errorf("window 2^%d: read %q, %v; want ok=%v", 10+tc.exponent, got, err, tc.ok)
+		}
 	}
 }

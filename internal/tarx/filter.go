@@ -44,14 +44,21 @@ func NewFilter(include, exclude []string) (*Filter, error) {
 func normalizePatterns(ps []string) []string {
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
+		p = strings.TrimSpace(p)
 		neg := strings.HasPrefix(p, "!")
 		p = strings.TrimPrefix(p, "!")
-		p = strings.TrimSpace(p)
-		p = strings.TrimLeft(p, "/")
-		if p == "" {
+		// A fixed point of patternmatcher's own TrimSpace + Clean, with
+		// leading slashes dropped as .dockerignore does.
+		for range 8 {
+			q := strings.TrimSpace(path.Clean(strings.TrimLeft(strings.TrimSpace(p), "/")))
+			if q == p {
+				break
+			}
+			p = q
+		}
+		if p == "" || p == "." {
 			continue
 		}
-		p = path.Clean(p)
 		if neg {
 			p = "!" + p
 		}
@@ -89,8 +96,8 @@ func (f *Filter) SkipDir(rel string) bool {
 	}
 	if f.include != nil {
 		can := false
-		for _, p := range f.incPats {
-			if !strings.HasPrefix(p, "!") && couldMatchAtOrUnder(p, rel) {
+		for _, p := range f.include.Patterns() {
+			if !p.Exclusion() && couldMatchAtOrUnder(p.String(), rel) {
 				can = true
 				break
 			}
@@ -102,8 +109,8 @@ func (f *Filter) SkipDir(rel string) bool {
 	if f.exclude != nil {
 		ex, err := f.exclude.MatchesOrParentMatches(rel)
 		if err == nil && ex {
-			for _, p := range f.excPats {
-				if strings.HasPrefix(p, "!") && couldMatchAtOrUnder(p[1:], rel) {
+			for _, p := range f.exclude.Patterns() {
+				if p.Exclusion() && couldMatchAtOrUnder(p.String(), rel) {
 					return false
 				}
 			}

@@ -71,7 +71,9 @@ func TestHugeEntry(t *testing.T) {
 
 func TestPlace(t *testing.T) {
 	mt := time.Unix(0, 0)
-	reg := func(n string) *tar.Header { return &tar.Header{Typeflag: tar.TypeReg, Name: n, Mode: 0o644, ModTime: mt} }
+	reg := func(n string) *tar.Header {
+		return &tar.Header{Typeflag: tar.TypeReg, Name: n, Mode: 0o644, ModTime: mt}
+	}
 	for _, tc := range []struct {
 		name    string
 		entries []*tar.Header

@@ -24,6 +24,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/registry"
+	"github.com/stevedore-dev/stevedore/registry/progressbar"
 )
 
 // RunFunc is the shape of every example's run function: args without the
@@ -148,3 +149,22 @@ func Publish(ctx context.Context, a image.Artifact, target, file, refName string
 func Anonymous(img v1.Image) v1.Image { return anonymous{img} }
 
 type anonymous struct{ v1.Image }
+
+// Progress returns the registry option that draws push progress on stderr
+// (bars on a terminal, plain lines otherwise), and the function to call
+// once the push returned. When on is false it returns no option.
+func Progress(stderr io.Writer, on bool) (opts []registry.Option, done func()) {
+	if !on {
+		return nil, func() {}
+	}
+	bar := progressbar.New(stderr)
+	return []registry.Option{registry.WithProgress(bar.Update)}, bar.Close
+}
+
+// SetUsage makes fs print "usage: NAME [flags]", what, and the flags.
+func SetUsage(fs *flag.FlagSet, what string) {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\n%s\n\n", fs.Name(), what)
+		fs.PrintDefaults()
+	}
+}

@@ -10,9 +10,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -307,4 +310,30 @@ func hashOf(open func() (io.ReadCloser, error)) (v1.Hash, int64, error) {
 	}
 	defer rc.Close()
 	return v1.SHA256(rc)
+}
+
+// CacheBlobs returns the inode of every blob file of a layer cache
+// directory (see layer.WithCache). A cache miss writes the layer to a new
+// file renamed over the blob, so an unchanged inode across a rebuild shows
+// the layer was reused, without timing anything.
+func CacheBlobs(t testing.TB, cache string) map[string]uint64 {
+	t.Helper()
+	m := map[string]uint64{}
+	dir := filepath.Join(cache, "blobs", "sha256")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("reading the layer cache: %v", err)
+	}
+	for _, e := range ents {
+		fi, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			t.Skip("no inode numbers on this system")
+		}
+		m[e.Name()] = uint64(st.Ino)
+	}
+	return m
 }

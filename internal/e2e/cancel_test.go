@@ -1,0 +1,333 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"go.uber.org/goleak"
+
+	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/layer"
+	"github.com/stevedore-dev/stevedore/registry"
+	"github.com/stevedore-dev/stevedore/registry/registrytest"
+)
+
+// byteTrigger counts the bytes a build reads from its source and a push
+// sends, and cancels the run when the count reaches its limit.
+type byteTrigger struct {
+	mu       sync.Mutex
+	n        int64 // bytes so far
+	base     int64 // bytes of the build, once the push has started
+	limit    int64 // 0: never cancel
+	cancel   context.CancelFunc
+	canceled time.Time
+}
+
+func (b *byteTrigger) add(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.n += n
+	b.check()
+}
+
+func (b *byteTrigger) pushed(overall int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.base == 0 {
+		b.base = b.n
+	}
+	if v := b.base + overall; v > b.n {
+		b.n = v
+	}
+	b.check()
+}
+
+func (b *byteTrigger) check() {
+	if b.limit > 0 && b.n >= b.limit && b.canceled.IsZero() {
+		b.canceled = time.Now()
+		b.cancel()
+	}
+}
+
+func (b *byteTrigger) state() (n int64, canceled time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n, b.canceled
+}
+
+// countingFS counts what is read from the regular files of fsys.
+type countingFS struct {
+	fsys fs.FS
+	t    *byteTrigger
+}
+
+func (c countingFS) Open(name string) (fs.File, error) {
+	f, err := c.fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		return &countingFile{File: f, t: c.t}, nil
+	}
+	return f, nil
+}
+
+type countingFile struct {
+	fs.File
+	t *byteTrigger
+}
+
+func (f *countingFile) Read(p []byte) (int, error) {
+	// Small reads, so that cancellation points are fine-grained.
+	if len(p) > 16<<10 {
+		p = p[:16<<10]
+	}
+	n, err := f.File.Read(p)
+	f.t.add(int64(n))
+	return n, err
+}
+
+// cancelSource is the source tree of the cancelled builds: incompressible
+// content (so the pushed bytes are about the read ones), several files.
+func cancelSource(seed int64) fstest.MapFS {
+	r := rand.New(rand.NewSource(seed))
+	m := fstest.MapFS{}
+	for i, size := range []int{300 << 10, 200 << 10, 5000, 100 << 10} {
+		b := make([]byte, size)
+		r.Read(b)
+		m[fmt.Sprintf("data/part%d.bin", i)] = &fstest.MapFile{Data: b, Mode: 0o644}
+	}
+	m["etc/app.conf"] = &fstest.MapFile{Data: []byte("mode=cancel\n"), Mode: 0o644}
+	return m
+}
+
+// buildAndPush is the pipeline the test cancels: two layers (one cached,
+// read through the counting FS; one spooled to the temp dir), an image,
+// a push.
+func buildAndPush(ctx context.Context, src fs.FS, cacheDir string, spool []byte, ref string, tr *byteTrigger, opts ...registry.Option) (name.Digest, v1.Image, error) {
+	cached, err := layer.New(ctx, []layer.Source{layer.FS(countingFS{src, tr}, layer.WithRoot("/srv"))}, layer.WithCache(cacheDir))
+	if err != nil {
+		return name.Digest{}, nil, err
+	}
+	spooled, err := layer.New(ctx, []layer.Source{layer.Files([]layer.File{{Path: "/opt/blob", Data: spool}})}, layer.WithCompression(layer.Zstd))
+	if err != nil {
+		return name.Digest{}, nil, err
+	}
+	img, err := image.Build(ctx, nil, image.WithLayers(cached, spooled), image.WithEntrypoint("/srv/run"))
+	if err != nil {
+		return name.Digest{}, nil, err
+	}
+	d, err := registry.Push(ctx, ref, img, append(opts, registry.WithProgress(func(p registry.Progress) { tr.pushed(p.OverallDone) }))...)
+	return d, img, err
+}
+
+// TestCancelBuildAndPush cancels a build and push after N bytes (source
+// bytes read, then bytes uploaded), for many N, and checks that each
+// cancelled run returns promptly with context.Canceled, leaves no
+// goroutine, no temp file and no half-written cache entry, and that the
+// next run with the same cache succeeds with the reference digest.
+// STEVEDORE_CANCEL_POINTS sets the number of points (default 12).
+func TestCancelBuildAndPush(t *testing.T) {
+	points := 12
+	if v, err := strconv.Atoi(os.Getenv("STEVEDORE_CANCEL_POINTS")); err == nil && v > 0 {
+		points = v
+	}
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d (cancellation points are jittered with it)", seed)
+	rng := rand.New(rand.NewSource(seed))
+	src := cancelSource(1)
+	spool := make([]byte, 150<<10)
+	rand.New(rand.NewSource(2)).Read(spool)
+	work := t.TempDir()
+	tmp := filepath.Join(work, "tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Spool files of uncached layers go to os.TempDir(): here, listed below.
+	t.Setenv("TMPDIR", tmp)
+
+	s, err := registrytest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tr := s.Transport()
+	defer tr.CloseIdleConnections()
+	ignore := goleak.IgnoreCurrent()
+	opts := []registry.Option{registry.WithTransport(tr)}
+
+	// The reference run: no cancellation; it also measures the bytes.
+	ref := &byteTrigger{}
+	want, img, err := buildAndPush(context.Background(), src, filepath.Join(work, "cache-ref"), spool, s.Ref("ref:v1"), ref, opts...)
+	if err != nil {
+		t.Fatalf("reference run = %v", err)
+	}
+	total, _ := ref.state()
+	t.Logf("reference run: %s, %d bytes read and pushed", want.DigestStr(), total)
+	// The uncached layer is spooled in the temp dir while the image is
+	// reachable: so an empty temp dir below means something.
+	if ents, _ := os.ReadDir(tmp); len(ents) != 1 {
+		t.Errorf("temp dir holds %d files after the reference run, want its spool file", len(ents))
+	}
+	runtime.KeepAlive(img)
+	var slowest time.Duration
+
+	cancelled := 0
+	for i := range points {
+		// Points spread over the whole run, jittered.
+		n := 1 + int64(float64(total)*(float64(i)+rng.Float64())/float64(points))
+		cacheDir := filepath.Join(work, fmt.Sprintf("cache-%d", i))
+		repo := s.Ref(fmt.Sprintf("app%d:v1", i))
+		ctx, cancel := context.WithCancel(context.Background())
+		trig := &byteTrigger{limit: n, cancel: cancel}
+		d, _, err := buildAndPush(ctx, src, cacheDir, spool, repo, trig, opts...)
+		returned := time.Now()
+		cancel()
+		_, at := trig.state()
+		switch {
+		case at.IsZero():
+			// The run ended before N bytes: it must have succeeded.
+			if err != nil || d.DigestStr() != want.DigestStr() {
+				t.Errorf("n=%d: uncancelled run = %v, %v; want %s", n, d, err, want.DigestStr())
+			}
+		case err == nil:
+			// Cancelled after the last byte counted: the run may finish.
+			if d.DigestStr() != want.DigestStr() {
+				t.Errorf("n=%d: run finished despite the cancel with %s, want %s", n, d, want.DigestStr())
+			}
+		default:
+			cancelled++
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("n=%d: cancelled run = %v, want an error wrapping context.Canceled", n, err)
+			}
+			if d := returned.Sub(at); d > 2*time.Second {
+				t.Errorf("n=%d: returned %v after the cancel, want promptly", n, d)
+			} else {
+				slowest = max(slowest, d)
+			}
+			if i%4 == 0 {
+				t.Logf("n=%d: %v", n, err)
+			}
+		}
+		tr.CloseIdleConnections()
+		checkNoTempFiles(t, n, tmp)
+		checkCache(t, n, cacheDir)
+		if err := goleak.Find(ignore); err != nil {
+			t.Errorf("n=%d: goroutines left after the run: %v", n, err)
+		}
+		// The next run, same cache, succeeds with the same digest.
+		again, _, err := buildAndPush(context.Background(), src, cacheDir, spool, repo, &byteTrigger{}, opts...)
+		if err != nil || again.DigestStr() != want.DigestStr() {
+			t.Errorf("n=%d: run after the cancelled one = %v, %v; want %s", n, again, err, want.DigestStr())
+		}
+		checkCache(t, n, cacheDir)
+	}
+	t.Logf("%d of %d runs were cancelled mid-way; the slowest returned %v after its cancel", cancelled, points, slowest)
+	if cancelled < points/2 {
+		t.Errorf("only %d of %d runs were cancelled: the points do not cover the run", cancelled, points)
+	}
+	tr.CloseIdleConnections()
+	checkNoTempFiles(t, -1, tmp)
+	if err := goleak.Find(ignore); err != nil {
+		t.Errorf("goroutines left at the end: %v", err)
+	}
+}
+
+// checkNoTempFiles waits (collecting garbage, which removes the spool
+// files of unreachable layers) until dir is empty, and fails the test if
+// it is not within a few seconds.
+func checkNoTempFiles(t *testing.T, n int64, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			t.Errorf("n=%d: temp dir still holds %q", n, names)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkCache checks a layer cache directory from the outside: no file in
+// tmp/, every blob's content matches its name, and every entry parses and
+// names a blob that is there with the entry's size.
+func checkCache(t *testing.T, n int64, dir string) {
+	t.Helper()
+	checkCacheEntries(t, n, dir, false)
+}
+
+// checkCacheEntries is checkCache; with allowTmp, files in tmp/ (left by
+// a killed writer, removed by the next cache.Open) are allowed.
+func checkCacheEntries(t *testing.T, n int64, dir string, allowTmp bool) {
+	t.Helper()
+	if ents, err := os.ReadDir(filepath.Join(dir, "tmp")); err == nil && len(ents) > 0 && !allowTmp {
+		t.Errorf("n=%d: cache tmp/ holds %d files after the run", n, len(ents))
+	}
+	blobs, _ := filepath.Glob(filepath.Join(dir, "blobs", "sha256", "*"))
+	for _, b := range blobs {
+		data, err := os.ReadFile(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sha256Hex(data); got != filepath.Base(b) {
+			t.Errorf("n=%d: cache blob %s holds content with sha256 %s", n, filepath.Base(b), got)
+		}
+	}
+	entries, _ := filepath.Glob(filepath.Join(dir, "entries", "*.json"))
+	for _, e := range entries {
+		raw, err := os.ReadFile(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Digest string `json:"digest"`
+			Size   int64  `json:"size"`
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Errorf("n=%d: cache entry %s: %v (%q)", n, filepath.Base(e), err, raw)
+			continue
+		}
+		h, err := v1.NewHash(m.Digest)
+		if err != nil {
+			t.Errorf("n=%d: cache entry %s: digest %q: %v", n, filepath.Base(e), m.Digest, err)
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(dir, "blobs", "sha256", h.Hex))
+		if err != nil || fi.Size() != m.Size {
+			t.Errorf("n=%d: cache entry %s names blob %s of %d bytes: %v", n, filepath.Base(e), h, m.Size, statSize(fi, err))
+		}
+	}
+}
+
+func statSize(fi os.FileInfo, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("found %d bytes", fi.Size())
+}

@@ -1,0 +1,28 @@
+// Package e2e holds stevedore's end-to-end tests; it has no code of its
+// own. They drive the public packages (layer, image, registry) the way a
+// program does and check the results with peers no one here wrote:
+//
+//   - consumers_test.go: images built by the library (scratch plus a
+//     static binary, a busybox-style base plus layers and whiteouts, a
+//     multi-platform index, a zstd image) pushed to a real Docker
+//     Distribution registry and written as OCI layout, OCI tarball and
+//     docker tarball, then read by skopeo (inspect, copy), unpacked by
+//     umoci (exact file set, modes, owners, symlinks, deleted files gone)
+//     and run by runc. Images made the plain go-containerregistry way on an
+//     OCI base are shown to fail umoci while ours pass.
+//   - cancel_test.go: a build and push cancelled after N bytes, for many N,
+//     returns promptly with context.Canceled, leaks no goroutine, leaves no
+//     temp file and no half-written cache entry, and the next run succeeds
+//     with the same digest.
+//   - crash_test.go: the test binary re-executes itself as a child that
+//     builds with a cache and writes an output file, and is killed with
+//     SIGKILL mid-write: no file appears at the output path, and the cache
+//     still works and gives the same digest.
+//   - ref_fuzz_test.go: image references as registry.Pull and registry.Push
+//     parse them, fuzzed without network.
+//
+// Integration tests call itest.Require for every tool: they skip on a
+// machine without the tools and fail in CI (CI=true), where .ci/run
+// installs them. Long loops are behind environment variables
+// (STEVEDORE_CANCEL_POINTS, STEVEDORE_CRASH_RUNS) with small defaults.
+package e2e

@@ -1,0 +1,710 @@
+package layer_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/stevedore-dev/stevedore/layer"
+)
+
+// TestBreakout is the table of hostile and broken inputs (in the spirit of
+// containerd's archive breakout tests). Every case states its outcome:
+// either an error wrapping a sentinel of this package (or of the standard
+// library, for damaged compression) whose text names the entry (or, for
+// input-level damage, the tarball or URL), or a documented safe rewrite
+// given as the exact list of entries the layer holds.
+func TestBreakout(t *testing.T) {
+	long := strings.Repeat("l", 120) + "/" + strings.Repeat("n", 130) // 251 characters
+	plain := bTar(t, bReg("f", "hello"))
+	gz := bGzip(t, plain)
+	zs := bZstd(t, plain)
+	badCRC := bytes.Clone(gz)
+	badCRC[len(badCRC)-8] ^= 0xff // the CRC-32 of the gzip trailer
+	badISize := bytes.Clone(gz)
+	badISize[len(badISize)-1] ^= 0xff // the length of the gzip trailer
+	bomb := bGzip(t, bTar(t, bReg("zeros", strings.Repeat("\x00", 16<<20))))
+
+	for _, tc := range []struct {
+		name string
+		why  string // the rule that decides the outcome
+		in   []byte // the tarball (plain, gzip or zstd)
+		opts []layer.Option
+		// extra sources placed before the tarball in the same layer.
+		before []layer.Source
+		// want is the layer's entries, one per line (see bSummary), for a
+		// safe rewrite; with wantErr it is empty.
+		want    string
+		wantErr error
+		// names must all appear in the error text: the entry (quoted) or
+		// the input.
+		names []string
+		// input makes the tarball's path part of names.
+		input bool
+		// anyErr: the input is refused, with an error naming it, but no
+		// sentinel is promised.
+		anyErr bool
+		// bug, when set, skips the case: a known library bug.
+		bug string
+		// dup: ggcr's validate.Layer refuses the (documented) duplicate.
+		dup bool
+	}{
+		// Names that leave the root.
+		{
+			name: "dotdot name", why: "names leaving the root through .. are refused",
+			in:      bTar(t, bReg("../evil", "x")),
+			wantErr: layer.ErrEscapesRoot, names: []string{`"../evil"`},
+		}, {
+			name: "dotdot after cleaning", why: "names are cleaned first, then checked",
+			in:      bTar(t, bReg("a/b/../../../evil", "x")),
+			wantErr: layer.ErrEscapesRoot, names: []string{`"a/b/../../../evil"`},
+		}, {
+			name: "dot-slash dotdot", why: "a leading ./ does not hide ..",
+			in:      bTar(t, bReg("./../evil", "x")),
+			wantErr: layer.ErrEscapesRoot, names: []string{`"./../evil"`},
+		}, {
+			name: "bare dotdot directory", why: "the parent of the root is refused",
+			in:      bTar(t, bDir("../")),
+			wantErr: layer.ErrEscapesRoot, names: []string{`"../"`},
+		}, {
+			name: "absolute dotdot", why: "a leading / is dropped, the rest must stay inside",
+			in:      bTar(t, bReg("/../etc/passwd", "x")),
+			wantErr: layer.ErrEscapesRoot, names: []string{`"/../etc/passwd"`},
+		}, {
+			name: "absolute names", why: "absolute names are taken relative to the root (documented)",
+			in:   bTar(t, bReg("/etc/passwd", "root"), bReg("//tmp//x", "y")),
+			want: "etc/ 5 0755\netc/passwd 0 0644 \"root\"\ntmp/ 5 0755\ntmp/x 0 0644 \"y\"\n",
+		}, {
+			name: "absolute names under a root", why: "absolute names stay under WithRoot",
+			in:   bTar(t, bReg("/etc/passwd", "root")),
+			opts: []layer.Option{layer.WithRoot("/app")},
+			want: "app/ 5 0755\napp/etc/ 5 0755\napp/etc/passwd 0 0644 \"root\"\n",
+		}, {
+			name: "escape hidden by WithRoot", why: "names are checked before WithRoot joins them: ../etc under /usr/local is not usr/etc",
+			in:      bTar(t, bReg("../../etc/passwd", "x")),
+			opts:    []layer.Option{layer.WithRoot("/usr/local")},
+			wantErr: layer.ErrEscapesRoot, names: []string{`"../../etc/passwd"`},
+		}, {
+			name: "escape hidden by WithStripComponents", why: "names are checked before components are stripped",
+			in:      bTar(t, bReg("go/../../etc/passwd", "x")),
+			opts:    []layer.Option{layer.WithStripComponents(1), layer.WithRoot("/opt")},
+			wantErr: layer.ErrEscapesRoot, names: []string{`"go/../../etc/passwd"`},
+		}, {
+			name: "inner dotdot that stays inside, then strip", why: "cleaned names are stripped (safe rewrite)",
+			in:   bTar(t, bReg("a/x/../b/c", "x")),
+			opts: []layer.Option{layer.WithStripComponents(2)},
+			want: "c 0 0644 \"x\"\n",
+		}, {
+			name: "backslashes are name characters", why: "tar names are slash-separated; on Linux ..\\x is one file name inside the root",
+			in:   bTar(t, bReg(`..\evil`, "x")),
+			want: `..\evil 0 0644 "x"` + "\n",
+		},
+
+		// Hardlinks.
+		{
+			name: "hardlink target dotdot", why: "hardlink targets are checked like names",
+			in:      bTar(t, bLink("a", "../../etc/shadow")),
+			wantErr: layer.ErrEscapesRoot, names: []string{`"a"`},
+		}, {
+			name: "hardlink target escape hidden by strip", why: "targets are cleaned and checked before stripping",
+			in:      bTar(t, bReg("pkg/f", "x"), bLink("pkg/h", "pkg/../../etc/shadow")),
+			opts:    []layer.Option{layer.WithStripComponents(1)},
+			wantErr: layer.ErrEscapesRoot, names: []string{`"pkg/h"`},
+		}, {
+			name: "hardlink to an absolute name placed earlier", why: "absolute targets are rewritten like names (safe rewrite)",
+			in:   bTar(t, bReg("bin/a", "x"), bLink("bin/b", "/bin/a")),
+			opts: []layer.Option{layer.WithRoot("/opt")},
+			want: "opt/ 5 0755\nopt/bin/ 5 0755\nopt/bin/a 0 0644 \"x\"\nopt/bin/b 1 0644 -> opt/bin/a\n",
+		}, {
+			name: "hardlink to a host file", why: "a hardlink may only point at a file of the same layer",
+			in:      bTar(t, bLink("passwd", "/etc/passwd")),
+			wantErr: layer.ErrLinkTarget, names: []string{`"passwd"`},
+		}, {
+			name: "hardlink to a later entry", why: "the target must be placed before the link",
+			in:      bTar(t, bLink("a", "b"), bReg("b", "x")),
+			wantErr: layer.ErrLinkTarget, names: []string{`"a"`},
+		}, {
+			name: "hardlink to a missing entry", why: "the target must exist in the layer",
+			in:      bTar(t, bReg("x", "x"), bLink("a", "nope")),
+			wantErr: layer.ErrLinkTarget, names: []string{`"a"`, `"nope"`},
+		}, {
+			name: "hardlink to itself", why: "a link cannot be its own target",
+			in:      bTar(t, bLink("a", "a")),
+			wantErr: layer.ErrLinkTarget, names: []string{`"a"`},
+		}, {
+			name: "hardlink to a symlink", why: "only regular files are hardlink targets (documented)",
+			in:      bTar(t, bSym("s", "/etc/passwd"), bLink("h", "s")),
+			wantErr: layer.ErrLinkTarget, names: []string{`"h"`},
+		}, {
+			name: "hardlink through a symlink", why: "l/passwd is not a file of the layer: l is a symlink",
+			in:      bTar(t, bSym("l", "/etc"), bLink("h", "l/passwd")),
+			wantErr: layer.ErrLinkTarget, names: []string{`"h"`},
+		}, {
+			name: "hardlink target excluded", why: "a target left out by a filter is missing",
+			in:      bTar(t, bReg("secret", "x"), bLink("pub", "secret")),
+			opts:    []layer.Option{layer.WithExclude("secret")},
+			wantErr: layer.ErrLinkTarget, names: []string{`"pub"`},
+		},
+
+		// Symlinks.
+		{
+			name: "file through an absolute symlink", why: "a -> /etc, then a/passwd would write the host's /etc/passwd on naive extraction",
+			in:      bTar(t, bSym("a", "/etc"), bReg("a/passwd", "x")),
+			wantErr: layer.ErrThroughSymlink, names: []string{`"a/passwd"`},
+		}, {
+			name: "file through a relative escaping symlink", why: "any earlier symlink in the path is refused",
+			in:      bTar(t, bSym("a", "../../../.."), bReg("a/tmp/x", "x")),
+			wantErr: layer.ErrThroughSymlink, names: []string{`"a/tmp/x"`},
+		}, {
+			name: "directory through a symlink", why: "directories too",
+			in:      bTar(t, bSym("a", "/"), bDir("a/root/")),
+			wantErr: layer.ErrThroughSymlink, names: []string{`"a/root/"`},
+		}, {
+			name: "directory replaced by a symlink, then a file through it", why: "the latest placement of a name decides",
+			in:      bTar(t, bDir("d/"), bSym("d", "/etc"), bReg("d/passwd", "x")),
+			wantErr: layer.ErrThroughSymlink, names: []string{`"d/passwd"`},
+		}, {
+			name: "symlink from another source, file under WithRoot through it", why: "sources of one layer share the placement checks",
+			before:  []layer.Source{layer.Files([]layer.File{{Path: "/usr/local", Mode: os.ModeSymlink, Linkname: "/etc"}})},
+			in:      bTar(t, bReg("passwd", "x")),
+			opts:    []layer.Option{layer.WithRoot("/usr/local")},
+			wantErr: layer.ErrThroughSymlink, names: []string{`"passwd"`, `"usr/local"`},
+		}, {
+			name: "symlink targets are kept as written", why: "symlinks are data: never followed, never rewritten (documented)",
+			in:   bTar(t, bSym("l", "../../../etc/shadow"), bSym("m", "/proc/self/root")),
+			want: "l 2 0777 -> ../../../etc/shadow\nm 2 0777 -> /proc/self/root\n",
+		},
+
+		// Duplicates and replacements.
+		{
+			name: "duplicate file", why: "both are written; extraction applies the last (documented)",
+			in:   bTar(t, bReg("f", "one"), bReg("f", "two")),
+			want: "f 0 0644 \"one\"\nf 0 0644 \"two\"\n",
+			dup:  true,
+		}, {
+			name: "duplicate directory", why: "a directory is written once, the first wins (documented)",
+			in:   bTar(t, bDir("d/").mode(0o700), bDir("d/").mode(0o777), bReg("d/f", "x")),
+			want: "d/ 5 0700\nd/f 0 0644 \"x\"\n",
+		}, {
+			name: "directory replaced by a file", why: "the file is written after the directory; extraction applies the last",
+			in:   bTar(t, bDir("d/"), bReg("d", "x")),
+			want: "d/ 5 0755\nd 0 0644 \"x\"\n",
+		}, {
+			name: "file under a file", why: "an entry under a non-directory is refused",
+			in:      bTar(t, bDir("d/"), bReg("d", "x"), bReg("d/y", "y")),
+			wantErr: layer.ErrNotDir, names: []string{`"d/y"`},
+		},
+
+		// Special files.
+		{
+			name: "device nodes and fifos are kept", why: "char, block and fifo entries are kept (documented)",
+			in: bTar(t, bEnt{h: &tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}},
+				bEnt{h: &tar.Header{Typeflag: tar.TypeBlock, Name: "dev/sda", Mode: 0o660, Devmajor: 8}},
+				bEnt{h: &tar.Header{Typeflag: tar.TypeFifo, Name: "run/fifo", Mode: 0o600}}),
+			want: "dev/ 5 0755\ndev/null 3 0666 1,3\ndev/sda 4 0660 8,0\nrun/ 5 0755\nrun/fifo 6 0600\n",
+		}, {
+			name: "unknown entry type", why: "types that cannot be placed are refused",
+			in:      bTar(t, bEnt{h: &tar.Header{Typeflag: 'Z', Name: "weird", Mode: 0o644}}),
+			wantErr: layer.ErrUnsupportedEntry, names: []string{`"weird"`},
+		}, {
+			name: "file named like the root", why: "a non-directory cannot be the root",
+			in:      bRaw(t, bRawHeader(t, "./", tar.TypeReg, []byte("x")), nil),
+			wantErr: layer.ErrUnsupportedEntry, names: []string{`"./"`},
+		},
+
+		// PAX, GNU and sparse headers.
+		{
+			name: "PAX path record escaping", why: "a PAX path overrides the header name and is checked the same",
+			in:      bRaw(t, bRawHeader(t, "PaxHeaders/innocent", tar.TypeXHeader, []byte(paxRecord("path", "../../evil"))), bTar(t, bReg("innocent", "x"))),
+			wantErr: layer.ErrEscapesRoot, names: []string{`"../../evil"`},
+		}, {
+			name: "PAX linkpath record escaping", why: "so does a PAX linkpath of a hardlink",
+			in:      bRaw(t, bRawHeader(t, "PaxHeaders/h", tar.TypeXHeader, []byte(paxRecord("linkpath", "../../../etc/shadow"))), bTar(t, bLink("h", "innocent"))),
+			wantErr: layer.ErrEscapesRoot, names: []string{`"h"`},
+		}, {
+			name: "PAX header too large", why: "archive/tar refuses PAX headers over 1 MiB; the error names the input",
+			in:      bRaw(t, bPAXBlock(t, "big", strings.Repeat("x", 1<<20+100)), nil),
+			wantErr: tar.ErrFieldTooLong, input: true,
+		}, {
+			name: "PAX record with a bad length", why: "malformed records are a header error naming the input",
+			in:      bRaw(t, bRawHeader(t, "PaxHeaders/x", tar.TypeXHeader, []byte("99999 path=x\n")), bTar(t, bReg("x", "x"))),
+			wantErr: tar.ErrHeader, input: true,
+		}, {
+			name: "PAX size record far beyond the data", why: "content cut short is an error naming the entry",
+			in:      bRaw(t, bRawHeader(t, "PaxHeaders/f", tar.TypeXHeader, []byte(paxRecord("size", "1099511627776"))), bRawHeader(t, "f", tar.TypeReg, []byte("short"))),
+			wantErr: io.ErrUnexpectedEOF, names: []string{`"f"`},
+		}, {
+			name: "PAX size record beyond the size limit", why: "WithSizeLimit counts header sizes before reading",
+			in:      bRaw(t, bRawHeader(t, "PaxHeaders/f", tar.TypeXHeader, []byte(paxRecord("size", "1099511627776"))), bRawHeader(t, "f", tar.TypeReg, []byte("short"))),
+			opts:    []layer.Option{layer.WithSizeLimit(1 << 20)},
+			wantErr: layer.ErrSizeLimit, names: []string{`"f"`},
+		}, {
+			name: "PAX path record with NUL", why: "archive/tar refuses NUL in PAX paths: a header error naming the input",
+			in:      bRaw(t, bRawHeader(t, "PaxHeaders/x", tar.TypeXHeader, []byte(paxRecord("path", "etc\x00passwd"))), bTar(t, bReg("x", "x"))),
+			wantErr: tar.ErrHeader, input: true,
+		}, {
+			name: "PAX negative size", why: "a negative size is a header error naming the input",
+			in:      bRaw(t, bRawHeader(t, "PaxHeaders/x", tar.TypeXHeader, []byte(paxRecord("size", "-5"))), bTar(t, bReg("x", "x"))),
+			wantErr: tar.ErrHeader, input: true,
+		}, {
+			name: "PAX linkpath on a symlink", why: "symlink targets are data, kept as written, never followed",
+			in:   bRaw(t, bRawHeader(t, "PaxHeaders/x", tar.TypeXHeader, []byte(paxRecord("linkpath", "/etc/shadow"))), bTar(t, bSym("x", "y"))),
+			want: "x 2 0777 -> /etc/shadow\n",
+		}, {
+			name: "sparse map beyond the file", why: "a sparse map past the logical size is a header error",
+			in:      bRaw(t, bGNUSparse(t, "s", 4, [][2]int64{{10, 2}}, "ab"), nil),
+			wantErr: tar.ErrHeader, input: true,
+		}, {
+			name: "whiteouts in a tarball source", why: "a tarball that is already a layer keeps its whiteouts; under WithRoot they act only below the root",
+			in:   bTar(t, bReg(".wh.old", ""), bReg("x/.wh..wh..opq", "")),
+			opts: []layer.Option{layer.WithRoot("/usr/local")},
+			want: "usr/ 5 0755\nusr/local/ 5 0755\nusr/local/.wh.old 0 0644 \"\"\nusr/local/x/ 5 0755\nusr/local/x/.wh..wh..opq 0 0644 \"\"\n",
+		}, {
+			name: "GNU long name", why: "GNU long names are read and written back (as PAX)",
+			in:   bTar(t, bReg(long, "x").format(tar.FormatGNU)),
+			want: strings.Repeat("l", 120) + "/ 5 0755\n" + long + " 0 0644 \"x\"\n",
+		}, {
+			name: "GNU long name escaping", why: "a long name is checked like any other",
+			in:      bTar(t, bReg(strings.Repeat("a/", 60)+strings.Repeat("../", 61)+"evil", "x").format(tar.FormatGNU)),
+			wantErr: layer.ErrEscapesRoot, names: []string{"evil\""},
+		}, {
+			name: "GNU sparse file", why: "sparse files are written as regular files with their holes (documented)",
+			in:   bRaw(t, bGNUSparse(t, "sparse", 12, [][2]int64{{0, 2}, {10, 2}}, "abcd"), nil),
+			want: "sparse 0 0644 \"ab\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00cd\"\n",
+		}, {
+			name: "GNU sparse file expanding past the size limit", why: "sparse holes count against WithSizeLimit",
+			in:      bRaw(t, bGNUSparse(t, "holes", 1<<32, [][2]int64{{0, 2}, {1<<32 - 2, 2}}, "abcd"), nil),
+			opts:    []layer.Option{layer.WithSizeLimit(1 << 20)},
+			wantErr: layer.ErrSizeLimit, names: []string{`"holes"`},
+		},
+
+		// Damaged or unexpected inputs.
+		{
+			name: "truncated gzip", why: "a cut gzip stream is an error naming the input",
+			in: gz[:len(gz)/2], wantErr: io.ErrUnexpectedEOF, input: true,
+		}, {
+			name: "gzip trailer CRC mismatch", why: "the gzip trailer is checked",
+			in: badCRC, wantErr: gzip.ErrChecksum, input: true,
+		}, {
+			name: "gzip trailer length mismatch", why: "the gzip trailer is checked",
+			in: badISize, wantErr: gzip.ErrChecksum, input: true,
+		}, {
+			name: "zstd frame cut short", why: "a cut zstd frame is an error naming the input",
+			in: zs[:len(zs)-5], wantErr: io.ErrUnexpectedEOF, input: true,
+		}, {
+			name: "tar cut inside an entry", why: "a cut tar stream is an error naming the input",
+			in: plain[:700], wantErr: io.ErrUnexpectedEOF, input: true,
+		}, {
+			name: "tar cut inside padding", why: "archive/tar calls this a clean end; the layer package does not",
+			in: plain[:520], wantErr: io.ErrUnexpectedEOF, input: true,
+		}, {
+			name: "trailing garbage after the tar footer", why: "ignored, as tar does (documented)",
+			in:   append(bytes.Clone(plain), "trailing garbage"...),
+			want: "f 0 0644 \"hello\"\n",
+		}, {
+			name: "two gzip members", why: "concatenated gzip members are one stream (RFC 1952); data after the tar footer is ignored",
+			in:   append(bytes.Clone(gz), bGzip(t, []byte("second member"))...),
+			want: "f 0 0644 \"hello\"\n",
+		}, {
+			name: "gzip padded with zeros", why: "zero padding after the gzip stream (tape blocking, dd) is ignored, as gzip(1) and tar do",
+			in:   append(bytes.Clone(gz), make([]byte, 1536)...),
+			want: "f 0 0644 \"hello\"\n",
+			bug:  "BUG: zero padding after a gzip stream fails with \"gzip: invalid header\"",
+		}, {
+			name: "gzip followed by garbage", why: "non-zero bytes after the gzip stream are refused",
+			in: append(bytes.Clone(gz), "garbage"...), anyErr: true, input: true,
+		}, {
+			name: "zstd followed by zeros", why: "bytes after the zstd frame that are not a frame are refused, as zstd(1) does",
+			in: append(bytes.Clone(zs), make([]byte, 64)...), anyErr: true, input: true,
+		}, {
+			name: "empty file", why: "empty input is not a tar",
+			in: nil, wantErr: layer.ErrNotTar, input: true,
+		}, {
+			name: "tar of only the footer", why: "a valid empty archive makes an empty layer",
+			in:   make([]byte, 1024),
+			want: "",
+		}, {
+			name: "not a tar", why: "text is not a tar",
+			in:      []byte(strings.Repeat("#!/bin/sh\necho this is a script, not an archive\n", 20)),
+			wantErr: layer.ErrNotTar, input: true,
+		}, {
+			name: "short non-tar", why: "input shorter than one tar block is not a tar",
+			in:      []byte("<html>login</html>\n"),
+			wantErr: layer.ErrNotTar, input: true,
+			bug: "BUG: a non-tar input shorter than one tar block reports unexpected EOF, not ErrNotTar",
+		}, {
+			name: "one zero block", why: "a lone zero block is an empty archive (GNU tar warns and accepts)",
+			in:   make([]byte, 512),
+			want: "",
+		}, {
+			name: "xz is refused by name", why: "formats not read are named",
+			in:      []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0, 0, 0},
+			wantErr: layer.ErrUnsupportedCompression, names: []string{"xz"}, input: true,
+		}, {
+			name: "decompression bomb", why: "16 MiB of zeros from a few KiB of gzip trips WithSizeLimit",
+			in: bomb, opts: []layer.Option{layer.WithSizeLimit(1 << 20)},
+			wantErr: layer.ErrSizeLimit, input: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.bug != "" {
+				t.Skip(tc.bug)
+			}
+			p := filepath.Join(t.TempDir(), "in.tar")
+			if err := os.WriteFile(p, tc.in, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			srcs := append(append([]layer.Source{}, tc.before...), layer.Tarball(p, tc.opts...))
+			l, err := layer.New(context.Background(), srcs, layer.WithTempDir(t.TempDir()))
+			if err != nil {
+				t.Fatalf("layer.New(%s) = %v", tc.name, err)
+			}
+			_, err = l.Digest()
+			if tc.anyErr {
+				if err == nil || !strings.Contains(err.Error(), p) {
+					t.Fatalf("Digest() = %v, want an error naming %s (%s)", err, p, tc.why)
+				}
+				return
+			}
+			if tc.wantErr != nil {
+				names := tc.names
+				if tc.input {
+					names = append(names, p)
+				}
+				bCheckErr(t, "Digest()", err, tc.wantErr, names)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Digest() = %v, want a layer (%s)", err, tc.why)
+			}
+			if got := bSummary(t, l); got != tc.want {
+				t.Errorf("entries of %s =\n%s\nwant (%s)\n%s", tc.name, got, tc.why, tc.want)
+			}
+			if err := validate.Layer(l); err != nil && !tc.dup {
+				t.Errorf("validate.Layer = %v", err)
+			}
+		})
+	}
+}
+
+// TestBreakoutURL: downloads that are not what they claim.
+func TestBreakoutURL(t *testing.T) {
+	tgz := bGzip(t, bTar(t, bReg("f", strings.Repeat("data", 4096))))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html><html><body><form>Sign in</form></body></html>\n")
+	})
+	mux.HandleFunc("/half.tgz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(tgz)))
+		w.Write(tgz[:len(tgz)/2])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	})
+	mux.HandleFunc("/gone.tgz", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone", http.StatusGone) })
+	mux.HandleFunc("/bomb.tgz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write(bGzip(t, bTar(t, bReg("zeros", strings.Repeat("\x00", 8<<20)))))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, tc := range []struct {
+		path    string
+		opts    []layer.Option
+		wantErr error
+		names   []string
+		bug     string
+	}{
+		{"/login", nil, layer.ErrNotTar, []string{"/login", "text/html"}, "BUG: a non-tar input shorter than one tar block reports unexpected EOF, not ErrNotTar"},
+		{"/half.tgz", nil, io.ErrUnexpectedEOF, []string{"/half.tgz"}, ""},
+		{"/gone.tgz", nil, layer.ErrHTTPStatus, []string{"/gone.tgz", "410"}, ""},
+		{"/bomb.tgz", []layer.Option{layer.WithSizeLimit(1 << 20)}, layer.ErrSizeLimit, []string{"/bomb.tgz"}, ""},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			if tc.bug != "" {
+				t.Skip(tc.bug)
+			}
+			l, err := layer.FromURL(context.Background(), srv.URL+tc.path, append(tc.opts, layer.WithTempDir(t.TempDir()))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = l.Digest()
+			bCheckErr(t, "Digest()", err, tc.wantErr, tc.names)
+		})
+	}
+}
+
+// TestBreakoutDir: directory sources never follow a symlink out of the
+// directory: symlinks are kept as symlinks, and filters or WithOnly naming
+// a path through one find nothing there.
+func TestBreakoutDir(t *testing.T) {
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("host secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(src, "out")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../../../../../../etc", filepath.Join(src, "etc")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		opts []layer.Option
+		want string
+	}{
+		{"symlinks kept, not followed", nil, "etc 2 0777 -> ../../../../../../../../etc\nout 2 0777 -> " + outside + "\n"},
+		{"WithOnly through a symlink finds nothing", []layer.Option{layer.WithOnly("out/secret")}, ""},
+		{"WithInclude through a symlink finds nothing", []layer.Option{layer.WithInclude("out/**", "etc/passwd")}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := layer.FromDir(src, append(tc.opts, layer.WithTempDir(t.TempDir()))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := bSummary(t, l); got != tc.want {
+				t.Errorf("entries =\n%s\nwant\n%s", got, tc.want)
+			}
+			if err := validate.Layer(l); err != nil {
+				t.Errorf("validate.Layer = %v", err)
+			}
+		})
+	}
+}
+
+// bCheckErr checks that err wraps want and names every one of names.
+func bCheckErr(t *testing.T, call string, err, want error, names []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s = nil error, want one wrapping %v", call, want)
+	}
+	if !errors.Is(err, want) {
+		t.Errorf("%s = %v, want an error wrapping %v", call, err, want)
+	}
+	for _, n := range names {
+		if !strings.Contains(err.Error(), n) {
+			t.Errorf("%s = %v, want it to name %s", call, err, n)
+		}
+	}
+}
+
+// bEnt is one entry of a test tarball.
+type bEnt struct {
+	h    *tar.Header
+	body string
+}
+
+func bReg(name, body string) bEnt {
+	return bEnt{h: &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body))}, body: body}
+}
+func bDir(name string) bEnt {
+	return bEnt{h: &tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755}}
+}
+func bSym(name, target string) bEnt {
+	return bEnt{h: &tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, Mode: 0o777}}
+}
+func bLink(name, target string) bEnt {
+	return bEnt{h: &tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target, Mode: 0o644}}
+}
+func (e bEnt) mode(m int64) bEnt        { h := *e.h; h.Mode = m; e.h = &h; return e }
+func (e bEnt) format(f tar.Format) bEnt { h := *e.h; h.Format = f; e.h = &h; return e }
+
+// bTar writes entries with archive/tar.
+func bTar(t testing.TB, ents ...bEnt) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range ents {
+		h := *e.h
+		if h.ModTime.IsZero() {
+			h.ModTime = time.Unix(1700000000, 0)
+		}
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatalf("bTar: header %q: %v", h.Name, err)
+		}
+		if _, err := io.WriteString(tw, e.body); err != nil {
+			t.Fatalf("bTar: body %q: %v", h.Name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// bRaw concatenates raw blocks, then the tar (with its footer) or a
+// footer.
+func bRaw(t testing.TB, blocks []byte, rest []byte) []byte {
+	t.Helper()
+	if rest == nil {
+		rest = make([]byte, 1024)
+	}
+	return append(bytes.Clone(blocks), rest...)
+}
+
+func paxRecord(k, v string) string {
+	s := " " + k + "=" + v + "\n"
+	n := len(s)
+	for {
+		if m := len(strconv.Itoa(n)) + len(s); m != n {
+			n = m
+			continue
+		}
+		return strconv.Itoa(n) + s
+	}
+}
+
+// bPAXBlock is a PAX extended header holding one comment record of body,
+// followed by a regular file entry.
+func bPAXBlock(t testing.TB, name, comment string) []byte {
+	t.Helper()
+	return append(bRawHeader(t, "PaxHeaders/"+name, tar.TypeXHeader, []byte(paxRecord("comment", comment))),
+		bRawHeader(t, name, tar.TypeReg, []byte("x"))...)
+}
+
+// bRawHeader is a hand-made ustar header block with the typeflag and body
+// (padded to 512 bytes): archive/tar's writer refuses to write PAX headers
+// by hand.
+func bRawHeader(t testing.TB, name string, typ byte, body []byte) []byte {
+	t.Helper()
+	b := make([]byte, 512)
+	copy(b[0:100], name)
+	octal(b[100:108], 0o644)
+	octal(b[108:116], 0)
+	octal(b[116:124], 0)
+	octal(b[124:136], int64(len(body)))
+	octal(b[136:148], 1700000000)
+	b[156] = typ
+	copy(b[257:263], "ustar\x00")
+	copy(b[263:265], "00")
+	checksum(b)
+	b = append(b, body...)
+	if r := len(body) % 512; r != 0 {
+		b = append(b, make([]byte, 512-r)...)
+	}
+	return b
+}
+
+// bGNUSparse is a hand-made old-GNU sparse entry ('S') of logical size
+// realSize whose data segments (offset, length) hold data, in order.
+func bGNUSparse(t testing.TB, name string, realSize int64, segs [][2]int64, data string) []byte {
+	t.Helper()
+	if len(segs) > 4 {
+		t.Fatal("bGNUSparse: at most 4 segments")
+	}
+	b := make([]byte, 512)
+	copy(b[0:100], name)
+	octal(b[100:108], 0o644)
+	octal(b[108:116], 0)
+	octal(b[116:124], 0)
+	octal(b[124:136], int64(len(data)))
+	octal(b[136:148], 1700000000)
+	b[156] = tar.TypeGNUSparse
+	copy(b[257:265], "ustar  \x00")
+	for i, s := range segs {
+		off := 386 + i*24
+		octal(b[off:off+12], s[0])
+		octal(b[off+12:off+24], s[1])
+	}
+	octal(b[483:495], realSize)
+	checksum(b)
+	b = append(b, data...)
+	if r := len(data) % 512; r != 0 {
+		b = append(b, make([]byte, 512-r)...)
+	}
+	return b
+}
+
+func octal(field []byte, v int64) {
+	s := strconv.FormatInt(v, 8)
+	s = strings.Repeat("0", len(field)-1-len(s)) + s
+	copy(field, s+"\x00")
+}
+
+func checksum(b []byte) {
+	copy(b[148:156], "        ")
+	sum := 0
+	for _, c := range b[:512] {
+		sum += int(c)
+	}
+	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+}
+
+func bGzip(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func bZstd(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := zstd.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// bSummary lists a layer's entries, one per line: name, typeflag, mode in
+// octal, then "-> target" for links, "major,minor" for devices, and the
+// quoted content of regular files.
+func bSummary(t testing.TB, l interface {
+	Uncompressed() (io.ReadCloser, error)
+}) string {
+	t.Helper()
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatalf("Uncompressed() = %v", err)
+	}
+	defer rc.Close()
+	var sb strings.Builder
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return sb.String()
+		}
+		if err != nil {
+			t.Fatalf("reading the layer: %v", err)
+		}
+		fmt.Fprintf(&sb, "%s %c %04o", h.Name, h.Typeflag, h.Mode)
+		switch h.Typeflag {
+		case tar.TypeSymlink, tar.TypeLink:
+			fmt.Fprintf(&sb, " -> %s", h.Linkname)
+		case tar.TypeChar, tar.TypeBlock:
+			fmt.Fprintf(&sb, " %d,%d", h.Devmajor, h.Devminor)
+		case tar.TypeReg:
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatalf("reading %s: %v", h.Name, err)
+			}
+			fmt.Fprintf(&sb, " %q", b)
+		}
+		sb.WriteByte('\n')
+	}
+}
