@@ -356,7 +356,7 @@ func TestMerge(t *testing.T) {
 		t.Errorf("entries =\n%s\nwant\n%s", got, want)
 	}
 	check(t, l)
-	want1 := "stevedore: tarball go.tgz -> /usr/local; dir " + d + " -> /usr/local; files 1 -> /; delete /usr/local/share/doc"
+	want1 := "stevedore: tarball go.tgz -> /usr/local; dir " + filepath.Base(d) + " -> /usr/local; files 1 -> /; delete /usr/local/share/doc"
 	if got := l.(interface{ CreatedBy() string }).CreatedBy(); got != want1 {
 		t.Errorf("CreatedBy() = %q, want %q", got, want1)
 	}

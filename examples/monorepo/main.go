@@ -89,9 +89,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if c.repo == "" {
-		// A fixed place, so that two runs give the same digest: the layer's
-		// history names the directory it was made from.
-		c.repo = filepath.Join(os.TempDir(), "stevedore-demo-monorepo")
+		dir, err := os.MkdirTemp("", "monorepo-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c.repo = dir
 		c.log.Printf("generating a demo monorepo in %s", c.repo)
 		if err := writeDemo(c.repo); err != nil {
 			return fmt.Errorf("generating the demo monorepo: %w", err)
@@ -173,11 +176,8 @@ var demo = map[string]string{
 	"services/worker/jobs/nightly.yaml": "cron: '0 3 * * *'\n",
 }
 
-// writeDemo (re)creates the demo monorepo in dir.
+// writeDemo creates the demo monorepo in dir.
 func writeDemo(dir string) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
 	for name, content := range demo {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -6,6 +6,7 @@ import (
 	"runtime/metrics"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -66,12 +67,28 @@ func (h *heapSampler) Stop() uint64 {
 	return h.peak - h.base
 }
 
+// cpuTime is the user+system CPU time used so far by this process and by
+// its waited-for children (pigz, gzip).
+func cpuTime() time.Duration {
+	var t time.Duration
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(who, &ru); err == nil {
+			t += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	return t
+}
+
 // way runs one way of doing a job b.N times, with setup (untimed) before
-// each run, and reports the peak heap growth (MiB) over the runs. It
-// returns the time per run.
+// each run, and reports the peak heap growth (MiB) over the runs and the
+// CPU time per run (cpu-s/op: all threads, so on 2 cores it can reach twice
+// the wall time; it includes the in-process registry when there is one).
+// It returns the time per run.
 func way(b *testing.B, setup func(), run func()) time.Duration {
 	b.Helper()
 	var peak uint64
+	var cpu time.Duration
 	b.ReportAllocs()
 	b.StopTimer()
 	b.ResetTimer() // what the benchmark did before is not measured
@@ -80,12 +97,15 @@ func way(b *testing.B, setup func(), run func()) time.Duration {
 			setup()
 		}
 		h := startHeap()
+		c0 := cpuTime()
 		b.StartTimer()
 		run()
 		b.StopTimer()
+		cpu += cpuTime() - c0
 		peak = max(peak, h.Stop())
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 	return b.Elapsed() / time.Duration(b.N)
 }
 

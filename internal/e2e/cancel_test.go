@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand"
 	"os"
@@ -330,4 +331,102 @@ func statSize(fi os.FileInfo, err error) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("found %d bytes", fi.Size())
+}
+
+// countingLayer counts the compressed bytes read from its blob.
+type countingLayer struct {
+	v1.Layer
+	t *byteTrigger
+}
+
+func (l countingLayer) CreatedBy() string {
+	if c, ok := l.Layer.(interface{ CreatedBy() string }); ok {
+		return c.CreatedBy()
+	}
+	return ""
+}
+
+func (l countingLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := l.Layer.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	return &countingReadCloser{rc: rc, t: l.t}, nil
+}
+
+type countingReadCloser struct {
+	rc io.ReadCloser
+	t  *byteTrigger
+}
+
+func (c *countingReadCloser) Read(p []byte) (int, error) {
+	if len(p) > 16<<10 {
+		p = p[:16<<10]
+	}
+	n, err := c.rc.Read(p)
+	c.t.add(int64(n))
+	return n, err
+}
+
+func (c *countingReadCloser) Close() error { return c.rc.Close() }
+
+// TestCancelOutputs cancels WriteOCITarball, WriteDockerTarball and
+// WriteOCILayout after N bytes of layer data, for several N: each returns
+// context.Canceled promptly and leaves nothing in the output directory
+// (no output, no temp file; a layout directory it created is removed).
+func TestCancelOutputs(t *testing.T) {
+	src := cancelSource(9)
+	l, err := layer.FromFS(src, layer.WithTempDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, err := l.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignore := goleak.IgnoreCurrent()
+	writers := map[string]func(ctx context.Context, dir string, img v1.Image) error{
+		"WriteOCITarball": func(ctx context.Context, dir string, img v1.Image) error {
+			return image.WriteOCITarball(ctx, filepath.Join(dir, "out.tar"), img)
+		},
+		"WriteDockerTarball": func(ctx context.Context, dir string, img v1.Image) error {
+			return image.WriteDockerTarball(ctx, filepath.Join(dir, "out.tar"), "example.com/app:v1", img)
+		},
+		"WriteOCILayout": func(ctx context.Context, dir string, img v1.Image) error {
+			return image.WriteOCILayout(ctx, filepath.Join(dir, "layout"), img)
+		},
+	}
+	for name, write := range writers {
+		t.Run(name, func(t *testing.T) {
+			for _, frac := range []float64{0, 0.1, 0.5, 0.9} {
+				n := 1 + int64(frac*float64(size))
+				ctx, cancel := context.WithCancel(context.Background())
+				trig := &byteTrigger{limit: n, cancel: cancel}
+				img, err := image.Build(context.Background(), nil, image.WithLayers(countingLayer{Layer: l, t: trig}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				dir := t.TempDir()
+				err = write(ctx, dir, img)
+				returned := time.Now()
+				cancel()
+				_, at := trig.state()
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("%s cancelled after %d of %d bytes = %v, want context.Canceled", name, n, size, err)
+				} else if d := returned.Sub(at); d > 2*time.Second {
+					t.Errorf("%s returned %v after the cancel", name, d)
+				}
+				if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+					var names []string
+					for _, e := range ents {
+						names = append(names, e.Name())
+					}
+					t.Errorf("%s cancelled after %d bytes left %q", name, n, names)
+				}
+			}
+		})
+	}
+	if err := goleak.Find(ignore); err != nil {
+		t.Errorf("goroutines left: %v", err)
+	}
 }

@@ -30,6 +30,8 @@ const (
 	crashCacheEnv = "STEVEDORE_E2E_CACHE"
 	crashOutEnv   = "STEVEDORE_E2E_OUT"
 	crashSlowEnv  = "STEVEDORE_E2E_SLOW" // "source", "output" or "both": which side is slowed down
+	// crashLayoutEnv set: the output is an OCI layout directory.
+	crashLayoutEnv = "STEVEDORE_E2E_LAYOUT"
 )
 
 // crashTree is the source of the crash test's cached layer: 6 MiB of
@@ -152,7 +154,11 @@ func crashChild() int {
 	ctx := context.Background()
 	img, err := crashImage(ctx, slowFS{fsys: crashTree(), delay: srcDelay}, os.Getenv(crashCacheEnv), outDelay)
 	if err == nil {
-		err = image.WriteOCITarball(ctx, os.Getenv(crashOutEnv), img, image.WithRefName("crash"))
+		if os.Getenv(crashLayoutEnv) != "" {
+			err = image.WriteOCILayout(ctx, os.Getenv(crashOutEnv), img, image.WithRefName("crash"))
+		} else {
+			err = image.WriteOCITarball(ctx, os.Getenv(crashOutEnv), img, image.WithRefName("crash"))
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "crash child:", err)
@@ -203,6 +209,7 @@ func TestCrashSafety(t *testing.T) {
 		killWhen string        // "cache": a cache temp file has data; "output": the output temp file has data; "": after delay
 		delay    time.Duration // for killWhen ""
 		wantHit  bool          // the rebuild must be served from the cache
+		layout   bool          // the output is an OCI layout directory
 	}
 	runs := []run{
 		{name: "during the cache write", slow: "source", killWhen: "cache"},
@@ -210,6 +217,7 @@ func TestCrashSafety(t *testing.T) {
 		{name: "during the output write over an existing file", slow: "output", existing: true, killWhen: "output", wantHit: true},
 	}
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	runs = append(runs, run{name: "during an OCI layout write", slow: "output", layout: true, killWhen: "layout", wantHit: true})
 	for i := range extra {
 		runs = append(runs, run{name: fmt.Sprintf("at random %d", i), slow: "both", delay: time.Duration(rng.Int63n(int64(time.Second)))})
 	}
@@ -232,7 +240,13 @@ func TestCrashSafety(t *testing.T) {
 			}
 			var stderr bytes.Buffer
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			if r.layout {
+				out = filepath.Join(outDir, "layout")
+			}
 			cmd.Env = append(os.Environ(), crashChildEnv+"=build", crashCacheEnv+"="+cacheDir, crashOutEnv+"="+out, crashSlowEnv+"="+r.slow)
+			if r.layout {
+				cmd.Env = append(cmd.Env, crashLayoutEnv+"=1")
+			}
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -257,6 +271,8 @@ func TestCrashSafety(t *testing.T) {
 					what = growing(filepath.Join(cacheDir, "tmp", "blob-*.tmp"))
 				case r.killWhen == "output":
 					what = growing(filepath.Join(outDir, ".out.tar.tmp-*"))
+				case r.killWhen == "layout":
+					what = growing(filepath.Join(out, "blobs", "sha256", ".*.tmp-*"))
 				case time.Since(start) >= r.delay:
 					what = fmt.Sprintf("after %v", r.delay.Round(time.Millisecond))
 				}
@@ -277,9 +293,13 @@ func TestCrashSafety(t *testing.T) {
 				}
 			}
 
+			finished := cmd.ProcessState.Success()
+			if r.layout {
+				checkKilledLayout(t, out, finished, want)
+				return
+			}
 			// The output path: nothing, or the previous file intact (or,
 			// when the child finished, the complete new one).
-			finished := cmd.ProcessState.Success()
 			b, err := os.ReadFile(out)
 			switch {
 			case finished:
@@ -337,4 +357,36 @@ func growing(pattern string) string {
 		}
 	}
 	return ""
+}
+
+// checkKilledLayout checks an OCI layout whose writer was killed: no
+// index.json (so no tool sees an image), or, if the writer finished, the
+// image; then a new write into the same directory completes.
+func checkKilledLayout(t *testing.T, dir string, finished bool, want v1.Hash) {
+	t.Helper()
+	_, err := os.Stat(filepath.Join(dir, "index.json"))
+	switch {
+	case finished && err != nil:
+		t.Errorf("the child finished, but the layout has no index.json: %v", err)
+	case !finished && err == nil:
+		t.Errorf("after the kill the layout %s has an index.json", dir)
+	}
+	img, err := crashImage(context.Background(), crashTree(), t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := image.WriteOCILayout(context.Background(), dir, img, image.WithRefName("crash")); err != nil {
+		t.Fatalf("WriteOCILayout into the killed writer's directory = %v", err)
+	}
+	l, err := image.ReadOCILayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Image("crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := digestOf(t, got); d != want {
+		t.Errorf("layout written after the kill holds %s, want %s", d, want)
+	}
 }

@@ -117,3 +117,25 @@ func loopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// TestReferenceEmptyPort is FuzzReference's first findings, as a named
+// case: go-containerregistry parses "host:/repo" (and "host::/repo") with
+// an empty port, and the request goes to the host on the default HTTPS
+// port. Not a library bug; the fuzz oracle learned to compare hosts
+// without an empty port (corpus 652424de0f14c55e, 2eb54c285d70d608).
+func TestReferenceEmptyPort(t *testing.T) {
+	for _, tc := range []struct{ ref, want string }{
+		{"000000000:/0", "https://000000000/v2/"},
+		{"0::/0", "https://0:/v2/"},
+		{"example.com:/app", "https://example.com/v2/"},
+	} {
+		rt := &recordingTransport{}
+		_, err := registry.Pull(context.Background(), tc.ref, registry.WithTransport(rt), registry.WithRetries(0))
+		if !errors.Is(err, errNoNetwork) {
+			t.Errorf("Pull(%q) = %v, want the transport's error", tc.ref, err)
+		}
+		if len(rt.urls) == 0 || rt.urls[0].String() != tc.want {
+			t.Errorf("Pull(%q) requested %v, want %s first", tc.ref, rt.urls, tc.want)
+		}
+	}
+}
