@@ -60,6 +60,7 @@ func FuzzIgnoreFile(f *testing.F) {
 		{"deep/**/f.log\n", "deep"},
 		{"!\n/\n.\n..\n", ""},
 		{"\\1", ""},
+		{".\n", ""}, {"/\n", ""}, {"..\n", ""}, {"./src\n!src/main.go\n", ""},
 		{"dir with space\nü\n", ""},
 	} {
 		f.Add(s[0], s[1])

@@ -262,6 +262,10 @@ func NewWriter(w io.Writer, c WriterConfig) (io.WriteCloser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("zstd level %d: %w", level, err)
 		}
+		if conc > 1 {
+			// Let the caller run ahead of the encoder (see asyncWriter).
+			return newAsyncWriter(zw), nil
+		}
 		return zw, nil
 	}
 	return nil, fmt.Errorf("%w: %v", ErrUnsupported, c.Format)
