@@ -57,7 +57,9 @@
 // Sockets are skipped: tar cannot represent them. Tarball sources keep the
 // same types; other tar types (volume labels, multi-volume parts, ...) are
 // an error wrapping ErrUnsupportedEntry. GNU and PAX sparse files are
-// written as regular files.
+// written as regular files. Entries named like OCI whiteouts (".wh.*") are
+// copied as they are, so a tarball that is already a layer keeps its
+// deletions; like every entry they stay below the source's WithRoot.
 //
 // # Spool files
 //

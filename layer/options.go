@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
 // Option configures a layer or one of its sources.
@@ -208,7 +210,10 @@ func WithExclude(patterns ...string) Option {
 // WithIgnoreFile reads exclude patterns from a .dockerignore-style file on
 // the host (path as for os.Open, not relative to the source). The file is
 // read when the layer is built, not when the option is applied; a missing
-// file is an error. Source option. The default is no ignore file.
+// file is an error. A pattern docker build refuses (a lone "!", an escape
+// such as `\1` that makes no pattern) fails the build with an error
+// wrapping ErrOption that names the file. Source option. The default is no
+// ignore file.
 func WithIgnoreFile(path string) Option {
 	return func(o *options) error {
 		o.mark("WithIgnoreFile")
@@ -431,6 +436,9 @@ func checkPatterns(name string, patterns []string) error {
 		}
 		if _, err := path.Match(strings.ReplaceAll(strings.TrimPrefix(p, "!"), "**", "*"), ""); err != nil {
 			return optErr(name, "bad pattern %q: %v", p, err)
+		}
+		if _, err := tarx.NewFilter(nil, []string{p}); err != nil {
+			return optErr(name, "%v", err)
 		}
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/stevedore-dev/stevedore/internal/compress"
@@ -86,6 +87,15 @@ func (s *source) prepare() (*prepared, error) {
 			if err != nil {
 				return nil, fmt.Errorf("reading ignore file %s: %w", f.file, err)
 			}
+			// What docker build refuses (patternmatcher.New on exactly
+			// these patterns: "/!" is a lone "!" too), and patterns that
+			// cannot be matched.
+			if _, err := patternmatcher.New(pats); err != nil {
+				return nil, fmt.Errorf("ignore file %s: %w: %w", f.file, ErrOption, err)
+			}
+			if _, err := tarx.NewFilter(nil, pats); err != nil {
+				return nil, fmt.Errorf("ignore file %s: %w: %w", f.file, ErrOption, err)
+			}
 			p.exclude = append(p.exclude, pats...)
 		case f.include:
 			p.include = append(p.include, f.patterns...)
@@ -95,7 +105,9 @@ func (s *source) prepare() (*prepared, error) {
 	}
 	filter, err := tarx.NewFilter(p.include, p.exclude)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.kind, err)
+		// Only an ignore file can bring a bad pattern this far: the
+		// pattern options check theirs when they are applied.
+		return nil, fmt.Errorf("%s: %w: %w", s.kind, ErrOption, err)
 	}
 	p.rules = &tarx.Rules{
 		Root:            o.root,

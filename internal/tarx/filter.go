@@ -25,13 +25,13 @@ func NewFilter(include, exclude []string) (*Filter, error) {
 	var err error
 	if len(include) > 0 {
 		f.incPats = normalizePatterns(include)
-		if f.include, err = patternmatcher.New(f.incPats); err != nil {
+		if f.include, err = newMatcher(f.incPats); err != nil {
 			return nil, fmt.Errorf("include patterns: %w", err)
 		}
 	}
 	if len(exclude) > 0 {
 		f.excPats = normalizePatterns(exclude)
-		if f.exclude, err = patternmatcher.New(f.excPats); err != nil {
+		if f.exclude, err = newMatcher(f.excPats); err != nil {
 			return nil, fmt.Errorf("exclude patterns: %w", err)
 		}
 	}
@@ -39,6 +39,27 @@ func NewFilter(include, exclude []string) (*Filter, error) {
 		return nil, nil
 	}
 	return f, nil
+}
+
+// newMatcher compiles patterns and checks that each one can be matched:
+// patternmatcher.New accepts patterns whose regexp fails only when first
+// matched (a bad escape such as `\1`), and Keep would then silently leave
+// out (or keep) every entry. docker build refuses such patterns too.
+func newMatcher(patterns []string) (*patternmatcher.PatternMatcher, error) {
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pm.Patterns() {
+		one, err := patternmatcher.New([]string{p.String()})
+		if err == nil {
+			_, err = one.MatchesOrParentMatches("x")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pattern %q: %w", p.String(), err)
+		}
+	}
+	return pm, nil
 }
 
 func normalizePatterns(ps []string) []string {
