@@ -31,8 +31,9 @@ type referencer interface {
 //
 // The base's layers are never read nor re-compressed: the new image refers
 // to the very same blobs. The added layers are computed (digest, diff ID,
-// size) during Build, so their errors surface here; ctx is checked between
-// layers.
+// size) during Build, so their errors surface here. Cancelling ctx stops
+// Build between layers and, for the layer package's layers (which have a
+// Compute(ctx) method), in the middle of building one.
 //
 // Media types: the result keeps the family of the base manifest. On an OCI
 // base, added layers get OCI layer types; on a Docker schema 2 base, Docker
@@ -165,6 +166,13 @@ func build(ctx context.Context, base v1.Image, o *options, p plan) (v1.Image, er
 	for i, l := range layers {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		// Layers that can build under a caller's context (the layer
+		// package's) do so now, so cancelling ctx stops their build too.
+		if c, ok := l.(interface{ Compute(context.Context) error }); ok {
+			if err := c.Compute(ctx); err != nil {
+				return nil, fmt.Errorf("image: added layer %d: %w", i, err)
+			}
 		}
 		a, err := inspectLayer(l)
 		if err != nil {

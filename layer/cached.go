@@ -23,17 +23,17 @@ type cacheEntry = *cache.Entry
 // buildCached serves the layer from the cache, or builds it into the
 // cache. A source that cannot be keyed (a URL without WithSHA256) makes
 // the layer bypass the cache.
-func (l *layer) buildCached(preps []*prepared) error {
+func (l *layer) buildCached(ctx context.Context, preps []*prepared) error {
 	c, err := cache.Open(l.cacheDir)
 	if err != nil {
 		return fmt.Errorf("opening layer cache: %w", err)
 	}
-	key, ok, err := l.cacheKey(l.ctx, preps)
+	key, ok, err := l.cacheKey(ctx, preps)
 	if err != nil {
 		return fmt.Errorf("building layer (%s): computing cache key: %w", l.createdBy, err)
 	}
 	if !ok {
-		return l.buildSpool(preps)
+		return l.buildSpool(ctx, preps)
 	}
 	if e, err := c.Get(key); err == nil {
 		l.digest, l.diffID, l.size = e.Digest, e.DiffID, e.Size
@@ -41,7 +41,7 @@ func (l *layer) buildCached(preps []*prepared) error {
 		return nil
 	}
 	// Any lookup failure is a miss: the build below replaces the entry.
-	e, res, err := l.buildEntry(c, key, preps)
+	e, res, err := l.buildEntry(ctx, c, key, preps)
 	if err != nil {
 		return err
 	}
@@ -51,12 +51,12 @@ func (l *layer) buildCached(preps []*prepared) error {
 }
 
 // buildEntry builds the layer into a new cache entry of key.
-func (l *layer) buildEntry(c *cache.Cache, key string, preps []*prepared) (*cache.Entry, result, error) {
+func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, preps []*prepared) (*cache.Entry, result, error) {
 	w, err := c.NewWriter()
 	if err != nil {
 		return nil, result{}, fmt.Errorf("building layer (%s): %w", l.createdBy, err)
 	}
-	res, err := l.produce(l.ctx, w, preps)
+	res, err := l.produce(ctx, w, preps)
 	if err != nil {
 		return nil, result{}, errors.Join(err, w.Abort())
 	}
@@ -102,7 +102,7 @@ func (l *layer) verified() error {
 			b.verifyErr = kerr
 			return
 		}
-		e, res, rerr := l.buildEntry(c, key, preps)
+		e, res, rerr := l.buildEntry(l.ctx, c, key, preps)
 		if rerr != nil {
 			b.verifyErr = fmt.Errorf("rebuilding corrupt cached layer: %w", rerr)
 			return

@@ -61,6 +61,15 @@
 // copied as they are, so a tarball that is already a layer keeps its
 // deletions; like every entry they stay below the source's WithRoot.
 //
+// # Contexts
+//
+// A layer is built under the context it was made with (New's ctx;
+// context.Background for the From* functions other than FromURL). The
+// concrete layer also has a Compute(ctx) method that builds it now under
+// a caller's ctx as well; a build stopped by that ctx is not kept, so the
+// next call builds again. image.Build calls it, so cancelling a build
+// stops the layers' work too.
+//
 // # Spool files
 //
 // Without WithCache, a built layer's blob lives in a temp file (see

@@ -32,7 +32,10 @@ type layer struct {
 	cacheDir  string
 	createdBy string
 
-	once   sync.Once
+	// mu serialises builds; done and err keep the outcome of the first
+	// build that was not stopped by a caller's own context (see Compute).
+	mu     sync.Mutex
+	done   bool
 	err    error
 	digest v1.Hash
 	diffID v1.Hash
@@ -208,24 +211,48 @@ func (l *layer) Uncompressed() (io.ReadCloser, error) {
 	return dr, nil
 }
 
-func (l *layer) build() error {
-	l.once.Do(func() {
-		if err := l.ctx.Err(); err != nil {
-			l.err = fmt.Errorf("building layer (%s): %w", l.createdBy, err)
-			return
-		}
-		preps, err := l.prepare()
-		if err != nil {
-			l.err = err
-			return
-		}
-		if l.cacheDir != "" {
-			l.err = l.buildCached(preps)
-		} else {
-			l.err = l.buildSpool(preps)
-		}
-	})
-	return l.err
+func (l *layer) build() error { return l.Compute(context.Background()) }
+
+// Compute builds the layer now, under ctx as well as the context the layer
+// was made with, and keeps the outcome for every later call, as the first
+// Digest, DiffID, Size, Compressed or Uncompressed would. One exception: a
+// build stopped because ctx (and not the layer's own context) was
+// cancelled is not kept, so a later call builds again. image.Build calls
+// it with its own ctx, so cancelling a build also stops layers made with
+// the From* functions, which carry no context of their own.
+func (l *layer) Compute(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return l.err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("building layer (%s): %w", l.createdBy, err)
+	}
+	bctx, cancel := context.WithCancelCause(l.ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	defer stop()
+	err := l.doBuild(bctx)
+	if err != nil && ctx.Err() != nil && l.ctx.Err() == nil {
+		return err // the caller's cancellation: not kept
+	}
+	l.done, l.err = true, err
+	return err
+}
+
+func (l *layer) doBuild(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("building layer (%s): %w", l.createdBy, err)
+	}
+	preps, err := l.prepare()
+	if err != nil {
+		return err
+	}
+	if l.cacheDir != "" {
+		return l.buildCached(ctx, preps)
+	}
+	return l.buildSpool(ctx, preps)
 }
 
 // prepare resolves every source's rules.
@@ -242,12 +269,12 @@ func (l *layer) prepare() ([]*prepared, error) {
 }
 
 // buildSpool writes the blob to a temp file.
-func (l *layer) buildSpool(preps []*prepared) error {
+func (l *layer) buildSpool(ctx context.Context, preps []*prepared) error {
 	f, err := os.CreateTemp(l.tempDir, "stevedore-layer-*.blob")
 	if err != nil {
 		return fmt.Errorf("creating spool file: %w", err)
 	}
-	res, err := l.produce(l.ctx, f, preps)
+	res, err := l.produce(ctx, f, preps)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("writing spool file %s: %w", f.Name(), cerr)
 	}

@@ -1,0 +1,67 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stevedore-dev/stevedore/layer"
+)
+
+// slowFS serves one 64 MiB file whose first Read cancels a context: the
+// layer made from it is being built when the cancellation comes.
+type slowFS struct {
+	fstest.MapFS
+	cancel context.CancelFunc
+}
+
+func (s slowFS) Open(name string) (fs.File, error) {
+	f, err := s.MapFS.Open(name)
+	if err != nil || name != "big" {
+		return f, err
+	}
+	return &zeroFile{File: f, cancel: s.cancel, left: 64 << 20}, nil
+}
+
+type zeroFile struct {
+	fs.File
+	cancel context.CancelFunc
+	left   int64
+}
+
+func (f *zeroFile) Read(p []byte) (int, error) {
+	f.cancel()
+	if f.left <= 0 {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), f.left)
+	clear(p[:n])
+	f.left -= n
+	return int(n), nil
+}
+
+// TestBuildCancelStopsLayerBuild checks that cancelling Build stops the
+// build of a layer made with a From* function (which has no ctx of its
+// own), and that the layer is not poisoned: the next Build succeeds.
+func TestBuildCancelStopsLayerBuild(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, err := layer.FromFS(slowFS{
+		MapFS:  fstest.MapFS{"big": {Data: make([]byte, 64<<20), Mode: 0o644}},
+		cancel: cancel,
+	}, layer.WithRoot("/data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(ctx, nil, WithLayers(l)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Build(cancelled during the layer's build) = %v, want context.Canceled", err)
+	}
+	img, err := Build(context.Background(), nil, WithLayers(l))
+	if err != nil {
+		t.Fatalf("Build after a cancelled Build = %v", err)
+	}
+	checkImage(t, img)
+}
