@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/internal/ctxio"
 )
 
 // writeFileAtomic writes path through write: a temp file in path's
@@ -35,7 +37,7 @@ func writeFileAtomic(ctx context.Context, path string, write func(w io.Writer) e
 			os.Remove(tmp)
 		}
 	}()
-	bw := bufio.NewWriterSize(&ctxWriter{ctx: ctx, w: f}, 1<<20)
+	bw := bufio.NewWriterSize(ctxio.Writer(ctx, f), 1<<20)
 	if err := write(bw); err != nil {
 		return fmt.Errorf("image: writing %s: %w", path, err)
 	}
@@ -70,32 +72,6 @@ func syncDir(dir string) {
 	}
 }
 
-// ctxWriter fails writes once ctx is done.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (w *ctxWriter) Write(p []byte) (int, error) {
-	if err := w.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return w.w.Write(p)
-}
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r *ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
-}
-
 // ErrBlobMismatch reports a blob whose bytes do not match its descriptor's
 // size or digest.
 var ErrBlobMismatch = errors.New("image: blob does not match its digest or size")
@@ -107,7 +83,7 @@ func copyBlob(ctx context.Context, w io.Writer, r io.Reader, want v1.Hash, size 
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(io.MultiWriter(w, h), &ctxReader{ctx: ctx, r: io.LimitReader(r, size+1)})
+	n, err := io.Copy(io.MultiWriter(w, h), ctxio.Reader(ctx, io.LimitReader(r, size+1)))
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/stevedore-dev/stevedore/internal/compress"
+	"github.com/stevedore-dev/stevedore/internal/ctxio"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
@@ -317,7 +318,7 @@ func (l *layer) produce(ctx context.Context, w io.Writer, preps []*prepared) (re
 		return result{}, err
 	}
 	diffH := sha256.New()
-	tw := tarx.NewWriter(&ctxWriter{ctx: ctx, w: io.MultiWriter(zw, diffH)})
+	tw := tarx.NewWriter(ctxio.Writer(ctx, io.MultiWriter(zw, diffH)))
 	for i, s := range l.srcs {
 		if err = s.write(ctx, tw, preps[i]); err != nil {
 			break
@@ -351,18 +352,4 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// ctxWriter fails writes once ctx is done, so a cancelled build stops at
-// the next write.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c *ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/stevedore-dev/stevedore/internal/compress"
+	"github.com/stevedore-dev/stevedore/internal/ctxio"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
@@ -239,7 +240,7 @@ func (s *source) writeURL(ctx context.Context, tw *tarx.Writer, p *prepared) err
 // then drains r so that compression trailers and WithSHA256 cover every
 // byte.
 func (s *source) readTar(ctx context.Context, tw *tarx.Writer, p *prepared, r io.Reader, what string) error {
-	raw := bufio.NewReaderSize(&ctxReader{ctx: ctx, r: r}, 64<<10)
+	raw := bufio.NewReaderSize(ctxio.Reader(ctx, r), 64<<10)
 	format, err := compress.Detect(raw)
 	if err != nil {
 		if errors.Is(err, compress.ErrUnsupported) {
@@ -331,19 +332,6 @@ func (c *countReader) Read(p []byte) (int, error) {
 		c.eof = true
 	}
 	return n, err
-}
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 func (s *source) writeFiles(ctx context.Context, tw *tarx.Writer, p *prepared) error {
