@@ -23,7 +23,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -106,11 +105,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if !path.IsAbs(c.dst) {
 		return nil, fmt.Errorf("-dst %q: want an absolute directory such as /src", c.dst)
 	}
-	if c.target != "" && c.out != "" {
-		return nil, errors.New("-target and -o: give one (push to a registry, or write a file)")
-	}
-	if c.target == "" && c.out == "" {
-		c.out = "gitrepo.oci.tar"
+	if err := cli.Destination(fs, c.target, &c.out); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

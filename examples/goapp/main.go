@@ -26,7 +26,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -84,11 +83,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		c.platforms = append(c.platforms, p)
 	}
-	if c.target != "" && c.out != "" {
-		return nil, errors.New("-target and -o: give one (push to a registry, or write a file)")
-	}
-	if c.target == "" && c.out == "" {
-		c.out = "goapp.oci.tar"
+	if err := cli.Destination(fs, c.target, &c.out); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

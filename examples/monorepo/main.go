@@ -74,11 +74,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.service == "." || c.service == ".." || strings.ContainsAny(c.service, `/\`) {
 		return nil, fmt.Errorf("-service %q: want the name of one directory under DIR/services", c.service)
 	}
-	if c.target != "" && c.out != "" {
-		return nil, errors.New("-target and -o: give one (push to a registry, or write a file)")
-	}
-	if c.target == "" && c.out == "" {
-		c.out = "monorepo.oci.tar"
+	if err := cli.Destination(fs, c.target, &c.out); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -87,11 +87,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-compression %q: want gzip or zstd", *comp)
 	}
 	fs.Visit(func(f *flag.Flag) { c.platformSet = c.platformSet || f.Name == "platform" })
-	if c.target != "" && c.out != "" {
-		return nil, errors.New("-target and -o: give one (push to a registry, or write a file)")
-	}
-	if c.target == "" && c.out == "" {
-		c.out = "toolchain.oci.tar"
+	if err := cli.Destination(fs, c.target, &c.out); err != nil {
+		return nil, err
 	}
 	if c.goSHA != "" && c.goURL == "" {
 		return nil, errors.New("-go-sha256 verifies -go-url: give -go-url too")

@@ -80,6 +80,20 @@ func Parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	return nil
 }
 
+// Destination checks the -target and -o flags of an example that pushes or
+// writes its image: at most one may be given, and with neither the image
+// is written to NAME.oci.tar, where NAME is the flag set's name. It sets
+// *out to that default.
+func Destination(fs *flag.FlagSet, target string, out *string) error {
+	if target != "" && *out != "" {
+		return errors.New("-target and -o: give one (push to a registry, or write a file)")
+	}
+	if target == "" && *out == "" {
+		*out = fs.Name() + ".oci.tar"
+	}
+	return nil
+}
+
 // DefaultCacheDir is the user cache directory plus "/stevedore"
 // (~/.cache/stevedore on Linux), or "" when the system has no user cache
 // directory (then layers are not cached).
