@@ -5,127 +5,127 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
-	"path"
 	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
-// testHookLstat, when set by a test, sees every name the walk stats.
-var testHookLstat func(rel string)
-
-// devIno identifies a file for hardlink detection.
-type devIno struct{ dev, ino uint64 }
-
-// dirWalk is the state of one directory source's walk.
-type dirWalk struct {
-	ctx   context.Context
-	root  *os.Root
-	tw    *tarx.Writer
-	p     *prepared
-	links map[devIno]string // first placed source name of a multiply-linked file
-	// visit, when set, replaces placing (the cache key's stat walk).
-	visit func(rel string, fi fs.FileInfo, link string) error
+// dirSource is a host directory.
+type dirSource struct {
+	sourceBase
+	dir string
 }
 
-// writeDir walks s.name in sorted order, confined to it with os.Root.
-func (s *source) writeDir(ctx context.Context, tw *tarx.Writer, p *prepared) error {
-	root, err := os.OpenRoot(s.name)
+// Dir is a local directory source: a sorted walk confined to dir (through
+// os.Root, so nothing outside it is opened), with symlinks kept as
+// symlinks, hardlinks as hardlinks, empty directories, modes including
+// setuid, setgid and sticky bits, FIFOs and device nodes. Sockets are
+// skipped (tar cannot hold them). Host mtimes and owners are replaced (see
+// WithModTime, WithOwner).
+func Dir(dir string, opts ...SourceOption) Source {
+	t, err := newSourceBase(kindDir, "layer.Dir", opts)
+	switch {
+	case err != nil:
+		return invalid{err}
+	case dir == "":
+		return invalid{fmt.Errorf("%w: layer.Dir: empty directory name", ErrInvalidOption)}
+	}
+	return &dirSource{sourceBase: t, dir: dir}
+}
+
+// describe names the kind and the destination only: the host path
+// differs between checkouts and machines, and the image digest must not
+// depend on where the source happens to be.
+func (s *dirSource) describe() string { return "dir -> " + s.root() }
+
+func (s *dirSource) write(ctx context.Context, w *tarx.Writer, p *prepared) error {
+	return s.walk(ctx, p, func(t fileTree) visitor { return writeVisitor(w, t, p) })
+}
+
+// walk walks the directory with the visitor made for its sourceBase.
+func (s *dirSource) walk(ctx context.Context, p *prepared, mk func(fileTree) visitor) error {
+	root, err := os.OpenRoot(s.dir)
 	if err != nil {
 		return fmt.Errorf("opening directory: %w", err)
 	}
 	defer root.Close()
-	w := &dirWalk{ctx: ctx, root: root, tw: tw, p: p, links: make(map[devIno]string)}
-	if err := w.walk("."); err != nil {
-		return fmt.Errorf("dir %s: %w", s.name, err)
+	t := &dirTree{root: root}
+	if err := walk(ctx, t, p, mk(t)); err != nil {
+		return fmt.Errorf("dir %s: %w", s.dir, err)
 	}
-	return nil
+	return unmatched(p, "dir "+s.dir)
 }
 
-// stripped is rel minus the WithStripComponents prefix ("" when nothing
-// is left).
-func (p *prepared) stripped(rel string) string {
-	for range p.rules.Strip {
-		i := strings.IndexByte(rel, '/')
-		if i < 0 {
-			return ""
+// key hashes a stat walk: what the build would place, and each file's
+// size, mtime, mode, inode and ctime, which change with its content.
+func (s *dirSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
+	keyRules(k, "dir", p)
+	err := s.walk(ctx, p, func(t fileTree) visitor {
+		return func(e walked) (bool, error) {
+			if _, err := p.rules.Rewrite(e.hdr); tarx.Skipped(err) {
+				return false, nil
+			} else if err != nil {
+				return false, err
+			}
+			link := e.hdr.Linkname
+			if e.hdr.Typeflag == tar.TypeChar || e.hdr.Typeflag == tar.TypeBlock {
+				link = fmt.Sprintf("%d,%d", e.hdr.Devmajor, e.hdr.Devminor)
+			}
+			k.AddString(e.rel).AddString(string(e.hdr.Typeflag)).AddString(link)
+			addStat(k, e.fi)
+			return true, nil
 		}
-		rel = rel[i+1:]
-	}
-	return rel
+	})
+	k.AddString("end")
+	return err == nil, err
 }
 
-// walk visits the children of dir ("." for the top), sorted by name.
-func (w *dirWalk) walk(dir string) error {
-	f, err := w.root.Open(dir)
+// addStat adds what a stat says about a file's content.
+func addStat(k *cache.KeyBuilder, fi fs.FileInfo) {
+	k.AddInt(fi.Size()).AddInt(fi.ModTime().UnixNano()).AddUint(uint64(fi.Mode()))
+	ino, ctime := changeID(fi)
+	k.AddUint(ino).AddInt(ctime)
+}
+
+// dirTree reads a host directory through os.Root.
+type dirTree struct{ root *os.Root }
+
+func (t *dirTree) readDir(dir string) ([]fs.DirEntry, error) {
+	f, err := t.root.Open(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ents, err := f.ReadDir(-1)
 	f.Close()
-	if err != nil {
-		return fmt.Errorf("reading directory %q: %w", dir, err)
-	}
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	for _, e := range ents {
-		if err := w.ctx.Err(); err != nil {
-			return err
-		}
-		rel := path.Join(dir, e.Name())
-		// Decide from the name and the directory entry's type alone (no
-		// stat) whether the entry is placed and whether to descend.
-		srel := w.p.stripped(rel)
-		if srel == "" || !w.p.rules.Keep(srel, e.IsDir()) {
-			if e.IsDir() && !w.p.rules.SkipDir(srel) {
-				if err := w.walk(rel); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if testHookLstat != nil {
-			testHookLstat(rel)
-		}
-		fi, err := w.root.Lstat(rel)
-		if err != nil {
-			return err
-		}
-		if err := w.entry(rel, fi); err != nil {
-			return err
-		}
-		if fi.IsDir() && !w.p.rules.SkipDir(srel) {
-			if err := w.walk(rel); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return ents, err
 }
 
-// entry places one walked entry.
-func (w *dirWalk) entry(rel string, fi fs.FileInfo) error {
+func (t *dirTree) info(rel string, _ fs.DirEntry) (fs.FileInfo, error) { return t.root.Lstat(rel) }
+
+func (t *dirTree) header(rel string, fi fs.FileInfo) (*tar.Header, devIno, error) {
 	mode := fi.Mode()
-	hdr := &tar.Header{Name: rel, Mode: tarMode(mode), ModTime: fi.ModTime()}
+	hdr := modeHeader(rel, mode)
+	hdr.ModTime = fi.ModTime()
 	var id devIno
 	switch {
 	case mode.IsRegular():
 		hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
 		if fid, multi := fileID(fi); multi {
 			id = fid
-			if first, ok := w.links[id]; ok {
-				hdr.Typeflag, hdr.Size, hdr.Linkname = tar.TypeLink, 0, first
-			}
 		}
 	case mode.IsDir():
 		hdr.Typeflag = tar.TypeDir
 	case mode&fs.ModeSymlink != 0:
-		target, err := w.root.Readlink(rel)
+		target, err := t.root.Readlink(rel)
 		if err != nil {
-			return err
+			return nil, id, err
 		}
 		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
 	case mode&fs.ModeNamedPipe != 0:
@@ -137,49 +137,41 @@ func (w *dirWalk) entry(rel string, fi fs.FileInfo) error {
 		}
 		hdr.Devmajor, hdr.Devminor = devNumbers(fi)
 	case mode&fs.ModeSocket != 0:
-		return nil // tar cannot hold sockets; they are runtime state
+		return nil, id, nil // tar cannot hold sockets; they are runtime state
 	default:
-		return fmt.Errorf("entry %q: unsupported file type %v: %w", rel, mode.Type(), ErrUnsupportedEntry)
+		return nil, id, fmt.Errorf("entry %q: unsupported file type %v: %w", rel, mode.Type(), ErrUnsupportedEntry)
 	}
-	if w.visit != nil {
-		// The cache key's stat walk: only what the build would place.
-		if _, err := w.p.rules.Rewrite(hdr); tarx.Skipped(err) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		link := hdr.Linkname
-		if hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock {
-			link = fmt.Sprintf("%d,%d", hdr.Devmajor, hdr.Devminor)
-		}
-		if hdr.Typeflag == tar.TypeReg && id != (devIno{}) {
-			w.links[id] = rel
-		}
-		return w.visit(rel, fi, link)
-	}
-	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
-		placed, err := place(w.tw, w.p, hdr, nil)
-		if placed && hdr.Typeflag == tar.TypeReg && id != (devIno{}) {
-			w.links[id] = rel
-		}
-		return err
-	}
-	f, err := w.root.Open(rel)
+	return hdr, id, nil
+}
+
+func (t *dirTree) open(rel string, fi fs.FileInfo) (io.ReadCloser, error) {
+	f, err := t.root.Open(rel)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	if ofi, err := f.Stat(); err != nil {
-		return err
-	} else if !os.SameFile(fi, ofi) || ofi.Size() != fi.Size() {
-		return fmt.Errorf("entry %q changed during the walk", rel)
+	ofi, err := f.Stat()
+	switch {
+	case err != nil:
+		f.Close()
+		return nil, err
+	case !os.SameFile(fi, ofi) || ofi.Size() != fi.Size() || !ofi.Mode().IsRegular():
+		f.Close()
+		return nil, fmt.Errorf("entry %q changed during the walk", rel)
 	}
-	placed, err := place(w.tw, w.p, hdr, f)
-	if placed && id != (devIno{}) {
-		w.links[id] = rel
-	}
+	return changedReader{f, rel}, nil
+}
+
+// changedReader turns reading a directory (a file replaced by one) into
+// a clear error.
+type changedReader struct {
+	*os.File
+	rel string
+}
+
+func (r changedReader) Read(p []byte) (int, error) {
+	n, err := r.File.Read(p)
 	if err != nil && errors.Is(err, syscall.EISDIR) {
-		return fmt.Errorf("entry %q changed during the walk: %w", rel, err)
+		err = fmt.Errorf("entry %q changed during the walk: %w", r.rel, err)
 	}
-	return err
+	return n, err
 }

@@ -9,6 +9,9 @@ import (
 // Sentinel errors. Errors returned by this package wrap them (with the entry,
 // path or URL concerned), so callers match them with errors.Is.
 var (
+	// ErrInvalidOption reports an invalid option argument, or an option
+	// given to a source kind it does not apply to.
+	ErrInvalidOption = errors.New("layer: invalid option")
 	// ErrEscapesRoot reports an entry whose name or hardlink target leaves
 	// the layer root through "..".
 	ErrEscapesRoot = tarx.ErrEscapesRoot
@@ -23,9 +26,19 @@ var (
 	// placed earlier in the same layer (missing, later, filtered out, or a
 	// directory).
 	ErrLinkTarget = tarx.ErrLinkTarget
+	// ErrBaseLink reports a symlink of the image below a placed layer that
+	// a path goes through and that cannot be followed: it leaves the image
+	// root, or it loops.
+	ErrBaseLink = tarx.ErrBaseLink
 	// ErrUnsupportedEntry reports a tar entry type that cannot be put in a
 	// layer (multi-volume continuations, volume labels, unknown types).
 	ErrUnsupportedEntry = tarx.ErrUnsupportedEntry
+	// ErrChanged reports a source whose entries changed between the two
+	// passes of a layer that needed two (see the package documentation).
+	ErrChanged = tarx.ErrChanged
+	// ErrNoMatch reports a WithOnly name or WithInclude pattern that
+	// matched no entry of its source.
+	ErrNoMatch = errors.New("layer: filter matched nothing")
 	// ErrNotTar reports input that is not a tar archive (after any gzip or
 	// zstd decompression), or an empty input.
 	ErrNotTar = errors.New("layer: input is not a tar archive")
@@ -39,7 +52,9 @@ var (
 	ErrSizeLimit = errors.New("layer: size limit exceeded")
 	// ErrHTTPStatus reports a non-2xx answer to a download.
 	ErrHTTPStatus = errors.New("layer: unexpected HTTP status")
-	// ErrOption reports an invalid option or an option given where it does
-	// not apply (a layer-wide option on a Source, say).
-	ErrOption = errors.New("layer: invalid option")
 )
+
+// ErrOption is the former name of ErrInvalidOption.
+//
+// Deprecated: use ErrInvalidOption.
+var ErrOption = ErrInvalidOption

@@ -88,7 +88,7 @@ func TestFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "x/ 5 755\nx/a/ 5 755\nx/a/first 0 2600 \"1\"\nx/b/ 5 755\nx/b/second 0 644 \"2\"\nx/b/second 0 644 \"2 again\"\nx/c/ 5 755\nx/d/ 5 755\nx/d/link 2 777 -> ../a/first\nx/e 0 644 \"t\"\n"
+	want := "x/ 5 755\nx/a/ 5 755\nx/a/first 0 2600 \"1\"\nx/b/ 5 755\nx/b/second 0 644 \"2 again\"\nx/c/ 5 755\nx/d/ 5 755\nx/d/link 2 777 -> ../a/first\nx/e 0 644 \"t\"\n"
 	gs := entries(t, l)
 	if got := summary(gs); got != want {
 		t.Errorf("FromFiles entries =\n%s\nwant\n%s", got, want)
@@ -105,7 +105,7 @@ func TestFiles(t *testing.T) {
 			t.Errorf("entry %s: mtime %d uid %d, want %d %d", g.Name, g.MTime, g.UID, wantMT, wantUID)
 		}
 	}
-	// The later duplicate wins on extraction; the layer is otherwise valid.
+	// The later duplicate is the one written.
 	l, _ = FromFiles(files[:2], WithModTime(time.Unix(5, 0)))
 	check(t, l)
 	for _, g := range entries(t, l) {
@@ -124,7 +124,11 @@ func TestDeletions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "var/ 5 755\nvar/cache/ 5 755\nvar/cache/app/ 5 755\nvar/cache/app/new 0 644 \"n\"\netc/.wh.motd 0 644\nusr/share/.wh.doc 0 644\nvar/cache/app/.wh..wh..opq 0 644\nsrv/ 5 755\nsrv/.wh..wh..opq 0 644\n"
+	// Whiteouts come first in their directory, whatever the order of
+	// the sources; the opaque directories without entries come (with
+	// their parents) before the whiteouts left for the end.
+	want := "var/ 5 755\nvar/cache/ 5 755\nvar/cache/app/ 5 755\nvar/cache/app/.wh..wh..opq 0 644\nvar/cache/app/new 0 644 \"n\"\n" +
+		"srv/ 5 755\netc/.wh.motd 0 644\nsrv/.wh..wh..opq 0 644\nusr/share/.wh.doc 0 644\n"
 	if got := summary(entries(t, l)); got != want {
 		t.Errorf("entries =\n%s\nwant\n%s", got, want)
 	}

@@ -38,7 +38,7 @@ func FuzzRewrite(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		src := []Option{WithSizeLimit(8 << 20)}
+		src := []SourceOption{WithSizeLimit(8 << 20)}
 		rewritten := false
 		if strip%4 != 0 {
 			src = append(src, WithStripComponents(int(strip%4)))

@@ -2,12 +2,8 @@ package layer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,15 +12,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/stevedore-dev/stevedore/internal/compress"
-	"github.com/stevedore-dev/stevedore/internal/ctxio"
-	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
 // layer is the v1.Layer built by New. Its bytes are produced on first use,
 // once, into a spool file or a cache entry.
 type layer struct {
 	ctx       context.Context
-	srcs      []*source
+	srcs      []Source
 	comp      Compression
 	level     int
 	conc      int
@@ -32,84 +26,90 @@ type layer struct {
 	tempDir   string
 	cacheDir  string
 	createdBy string
+	placement Placement
 
 	// mu serialises builds; done and err keep the outcome of the first
 	// build that was not stopped by a caller's own context (see Compute).
-	mu     sync.Mutex
-	done   bool
-	err    error
-	digest v1.Hash
-	diffID v1.Hash
-	size   int64
-	blob   *blob
+	mu    sync.Mutex
+	done  bool
+	err   error
+	res   result
+	blob  blob
+	files []Node // what the built layer holds; nil until asked for on a cache hit
 }
 
-var _ v1.Layer = (*layer)(nil)
+var (
+	_ Placeable  = (*layer)(nil)
+	_ Computable = (*layer)(nil)
+	_ Describer  = (*layer)(nil)
+	_ Lister     = (*layer)(nil)
+)
 
-// blob is where a built layer's compressed bytes live. It is separate from
-// layer so that a cleanup attached to the layer can remove the spool file
-// without keeping the layer reachable.
-type blob struct {
-	path     string // spool file or cache entry file
-	spool    bool   // removed when the layer is garbage collected
-	entry    cacheEntry
-	verified bool // built by this process: no need to verify
-	// verify is run once before the first Compressed/Uncompressed of a
-	// cache hit; a failure rebuilds the layer.
-	verifyOnce sync.Once
-	verifyErr  error
+// result is what one pass over the sources yields.
+type result struct {
+	digest, diffID v1.Hash
+	size           int64
 }
 
-// New merges sources into one layer, in order. Layer options (compression,
-// level, media type, cache, temp dir, concurrency) apply here; source
-// options go to each Source. New validates its arguments and does no I/O:
-// the layer is built on the first call to Digest, DiffID, Size, Compressed
-// or Uncompressed, under ctx (cancelling ctx aborts the build; the error
-// is kept, as is any other build error, and returned by every later call).
+// New merges sources into one layer, in order. Layer options apply to the
+// whole layer; source options go to each Source. New validates its
+// arguments and does no I/O: the layer is built on the first call to
+// Digest, DiffID, Size, Compressed or Uncompressed, under ctx (cancelling
+// ctx aborts the build; the error is kept, as is any other build error,
+// and returned by every later call).
 //
-// The built blob is spooled to a temp file (see WithTempDir) that is
-// removed when the layer becomes unreachable (runtime.AddCleanup), or kept
-// in the cache given with WithCache.
-func New(ctx context.Context, sources []Source, opts ...Option) (v1.Layer, error) {
-	o, err := applyOptions(opts)
+// The built blob is spooled to an unlinked temp file (see WithTempDir),
+// which is gone with the process or with the layer, or kept in the cache
+// given with WithCache.
+func New(ctx context.Context, sources []Source, opts ...LayerOption) (v1.Layer, error) {
+	o, err := applyLayerOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := o.checkScope("layer.New", layerOptionNames); err != nil {
-		return nil, err
-	}
-	var srcs []*source
-	for i, s := range sources {
-		if s.s == nil {
-			return nil, fmt.Errorf("%w: source %d is the zero Source", ErrOption, i)
-		}
-		if s.s.err != nil {
-			return nil, s.s.err
-		}
-		srcs = append(srcs, s.s)
-	}
-	return newLayer(ctx, srcs, o)
+	return newLayer(ctx, sources, o)
 }
 
-func newLayer(ctx context.Context, srcs []*source, o *options) (*layer, error) {
+func newLayer(ctx context.Context, srcs []Source, o *layerOptions) (*layer, error) {
 	if ctx == nil {
-		return nil, fmt.Errorf("%w: nil context", ErrOption)
+		return nil, fmt.Errorf("%w: nil context", ErrInvalidOption)
 	}
 	if len(srcs) == 0 {
-		return nil, fmt.Errorf("%w: no sources", ErrOption)
+		return nil, fmt.Errorf("%w: no sources", ErrInvalidOption)
+	}
+	parts := make([]string, len(srcs))
+	for i, s := range srcs {
+		switch s := s.(type) {
+		case nil:
+			return nil, fmt.Errorf("%w: source %d is nil", ErrInvalidOption, i)
+		case invalid:
+			return nil, s.err
+		}
+		parts[i] = s.describe()
 	}
 	l := &layer{
-		ctx:      ctx,
-		srcs:     srcs,
-		comp:     o.compression,
-		tempDir:  o.tempDir,
-		cacheDir: o.cacheDir,
-		conc:     o.concurrency,
+		ctx:       ctx,
+		srcs:      srcs,
+		tempDir:   o.tempDir,
+		cacheDir:  o.cacheDir,
+		conc:      o.concurrency,
+		createdBy: "stevedore: " + strings.Join(parts, "; "),
 	}
+	if err := l.setCompression(o); err != nil {
+		return nil, err
+	}
+	if l.conc == 0 {
+		l.conc = runtime.GOMAXPROCS(0)
+	}
+	return l, nil
+}
+
+// setCompression settles compression, level and media type.
+func (l *layer) setCompression(o *layerOptions) error {
+	l.comp = o.compression
 	if mt := o.mediaType; mt != "" {
-		c := mediaTypeCompression[mt]
+		c, _ := mediaTypeCompression(mt)
 		if l.comp != 0 && l.comp != c {
-			return nil, fmt.Errorf("%w: media type %s does not match compression %v", ErrOption, mt, l.comp)
+			return fmt.Errorf("%w: media type %s does not match compression %v", ErrInvalidOption, mt, l.comp)
 		}
 		l.comp, l.mediaType = c, mt
 	}
@@ -117,36 +117,42 @@ func newLayer(ctx context.Context, srcs []*source, o *options) (*layer, error) {
 	case 0, Gzip:
 		l.comp, l.level = Gzip, 1
 		if o.levelSet && o.level > 9 {
-			return nil, fmt.Errorf("%w: WithLevel: gzip level %d out of range 1..9", ErrOption, o.level)
+			return fmt.Errorf("%w: WithLevel: gzip level %d out of range 1..9", ErrInvalidOption, o.level)
 		}
 	case Zstd:
 		l.level = 3
 	case Uncompressed:
 		if o.levelSet {
-			return nil, fmt.Errorf("%w: WithLevel does not apply to uncompressed layers", ErrOption)
+			return fmt.Errorf("%w: WithLevel does not apply to uncompressed layers", ErrInvalidOption)
 		}
 	}
 	if o.levelSet {
 		l.level = o.level
 	}
 	if l.mediaType == "" {
-		l.mediaType = map[Compression]types.MediaType{
-			Gzip: types.OCILayer, Zstd: types.OCILayerZStd, Uncompressed: types.OCIUncompressedLayer,
-		}[l.comp]
+		l.mediaType = defaultMediaType[l.comp]
 	}
-	if l.conc == 0 {
-		l.conc = runtime.GOMAXPROCS(0)
+	return nil
+}
+
+var defaultMediaType = map[Compression]types.MediaType{
+	Gzip: types.OCILayer, Zstd: types.OCILayerZStd, Uncompressed: types.OCIUncompressedLayer,
+}
+
+// Place implements Placeable.
+func (l *layer) Place(p Placement) v1.Layer {
+	if p.Base == nil && !p.SkipUnchanged && l.placement == (Placement{}) {
+		return l
 	}
-	parts := make([]string, len(srcs))
-	for i, s := range srcs {
-		parts[i] = s.describe()
+	return &layer{
+		ctx: l.ctx, srcs: l.srcs, comp: l.comp, level: l.level, conc: l.conc,
+		mediaType: l.mediaType, tempDir: l.tempDir, cacheDir: l.cacheDir,
+		createdBy: l.createdBy, placement: p,
 	}
-	l.createdBy = "stevedore: " + strings.Join(parts, "; ")
-	return l, nil
 }
 
 // CreatedBy describes the layer's sources for the image history, e.g.
-// "stevedore: dir ./dist -> /app".
+// "stevedore: dir -> /app".
 func (l *layer) CreatedBy() string { return l.createdBy }
 
 // MediaType implements v1.Layer. It does no I/O.
@@ -154,41 +160,34 @@ func (l *layer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
 
 // Digest implements v1.Layer.
 func (l *layer) Digest() (v1.Hash, error) {
-	if err := l.build(); err != nil {
-		return v1.Hash{}, err
-	}
-	return l.digest, nil
+	err := l.Compute(context.Background())
+	return l.res.digest, err
 }
 
 // DiffID implements v1.Layer.
 func (l *layer) DiffID() (v1.Hash, error) {
-	if err := l.build(); err != nil {
-		return v1.Hash{}, err
-	}
-	return l.diffID, nil
+	err := l.Compute(context.Background())
+	return l.res.diffID, err
 }
 
 // Size implements v1.Layer.
 func (l *layer) Size() (int64, error) {
-	if err := l.build(); err != nil {
-		return 0, err
-	}
-	return l.size, nil
+	err := l.Compute(context.Background())
+	return l.res.size, err
 }
 
 // Compressed implements v1.Layer: it serves the spooled or cached blob.
+// Closing the reader releases nothing but the reader: the number of open
+// descriptors does not grow with calls.
 func (l *layer) Compressed() (io.ReadCloser, error) {
-	if err := l.build(); err != nil {
+	if err := l.Compute(context.Background()); err != nil {
 		return nil, err
 	}
-	if err := l.verified(); err != nil {
-		return nil, err
-	}
-	f, err := os.Open(l.blob.path)
+	rc, err := l.blob.open(l)
 	if err != nil {
 		return nil, fmt.Errorf("opening blob of %s: %w", l.createdBy, err)
 	}
-	return f, nil
+	return rc, nil
 }
 
 // Uncompressed implements v1.Layer: it decompresses the blob.
@@ -197,14 +196,7 @@ func (l *layer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l.comp == Uncompressed {
-		return rc, nil
-	}
-	format := compress.Gzip
-	if l.comp == Zstd {
-		format = compress.Zstd
-	}
-	dr, err := compress.NewReader(rc, format)
+	dr, err := compress.NewReadCloser(rc, compressionFormat[l.comp])
 	if err != nil {
 		rc.Close()
 		return nil, fmt.Errorf("decompressing blob of %s: %w", l.createdBy, err)
@@ -212,7 +204,24 @@ func (l *layer) Uncompressed() (io.ReadCloser, error) {
 	return dr, nil
 }
 
-func (l *layer) build() error { return l.Compute(context.Background()) }
+// Files implements Lister: the entries of the built layer. On a cache
+// hit they come from the cache, or from reading the blob once when the
+// cache has no record of them.
+func (l *layer) Files(ctx context.Context) ([]Node, error) {
+	if err := l.Compute(ctx); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.files == nil {
+		fs, err := l.loadFiles(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing layer (%s): %w", l.createdBy, err)
+		}
+		l.files = fs
+	}
+	return l.files, nil
+}
 
 // Compute builds the layer now, under ctx as well as the context the layer
 // was made with, and keeps the outcome for every later call, as the first
@@ -234,7 +243,7 @@ func (l *layer) Compute(ctx context.Context) error {
 	defer cancel(nil)
 	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 	defer stop()
-	err := l.doBuild(bctx)
+	err := l.build(bctx)
 	if err != nil && ctx.Err() != nil && l.ctx.Err() == nil {
 		return err // the caller's cancellation: not kept
 	}
@@ -242,114 +251,7 @@ func (l *layer) Compute(ctx context.Context) error {
 	return err
 }
 
-func (l *layer) doBuild(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("building layer (%s): %w", l.createdBy, err)
-	}
-	preps, err := l.prepare()
-	if err != nil {
-		return err
-	}
-	if l.cacheDir != "" {
-		return l.buildCached(ctx, preps)
-	}
-	return l.buildSpool(ctx, preps)
-}
-
-// prepare resolves every source's rules.
-func (l *layer) prepare() ([]*prepared, error) {
-	preps := make([]*prepared, len(l.srcs))
-	for i, s := range l.srcs {
-		p, err := s.prepare()
-		if err != nil {
-			return nil, fmt.Errorf("building layer (%s): %w", l.createdBy, err)
-		}
-		preps[i] = p
-	}
-	return preps, nil
-}
-
-// buildSpool writes the blob to a temp file.
-func (l *layer) buildSpool(ctx context.Context, preps []*prepared) error {
-	f, err := os.CreateTemp(l.tempDir, "stevedore-layer-*.blob")
-	if err != nil {
-		return fmt.Errorf("creating spool file: %w", err)
-	}
-	res, err := l.produce(ctx, f, preps)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("writing spool file %s: %w", f.Name(), cerr)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	l.setResult(res)
-	l.blob = &blob{path: f.Name(), spool: true}
-	runtime.AddCleanup(l, func(p string) { os.Remove(p) }, f.Name())
-	return nil
-}
-
-func (l *layer) setResult(r result) {
-	l.digest, l.diffID, l.size = r.digest, r.diffID, r.size
-}
-
-// testHookProduce, when set by a test, is called at each build.
-var testHookProduce func()
-
-// result is what one pass over the sources yields.
-type result struct {
-	digest, diffID v1.Hash
-	size           int64
-}
-
-// produce writes the compressed tar of all sources to w in one pass,
-// hashing the tar (diffID) and the compressed bytes (digest) as they flow.
-func (l *layer) produce(ctx context.Context, w io.Writer, preps []*prepared) (result, error) {
-	if testHookProduce != nil {
-		testHookProduce()
-	}
-	digestH := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(w, digestH)}
-	zw, err := compress.NewWriter(cw, compress.WriterConfig{
-		Format: map[Compression]compress.Format{Gzip: compress.Gzip, Zstd: compress.Zstd, Uncompressed: compress.None}[l.comp],
-		Level:  l.level, Concurrency: l.conc,
-	})
-	if err != nil {
-		return result{}, err
-	}
-	diffH := sha256.New()
-	tw := tarx.NewWriter(ctxio.Writer(ctx, io.MultiWriter(zw, diffH)))
-	for i, s := range l.srcs {
-		if err = s.write(ctx, tw, preps[i]); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = tw.Close()
-	}
-	if cerr := zw.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("compressing layer: %w", cerr)
-	}
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-			err = fmt.Errorf("%w (%w)", ctxErr, err)
-		}
-		return result{}, fmt.Errorf("building layer (%s): %w", l.createdBy, err)
-	}
-	return result{
-		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(digestH.Sum(nil))},
-		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diffH.Sum(nil))},
-		size:   cw.n,
-	}, nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+// compressReader decompresses a blob of compression c.
+func compressReader(r io.Reader, c Compression) (io.ReadCloser, error) {
+	return compress.NewReader(r, compressionFormat[c])
 }

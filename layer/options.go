@@ -11,20 +11,31 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/stevedore-dev/stevedore/internal/compress"
+	"github.com/stevedore-dev/stevedore/internal/mediatype"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
-// Option configures a layer or one of its sources.
-//
-// Source options (path rewriting, filters, owner, mtime, verification) apply
-// to one Source: pass them to Dir, Tarball, URL, FS or Files, or to the
-// matching From* shorthand. Layer options (compression, level, media type,
-// cache, temp dir, concurrency) apply to the whole layer: pass them to New
-// or to a From* shorthand. A layer option given to a Source, or a source
-// option given to New, is an error wrapping ErrOption that names the option,
-// so a misplaced option is never silently ignored. Each option's doc says
-// which kind it is.
-type Option func(*options) error
+// Option is what the From* shorthands take: any SourceOption or
+// LayerOption. Nil options are ignored.
+type Option interface {
+	applyFrom(*sourceOptions, *layerOptions) error
+}
+
+// SourceOption configures one Source: where its entries go (WithRoot,
+// WithStripComponents), which it keeps (WithOnly, WithInclude,
+// WithExclude, WithIgnoreFile), their owner and time, and how a tarball
+// or a download is checked. Pass it to Dir, Tarball, URL, FS or Files, or
+// to a From* shorthand. A few apply to some kinds only (each says which);
+// given to another kind they are an error wrapping ErrInvalidOption.
+type SourceOption func(*sourceOptions) error
+
+// LayerOption configures a whole layer: compression, level, media type,
+// cache, temp dir, concurrency. Pass it to New or to a From* shorthand.
+type LayerOption func(*layerOptions) error
+
+func (f SourceOption) applyFrom(s *sourceOptions, _ *layerOptions) error { return f(s) }
+func (f LayerOption) applyFrom(_ *sourceOptions, l *layerOptions) error  { return f(l) }
 
 // Compression selects the compression of a layer's blob.
 type Compression int
@@ -39,15 +50,14 @@ const (
 
 // String returns "gzip", "zstd" or "uncompressed".
 func (c Compression) String() string {
-	switch c {
-	case Gzip:
-		return "gzip"
-	case Zstd:
-		return "zstd"
-	case Uncompressed:
-		return "uncompressed"
+	if f, ok := compressionFormat[c]; ok {
+		return f.String()
 	}
 	return fmt.Sprintf("Compression(%d)", int(c))
+}
+
+var compressionFormat = map[Compression]compress.Format{
+	Gzip: compress.Gzip, Zstd: compress.Zstd, Uncompressed: compress.None,
 }
 
 // filterRule is one WithInclude, WithExclude or WithIgnoreFile, in the
@@ -55,13 +65,22 @@ func (c Compression) String() string {
 type filterRule struct {
 	include  bool
 	patterns []string
-	file     string // WithIgnoreFile: read lazily
+	file     string // WithIgnoreFile: read when the layer is built
 }
 
-type options struct {
-	given []string // option names, in order, for scope checks
+// sourceKinds is a set of source kinds, for options that apply to some.
+type sourceKinds uint8
 
-	// Source options.
+const (
+	kindDir sourceKinds = 1 << iota
+	kindTarball
+	kindURL
+	kindFS
+	kindFiles
+	kindsArchive = kindTarball | kindURL
+)
+
+type sourceOptions struct {
 	root          string // clean, relative, "" for the layer root
 	strip         int
 	only          []string // clean, relative
@@ -74,8 +93,33 @@ type options struct {
 	sha256        string // lowercase hex
 	httpClient    *http.Client
 	sizeLimit     int64 // 0: none
+	// limited names the options that apply to some kinds only.
+	limited []limitedOption
+}
 
-	// Layer options.
+type limitedOption struct {
+	name  string
+	kinds sourceKinds
+}
+
+func (o *sourceOptions) limit(name string, kinds sourceKinds) {
+	o.limited = append(o.limited, limitedOption{name, kinds})
+}
+
+// check reports an option that does not apply to kind.
+func (o *sourceOptions) check(kind sourceKinds, what string) error {
+	for _, l := range o.limited {
+		if l.kinds&kind == 0 {
+			return fmt.Errorf("%w: %s does not apply to %s", ErrInvalidOption, l.name, what)
+		}
+	}
+	if o.ownerSet && o.preserveOwner {
+		return fmt.Errorf("%w: WithOwner and WithPreserveOwner exclude each other", ErrInvalidOption)
+	}
+	return nil
+}
+
+type layerOptions struct {
 	compression Compression
 	level       int
 	levelSet    bool
@@ -85,28 +129,12 @@ type options struct {
 	concurrency int
 }
 
-// Option scopes.
-var (
-	sourceOptionNames = []string{"WithRoot", "WithStripComponents", "WithOnly",
-		"WithInclude", "WithExclude", "WithIgnoreFile", "WithOwner",
-		"WithPreserveOwner", "WithModTime", "WithSHA256", "WithHTTPClient",
-		"WithSizeLimit"}
-	layerOptionNames = []string{"WithCompression", "WithLevel", "WithCache",
-		"WithMediaType", "WithTempDir", "WithConcurrency"}
-)
-
-func (o *options) mark(name string) {
-	if !slices.Contains(o.given, name) {
-		o.given = append(o.given, name)
-	}
-}
-
 func optErr(name, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrOption, name, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, name, fmt.Sprintf(format, args...))
 }
 
 // cleanRel turns a slash path, absolute or relative, into a clean relative
-// one ("" for the root). It reports false when p leaves the root.
+// one ("" for the root). It reports false when p holds a NUL.
 func cleanRel(p string) (string, bool) {
 	p = path.Clean("/" + strings.ReplaceAll(p, "\\", "/"))
 	if strings.Contains(p, "\x00") {
@@ -117,19 +145,18 @@ func cleanRel(p string) (string, bool) {
 
 // WithRoot places the source's entries under dst, a slash-separated
 // directory in the image ("/usr/local"; a relative dst is taken from "/").
-// Parent directories of dst are emitted as 0755 root-owned directories.
-// Source option. The default is "/".
-func WithRoot(dst string) Option {
-	return func(o *options) error {
-		o.mark("WithRoot")
+// Parents of dst that the layer needs are emitted as 0755 root-owned
+// directories, unless the image the layer lands on has them (see
+// Placement). The default is "/".
+func WithRoot(dst string) SourceOption {
+	return func(o *sourceOptions) error {
 		if dst == "" {
 			return optErr("WithRoot", "empty root")
 		}
 		if strings.Contains(dst, "\x00") {
 			return optErr("WithRoot", "root %q contains NUL", dst)
 		}
-		r, _ := cleanRel(dst)
-		o.root = r
+		o.root, _ = cleanRel(dst)
 		return nil
 	}
 }
@@ -138,10 +165,9 @@ func WithRoot(dst string) Option {
 // name before filters and WithRoot apply, like tar's --strip-components;
 // entries with n or fewer components (the stripped directories themselves)
 // are left out. Names are cleaned first, so "./go/bin" has two components.
-// Source option. The default is 0.
-func WithStripComponents(n int) Option {
-	return func(o *options) error {
-		o.mark("WithStripComponents")
+// The default is 0.
+func WithStripComponents(n int) SourceOption {
+	return func(o *sourceOptions) error {
 		if n < 0 {
 			return optErr("WithStripComponents", "negative count %d", n)
 		}
@@ -153,11 +179,11 @@ func WithStripComponents(n int) Option {
 // WithOnly keeps only the entries named (after WithStripComponents) and,
 // for directories, everything under them; for example WithOnly("ko") takes
 // just the ko binary out of its release tarball. Names are exact paths, not
-// patterns. Several WithOnly calls add names. Source option. The default is
-// to keep every entry.
-func WithOnly(names ...string) Option {
-	return func(o *options) error {
-		o.mark("WithOnly")
+// patterns. Several WithOnly calls add names. A name that matches no entry
+// fails the build with an error wrapping ErrNoMatch that names it. The
+// default is to keep every entry.
+func WithOnly(names ...string) SourceOption {
+	return func(o *sourceOptions) error {
 		if len(names) == 0 {
 			return optErr("WithOnly", "no names")
 		}
@@ -177,10 +203,11 @@ func WithOnly(names ...string) Option {
 // (github.com/moby/patternmatcher: "*", "?", "**", "!" to re-exclude).
 // Patterns are matched against the slash path relative to the source
 // (after WithStripComponents). Directories that cannot hold a match are not
-// walked at all. Source option. The default is to include everything.
-func WithInclude(patterns ...string) Option {
-	return func(o *options) error {
-		o.mark("WithInclude")
+// walked at all. A pattern (other than a "!" one) that matches no entry
+// fails the build with an error wrapping ErrNoMatch that names it. The
+// default is to include everything.
+func WithInclude(patterns ...string) SourceOption {
+	return func(o *sourceOptions) error {
 		if err := checkPatterns("WithInclude", patterns); err != nil {
 			return err
 		}
@@ -194,11 +221,10 @@ func WithInclude(patterns ...string) Option {
 // matches any number of directories, and an excluded directory excludes
 // everything under it. Excluded directories are not walked unless a "!"
 // pattern could re-include something under them. WithExclude and
-// WithIgnoreFile rules form one list in the order given. Source option. The
-// default is to exclude nothing.
-func WithExclude(patterns ...string) Option {
-	return func(o *options) error {
-		o.mark("WithExclude")
+// WithIgnoreFile rules form one list in the order given. The default is
+// to exclude nothing.
+func WithExclude(patterns ...string) SourceOption {
+	return func(o *sourceOptions) error {
 		if err := checkPatterns("WithExclude", patterns); err != nil {
 			return err
 		}
@@ -212,11 +238,10 @@ func WithExclude(patterns ...string) Option {
 // read when the layer is built, not when the option is applied; a missing
 // file is an error. A pattern docker build refuses (a lone "!", an escape
 // such as `\1` that makes no pattern) fails the build with an error
-// wrapping ErrOption that names the file. Source option. The default is no
-// ignore file.
-func WithIgnoreFile(path string) Option {
-	return func(o *options) error {
-		o.mark("WithIgnoreFile")
+// wrapping ErrInvalidOption that names the file. The default is no ignore
+// file.
+func WithIgnoreFile(path string) SourceOption {
+	return func(o *sourceOptions) error {
 		if path == "" {
 			return optErr("WithIgnoreFile", "empty path")
 		}
@@ -227,10 +252,9 @@ func WithIgnoreFile(path string) Option {
 
 // WithOwner sets the uid and gid of every entry of the source (parent
 // directories synthesized above WithRoot stay root-owned). User and group
-// names are never written. Source option. The default is 0:0.
-func WithOwner(uid, gid int) Option {
-	return func(o *options) error {
-		o.mark("WithOwner")
+// names are never written. The default is 0:0.
+func WithOwner(uid, gid int) SourceOption {
+	return func(o *sourceOptions) error {
 		if uid < 0 || gid < 0 || uid > 1<<31-1 || gid > 1<<31-1 {
 			return optErr("WithOwner", "invalid owner %d:%d", uid, gid)
 		}
@@ -240,23 +264,22 @@ func WithOwner(uid, gid int) Option {
 }
 
 // WithPreserveOwner keeps the uid and gid recorded in a tarball source
-// (names are still dropped). It cannot be combined with WithOwner. Source
-// option for Tarball and URL. The default is to reset ownership to 0:0.
-func WithPreserveOwner() Option {
-	return func(o *options) error {
-		o.mark("WithPreserveOwner")
+// (names are still dropped). It cannot be combined with WithOwner. Tarball
+// and URL sources only. The default is to reset ownership to 0:0.
+func WithPreserveOwner() SourceOption {
+	return func(o *sourceOptions) error {
+		o.limit("WithPreserveOwner", kindsArchive)
 		o.preserveOwner = true
 		return nil
 	}
 }
 
 // WithModTime sets the modification time of every entry of the source
-// (truncated to whole seconds). Source option. The default is the time in
+// (truncated to whole seconds). The default is the time in
 // $SOURCE_DATE_EPOCH, else the Unix epoch; tarball sources keep their own
 // mtimes unless WithModTime is given.
-func WithModTime(t time.Time) Option {
-	return func(o *options) error {
-		o.mark("WithModTime")
+func WithModTime(t time.Time) SourceOption {
+	return func(o *sourceOptions) error {
 		if t.IsZero() {
 			return optErr("WithModTime", "zero time")
 		}
@@ -272,28 +295,28 @@ func WithModTime(t time.Time) Option {
 // file, as it is read: a mismatch fails the build with an error wrapping
 // ErrDigestMismatch that names the URL or path and both digests. With
 // WithCache, a URL with a known sha256 is downloaded at most once. hexSum is
-// 64 hex digits, optionally prefixed with "sha256:". Source option for
-// Tarball and URL. The default is no verification.
-func WithSHA256(hexSum string) Option {
-	return func(o *options) error {
-		o.mark("WithSHA256")
+// 64 hex digits, optionally prefixed with "sha256:". Tarball and URL sources
+// only. The default is no verification.
+func WithSHA256(hexSum string) SourceOption {
+	return func(o *sourceOptions) error {
 		h := strings.ToLower(strings.TrimPrefix(hexSum, "sha256:"))
 		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
 			return optErr("WithSHA256", "%q is not a sha256 in hex", hexSum)
 		}
+		o.limit("WithSHA256", kindsArchive)
 		o.sha256 = h
 		return nil
 	}
 }
 
-// WithHTTPClient sets the client used to download a URL source. Source
-// option for URL. The default is http.DefaultClient.
-func WithHTTPClient(c *http.Client) Option {
-	return func(o *options) error {
-		o.mark("WithHTTPClient")
+// WithHTTPClient sets the client used to download a URL source. URL
+// sources only. The default is http.DefaultClient.
+func WithHTTPClient(c *http.Client) SourceOption {
+	return func(o *sourceOptions) error {
 		if c == nil {
 			return optErr("WithHTTPClient", "nil client")
 		}
+		o.limit("WithHTTPClient", kindURL)
 		o.httpClient = c
 		return nil
 	}
@@ -302,27 +325,23 @@ func WithHTTPClient(c *http.Client) Option {
 // WithSizeLimit bounds the uncompressed size in bytes of a tarball or URL
 // source (the decompressed tar stream, all headers and contents included),
 // against decompression bombs: passing it is an error wrapping ErrSizeLimit.
-// Source option for Tarball and URL. The default is no limit.
-func WithSizeLimit(n int64) Option {
-	return func(o *options) error {
-		o.mark("WithSizeLimit")
+// Tarball and URL sources only. The default is no limit.
+func WithSizeLimit(n int64) SourceOption {
+	return func(o *sourceOptions) error {
 		if n <= 0 {
 			return optErr("WithSizeLimit", "limit %d is not positive", n)
 		}
+		o.limit("WithSizeLimit", kindsArchive)
 		o.sizeLimit = n
 		return nil
 	}
 }
 
 // WithCompression selects the blob compression: Gzip, Zstd or
-// Uncompressed. Layer option. The default is Gzip (or what WithMediaType
-// implies).
-func WithCompression(c Compression) Option {
-	return func(o *options) error {
-		o.mark("WithCompression")
-		switch c {
-		case Gzip, Zstd, Uncompressed:
-		default:
+// Uncompressed. The default is Gzip (or what WithMediaType implies).
+func WithCompression(c Compression) LayerOption {
+	return func(o *layerOptions) error {
+		if _, ok := compressionFormat[c]; !ok {
 			return optErr("WithCompression", "unknown compression %v", c)
 		}
 		o.compression = c
@@ -332,11 +351,10 @@ func WithCompression(c Compression) Option {
 
 // WithLevel sets the compression level: 1 (fastest) to 9 for gzip, 1 to 22
 // for zstd (mapped to the klauspost encoder levels as zstd does). It is an
-// error with Uncompressed. Layer option. The default is 1 for gzip (as
+// error with Uncompressed. The default is 1 for gzip (as
 // go-containerregistry's tarball package) and 3 for zstd.
-func WithLevel(n int) Option {
-	return func(o *options) error {
-		o.mark("WithLevel")
+func WithLevel(n int) LayerOption {
+	return func(o *layerOptions) error {
 		if n < 1 || n > 22 {
 			return optErr("WithLevel", "level %d out of range 1..22", n)
 		}
@@ -345,9 +363,10 @@ func WithLevel(n int) Option {
 	}
 }
 
-// WithCache keeps built layers in a cache directory (created if needed;
-// see internal/cache: atomic, shared safely between processes) keyed by a
-// hash of the options that affect the bytes and of the inputs:
+// WithCache keeps built layers in a cache directory (created if needed,
+// shared safely between processes) keyed by a hash of the options that
+// affect the bytes, of the tree the layer lands on (see Placement), and
+// of the inputs:
 //
 //   - a directory: the sorted list of (path, size, mtime, mode, inode,
 //     ctime, link target) from a stat walk with the filters applied;
@@ -361,11 +380,10 @@ func WithLevel(n int) Option {
 // On a hit no tar is written and nothing is compressed. A hit's blob is
 // re-hashed once before its bytes are first served; a corrupt entry is
 // rebuilt, never served. A source changed between the key's walk and the
-// build is not detected. Layer option. The default is no cache: each layer
-// spools to a temp file.
-func WithCache(dir string) Option {
-	return func(o *options) error {
-		o.mark("WithCache")
+// build is not detected. The default is no cache: each layer spools to an
+// unlinked temp file.
+func WithCache(dir string) LayerOption {
+	return func(o *layerOptions) error {
 		if dir == "" {
 			return optErr("WithCache", "empty directory")
 		}
@@ -378,12 +396,11 @@ func WithCache(dir string) Option {
 // types (types.OCILayer, types.OCILayerZStd, types.OCIUncompressedLayer) or
 // the Docker ones (types.DockerLayer, types.DockerUncompressedLayer). It
 // implies the compression when WithCompression is not given, and must match
-// it when it is (zstd has no Docker media type). Layer option. The default
-// is the OCI type of the compression.
-func WithMediaType(mt types.MediaType) Option {
-	return func(o *options) error {
-		o.mark("WithMediaType")
-		if _, ok := mediaTypeCompression[mt]; !ok {
+// it when it is (zstd has no Docker media type). The default is the OCI
+// type of the compression.
+func WithMediaType(mt types.MediaType) LayerOption {
+	return func(o *layerOptions) error {
+		if _, ok := mediaTypeCompression(mt); !ok {
 			return optErr("WithMediaType", "%q is not a layer media type this package writes", mt)
 		}
 		o.mediaType = mt
@@ -392,10 +409,9 @@ func WithMediaType(mt types.MediaType) Option {
 }
 
 // WithTempDir sets the directory of the spool files that hold built layers
-// when no cache is used. Layer option. The default is os.TempDir().
-func WithTempDir(dir string) Option {
-	return func(o *options) error {
-		o.mark("WithTempDir")
+// when no cache is used. The default is os.TempDir().
+func WithTempDir(dir string) LayerOption {
+	return func(o *layerOptions) error {
 		if dir == "" {
 			return optErr("WithTempDir", "empty directory")
 		}
@@ -406,10 +422,9 @@ func WithTempDir(dir string) Option {
 
 // WithConcurrency sets how many goroutines compress in parallel. The
 // output bytes do not depend on it (gzip is cut into fixed 256 KiB blocks).
-// Layer option. The default is runtime.GOMAXPROCS(0).
-func WithConcurrency(n int) Option {
-	return func(o *options) error {
-		o.mark("WithConcurrency")
+// The default is runtime.GOMAXPROCS(0).
+func WithConcurrency(n int) LayerOption {
+	return func(o *layerOptions) error {
 		if n < 1 {
 			return optErr("WithConcurrency", "%d is not positive", n)
 		}
@@ -418,12 +433,19 @@ func WithConcurrency(n int) Option {
 	}
 }
 
-var mediaTypeCompression = map[types.MediaType]Compression{
-	types.OCILayer:                Gzip,
-	types.OCILayerZStd:            Zstd,
-	types.OCIUncompressedLayer:    Uncompressed,
-	types.DockerLayer:             Gzip,
-	types.DockerUncompressedLayer: Uncompressed,
+// mediaTypeCompression returns the compression of a layer media type
+// this package writes.
+func mediaTypeCompression(mt types.MediaType) (Compression, bool) {
+	k, ok := mediatype.LayerKind(mt)
+	if !ok || k.Foreign {
+		return 0, false
+	}
+	for c, f := range compressionFormat {
+		if f == k.Compression {
+			return c, true
+		}
+	}
+	return 0, false
 }
 
 func checkPatterns(name string, patterns []string) error {
@@ -444,12 +466,12 @@ func checkPatterns(name string, patterns []string) error {
 	return nil
 }
 
-// applyOptions applies opts to a fresh options value.
-func applyOptions(opts []Option) (*options, error) {
-	o := &options{}
+// applySourceOptions applies opts to fresh source options.
+func applySourceOptions(opts []SourceOption) (*sourceOptions, error) {
+	o := &sourceOptions{}
 	for _, opt := range opts {
 		if opt == nil {
-			return nil, fmt.Errorf("%w: nil Option", ErrOption)
+			continue
 		}
 		if err := opt(o); err != nil {
 			return nil, err
@@ -458,36 +480,16 @@ func applyOptions(opts []Option) (*options, error) {
 	return o, nil
 }
 
-// checkScope reports options in o that are not in allowed, naming where
-// they belong.
-func (o *options) checkScope(where string, allowed []string) error {
-	for _, n := range o.given {
-		if slices.Contains(allowed, n) {
+// applyLayerOptions applies opts to fresh layer options.
+func applyLayerOptions(opts []LayerOption) (*layerOptions, error) {
+	o := &layerOptions{}
+	for _, opt := range opts {
+		if opt == nil {
 			continue
 		}
-		switch {
-		case slices.Contains(layerOptionNames, n):
-			return fmt.Errorf("%w: %s is a layer option; pass it to layer.New, not to %s", ErrOption, n, where)
-		case slices.Contains(sourceOptionNames, n) && where == "layer.New":
-			return fmt.Errorf("%w: %s is a source option; pass it to the Source (layer.Dir, layer.Tarball, ...), not to layer.New", ErrOption, n)
-		default:
-			return fmt.Errorf("%w: %s does not apply to %s", ErrOption, n, where)
+		if err := opt(o); err != nil {
+			return nil, err
 		}
 	}
-	return nil
-}
-
-// split divides options given to a From* shorthand into the source part
-// and the layer part.
-func (o *options) split() (src, lay *options) {
-	s, l := *o, *o
-	s.given, l.given = nil, nil
-	for _, n := range o.given {
-		if slices.Contains(layerOptionNames, n) {
-			l.given = append(l.given, n)
-		} else {
-			s.given = append(s.given, n)
-		}
-	}
-	return &s, &l
+	return o, nil
 }

@@ -1,256 +1,205 @@
 package layer
 
 import (
+	"bytes"
+	"context"
 	"fmt"
-	"io/fs"
-	"net/url"
-	"path"
-	"path/filepath"
+	"io"
+	"os"
 	"strings"
 	"time"
-)
 
-// File is one in-memory file, directory or symlink for FromFiles and Files.
-//
-// Path is slash-separated, absolute or relative, and cleaned. Mode holds
-// permission bits plus fs.ModeDir, fs.ModeSymlink, fs.ModeSetuid,
-// fs.ModeSetgid or fs.ModeSticky; Mode 0 means a 0644 regular file.
-// Linkname is the symlink target when Mode&fs.ModeSymlink != 0. A zero
-// ModTime means the layer's default mtime.
-type File struct {
-	Path     string
-	Data     []byte
-	Mode     fs.FileMode
-	Linkname string
-	ModTime  time.Time
-}
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/stevedore-dev/stevedore/internal/cache"
+	"github.com/stevedore-dev/stevedore/internal/epoch"
+	"github.com/stevedore-dev/stevedore/internal/tarx"
+)
 
 // Source is one input of a layer built with New. Make one with Dir,
-// Tarball, URL, FS, Files, Deletions or Opaque. The zero Source is invalid.
-type Source struct {
-	s *source
+// Tarball, URL, FS, Files, Deletions or Opaque. A Source only describes
+// its input (nothing is read until the layer is built), so one Source may
+// serve several layers.
+type Source interface {
+	// describe returns the source's part of the layer's history text.
+	describe() string
+	// prepare resolves the source's rules when the layer is built.
+	prepare() (*prepared, error)
+	// whiteouts registers the source's deletions with w, before any
+	// source places an entry.
+	whiteouts(w *tarx.Writer, p *prepared) error
+	// key adds to k what determines the source's entries, and reports
+	// false when it cannot without reading the whole source.
+	key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error)
+	// write places the source's entries.
+	write(ctx context.Context, w *tarx.Writer, p *prepared) error
 }
 
-type sourceKind int
-
-const (
-	kindDir sourceKind = iota + 1
-	kindTarball
-	kindURL
-	kindFS
-	kindFiles
-	kindDeletions
-)
-
-func (k sourceKind) String() string {
-	return [...]string{"", "layer.Dir", "layer.Tarball", "layer.URL", "layer.FS", "layer.Files", "layer.Deletions"}[k]
+// prepared is what a source resolves when the layer is built: its rules
+// (ignore files read, SOURCE_DATE_EPOCH applied) and, for the cache key,
+// the resolved patterns.
+type prepared struct {
+	rules   *tarx.Rules
+	include []string
+	exclude []string
+	modTime time.Time
+	// override: every entry gets modTime (tarballs and files keep their
+	// own unless WithModTime is given).
+	override bool
 }
 
-// Options allowed per source kind.
-var (
-	treeOptions    = []string{"WithRoot", "WithStripComponents", "WithOnly", "WithInclude", "WithExclude", "WithIgnoreFile", "WithOwner", "WithModTime"}
-	tarballOptions = append(append([]string{}, treeOptions...), "WithPreserveOwner", "WithSHA256", "WithSizeLimit")
-	urlOptions     = append(append([]string{}, tarballOptions...), "WithHTTPClient")
-)
-
-type source struct {
-	kind   sourceKind
-	name   string // dir path, tarball path or URL
-	fsys   fs.FS
-	files  []File
-	paths  []string // Deletions: clean relative paths
-	opaque bool     // Deletions: opaque-directory markers
-	opts   *options
-	err    error // reported by New
+// sourceBase holds the options every source kind but Deletions shares, and
+// what derives from them.
+type sourceBase struct {
+	opts *sourceOptions
+	// keepsTimes: entries keep their own mtimes unless WithModTime.
+	keepsTimes bool
 }
 
-func newSource(kind sourceKind, name string, opts []Option) *source {
-	s := &source{kind: kind, name: name}
-	o, err := applyOptions(opts)
+func newSourceBase(kind sourceKinds, what string, opts []SourceOption) (sourceBase, error) {
+	o, err := applySourceOptions(opts)
 	if err != nil {
-		s.err = fmt.Errorf("%s(%q): %w", kind, name, err)
-		return s
+		return sourceBase{}, fmt.Errorf("%s: %w", what, err)
 	}
-	s.opts = o
-	allowed := treeOptions
-	switch kind {
-	case kindTarball:
-		allowed = tarballOptions
-	case kindURL:
-		allowed = urlOptions
-	case kindDeletions:
-		allowed = nil
+	if err := o.check(kind, what); err != nil {
+		return sourceBase{}, err
 	}
-	if err := o.checkScope(kind.String(), allowed); err != nil {
-		s.err = err
-		return s
-	}
-	if o.ownerSet && o.preserveOwner {
-		s.err = fmt.Errorf("%w: WithOwner and WithPreserveOwner exclude each other", ErrOption)
-	}
-	return s
+	return sourceBase{opts: o, keepsTimes: kind&(kindTarball|kindURL|kindFiles) != 0}, nil
 }
 
-// Dir is a local directory source: a sorted walk confined to dir (through
-// os.Root, so nothing outside it is opened), with symlinks kept as
-// symlinks, hardlinks as hardlinks, empty directories, modes including
-// setuid, setgid and sticky bits, FIFOs and device nodes. Sockets are
-// skipped (tar cannot hold them). Host mtimes and owners are replaced (see
-// WithModTime, WithOwner). Source options apply.
-func Dir(dir string, opts ...Option) Source {
-	s := newSource(kindDir, dir, opts)
-	if s.err == nil && dir == "" {
-		s.err = fmt.Errorf("%w: layer.Dir: empty directory name", ErrOption)
-	}
-	return Source{s}
-}
+func (t sourceBase) whiteouts(*tarx.Writer, *prepared) error { return nil }
 
-// Tarball is a tar archive on disk, plain, gzip or zstd compressed as
-// detected from its first bytes (not its name); xz, bzip2 and others are an
-// error wrapping ErrUnsupportedCompression, and input that is not a tar
-// (or is empty) one wrapping ErrNotTar. The whole input is read: bytes after
-// the tar footer are ignored as tar does, concatenated gzip members and
-// zero padding after gzip are accepted, any other trailing bytes after
-// compressed data, a checksum mismatch or a stream cut short are errors.
-// Entries keep their mtimes unless WithModTime is given. Source options
-// apply, plus WithSHA256, WithSizeLimit and WithPreserveOwner.
-func Tarball(path string, opts ...Option) Source {
-	s := newSource(kindTarball, path, opts)
-	if s.err == nil && path == "" {
-		s.err = fmt.Errorf("%w: layer.Tarball: empty path", ErrOption)
-	}
-	return Source{s}
-}
+// root is the destination in the image, for history.
+func (t sourceBase) root() string { return "/" + t.opts.root }
 
-// URL is a tar archive downloaded over HTTP(S) with a GET, streamed (never
-// held in memory) and detected like Tarball. The context of New bounds the
-// download. Source options apply, plus WithSHA256, WithSizeLimit,
-// WithPreserveOwner and WithHTTPClient.
-func URL(rawURL string, opts ...Option) Source {
-	s := newSource(kindURL, rawURL, opts)
-	if s.err == nil {
-		u, err := url.Parse(rawURL)
+func (t sourceBase) prepare() (*prepared, error) {
+	o := t.opts
+	mt, err := epoch.Or(epoch.Default)
+	if err != nil {
+		return nil, err
+	}
+	if o.modTimeSet {
+		mt = o.modTime
+	}
+	p := &prepared{modTime: mt, override: o.modTimeSet || !t.keepsTimes}
+	for _, f := range o.filters {
 		switch {
-		case err != nil:
-			s.err = fmt.Errorf("%w: layer.URL: %w", ErrOption, err)
-		case u.Scheme != "http" && u.Scheme != "https":
-			s.err = fmt.Errorf("%w: layer.URL(%q): scheme must be http or https", ErrOption, u.Redacted())
+		case f.file != "":
+			pats, err := readIgnoreFile(f.file)
+			if err != nil {
+				return nil, err
+			}
+			p.exclude = append(p.exclude, pats...)
+		case f.include:
+			p.include = append(p.include, f.patterns...)
 		default:
-			s.name = u.String()
+			p.exclude = append(p.exclude, f.patterns...)
 		}
 	}
-	return Source{s}
-}
-
-// FS is an io/fs source (embed.FS, fstest.MapFS, os.DirFS, ...), walked in
-// sorted order from ".". Symlinks are kept when fsys implements
-// fs.ReadLinkFS; a symlink in an FS that does not is an error. Modes are
-// those the FS reports; mtimes are replaced. Source options apply.
-func FS(fsys fs.FS, opts ...Option) Source {
-	s := newSource(kindFS, "", opts)
-	if s.err == nil && fsys == nil {
-		s.err = fmt.Errorf("%w: layer.FS: nil fs.FS", ErrOption)
+	filter, err := tarx.NewFilter(p.include, p.exclude)
+	if err != nil {
+		// Only an ignore file can bring a bad pattern this far: the
+		// pattern options check theirs when they are applied.
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
-	s.fsys = fsys
-	return Source{s}
+	p.rules = &tarx.Rules{
+		Root:            o.root,
+		Strip:           o.strip,
+		Only:            o.only,
+		Filter:          filter,
+		ModTime:         mt,
+		OverrideModTime: p.override,
+		UID:             o.uid,
+		GID:             o.gid,
+		PreserveOwner:   o.preserveOwner,
+	}
+	return p, nil
 }
 
-// Files is an in-memory source. Files are written sorted by path (stable,
-// so of two files with the same path the later in the slice wins); the
-// slice is copied, Data is not. Source options apply.
-func Files(files []File, opts ...Option) Source {
-	s := newSource(kindFiles, "", opts)
-	s.files = append([]File(nil), files...)
-	if s.err == nil {
-		for _, f := range s.files {
-			if p, ok := cleanRel(f.Path); !ok || p == "" {
-				s.err = fmt.Errorf("%w: layer.Files: invalid path %q", ErrOption, f.Path)
-				break
-			}
-			if f.Mode&fs.ModeSymlink != 0 && f.Linkname == "" {
-				s.err = fmt.Errorf("%w: layer.Files: symlink %q has no Linkname", ErrOption, f.Path)
-				break
-			}
-			if f.Mode&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0 {
-				s.err = fmt.Errorf("%w: layer.Files: %q: unsupported mode %v", ErrOption, f.Path, f.Mode)
-				break
-			}
+// readIgnoreFile reads the patterns of a .dockerignore-style file,
+// refusing what docker build refuses.
+func readIgnoreFile(name string) ([]string, error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading ignore file: %w", err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(fh, 16<<20))
+	fh.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading ignore file %s: %w", name, err)
+	}
+	for i, line := range strings.Split(string(raw), "\n") {
+		if strings.TrimSpace(line) == "!" {
+			// docker build refuses it; ignorefile drops it.
+			return nil, fmt.Errorf("%w: ignore file %s, line %d: illegal exclusion pattern \"!\"", ErrInvalidOption, name, i+1)
 		}
 	}
-	return Source{s}
-}
-
-// Deletions is a source of OCI whiteouts: each path (absolute or relative
-// to the image root) is deleted from the layers below. Parent directories
-// of whiteouts are not emitted, so the lower layers' directory metadata
-// (say /tmp's 1777) is kept.
-func Deletions(paths ...string) Source {
-	return Source{deletions(paths, false)}
-}
-
-// Opaque is a source of OCI opaque-directory markers: each directory keeps
-// what this layer puts in it and hides everything the layers below hold
-// there. The directory itself is emitted (0755) when no other source of the
-// layer places it.
-func Opaque(dirs ...string) Source {
-	return Source{deletions(dirs, true)}
-}
-
-func deletions(paths []string, opaque bool) *source {
-	s := &source{kind: kindDeletions, opaque: opaque, opts: &options{}}
-	if len(paths) == 0 {
-		s.err = fmt.Errorf("%w: layer.Deletions: no paths", ErrOption)
+	pats, err := ignorefile.ReadAll(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("reading ignore file %s: %w", name, err)
 	}
-	for _, p := range paths {
-		c, ok := cleanRel(p)
-		if !ok || c == "" {
-			s.err = fmt.Errorf("%w: layer.Deletions: invalid path %q", ErrOption, p)
-			break
-		}
-		if strings.HasPrefix(path.Base(c), ".wh.") {
-			s.err = fmt.Errorf("%w: layer.Deletions: %q is itself a whiteout name", ErrOption, p)
-			break
-		}
-		s.paths = append(s.paths, c)
+	// What docker build refuses (patternmatcher.New on exactly these
+	// patterns: "/!" is a lone "!" too), and patterns that cannot be
+	// matched.
+	if _, err := patternmatcher.New(pats); err != nil {
+		return nil, fmt.Errorf("%w: ignore file %s: %w", ErrInvalidOption, name, err)
 	}
-	return s
+	if _, err := tarx.NewFilter(nil, pats); err != nil {
+		return nil, fmt.Errorf("%w: ignore file %s: %w", ErrInvalidOption, name, err)
+	}
+	return pats, nil
 }
 
-// describe returns the CreatedBy fragment of the source.
-func (s *source) describe() string {
-	root := "/" + s.opts.root
-	switch s.kind {
-	case kindDir:
-		// An absolute host path would differ between machines and would
-		// make the image digest depend on where the source happened to
-		// be checked out (and leak host paths into the history): only its
-		// last element is kept. A relative path is kept as given.
-		name := filepath.ToSlash(s.name)
-		if filepath.IsAbs(s.name) {
-			name = filepath.Base(s.name)
-		}
-		return fmt.Sprintf("dir %s -> %s", name, root)
-	case kindTarball:
-		return fmt.Sprintf("tarball %s -> %s", filepath.Base(s.name), root)
-	case kindURL:
-		u, err := url.Parse(s.name)
-		if err == nil {
-			// User info and the query often carry credentials (pre-signed
-			// URLs): neither belongs in an image's history.
-			u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
-			return fmt.Sprintf("url %s -> %s", u, root)
-		}
-		return "url -> " + root
-	case kindFS:
-		return "fs -> " + root
-	case kindFiles:
-		return fmt.Sprintf("files %d -> %s", len(s.files), root)
-	case kindDeletions:
-		verb := "delete"
-		if s.opaque {
-			verb = "opaque"
-		}
-		return verb + " /" + strings.Join(s.paths, " /")
-	}
-	return "?"
+// keyRules adds the rules of p to k.
+func keyRules(k *cache.KeyBuilder, kind string, p *prepared) {
+	r := p.rules
+	k.AddString(kind).AddString(r.Root).AddInt(int64(r.Strip)).AddStrings(r.Only...)
+	k.AddStrings(p.include...).AddStrings(p.exclude...)
+	k.AddInt(p.modTime.Unix()).AddBool(p.override)
+	k.AddInt(int64(r.UID)).AddInt(int64(r.GID)).AddBool(r.PreserveOwner)
 }
+
+// unmatched reports the WithOnly names and WithInclude patterns of p that
+// kept nothing.
+func unmatched(p *prepared, what string) error {
+	if p.rules == nil {
+		return nil
+	}
+	if u := p.rules.Unmatched(); len(u) > 0 {
+		return fmt.Errorf("%w: %s: %s", ErrNoMatch, what, strings.Join(u, ", "))
+	}
+	return nil
+}
+
+// place rewrites a source header with the rules and places it; placed
+// is false when the rules leave it out.
+func place(w *tarx.Writer, p *prepared, e tarx.Entry) (placed bool, err error) {
+	if src, err := tarx.SourceName(e.Header.Name); err == nil && src == "" {
+		e.Weak = true // the source's own root, placed at WithRoot
+	}
+	out, err := p.rules.Rewrite(e.Header)
+	if tarx.Skipped(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	e.Header, e.ParentModTime = out, p.modTime
+	if e.Source == "" {
+		e.Source = out.Name
+	}
+	return true, w.Place(e)
+}
+
+// invalid is the Source a constructor returns for invalid arguments: New
+// reports its error.
+type invalid struct{ err error }
+
+func (s invalid) describe() string                        { return "invalid source" }
+func (s invalid) prepare() (*prepared, error)             { return nil, s.err }
+func (s invalid) whiteouts(*tarx.Writer, *prepared) error { return s.err }
+func (s invalid) key(context.Context, *cache.KeyBuilder, *prepared) (bool, error) {
+	return false, s.err
+}
+func (s invalid) write(context.Context, *tarx.Writer, *prepared) error { return s.err }

@@ -1,6 +1,11 @@
 package layer
 
 import (
+	"strings"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"archive/tar"
 	"context"
 	"io"
@@ -13,38 +18,64 @@ import (
 	"time"
 )
 
-// TestSpoolCleanup: the spool file is removed once the layer is
-// unreachable, and a reader opened before keeps working.
+// TestSpoolCleanup: a spool file is never visible on disk (it is
+// unlinked at once), its descriptor is closed once the layer and its
+// readers are unreachable, a reader opened before keeps working, and
+// descriptors do not grow with Compressed and Uncompressed calls.
 func TestSpoolCleanup(t *testing.T) {
 	tmp := t.TempDir()
 	l, err := New(context.Background(), []Source{Files(goldenFiles)}, WithTempDir(tmp))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	before := openFDs(t, tmp)
 	rc, err := l.Compressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	require.NoError(t, err)
 	spools, _ := filepath.Glob(filepath.Join(tmp, "*"))
-	if len(spools) != 1 {
-		t.Fatalf("spool files = %v, want 1", spools)
+	assert.Empty(t, spools, "files in the temp dir after a build")
+	require.Equal(t, 0, before, "descriptors on the temp dir before the build")
+	assert.Equal(t, 1, openFDs(t, tmp), "descriptors after the build: one, for the spool")
+	for range 50 {
+		c, err := l.Compressed()
+		require.NoError(t, err)
+		_, err = io.Copy(io.Discard, c)
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+		u, err := l.Uncompressed()
+		require.NoError(t, err)
+		_, err = io.Copy(io.Discard, u)
+		require.NoError(t, err)
+		require.NoError(t, u.Close())
 	}
+	assert.Equal(t, 1, openFDs(t, tmp), "descriptors after 50 Compressed and Uncompressed calls")
 	l = nil
+	runtime.GC()
+	n, err := io.Copy(io.Discard, rc)
+	assert.NoError(t, err, "reading an open Compressed() after the layer is gone")
+	assert.Positive(t, n, "bytes read after the layer is gone")
+	rc.Close()
+	rc = nil
 	deadline := time.Now().Add(5 * time.Second)
-	for {
+	for openFDs(t, tmp) > 0 && time.Now().Before(deadline) {
 		runtime.GC()
-		if _, err := os.Stat(spools[0]); os.IsNotExist(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("spool %s still exists after the layer became unreachable", spools[0])
-		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n, err := io.Copy(io.Discard, rc); err != nil || n == 0 {
-		t.Errorf("reading an open Compressed() after cleanup = %d bytes, %v; want the blob", n, err)
+	assert.Equal(t, 0, openFDs(t, tmp), "descriptors once the layer and its readers are gone")
+}
+
+// openFDs counts this process's open descriptors on files in dir
+// (Linux: /proc/self/fd), unlinked ones included.
+func openFDs(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot list descriptors: %v", err)
 	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, dir+"/") {
+			n++
+		}
+	}
+	return n
 }
 
 // TestURLStreamed: a 256 MiB download is never held in memory.

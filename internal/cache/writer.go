@@ -68,6 +68,22 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Reset throws away what was written, to start the blob again.
+func (w *Writer) Reset() error {
+	if w.done {
+		return errors.New("cache: reset of a committed or aborted writer")
+	}
+	if err := w.f.Truncate(0); err != nil {
+		return fmt.Errorf("cache: resetting %s: %w", w.f.Name(), err)
+	}
+	if _, err := w.f.Seek(0, 0); err != nil {
+		return fmt.Errorf("cache: resetting %s: %w", w.f.Name(), err)
+	}
+	w.h.Reset()
+	w.n = 0
+	return nil
+}
+
 // Commit makes the bytes written the entry of key, described by m. It fails
 // with an error wrapping ErrMismatch (and removes the temporary file) when
 // their size or sha256 differs from m.Size or m.Digest. The blob is synced

@@ -9,4 +9,5 @@ var (
 	ErrNotDir           = errors.New("layer: parent of entry is not a directory")
 	ErrLinkTarget       = errors.New("layer: hardlink target is not an earlier regular file")
 	ErrUnsupportedEntry = errors.New("layer: unsupported tar entry type")
+	ErrChanged          = errors.New("layer: source changed during the build")
 )

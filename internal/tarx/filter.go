@@ -16,6 +16,38 @@ type Filter struct {
 	exclude *patternmatcher.PatternMatcher // nil: exclude nothing
 	incPats []string
 	excPats []string // "!"-prefixed ones are re-inclusions
+	// incEach matches each positive include pattern on its own, to tell
+	// which patterns kept nothing.
+	incEach  []*patternmatcher.PatternMatcher
+	incNames []string
+}
+
+func (f *Filter) includes() int {
+	if f == nil {
+		return 0
+	}
+	return len(f.incEach)
+}
+
+func (f *Filter) includeNames() []string {
+	if f == nil {
+		return nil
+	}
+	return f.incNames
+}
+
+// markIncluded sets seen[i] for each positive include pattern that
+// matches rel, one of its parents, or (for a kept directory) something
+// the pattern names below it.
+func (f *Filter) markIncluded(rel string, seen []bool) {
+	for i, pm := range f.incEach {
+		if seen[i] {
+			continue
+		}
+		if ok, err := pm.MatchesOrParentMatches(rel); err == nil && ok {
+			seen[i] = true
+		}
+	}
 }
 
 // NewFilter compiles include and exclude patterns (either may be empty).
@@ -27,6 +59,17 @@ func NewFilter(include, exclude []string) (*Filter, error) {
 		f.incPats = normalizePatterns(include)
 		if f.include, err = newMatcher(f.incPats); err != nil {
 			return nil, fmt.Errorf("include patterns: %w", err)
+		}
+		for _, p := range f.incPats {
+			if strings.HasPrefix(p, "!") {
+				continue
+			}
+			pm, err := patternmatcher.New([]string{p})
+			if err != nil {
+				return nil, fmt.Errorf("include patterns: %w", err)
+			}
+			f.incEach = append(f.incEach, pm)
+			f.incNames = append(f.incNames, p)
 		}
 	}
 	if len(exclude) > 0 {

@@ -2,6 +2,7 @@ package tarx
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -22,6 +23,47 @@ type Rules struct {
 	OverrideModTime bool
 	UID, GID        int
 	PreserveOwner   bool
+
+	onlySeen []bool // which Only names kept an entry
+	incSeen  []bool // which include patterns kept an entry
+}
+
+// noteKept records which Only names and include patterns the kept,
+// stripped relative name rel matches.
+func (r *Rules) noteKept(rel string) {
+	if len(r.Only) > 0 {
+		if r.onlySeen == nil {
+			r.onlySeen = make([]bool, len(r.Only))
+		}
+		for i, o := range r.Only {
+			if !r.onlySeen[i] && (rel == o || strings.HasPrefix(rel, o+"/") || strings.HasPrefix(o, rel+"/")) {
+				r.onlySeen[i] = true
+			}
+		}
+	}
+	if n := r.Filter.includes(); n > 0 {
+		if r.incSeen == nil {
+			r.incSeen = make([]bool, n)
+		}
+		r.Filter.markIncluded(rel, r.incSeen)
+	}
+}
+
+// Unmatched returns the Only names and include patterns that kept no
+// entry so far, each quoted and named by its option.
+func (r *Rules) Unmatched() []string {
+	var out []string
+	for i, o := range r.Only {
+		if r.onlySeen == nil || !r.onlySeen[i] {
+			out = append(out, fmt.Sprintf("WithOnly(%q)", o))
+		}
+	}
+	for i, p := range r.Filter.includeNames() {
+		if r.incSeen == nil || !r.incSeen[i] {
+			out = append(out, fmt.Sprintf("WithInclude(%q)", p))
+		}
+	}
+	return out
 }
 
 // SourceName cleans a source entry name: slashes, no leading "/" or "./",
@@ -63,6 +105,13 @@ func (r *Rules) stripped(name string) (string, bool) {
 		name = name[i+1:]
 	}
 	return name, name != ""
+}
+
+// Stripped is name minus the first Strip components, or "" when nothing
+// is left.
+func (r *Rules) Stripped(name string) string {
+	s, _ := r.stripped(name)
+	return s
 }
 
 // Keep reports whether the stripped relative name passes Only and the
@@ -145,6 +194,7 @@ func (r *Rules) Rewrite(in *tar.Header) (*tar.Header, error) {
 	if !r.Keep(rel, typ == tar.TypeDir) {
 		return nil, errSkip
 	}
+	r.noteKept(rel)
 	out := &tar.Header{
 		Typeflag: typ,
 		Name:     r.join(rel),
@@ -194,3 +244,6 @@ func (r *Rules) Rewrite(in *tar.Header) (*tar.Header, error) {
 
 // Skipped reports whether err from Rewrite means "leave the entry out".
 func Skipped(err error) bool { return err == errSkip }
+
+// errSkip is returned by Rewrite for entries the rules leave out.
+var errSkip = errors.New("skip")

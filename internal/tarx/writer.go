@@ -2,15 +2,16 @@ package tarx
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 )
 
-// kind is what a placed name is in the layer being written.
+// kind is what a name is in the layer being written.
 type kind uint8
 
 const (
@@ -21,151 +22,385 @@ const (
 	kindOther
 )
 
+func kindOfType(t byte) kind {
+	switch t {
+	case tar.TypeDir:
+		return kindDir
+	case tar.TypeSymlink:
+		return kindSymlink
+	case tar.TypeReg, tar.TypeLink:
+		return kindFile
+	}
+	return kindOther
+}
+
+// simNode is a name as the stream of entries leaves it, entry after
+// entry, as tar extraction would: the state that checks and symlink
+// resolution use.
+type simNode struct {
+	kind  kind
+	count int         // explicit entries for the name so far
+	dir   *tar.Header // the last explicit header of a directory
+}
+
+// outNode is a name as the written layer has it.
+type outNode struct {
+	kind kind
+	// below: not written, because the tree below has it (a parent
+	// directory kept as the base has it, a symlink followed, a file left
+	// out as unchanged).
+	below bool
+	dir   *tar.Header // the header written for a directory
+}
+
+// Options configure a Writer.
+type Options struct {
+	// Below is the tree the layer lands on; nil for none.
+	Below Lookup
+	// SkipUnchanged leaves out entries identical to the tree below.
+	SkipUnchanged bool
+	// Plan, from an earlier pass over the same entries, makes the writer
+	// write each name once, with the last entry's content.
+	Plan *Plan
+	// TempDir holds the spool files of SkipUnchanged (os.TempDir when "").
+	TempDir string
+	// Collect makes a writer that writes nothing and only learns a plan
+	// (with Plan's whiteouts known from the start).
+	Collect bool
+}
+
 // Writer writes one layer's tar stream. It places entries by their final
-// (clean, relative) names, refuses names that would be written through a
-// symlink or under a non-directory placed earlier, emits missing parent
-// directories, and writes each directory once.
+// (clean, relative) names and keeps the rules that make a layer correct
+// on the tree below it: parents that the tree below has are left as they
+// are, its symlinks are followed, each name is written once (the last
+// entry wins, as extraction would have it), and whiteouts come first in
+// their directory. When the entries cannot be written in one pass under
+// those rules (a name placed twice, a whiteout after its siblings), the
+// writer stops writing, keeps reading the entries to the end, and
+// NeedsPlan reports that the caller must start again with Plan.
 type Writer struct {
-	tw     *tar.Writer
-	placed map[string]kind
+	tw   *tar.Writer
+	opts Options
+
+	sim     map[string]*simNode
+	out     map[string]*outNode
+	touched map[string]bool // directories whose children were looked at
+
+	pending map[string][]whiteout // by directory, not yet written
+	deleted map[string]bool       // names this layer deletes below
+	opaque  map[string]bool       // directories this layer makes opaque
+	streamW []whiteout            // whiteouts met among the entries
+
+	collecting bool   // a plan is needed: write nothing more
+	why        string // the first reason a plan is needed
+	stale      bool   // a whiteout came late: the plan needs a pass of its own
+
+	written []Node // what the layer holds, in order
 }
 
 // NewWriter returns a Writer writing to w.
-func NewWriter(w io.Writer) *Writer {
-	return &Writer{tw: tar.NewWriter(w), placed: make(map[string]kind)}
+func NewWriter(w io.Writer, o Options) *Writer {
+	wr := &Writer{
+		tw:      tar.NewWriter(w),
+		opts:    o,
+		sim:     make(map[string]*simNode),
+		out:     make(map[string]*outNode),
+		touched: make(map[string]bool),
+		pending: make(map[string][]whiteout),
+		deleted: make(map[string]bool),
+		opaque:  make(map[string]bool),
+	}
+	if o.Plan != nil {
+		for _, wo := range o.Plan.whiteouts {
+			wr.register(wo)
+			wr.streamW = append(wr.streamW, wo)
+		}
+	}
+	if o.Collect {
+		wr.needPlan("collecting")
+	}
+	return wr
 }
 
-// Close writes the tar footer.
+// NeedsPlan reports that the entries could not be written in one pass:
+// the output is incomplete and must be discarded, and the entries
+// written again to a new Writer with Options.Plan set to Plan().
+func (w *Writer) NeedsPlan() bool { return w.collecting }
+
+// Why says why a plan was needed.
+func (w *Writer) Why() string { return w.why }
+
+// Files returns what the written layer holds, in order: its entries
+// (whiteouts included, under their .wh. names), without content.
+func (w *Writer) Files() []Node { return w.written }
+
+// Close writes the whiteouts still pending and the tar footer.
 func (w *Writer) Close() error {
+	if w.collecting {
+		return nil
+	}
+	if err := w.checkPlan(); err != nil {
+		return err
+	}
+	dirs := slices.Sorted(maps.Keys(w.pending))
+	// Opaque directories first, so that the parents they need come
+	// before the whiteouts pending in those parents.
+	for _, d := range dirs {
+		for _, wo := range w.pending[d] {
+			if wo.opaque {
+				if err := w.ensureDir(wo.target, wo.mtime); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, d := range dirs {
+		if err := w.flush(d, time.Time{}); err != nil {
+			return err
+		}
+	}
 	if err := w.tw.Close(); err != nil {
 		return fmt.Errorf("closing tar stream: %w", err)
 	}
 	return nil
 }
 
-// Entry is one entry to place, already normalized: Name is its final clean
-// relative name without trailing slash ("" is not allowed), Linkname the
-// final hardlink target or the raw symlink target.
+// Entry is one entry to place, already normalized: Header.Name is its
+// clean relative name without trailing slash ("" is not allowed),
+// Linkname the hardlink target (clean, relative) or the symlink target
+// as written.
 type Entry struct {
 	Header *tar.Header
 	// Source is the name the entry had in its source, for errors.
 	Source string
 	// ParentModTime is the mtime of synthesized parent directories.
 	ParentModTime time.Time
-	// NoParents skips emitting missing parents (whiteouts).
-	NoParents bool
+	// Open returns the content of a regular file with Size > 0. It is
+	// called at most once, unless Reopen is set; never when the entry
+	// is not written.
+	Open func() (io.ReadCloser, error)
+	// Reopen says that Open may be called again for the same content.
+	Reopen bool
+	// Weak marks the directory a source places at its own root (its
+	// "./" entry, placed at WithRoot): it is left out when the layer
+	// already has that directory, or the tree below does, so that
+	// copying into a directory does not change it.
+	Weak bool
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-// Place checks e against the names placed before it, emits its missing
-// parents, and writes it with the body (Header.Size bytes of a regular
-// file). A directory already placed is not written again.
-func (w *Writer) Place(e Entry, body io.Reader) error {
+// Place places e: it checks e against the entries placed before it,
+// follows the symlinks of the tree below, emits the parents the layer
+// needs, and writes e unless the layer already has it that way.
+func (w *Writer) Place(e Entry) error {
 	h := e.Header
 	name := strings.TrimSuffix(h.Name, "/")
 	if name == "" || strings.HasPrefix(name, "/") || name == ".." || strings.HasPrefix(name, "../") {
 		return fmt.Errorf("entry %q: %w", e.Source, ErrEscapesRoot)
 	}
-	if err := w.checkParents(name, e); err != nil {
+	if target, opq, ok := WhiteoutTarget(name[strings.LastIndexByte(name, '/')+1:]); ok {
+		return w.streamWhiteout(e, parent(name), target, opq)
+	}
+	name, err := w.resolve(name, e.Source, h.Typeflag == tar.TypeDir)
+	if err != nil {
 		return err
 	}
-	k := kindOther
-	switch h.Typeflag {
-	case tar.TypeDir:
-		k = kindDir
-		if w.placed[name] == kindDir {
-			return nil // each directory once: the first one wins
+	if h.Typeflag == tar.TypeLink {
+		target, err := w.resolve(h.Linkname, e.Source, false)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrLinkTarget, err)
 		}
-		h.Name = name + "/"
-	case tar.TypeSymlink:
-		k = kindSymlink
-	case tar.TypeReg:
-		k = kindFile
-	case tar.TypeLink:
-		k = kindFile
-		target := h.Linkname
 		if target == name {
 			return fmt.Errorf("entry %q: hardlink to itself: %w", e.Source, ErrLinkTarget)
 		}
-		if w.placed[target] != kindFile {
-			return fmt.Errorf("entry %q: hardlink to %q: %w", e.Source, target, ErrLinkTarget)
+		if s := w.sim[target]; s == nil || s.kind != kindFile {
+			return fmt.Errorf("entry %q: hardlink to %q: %w", e.Source, h.Linkname, ErrLinkTarget)
 		}
-		if err := w.checkAncestors(target, e.Source); err != nil {
+		h.Linkname = target
+	}
+	if e.Weak && h.Typeflag == tar.TypeDir && w.hasDir(name) {
+		return nil
+	}
+	h.Name = name
+	occ := w.record(name, h)
+	switch {
+	case w.collecting:
+		return nil
+	case w.opts.Plan != nil:
+		return w.placePlanned(e, name, occ)
+	}
+	return w.placeFirst(e, name, occ)
+}
+
+// hasDir reports whether name is a directory in the stream so far, or in
+// the tree below.
+func (w *Writer) hasDir(name string) bool {
+	if s := w.sim[name]; s != nil {
+		return s.kind == kindDir
+	}
+	n, ok := w.lookupBelow(name)
+	return ok && n.IsDir()
+}
+
+// record updates the stream state with an entry and returns its
+// occurrence number (1 for the first entry of that name).
+func (w *Writer) record(name string, h *tar.Header) int {
+	ancestors(name, func(a string) error {
+		w.touched[parent(a)] = true
+		if w.sim[a] == nil {
+			w.sim[a] = &simNode{kind: kindDir}
+		}
+		return nil
+	})
+	w.touched[parent(name)] = true
+	s := w.sim[name]
+	if s == nil {
+		s = &simNode{}
+		w.sim[name] = s
+	}
+	s.count++
+	s.kind = kindOfType(h.Typeflag)
+	if s.kind == kindDir {
+		s.dir = cloneHeader(h)
+	}
+	return s.count
+}
+
+// placeFirst writes e in the single pass, or switches to collecting when
+// the rules need a plan.
+func (w *Writer) placeFirst(e Entry, name string, occ int) error {
+	h := e.Header
+	if occ > 1 {
+		o := w.out[name]
+		if o != nil && o.kind == kindDir && h.Typeflag == tar.TypeDir && o.dir != nil && sameDir(o.dir, h) {
+			return nil // the same directory again
+		}
+		w.needPlan(fmt.Sprintf("%q is placed twice", name))
+		return nil
+	}
+	if o := w.out[name]; o != nil && o.kind == kindDir && !o.below {
+		// A parent written earlier: fine if this entry says the same.
+		if h.Typeflag == tar.TypeDir && sameDir(o.dir, h) {
+			return nil
+		}
+		w.needPlan(fmt.Sprintf("%q is placed after its parent directory was written", name))
+		return nil
+	}
+	return w.write(e, name, nil)
+}
+
+// write emits the parents of name, the pending whiteouts of its
+// directory, and e itself (with the header dir instead, when given).
+func (w *Writer) write(e Entry, name string, dir *tar.Header) error {
+	if err := w.ensureParents(name, e); err != nil {
+		return err
+	}
+	if err := w.flush(parent(name), e.ParentModTime); err != nil {
+		return err
+	}
+	h := e.Header
+	if dir != nil {
+		h = dir
+	}
+	if w.opts.SkipUnchanged {
+		if skip, err := w.unchanged(&e, name, h); err != nil || skip {
 			return err
 		}
 	}
+	return w.emit(name, h, e.Source, e.Open)
+}
+
+// ensureParents makes every parent of name a directory of the result:
+// kept as the tree below has it, or written (synthesized 0755, or with
+// the plan's header for it).
+func (w *Writer) ensureParents(name string, e Entry) error {
+	return ancestors(name, func(a string) error {
+		if o := w.out[a]; o != nil && o.kind == kindDir {
+			return nil
+		}
+		w.touched[parent(a)] = true
+		if n, ok := w.lookupBelow(a); ok && n.IsDir() {
+			w.mark(a, &outNode{kind: kindDir, below: true})
+			return nil
+		}
+		if err := w.flush(parent(a), e.ParentModTime); err != nil {
+			return err
+		}
+		h := DirHeader(a, e.ParentModTime)
+		if p := w.opts.Plan; p != nil {
+			if s := p.sim[a]; s != nil && s.dir != nil {
+				h = cloneHeader(s.dir)
+			}
+		}
+		return w.emit(a, h, e.Source, nil)
+	})
+}
+
+// emit writes one header (and content) and records it.
+func (w *Writer) emit(name string, h *tar.Header, source string, open func() (io.ReadCloser, error)) error {
+	h = cloneHeader(h)
+	h.Name = name
+	if h.Typeflag == tar.TypeDir {
+		h.Name += "/"
+	}
 	if err := w.tw.WriteHeader(h); err != nil {
-		return fmt.Errorf("writing entry %q: %w", e.Source, err)
+		return fmt.Errorf("writing entry %q: %w", source, err)
 	}
-	w.placed[name] = k
-	if h.Typeflag == tar.TypeReg && h.Size > 0 {
-		if body == nil {
-			return fmt.Errorf("entry %q: no content", e.Source)
-		}
-		bp := bufPool.Get().(*[]byte)
-		n, err := io.CopyBuffer(w.tw, io.LimitReader(body, h.Size), *bp)
-		bufPool.Put(bp)
-		if err != nil {
-			return fmt.Errorf("writing entry %q: %w", e.Source, err)
-		}
-		if n != h.Size {
-			return fmt.Errorf("writing entry %q: content has %d bytes, header says %d: %w", e.Source, n, h.Size, io.ErrUnexpectedEOF)
-		}
+	o := &outNode{kind: kindOfType(h.Typeflag)}
+	if o.kind == kindDir {
+		o.dir = h
 	}
-	return nil
-}
-
-// checkAncestors reports an error if an ancestor of name is placed as
-// anything but a directory.
-func (w *Writer) checkAncestors(name, source string) error {
-	for i := 0; i < len(name); i++ {
-		if name[i] != '/' {
-			continue
-		}
-		switch w.placed[name[:i]] {
-		case kindNone, kindDir:
-		case kindSymlink:
-			return fmt.Errorf("entry %q: %q is a symlink: %w", source, name[:i], ErrThroughSymlink)
-		default:
-			return fmt.Errorf("entry %q: %q is not a directory: %w", source, name[:i], ErrNotDir)
-		}
+	w.mark(name, o)
+	w.written = append(w.written, NodeOf(name, h))
+	if h.Typeflag != tar.TypeReg || h.Size == 0 {
+		return nil
+	}
+	if open == nil {
+		return fmt.Errorf("entry %q: no content", source)
+	}
+	rc, err := open()
+	if err != nil {
+		return fmt.Errorf("reading entry %q: %w", source, err)
+	}
+	defer rc.Close()
+	bp := bufPool.Get().(*[]byte)
+	n, err := io.CopyBuffer(w.tw, io.LimitReader(rc, h.Size), *bp)
+	bufPool.Put(bp)
+	if err != nil {
+		return fmt.Errorf("writing entry %q: %w", source, err)
+	}
+	if n != h.Size {
+		return fmt.Errorf("writing entry %q: content has %d bytes, header says %d: %w", source, n, h.Size, io.ErrUnexpectedEOF)
 	}
 	return nil
 }
 
-// checkParents checks the ancestors of name and emits the missing ones as
-// 0755 root-owned directories.
-func (w *Writer) checkParents(name string, e Entry) error {
-	for i := 0; i < len(name); i++ {
-		if name[i] != '/' {
-			continue
-		}
-		p := name[:i]
-		switch w.placed[p] {
-		case kindDir:
-		case kindNone:
-			if e.NoParents {
-				continue
-			}
-			if err := w.tw.WriteHeader(DirHeader(p, e.ParentModTime)); err != nil {
-				return fmt.Errorf("writing parent %q of entry %q: %w", p, e.Source, err)
-			}
-			w.placed[p] = kindDir
-		case kindSymlink:
-			return fmt.Errorf("entry %q: %q is a symlink: %w", e.Source, p, ErrThroughSymlink)
-		default:
-			return fmt.Errorf("entry %q: %q is not a directory: %w", e.Source, p, ErrNotDir)
-		}
-	}
-	return nil
+// mark records name in the output state.
+func (w *Writer) mark(name string, o *outNode) {
+	w.out[name] = o
+	w.touched[parent(name)] = true
 }
 
-// Placed reports whether name (clean, relative) is placed, and whether as
-// a directory.
-func (w *Writer) Placed(name string) (placed, dir bool) {
-	k := w.placed[name]
-	return k != kindNone, k == kindDir
+// needPlan stops writing: the entries need a second pass with a plan.
+func (w *Writer) needPlan(why string) {
+	if !w.collecting {
+		w.collecting, w.why = true, why
+	}
+}
+
+// sameDir reports whether two directory headers say the same.
+func sameDir(a, b *tar.Header) bool {
+	return a.Mode&0o7777 == b.Mode&0o7777 && a.Uid == b.Uid && a.Gid == b.Gid &&
+		a.ModTime.Equal(b.ModTime) && maps.Equal(a.PAXRecords, b.PAXRecords)
+}
+
+func cloneHeader(h *tar.Header) *tar.Header {
+	c := *h
+	if h.PAXRecords != nil {
+		c.PAXRecords = maps.Clone(h.PAXRecords)
+	}
+	return &c
 }
 
 // DirHeader is a 0755 root-owned directory entry.
@@ -178,6 +413,3 @@ func DirHeader(name string, mtime time.Time) *tar.Header {
 		Format:   tar.FormatUnknown,
 	}
 }
-
-// errSkip is returned by Rewrite for entries the rules leave out.
-var errSkip = errors.New("skip")

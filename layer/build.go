@@ -1,0 +1,215 @@
+package layer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/internal/compress"
+	"github.com/stevedore-dev/stevedore/internal/ctxio"
+	"github.com/stevedore-dev/stevedore/internal/tarx"
+)
+
+// testHookProduce, when set by a test, is called at each writing pass.
+var testHookProduce func()
+
+// sink receives a layer's blob; Reset throws away what it holds, for a
+// second pass.
+type sink interface {
+	io.Writer
+	Reset() error
+}
+
+// build produces the layer once: from the cache when it has the layer,
+// else by writing every source into a spool file or a cache entry.
+func (l *layer) build(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("building layer (%s): %w", l.createdBy, err)
+	}
+	preps := make([]*prepared, len(l.srcs))
+	for i, s := range l.srcs {
+		p, err := s.prepare()
+		if err != nil {
+			return fmt.Errorf("building layer (%s): %w", l.createdBy, err)
+		}
+		preps[i] = p
+	}
+	if l.cacheDir != "" {
+		return l.buildCached(ctx, preps)
+	}
+	return l.buildSpool(ctx, preps)
+}
+
+// buildSpool writes the blob to a spool file.
+func (l *layer) buildSpool(ctx context.Context, preps []*prepared) error {
+	sp, err := newSpool(l.tempDir)
+	if err != nil {
+		return fmt.Errorf("building layer (%s): %w", l.createdBy, err)
+	}
+	res, files, err := l.produce(ctx, sp, preps)
+	if err != nil {
+		sp.discard()
+		return err
+	}
+	l.res, l.files, l.blob = res, nodesOf(files), sp.blob(res.size)
+	return nil
+}
+
+// produce writes the tar of all sources to s in one pass, hashing the tar
+// (diffID) and the compressed bytes (digest) as they flow. When the
+// entries need a plan (a name placed twice, a whiteout after its
+// siblings: see tarx.Writer), the sources are read again: once more to
+// write with the plan, and once before that when a late whiteout made the
+// first pass's plan stale.
+func (l *layer) produce(ctx context.Context, s sink, preps []*prepared) (result, []tarx.Node, error) {
+	opts := tarx.Options{SkipUnchanged: l.placement.SkipUnchanged, TempDir: l.tempDir}
+	if b := l.placement.Base; b != nil {
+		if err := b.Load(ctx); err != nil {
+			return result{}, nil, fmt.Errorf("building layer (%s): loading the base: %w", l.createdBy, err)
+		}
+		opts.Below = belowOf(b)
+	}
+	res, w, err := l.pass(ctx, s, preps, opts)
+	if err != nil {
+		return result{}, nil, err
+	}
+	if !w.NeedsPlan() {
+		return res, w.Files(), nil
+	}
+	plan := w.Plan()
+	if w.Stale() {
+		c := opts
+		c.Plan, c.Collect = plan, true
+		if _, w, err = l.pass(ctx, nil, preps, c); err != nil {
+			return result{}, nil, err
+		}
+		plan = w.Plan()
+	}
+	if err := s.Reset(); err != nil {
+		return result{}, nil, fmt.Errorf("building layer (%s): %w", l.createdBy, err)
+	}
+	opts.Plan = plan
+	if res, w, err = l.pass(ctx, s, preps, opts); err != nil {
+		return result{}, nil, err
+	}
+	if w.NeedsPlan() {
+		return result{}, nil, fmt.Errorf("building layer (%s): entries changed between passes (%s): %w", l.createdBy, w.Why(), ErrChanged)
+	}
+	return res, w.Files(), nil
+}
+
+// pass writes every source through one tarx.Writer; out nil means a
+// collecting pass that writes nothing.
+func (l *layer) pass(ctx context.Context, out io.Writer, preps []*prepared, opts tarx.Options) (result, *tarx.Writer, error) {
+	if testHookProduce != nil && out != nil {
+		testHookProduce()
+	}
+	var (
+		digestH, diffH hash.Hash
+		cw             *countWriter
+		zw             io.WriteCloser = nopCloser{io.Discard}
+		err            error
+	)
+	if out != nil {
+		digestH, diffH = sha256.New(), sha256.New()
+		cw = &countWriter{w: io.MultiWriter(out, digestH)}
+		zw, err = compress.NewWriter(cw, compress.WriterConfig{
+			Format: compressionFormat[l.comp], Level: l.level, Concurrency: l.conc,
+		})
+		if err != nil {
+			return result{}, nil, err
+		}
+		zw = multiCloser{Writer: io.MultiWriter(zw, diffH), c: zw}
+	}
+	w := tarx.NewWriter(ctxio.Writer(ctx, zw), opts)
+	err = l.writeSources(ctx, w, preps)
+	if err == nil {
+		err = w.Close()
+	}
+	if cerr := zw.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("compressing layer: %w", cerr)
+	}
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w (%w)", ctxErr, err)
+		}
+		return result{}, w, fmt.Errorf("building layer (%s): %w", l.createdBy, err)
+	}
+	if out == nil || w.NeedsPlan() {
+		return result{}, w, nil
+	}
+	return result{digest: sum(digestH), diffID: sum(diffH), size: cw.n}, w, nil
+}
+
+// writeSources registers every source's whiteouts, then writes every
+// source's entries.
+func (l *layer) writeSources(ctx context.Context, w *tarx.Writer, preps []*prepared) error {
+	for i, s := range l.srcs {
+		if err := s.whiteouts(w, preps[i]); err != nil {
+			return err
+		}
+	}
+	for i, s := range l.srcs {
+		if err := s.write(ctx, w, preps[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sum(h hash.Hash) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// multiCloser writes to Writer and closes c.
+type multiCloser struct {
+	io.Writer
+	c io.Closer
+}
+
+func (m multiCloser) Close() error { return m.c.Close() }
+
+// belowOf adapts a Base to the tar writer's lookups.
+func belowOf(b Base) tarx.Lookup {
+	return func(name string) (tarx.Node, bool) {
+		n, ok := b.Lookup(name)
+		if !ok {
+			return tarx.Node{}, false
+		}
+		t := tarx.Node{Name: name, Type: n.Type, Mode: n.Mode, UID: n.UID, GID: n.GID, Linkname: n.Linkname, Size: n.Size}
+		if n.Digest.Hex != "" {
+			t.Digest = n.Digest.String()
+		}
+		return t, true
+	}
+}
+
+// nodesOf converts the writer's record of a layer to Nodes.
+func nodesOf(ns []tarx.Node) []Node {
+	out := make([]Node, len(ns))
+	for i, n := range ns {
+		out[i] = Node{Name: n.Name, Type: n.Type, Mode: n.Mode, UID: n.UID, GID: n.GID, Linkname: n.Linkname, Size: n.Size}
+	}
+	return out
+}

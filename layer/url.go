@@ -1,0 +1,97 @@
+package layer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/stevedore-dev/stevedore/internal/cache"
+	"github.com/stevedore-dev/stevedore/internal/tarx"
+)
+
+// urlSource is a tar archive downloaded over HTTP(S).
+type urlSource struct {
+	sourceBase
+	url  string
+	safe string // scheme, host and path: what errors and history show
+}
+
+// URL is a tar archive downloaded over HTTP(S) with a GET, streamed (never
+// held in memory) and detected like Tarball. The context of New bounds the
+// download. WithSHA256, WithSizeLimit, WithPreserveOwner and
+// WithHTTPClient apply. Errors and history show the URL's scheme, host
+// and path only: never its user info or query, which often hold
+// credentials (pre-signed URLs).
+func URL(rawURL string, opts ...SourceOption) Source {
+	t, err := newSourceBase(kindURL, "layer.URL", opts)
+	if err != nil {
+		return invalid{err}
+	}
+	u, err := url.Parse(rawURL)
+	switch {
+	case err != nil:
+		// url.Parse's error quotes the whole URL.
+		return invalid{fmt.Errorf("%w: layer.URL: cannot parse the URL", ErrInvalidOption)}
+	case u.Scheme != "http" && u.Scheme != "https":
+		return invalid{fmt.Errorf("%w: layer.URL(%q): scheme must be http or https", ErrInvalidOption, safeURL(u))}
+	}
+	return &urlSource{sourceBase: t, url: u.String(), safe: safeURL(u)}
+}
+
+// safeURL is u without user info, query and fragment.
+func safeURL(u *url.URL) string {
+	c := *u
+	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
+	return c.String()
+}
+
+func (s *urlSource) describe() string { return "url " + s.safe + " -> " + s.root() }
+
+func (s *urlSource) write(ctx context.Context, w *tarx.Writer, p *prepared) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", s.safe, err)
+	}
+	client := s.opts.httpClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", s.safe, s.scrub(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("downloading %s: %w: %s", s.safe, ErrHTTPStatus, resp.Status)
+	}
+	desc := "download " + s.safe
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		desc += " (Content-Type " + ct + ")"
+	}
+	v := s.verifier(resp.Body)
+	err = placeTar(ctx, w, p, v.r, desc, s.opts.sizeLimit)
+	return v.check(ctx, s.scrub(err), s.safe)
+}
+
+// scrub replaces the *url.Error of net/http, whose text holds the whole
+// URL (of the request, or of a redirect), with its cause.
+func (s *urlSource) scrub(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// key is the URL's WithSHA256: a URL without one cannot be keyed without
+// downloading it.
+func (s *urlSource) key(_ context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
+	if s.opts.sha256 == "" {
+		return false, nil
+	}
+	keyRules(k, "url", p)
+	k.AddString(s.opts.sha256).AddInt(s.opts.sizeLimit)
+	return true, nil
+}

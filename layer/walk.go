@@ -1,0 +1,157 @@
+package layer
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+
+	"github.com/stevedore-dev/stevedore/internal/tarx"
+)
+
+// testHookLstat, when set by a test, sees every name a walk stats.
+var testHookLstat func(rel string)
+
+// devIno identifies a host file, for hardlink detection.
+type devIno struct{ dev, ino uint64 }
+
+// fileTree is what a walk reads: a host directory (dirTree) or an fs.FS
+// (fsTree).
+type fileTree interface {
+	// readDir lists dir ("." for the top), sorted by name.
+	readDir(dir string) ([]fs.DirEntry, error)
+	// info returns what lstat(2) says of the entry e of readDir at rel.
+	info(rel string, e fs.DirEntry) (fs.FileInfo, error)
+	// header returns the source header of a walked entry, with the
+	// entry's identity for hardlink detection (zero when it has none); a
+	// nil header leaves the entry out (sockets).
+	header(rel string, fi fs.FileInfo) (*tar.Header, devIno, error)
+	// open opens a regular file, checking that it is still fi.
+	open(rel string, fi fs.FileInfo) (io.ReadCloser, error)
+}
+
+// walked is one entry a walk keeps.
+type walked struct {
+	rel string
+	fi  fs.FileInfo
+	hdr *tar.Header
+}
+
+// open returns a function opening the entry's content.
+func (e walked) opener(t fileTree) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return t.open(e.rel, e.fi) }
+}
+
+// visitor receives each entry the rules keep, in walk order, and reports
+// whether it placed it (a hardlink can only point at a placed file).
+type visitor func(e walked) (placed bool, err error)
+
+// walker walks a fileTree in sorted order, entering only the
+// directories that can hold a kept entry and statting only the entries
+// the rules keep, and turns files with several links into hardlinks to
+// the first name placed.
+type walker struct {
+	ctx   context.Context
+	tree  fileTree
+	p     *prepared
+	visit visitor
+	links map[devIno]string
+}
+
+func walk(ctx context.Context, t fileTree, p *prepared, v visitor) error {
+	w := &walker{ctx: ctx, tree: t, p: p, visit: v, links: make(map[devIno]string)}
+	return w.dir(".")
+}
+
+// dir visits the children of dir.
+func (w *walker) dir(dir string) error {
+	ents, err := w.tree.readDir(dir)
+	if err != nil {
+		return fmt.Errorf("reading directory %q: %w", dir, err)
+	}
+	rules := w.p.rules
+	for _, e := range ents {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		rel := path.Join(dir, e.Name())
+		// Decide from the name and the directory entry's type alone (no
+		// stat) whether the entry is kept and whether to descend.
+		srel := rules.Stripped(rel)
+		if srel == "" || !rules.Keep(srel, e.IsDir()) {
+			if e.IsDir() && !rules.SkipDir(srel) {
+				if err := w.dir(rel); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if testHookLstat != nil {
+			testHookLstat(rel)
+		}
+		fi, err := w.tree.info(rel, e)
+		if err != nil {
+			return err
+		}
+		if err := w.entry(rel, fi); err != nil {
+			return err
+		}
+		if fi.IsDir() && !rules.SkipDir(srel) {
+			if err := w.dir(rel); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *walker) entry(rel string, fi fs.FileInfo) error {
+	hdr, id, err := w.tree.header(rel, fi)
+	if err != nil || hdr == nil {
+		return err
+	}
+	if id != (devIno{}) {
+		if first, ok := w.links[id]; ok {
+			hdr.Typeflag, hdr.Size, hdr.Linkname = tar.TypeLink, 0, first
+			id = devIno{}
+		}
+	}
+	placed, err := w.visit(walked{rel: rel, fi: fi, hdr: hdr})
+	if placed && id != (devIno{}) {
+		w.links[id] = rel
+	}
+	return err
+}
+
+// writeVisitor places each walked entry with w.
+func writeVisitor(w *tarx.Writer, t fileTree, p *prepared) visitor {
+	return func(e walked) (bool, error) {
+		en := tarx.Entry{Header: e.hdr, Source: e.rel}
+		if e.hdr.Typeflag == tar.TypeReg && e.hdr.Size > 0 {
+			en.Open, en.Reopen = e.opener(t), true
+		}
+		return place(w, p, en)
+	}
+}
+
+// modeHeader is the part of a source header that fs.FileMode gives.
+func modeHeader(rel string, mode fs.FileMode) *tar.Header {
+	return &tar.Header{Name: rel, Mode: tarMode(mode)}
+}
+
+// tarMode converts permission and special bits to tar's c_ISUID etc.
+func tarMode(m fs.FileMode) int64 {
+	t := int64(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		t |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		t |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		t |= 0o1000
+	}
+	return t
+}
