@@ -11,26 +11,37 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/stevedore-dev/stevedore/internal/ctxio"
+	"github.com/stevedore-dev/stevedore/internal/flock"
 )
 
 // writeFileAtomic writes path through write: a temp file in path's
 // directory, flushed, fsynced, renamed over path, and the directory synced.
 // On any failure (ctx cancelled included) neither path nor the temp file is
-// left behind; an existing file at path is untouched.
+// left behind; an existing file at path is untouched. The temp file is
+// locked while it is written, so that the next write of path removes the
+// temp files of writes that were killed (and only those).
 func writeFileAtomic(ctx context.Context, path string, write func(w io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
+	sweepTemps(dir, base)
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("image: writing %s: %w", path, err)
 	}
 	tmp := f.Name()
+	if err := flock.Hold(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("image: writing %s: %w", path, err)
+	}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -61,6 +72,38 @@ func writeFileAtomic(ctx context.Context, path string, write func(w io.Writer) e
 	}
 	syncDir(dir)
 	return nil
+}
+
+// staleTempAge is the age past which a temp file is taken as abandoned
+// where locks cannot tell.
+const staleTempAge = 24 * time.Hour
+
+// sweepTemps removes the temp files that killed writes of dir/base left:
+// those no live writer holds (or, without file locks, old ones).
+func sweepTemps(dir, base string) {
+	temps, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+".tmp-*"))
+	for _, t := range temps {
+		gone, err := flock.Abandoned(t)
+		if err != nil {
+			fi, serr := os.Stat(t)
+			gone = serr == nil && time.Since(fi.ModTime()) > staleTempAge
+		}
+		if gone {
+			os.Remove(t)
+		}
+	}
+}
+
+// globEscape escapes the pattern characters of filepath.Match in s.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // syncDir makes a rename in dir durable; failures are ignored (some file

@@ -1,15 +1,15 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"path"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/stevedore-dev/stevedore/internal/mediatype"
 )
 
 // Annotations set on images built on a base that came from a registry.
@@ -18,22 +18,29 @@ const (
 	BaseDigestAnnotation = "org.opencontainers.image.base.digest"
 )
 
-// referencer is implemented by images and indexes pulled from a registry
-// (registry.Pull and registry.PullIndex): the reference the user gave.
-type referencer interface {
-	Reference() name.Reference
-}
-
 // Build returns base with layers added and its config edited by opts. A nil
 // base means scratch: an empty OCI image (OCI manifest and config media
 // types) for linux/amd64, or the platform of [WithPlatform]. For a non-nil
 // base the platform is the base's.
 //
-// The base's layers are never read nor re-compressed: the new image refers
-// to the very same blobs. The added layers are computed (digest, diff ID,
-// size) during Build, so their errors surface here. Cancelling ctx stops
-// Build between layers and, for the layer package's layers (which have a
-// Compute(ctx) method), in the middle of building one.
+// The base's layers are never re-compressed: the new image refers to the
+// very same blobs. The added layers are computed (digest, diff ID, size)
+// during Build, so their errors surface here. Cancelling ctx stops Build
+// between layers and, for the layers of package layer, in the middle of
+// building one.
+//
+// Respecting the base: each layer of package layer is placed on the file
+// tree of the image below it (the base and the layers added before it;
+// see [Tree] and layer.Placeable), as `docker build`'s COPY respects the
+// image it copies into: directories the base has keep the base's mode and
+// owner (a 1777 /tmp stays 1777), and paths under a directory the base
+// makes a symlink (/lib -> usr/lib, /var/run -> /run) land under the
+// link's target while the link survives. The base's layers are read (or
+// their index taken from [WithCache]) only when an added layer is built,
+// not when it comes from the layer cache. Other layers (go-containerregistry's
+// own, say) are added as they are. A layer placed on a base can differ
+// from the same layer used alone, whose digest then differs from the one
+// in the image.
 //
 // Media types: the result keeps the family of the base manifest. On an OCI
 // base, added layers get OCI layer types; on a Docker schema 2 base, Docker
@@ -47,197 +54,107 @@ type referencer interface {
 //
 // History: one entry per added layer, whose created_by is the text of
 // [WithLayerHistory], else the layer's CreatedBy() when it has that method
-// (the layers of the layer package do), else "stevedore: layer sha256:..."; plus, with
-// [WithConfigHistory], empty_layer entries for config edits. The base's
-// history is kept, and padded or trimmed so that its entries without
-// empty_layer still match the base's layers one to one: a missing entry is
-// added with the comment "stevedore: no history in base for this layer",
-// and surplus entries become empty_layer entries.
+// (the layers of package layer do, see layer.Describer), else "stevedore:
+// layer sha256:..."; plus, with [WithConfigHistory], empty_layer entries
+// for config edits. The base's history is kept, and padded or trimmed so
+// that its entries without empty_layer still match the base's layers one
+// to one: a missing entry is added with the comment "stevedore: no history
+// in base for this layer", and surplus entries become empty_layer entries.
 //
-// When base implements Reference() name.Reference (as the images of
-// registry.Pull do) and the result is OCI, the manifest gets the
-// annotations org.opencontainers.image.base.name (the reference's full
-// name) and org.opencontainers.image.base.digest (the base's digest). The
-// base manifest's own annotations are not carried over.
+// An image must have a layer (the image spec's JSON schema says so): an
+// image from scratch with no layer gets one empty layer.
+//
+// When base implements [Referenced] (as the images of registry.Pull do)
+// and the result is OCI, the manifest gets the annotations
+// org.opencontainers.image.base.name (the reference's full name) and
+// org.opencontainers.image.base.digest (the base's digest). The base
+// manifest's own annotations are not carried over.
 func Build(ctx context.Context, base v1.Image, opts ...Option) (v1.Image, error) {
 	o, err := makeOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := o.forBuild("Build", false); err != nil {
+	b, err := readBase(base, o.platform)
+	if err != nil {
 		return nil, err
 	}
-	var p plan
-	if r, ok := base.(referencer); ok && base != nil {
-		p.baseName = r.Reference().Name()
-	}
-	return build(ctx, base, o, p)
+	return build(ctx, b, o, plan{ix: newIndexer(o.cacheDir)})
 }
 
 // plan holds what BuildIndex decides for each of its images.
 type plan struct {
-	platform    *v1.Platform // scratch platform, overriding o.platform
-	extra       []v1.Layer   // per-platform layers, after o.layers
-	workDir     v1.Layer     // the working-directory layer, shared by platforms
-	forceOCI    bool
-	forceDocker bool   // the index is Docker: so is every image that can be
-	baseName    string // base reference name for the base annotations, or ""
+	extra  []v1.Layer        // per-platform layers, after o.layers
+	family *mediatype.Family // the index's family, forced on every image
+	ix     *indexer
 }
 
-// addedLayer is a layer being added, with what Build computed about it.
-type addedLayer struct {
-	l       v1.Layer
-	kind    layerKind
-	mt      types.MediaType
-	digest  v1.Hash
-	diffID  v1.Hash
-	size    int64
-	history string
-}
-
-func build(ctx context.Context, base v1.Image, o *options, p plan) (v1.Image, error) {
+func build(ctx context.Context, b *baseImage, o *options, p plan) (v1.Image, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var (
-		cf          *v1.ConfigFile
-		baseFam     = familyOCI
-		baseDescs   []v1.Descriptor
-		baseLayers  []v1.Layer
-		created     time.Time
-		baseWorkDir string
-	)
-	if base == nil {
-		plat := v1.Platform{OS: "linux", Architecture: "amd64"}
-		if p.platform != nil {
-			plat = *p.platform
-		} else if o.platform != nil {
-			plat = *o.platform
-		}
-		cf = &v1.ConfigFile{
-			OS:           plat.OS,
-			Architecture: plat.Architecture,
-			Variant:      plat.Variant,
-			OSVersion:    plat.OSVersion,
-			OSFeatures:   plat.OSFeatures,
-			RootFS:       v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{}},
-		}
-		created = time.Unix(0, 0).UTC()
-	} else {
-		var err error
-		cf, baseFam, baseDescs, baseLayers, err = readBase(base)
-		if err != nil {
-			return nil, err
-		}
-		if want := o.platform; want != nil {
-			if have := cf.Platform(); have == nil || !have.Satisfies(*want) {
-				return nil, fmt.Errorf("image: WithPlatform(%q), base is %s: %w", want.String(), platformString(have), ErrPlatformMismatch)
-			}
-		}
-		created = cf.Created.Time.UTC()
-		if cf.Created.IsZero() {
-			created = time.Unix(0, 0).UTC()
-		}
-		baseWorkDir = cf.Config.WorkingDir
+	created, err := b.created(o)
+	if err != nil {
+		return nil, fmt.Errorf("image: %w", err)
 	}
-	if sde, err := sourceDateEpoch(); err != nil {
+	toAdd, err := layersToAdd(b, o, p.extra, created)
+	if err != nil {
 		return nil, err
-	} else if sde != nil {
-		created = *sde
 	}
-	if o.created != nil {
-		created = *o.created
+	fam, err := chooseFamily(b, o, p, toAdd)
+	if err != nil {
+		return nil, err
 	}
+	adds, err := addLayers(ctx, b, o, toAdd, p.ix)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := editConfig(b, o, created, adds)
+	if err != nil {
+		return nil, err
+	}
+	rawConfig, err := json.Marshal(cf)
+	if err != nil {
+		return nil, fmt.Errorf("image: encoding config: %w", err)
+	}
+	anns, err := annotations(fam, b.name, b.img, o.annotations)
+	if err != nil {
+		return nil, err
+	}
+	return assemble(fam, b, adds, rawConfig, anns)
+}
 
-	// The layers to add: working directory, shared, per-platform.
-	var layers []v1.Layer
-	var fixedHistory []string
-	if o.workDir != "" && o.workDir != "/" && path.Clean("/"+baseWorkDir) != o.workDir {
-		wl, err := workDirLayer(o.workDir, created)
-		if err != nil {
-			return nil, err
-		}
-		layers = append(layers, wl)
-		fixedHistory = append(fixedHistory, "stevedore: workdir "+o.workDir)
+// chooseFamily decides the media type family of the result before any
+// layer is built: the base's (or the index's), OCI when asked for, and OCI
+// when a layer's kind has no Docker type (zstd).
+func chooseFamily(b *baseImage, o *options, p plan, toAdd []pendingLayer) (mediatype.Family, error) {
+	fam := b.family
+	if p.family != nil {
+		fam = *p.family
 	}
-	layers = append(layers, o.layers...)
-	layers = append(layers, p.extra...)
-	adds := make([]addedLayer, len(layers))
-	for i, l := range layers {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		// Layers that can build under a caller's context (the layer
-		// package's) do so now, so cancelling ctx stops their build too.
-		if c, ok := l.(interface{ Compute(context.Context) error }); ok {
-			if err := c.Compute(ctx); err != nil {
-				return nil, fmt.Errorf("image: added layer %d: %w", i, err)
-			}
-		}
-		a, err := inspectLayer(l)
-		if err != nil {
-			return nil, fmt.Errorf("image: added layer %d: %w", i, err)
-		}
-		if i < len(fixedHistory) {
-			a.history = fixedHistory[i]
-		}
-		adds[i] = a
+	if o.oci {
+		fam = mediatype.OCI
 	}
+	kinds := append([]mediatype.Kind(nil), b.kinds...)
+	for _, a := range toAdd {
+		kinds = append(kinds, a.kind)
+	}
+	for _, k := range kinds {
+		if _, ok := fam.Layer(k); !ok {
+			fam = mediatype.OCI
+		}
+	}
+	if p.family != nil && fam != *p.family {
+		return 0, fmt.Errorf("image: %s image in a %s index", fam, *p.family)
+	}
+	if fam == mediatype.Docker && len(o.annotations) > 0 {
+		return 0, ErrAnnotationsNeedOCI
+	}
+	return fam, nil
+}
 
-	// The family of the result.
-	fam := baseFam
-	if p.forceDocker {
-		fam = familyDocker
-	}
-	if o.oci || p.forceOCI {
-		fam = familyOCI
-	}
-	baseKinds := make([]layerKind, len(baseDescs))
-	for i, d := range baseDescs {
-		k, ok := kindOf(d.MediaType)
-		if !ok {
-			return nil, fmt.Errorf("image: base layer %d (%s) has media type %q: %w", i, d.Digest, d.MediaType, ErrUnsupportedBase)
-		}
-		baseKinds[i] = k
-		if _, ok := fam.layerType(k); !ok {
-			fam = familyOCI
-		}
-	}
-	for _, a := range adds {
-		if _, ok := fam.layerType(a.kind); !ok {
-			fam = familyOCI
-		}
-	}
-
-	// Layers and descriptors of the result.
-	n := len(baseDescs) + len(adds)
-	outLayers := make([]v1.Layer, 0, n)
-	descs := make([]v1.Descriptor, 0, n)
-	digests := make([]v1.Hash, 0, n)
-	for i, d := range baseDescs {
-		mt, _ := fam.layerType(baseKinds[i])
-		// Compare with what the layer object reports, which can differ from
-		// the manifest (ggcr's mutate.Addendum.MediaType changes only the
-		// descriptor): the result's layers must agree with its manifest.
-		have, err := baseLayers[i].MediaType()
-		if err != nil {
-			have = ""
-		}
-		outLayers = append(outLayers, retype(baseLayers[i], have, mt))
-		d.MediaType = mt
-		descs = append(descs, d)
-		digests = append(digests, d.Digest)
-	}
-	diffIDs := append([]v1.Hash{}, cf.RootFS.DiffIDs...)
-	for _, a := range adds {
-		mt, _ := fam.layerType(a.kind)
-		outLayers = append(outLayers, retype(a.l, a.mt, mt))
-		descs = append(descs, v1.Descriptor{MediaType: mt, Size: a.size, Digest: a.digest})
-		digests = append(digests, a.digest)
-		diffIDs = append(diffIDs, a.diffID)
-	}
-
-	// Config.
+// editConfig applies the config edits and records the layers and history.
+func editConfig(b *baseImage, o *options, created time.Time, adds []addedLayer) (*v1.ConfigFile, error) {
+	cf := b.cf.DeepCopy()
 	st := &editState{cf: cf}
 	for _, e := range o.edits {
 		if err := e.apply(st); err != nil {
@@ -245,60 +162,80 @@ func build(ctx context.Context, base v1.Image, o *options, p plan) (v1.Image, er
 		}
 	}
 	cf.Created = v1.Time{Time: created}
-	cf.RootFS = v1.RootFS{Type: "layers", DiffIDs: diffIDs}
-	history := alignHistory(cf.History, len(baseDescs))
+	diffIDs := append([]v1.Hash{}, b.cf.RootFS.DiffIDs...)
+	history := alignHistory(cf.History, len(b.descs))
 	for _, a := range adds {
-		cb := a.history
-		if cb == "" {
-			cb = "stevedore: layer " + a.digest.String()
-		}
-		history = append(history, v1.History{Created: cf.Created, CreatedBy: cb})
+		diffIDs = append(diffIDs, a.diffID)
+		history = append(history, v1.History{Created: cf.Created, CreatedBy: a.history})
 	}
 	if o.configHistory {
 		for _, e := range o.edits {
 			history = append(history, v1.History{Created: cf.Created, CreatedBy: e.history, EmptyLayer: true})
 		}
 	}
-	if len(history) == 0 {
-		history = nil
+	cf.RootFS = v1.RootFS{Type: "layers", DiffIDs: diffIDs}
+	cf.History = nil
+	if len(history) > 0 {
+		cf.History = history
 	}
-	cf.History = history
-	rawConfig, err := json.Marshal(cf)
-	if err != nil {
-		return nil, fmt.Errorf("image: encoding config: %w", err)
+	return cf, nil
+}
+
+// annotations are the manifest's: the base's name and digest, then the
+// user's, for OCI results only.
+func annotations(fam mediatype.Family, baseName string, base interface{ Digest() (v1.Hash, error) }, user map[string]string) (map[string]string, error) {
+	if fam != mediatype.OCI {
+		return nil, nil
 	}
-	cfgDigest, cfgSize, err := v1.SHA256(bytesReader(rawConfig))
+	anns := map[string]string{}
+	if baseName != "" && base != nil {
+		d, err := base.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("image: digest of base %s: %w", baseName, err)
+		}
+		anns[BaseNameAnnotation] = baseName
+		anns[BaseDigestAnnotation] = d.String()
+	}
+	for k, v := range user {
+		anns[k] = v
+	}
+	if len(anns) == 0 {
+		return nil, nil
+	}
+	return anns, nil
+}
+
+// assemble writes the manifest of the result.
+func assemble(fam mediatype.Family, b *baseImage, adds []addedLayer, rawConfig []byte, anns map[string]string) (v1.Image, error) {
+	n := len(b.descs) + len(adds)
+	layers := make([]v1.Layer, 0, n)
+	descs := make([]v1.Descriptor, 0, n)
+	for i, d := range b.descs {
+		mt, _ := fam.Layer(b.kinds[i])
+		// Compare with what the layer object reports, which can differ from
+		// the manifest (ggcr's mutate.Addendum.MediaType changes only the
+		// descriptor): the result's layers must agree with its manifest.
+		have, err := b.layers[i].MediaType()
+		if err != nil {
+			have = ""
+		}
+		layers = append(layers, retype(b.layers[i], have, mt))
+		d.MediaType = mt
+		descs = append(descs, d)
+	}
+	for _, a := range adds {
+		mt, _ := fam.Layer(a.kind)
+		layers = append(layers, retype(a.l, a.mt, mt))
+		descs = append(descs, v1.Descriptor{MediaType: mt, Size: a.size, Digest: a.digest})
+	}
+	cfgDigest, cfgSize, err := v1.SHA256(bytes.NewReader(rawConfig))
 	if err != nil {
 		return nil, err
 	}
-
-	// Annotations.
-	var anns map[string]string
-	if fam == familyDocker && len(o.annotations) > 0 {
-		return nil, ErrAnnotationsNeedOCI
-	}
-	if fam == familyOCI {
-		anns = map[string]string{}
-		if p.baseName != "" && base != nil {
-			d, err := base.Digest()
-			if err != nil {
-				return nil, fmt.Errorf("image: digest of base %s: %w", p.baseName, err)
-			}
-			anns[BaseNameAnnotation] = p.baseName
-			anns[BaseDigestAnnotation] = d.String()
-		}
-		for k, v := range o.annotations {
-			anns[k] = v
-		}
-		if len(anns) == 0 {
-			anns = nil
-		}
-	}
-
 	m := v1.Manifest{
 		SchemaVersion: 2,
-		MediaType:     fam.manifest(),
-		Config:        v1.Descriptor{MediaType: fam.config(), Size: cfgSize, Digest: cfgDigest},
+		MediaType:     fam.Manifest(),
+		Config:        v1.Descriptor{MediaType: fam.Config(), Size: cfgSize, Digest: cfgDigest},
 		Layers:        descs,
 		Annotations:   anns,
 	}
@@ -306,66 +243,7 @@ func build(ctx context.Context, base v1.Image, o *options, p plan) (v1.Image, er
 	if err != nil {
 		return nil, fmt.Errorf("image: encoding manifest: %w", err)
 	}
-	return newBuiltImage(fam.manifest(), rawManifest, rawConfig, outLayers, digests, diffIDs)
-}
-
-// readBase reads what Build needs of a base: its config, family, layer
-// descriptors and layer objects. No layer is read.
-func readBase(base v1.Image) (*v1.ConfigFile, family, []v1.Descriptor, []v1.Layer, error) {
-	mt, err := base.MediaType()
-	if err != nil {
-		return nil, 0, nil, nil, fmt.Errorf("image: media type of base: %w", err)
-	}
-	fam, err := manifestFamily(mt)
-	if err != nil {
-		return nil, 0, nil, nil, err
-	}
-	m, err := base.Manifest()
-	if err != nil {
-		return nil, 0, nil, nil, fmt.Errorf("image: manifest of base: %w", err)
-	}
-	if !m.Config.MediaType.IsConfig() {
-		return nil, 0, nil, nil, fmt.Errorf("image: base config has media type %q, not an image config: %w", m.Config.MediaType, ErrUnsupportedBase)
-	}
-	cf, err := base.ConfigFile()
-	if err != nil {
-		return nil, 0, nil, nil, fmt.Errorf("image: config of base: %w", err)
-	}
-	cf = cf.DeepCopy()
-	layers, err := base.Layers()
-	if err != nil {
-		return nil, 0, nil, nil, fmt.Errorf("image: layers of base: %w", err)
-	}
-	if len(layers) != len(m.Layers) || len(cf.RootFS.DiffIDs) != len(m.Layers) {
-		return nil, 0, nil, nil, fmt.Errorf("image: base has %d manifest layers, %d layers and %d diff_ids: %w",
-			len(m.Layers), len(layers), len(cf.RootFS.DiffIDs), ErrUnsupportedBase)
-	}
-	return cf, fam, m.Layers, layers, nil
-}
-
-// inspectLayer computes what Build needs of an added layer.
-func inspectLayer(l v1.Layer) (addedLayer, error) {
-	mt, err := l.MediaType()
-	if err != nil {
-		return addedLayer{}, fmt.Errorf("media type: %w", err)
-	}
-	k, ok := kindOf(mt)
-	if !ok {
-		return addedLayer{}, fmt.Errorf("media type %q is not a layer media type", mt)
-	}
-	d, err := l.Digest()
-	if err != nil {
-		return addedLayer{}, fmt.Errorf("digest: %w", err)
-	}
-	diffID, err := l.DiffID()
-	if err != nil {
-		return addedLayer{}, fmt.Errorf("layer %s: diff ID: %w", d, err)
-	}
-	size, err := l.Size()
-	if err != nil {
-		return addedLayer{}, fmt.Errorf("layer %s: size: %w", d, err)
-	}
-	return addedLayer{l: l, kind: k, mt: mt, digest: d, diffID: diffID, size: size, history: createdBy(l)}, nil
+	return newBuiltImage(fam.Manifest(), rawManifest, rawConfig, layers)
 }
 
 // alignHistory returns base history whose non-empty entries number exactly
@@ -388,11 +266,4 @@ func alignHistory(h []v1.History, layers int) []v1.History {
 		out = append(out, v1.History{Comment: "stevedore: no history in base for this layer"})
 	}
 	return out
-}
-
-func platformString(p *v1.Platform) string {
-	if p == nil {
-		return "without platform"
-	}
-	return p.String()
 }

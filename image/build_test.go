@@ -1,13 +1,21 @@
 package image
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/mediatype"
+	"github.com/stevedore-dev/stevedore/layer"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -275,10 +283,12 @@ func TestScratch(t *testing.T) {
 		if m.MediaType != types.OCIManifestSchema1 || m.Config.MediaType != types.OCIConfigJSON {
 			t.Errorf("Build(nil) media types = %s, %s, want OCI", m.MediaType, m.Config.MediaType)
 		}
-		raw, _ := img.RawConfigFile()
-		if !strings.Contains(string(raw), `"diff_ids":[]`) {
-			t.Errorf("scratch config %s: want diff_ids []", raw)
-		}
+		// The image spec's schema wants a layer: scratch gets an empty one,
+		// the tar of nothing (1024 zero bytes), whose diff ID is known.
+		zero := sha256.Sum256(make([]byte, 1024))
+		assert.Equal(t, []v1.Hash{{Algorithm: "sha256", Hex: hex.EncodeToString(zero[:])}}, cf.RootFS.DiffIDs, "scratch diff_ids")
+		require.Len(t, cf.History, 1)
+		assert.Equal(t, "stevedore: empty layer (an image has at least one)", cf.History[0].CreatedBy)
 	}
 }
 
@@ -297,7 +307,7 @@ func TestSourceDateEpoch(t *testing.T) {
 }
 
 func TestPlatformMismatch(t *testing.T) {
-	base := configuredBase(t, familyOCI) // linux/arm64
+	base := configuredBase(t, mediatype.OCI) // linux/arm64
 	if _, err := Build(t.Context(), base, WithPlatform("linux/amd64")); !errors.Is(err, ErrPlatformMismatch) {
 		t.Errorf("Build(arm64 base, WithPlatform(amd64)) error = %v, want ErrPlatformMismatch", err)
 	}
@@ -333,25 +343,26 @@ func TestInvalidOptions(t *testing.T) {
 		{"WithStopSignal number", WithStopSignal("99")},
 		{"WithCreated zero", WithCreated(time.Time{})},
 		{"WithPlatform", WithPlatform("linux")},
-		{"WithPlatforms none", WithPlatforms()},
-		{"WithPlatformLayers nil", WithPlatformLayers(nil)},
-		{"WithRefName", WithRefName("has space")},
-		{"write option in Build", WithRefName("v1")},
-		{"index option in Build", WithPlatforms("linux/amd64")},
+		{"WithCache empty", WithCache("")},
 	}
 	for _, tc := range tests {
 		_, err := Build(t.Context(), nil, tc.opt)
-		if !errors.Is(err, ErrInvalidOption) {
-			t.Errorf("Build(%s) error = %v, want ErrInvalidOption", tc.name, err)
-		}
+		assert.ErrorIs(t, err, ErrInvalidOption, "Build(%s)", tc.name)
 	}
-	if err := WriteOCITarball(t.Context(), t.TempDir()+"/x.tar", mustBuild(t, nil), WithEnv("A", "b")); !errors.Is(err, ErrInvalidOption) {
-		t.Errorf("WriteOCITarball(WithEnv) error = %v, want ErrInvalidOption", err)
+	for name, opt := range map[string]IndexOption{
+		"WithPlatforms none":     WithPlatforms(),
+		"WithPlatformLayers nil": WithPlatformLayers(nil),
+		"WithPlatform":           WithPlatform("linux/amd64"), // Build's, not BuildIndex's
+	} {
+		_, err := BuildIndex(t.Context(), nil, opt)
+		assert.ErrorIs(t, err, ErrInvalidOption, "BuildIndex(%s)", name)
 	}
+	err := WriteOCITarball(t.Context(), t.TempDir()+"/x.tar", mustBuild(t, nil), WithRefName("has space"))
+	assert.ErrorIs(t, err, ErrInvalidOption, "WriteOCITarball(WithRefName with a space)")
 }
 
 func TestHistoryAlignment(t *testing.T) {
-	base := configuredBase(t, familyOCI) // 2 layers
+	base := configuredBase(t, mediatype.OCI) // 2 layers
 	tests := []struct {
 		name    string
 		history []v1.History
@@ -383,7 +394,7 @@ func TestHistoryAlignment(t *testing.T) {
 }
 
 func TestUnsupportedBase(t *testing.T) {
-	base := configuredBase(t, familyOCI)
+	base := configuredBase(t, mediatype.OCI)
 	cf := configOf(t, base)
 	cf.RootFS.DiffIDs = cf.RootFS.DiffIDs[:1]
 	b, err := mutateConfigFile(base, cf)
@@ -433,23 +444,68 @@ func (i untouchable) Layers() ([]v1.Layer, error) {
 	return ls, err
 }
 
+// TestBaseLayersNotRead: Build never re-compresses base layers, never
+// reads them when the added layers need no base (ggcr's layers are added
+// as they are), and reads each at most once for the base's file tree,
+// which WithCache keeps: the next build reads none.
 func TestBaseLayersNotRead(t *testing.T) {
-	for _, fam := range []family{familyOCI, familyDocker} {
+	for _, fam := range []mediatype.Family{mediatype.OCI, mediatype.Docker} {
 		base := untouchable{configuredBase(t, fam), t}
 		for _, opts := range [][]Option{
-			{WithLayers(randomLayer(t, 1, types.OCILayer)), WithWorkDir("/x")},
+			{WithLayers(randomLayer(t, 1, types.OCILayer))},
 			{WithLayers(tarLayer(t, types.OCILayerZStd, tarFile{name: "z", body: "z"}))}, // converts a Docker base
 		} {
 			img, err := Build(t.Context(), base, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := img.RawManifest(); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := img.RawConfigFile(); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			_, err = img.RawManifest()
+			require.NoError(t, err)
+			_, err = img.RawConfigFile()
+			require.NoError(t, err)
 		}
 	}
+	cache := t.TempDir()
+	base := &countingBase{Image: configuredBase(t, mediatype.OCI)}
+	files := func() v1.Layer {
+		l, err := layer.FromFiles([]layer.File{{Path: "/x/f", Data: []byte("f")}}, layer.WithCache(cache))
+		require.NoError(t, err)
+		return l
+	}
+	_, err := Build(t.Context(), base, WithLayers(files()), WithWorkDir("/x"), WithCache(cache))
+	require.NoError(t, err)
+	assert.Equal(t, 2, base.reads(), "base layers read by a first build (each indexed once)")
+	base.n.Store(0)
+	_, err = Build(t.Context(), base, WithLayers(files()), WithWorkDir("/x"), WithCache(cache))
+	require.NoError(t, err)
+	assert.Equal(t, 0, base.reads(), "base layers read by a second build with the cache")
+}
+
+// countingBase counts the reads of its layers' bytes.
+type countingBase struct {
+	v1.Image
+	n atomic.Int64
+}
+
+func (b *countingBase) reads() int { return int(b.n.Load()) }
+
+func (b *countingBase) Layers() ([]v1.Layer, error) {
+	ls, err := b.Image.Layers()
+	for j := range ls {
+		ls[j] = countingLayer{ls[j], &b.n}
+	}
+	return ls, err
+}
+
+type countingLayer struct {
+	v1.Layer
+	n *atomic.Int64
+}
+
+func (l countingLayer) Compressed() (io.ReadCloser, error) {
+	l.n.Add(1)
+	return l.Layer.Compressed()
+}
+
+func (l countingLayer) Uncompressed() (io.ReadCloser, error) {
+	l.n.Add(1)
+	return l.Layer.Uncompressed()
 }

@@ -3,6 +3,10 @@ package image
 import "errors"
 
 var (
+	// ErrInvalidOption reports an invalid option argument, or an option
+	// given where it does not apply.
+	ErrInvalidOption = errors.New("image: invalid option")
+
 	// ErrUnsupportedBase reports a base that is not an image this package
 	// can build on: a Docker schema 1 manifest, an artifact whose config is
 	// not an image config, a layer of unknown media type, or a config whose

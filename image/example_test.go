@@ -3,11 +3,12 @@ package image_test
 import (
 	"context"
 	"fmt"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"log"
 	"os"
 	"path/filepath"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -62,7 +63,7 @@ func ExampleBuild() {
 	// linux/arm64 /app [/app/hello.sh] [GREETING=hello PATH=/app:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin]
 	// stevedore: workdir /app
 	// stevedore: files 2 -> /
-	// sha256:b4bd7972c267afa0485fca507c8e579edbbe448893369d059124c0b961e893e1
+	// sha256:116e553ad2fbd683bc5526210f834ecb7f06050005774f1d71820485733bbf9e
 }
 
 // Write an image to an OCI layout, add a second one beside it, and read

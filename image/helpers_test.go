@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"github.com/klauspost/compress/zstd"
 	"io"
 	"math/rand"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/stevedore-dev/stevedore/internal/compress"
+	"github.com/stevedore-dev/stevedore/internal/mediatype"
 
 	"github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -126,11 +129,11 @@ var baseCreated = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 
 // configuredBase is a base in family fam with the config of a typical
 // distribution image.
-func configuredBase(t testing.TB, fam family) v1.Image {
+func configuredBase(t testing.TB, fam mediatype.Family) v1.Image {
 	t.Helper()
 	var base v1.Image = empty.Image
 	lt := types.DockerLayer
-	if fam == familyOCI {
+	if fam == mediatype.OCI {
 		base = mutate.MediaType(base, types.OCIManifestSchema1)
 		base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
 		lt = types.OCILayer
@@ -166,8 +169,8 @@ func configuredBase(t testing.TB, fam family) v1.Image {
 func testBases(t testing.TB) []testBase {
 	return []testBase{
 		{"random", randomBase(t)},
-		{"oci", configuredBase(t, familyOCI)},
-		{"docker", configuredBase(t, familyDocker)},
+		{"oci", configuredBase(t, mediatype.OCI)},
+		{"docker", configuredBase(t, mediatype.Docker)},
 	}
 }
 
@@ -372,7 +375,7 @@ func allGzip(t testing.TB, img v1.Image) bool {
 		t.Fatal(err)
 	}
 	for _, d := range m.Layers {
-		if k, ok := kindOf(d.MediaType); !ok || k.comp != gzipped {
+		if k, ok := mediatype.LayerKind(d.MediaType); !ok || k.Compression != compress.Gzip {
 			return false
 		}
 	}
@@ -408,14 +411,14 @@ func checkLayerBytes(t testing.TB, img v1.Image) {
 		if d != m.Layers[i].Digest || size != m.Layers[i].Size {
 			t.Fatalf("layer %d: blob %s %d, manifest %s %d", i, d, size, m.Layers[i].Digest, m.Layers[i].Size)
 		}
-		k, _ := kindOf(m.Layers[i].MediaType)
+		k, _ := mediatype.LayerKind(m.Layers[i].MediaType)
 		var r io.Reader = bytes.NewReader(blob)
-		switch k.comp {
-		case gzipped:
+		switch k.Compression {
+		case compress.Gzip:
 			if r, err = gzip.NewReader(r); err != nil {
 				t.Fatalf("layer %d: %v", i, err)
 			}
-		case zstded:
+		case compress.Zstd:
 			zr, err := zstd.NewReader(r)
 			if err != nil {
 				t.Fatalf("layer %d: %v", i, err)

@@ -24,11 +24,24 @@ type builtImage struct {
 
 var _ v1.Image = (*builtImage)(nil)
 
-func newBuiltImage(mt types.MediaType, rawManifest, rawConfig []byte, layers []v1.Layer, digests, diffIDs []v1.Hash) (*builtImage, error) {
+func newBuiltImage(mt types.MediaType, rawManifest, rawConfig []byte, layers []v1.Layer) (*builtImage, error) {
 	d, _, err := v1.SHA256(bytes.NewReader(rawManifest))
 	if err != nil {
 		return nil, err
 	}
+	m, err := v1.ParseManifest(bytes.NewReader(rawManifest))
+	if err != nil {
+		return nil, err
+	}
+	cf, err := v1.ParseConfigFile(bytes.NewReader(rawConfig))
+	if err != nil {
+		return nil, err
+	}
+	digests := make([]v1.Hash, len(m.Layers))
+	for i, l := range m.Layers {
+		digests[i] = l.Digest
+	}
+	diffIDs := cf.RootFS.DiffIDs
 	c, _, err := v1.SHA256(bytes.NewReader(rawConfig))
 	if err != nil {
 		return nil, err

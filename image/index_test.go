@@ -3,12 +3,16 @@ package image
 import (
 	"archive/tar"
 	"errors"
-	"github.com/google/go-containerregistry/pkg/name"
 	"io"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/stevedore-dev/stevedore/internal/mediatype"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -18,10 +22,10 @@ import (
 
 // baseIndex is a multi-platform base of family fam: linux/amd64,
 // linux/arm64/v8, and a BuildKit-style attestation entry.
-func baseIndex(t testing.TB, fam family) v1.ImageIndex {
+func baseIndex(t testing.TB, fam mediatype.Family) v1.ImageIndex {
 	t.Helper()
 	var idx v1.ImageIndex = empty.Index
-	idx = mutate.IndexMediaType(idx, fam.index())
+	idx = mutate.IndexMediaType(idx, fam.Index())
 	var adds []mutate.IndexAddendum
 	for i, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}} {
 		img := configuredBase(t, fam)
@@ -64,15 +68,15 @@ func TestBuildIndex(t *testing.T) {
 	tests := []struct {
 		name      string
 		base      v1.ImageIndex
-		opts      []Option
+		opts      []IndexOption
 		platforms []string
 		mt        types.MediaType
 	}{
-		{"scratch", nil, []Option{WithPlatforms("linux/amd64", "linux/arm64")}, []string{"linux/amd64", "linux/arm64"}, types.OCIImageIndex},
-		{"oci base, all", baseIndex(t, familyOCI), nil, []string{"linux/amd64", "linux/arm64/v8"}, types.OCIImageIndex},
-		{"oci base, filtered", baseIndex(t, familyOCI), []Option{WithPlatforms("linux/arm64")}, []string{"linux/arm64/v8"}, types.OCIImageIndex},
-		{"docker base", baseIndex(t, familyDocker), nil, []string{"linux/amd64", "linux/arm64/v8"}, types.DockerManifestList},
-		{"docker base, zstd converts all", baseIndex(t, familyDocker), []Option{WithPlatformLayers(func(p v1.Platform) ([]v1.Layer, error) {
+		{"scratch", nil, []IndexOption{WithPlatforms("linux/amd64", "linux/arm64")}, []string{"linux/amd64", "linux/arm64"}, types.OCIImageIndex},
+		{"oci base, all", baseIndex(t, mediatype.OCI), nil, []string{"linux/amd64", "linux/arm64/v8"}, types.OCIImageIndex},
+		{"oci base, filtered", baseIndex(t, mediatype.OCI), []IndexOption{WithPlatforms("linux/arm64")}, []string{"linux/arm64/v8"}, types.OCIImageIndex},
+		{"docker base", baseIndex(t, mediatype.Docker), nil, []string{"linux/amd64", "linux/arm64/v8"}, types.DockerManifestList},
+		{"docker base, zstd converts all", baseIndex(t, mediatype.Docker), []IndexOption{WithPlatformLayers(func(p v1.Platform) ([]v1.Layer, error) {
 			if p.Architecture == "arm64" {
 				return []v1.Layer{tarLayer(t, types.OCILayerZStd, tarFile{name: "z", body: "z"})}, nil
 			}
@@ -81,7 +85,7 @@ func TestBuildIndex(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := append([]Option{shared, perPlatform, WithEnv("A", "1")}, tc.opts...)
+			opts := append([]IndexOption{shared, perPlatform, WithEnv("A", "1")}, tc.opts...)
 			idx, err := BuildIndex(t.Context(), tc.base, opts...)
 			if err != nil {
 				t.Fatal(err)
@@ -134,22 +138,25 @@ func TestBuildIndex(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkIndex(t, got)
-			if digestOf(t, got) != digestOf(t, idx) {
-				t.Errorf("round-tripped index digest = %s, want %s", digestOf(t, got), digestOf(t, idx))
-			}
+			// A layout holds OCI types: a Docker index is converted.
+			oci, err := ToOCI(idx)
+			require.NoError(t, err)
+			assert.Equal(t, digestOf(t, oci.(v1.ImageIndex)), digestOf(t, got), "round-tripped index digest")
+			mt, _ := got.MediaType()
+			assert.Equal(t, types.OCIImageIndex, mt, "round-tripped index media type")
 		})
 	}
 }
 
 func TestBuildIndexErrors(t *testing.T) {
-	if _, err := BuildIndex(t.Context(), nil); !errors.Is(err, ErrInvalidOption) {
-		t.Errorf("BuildIndex(nil) error = %v, want ErrInvalidOption", err)
-	}
-	if _, err := BuildIndex(t.Context(), baseIndex(t, familyOCI), WithPlatforms("linux/s390x")); !errors.Is(err, ErrNotFound) {
-		t.Errorf("BuildIndex(WithPlatforms(s390x)) error = %v, want ErrNotFound", err)
-	}
+	idx, err := BuildIndex(t.Context(), nil)
+	require.NoError(t, err, "BuildIndex(nil): a linux/amd64 scratch index")
+	assert.Equal(t, []string{"linux/amd64"}, platformsOf(t, idx))
+	_, err = BuildIndex(t.Context(), baseIndex(t, mediatype.OCI), WithPlatforms("linux/s390x"))
+	require.ErrorIs(t, err, ErrNotFound, "BuildIndex(WithPlatforms(s390x))")
+	assert.Contains(t, err.Error(), "it has linux/amd64, linux/arm64/v8", "the error lists what the base has")
 	boom := errors.New("boom")
-	if _, err := BuildIndex(t.Context(), baseIndex(t, familyOCI), WithPlatformLayers(func(v1.Platform) ([]v1.Layer, error) { return nil, boom })); !errors.Is(err, boom) {
+	if _, err := BuildIndex(t.Context(), baseIndex(t, mediatype.OCI), WithPlatformLayers(func(v1.Platform) ([]v1.Layer, error) { return nil, boom })); !errors.Is(err, boom) {
 		t.Errorf("BuildIndex(failing WithPlatformLayers) error = %v, want boom", err)
 	}
 }
@@ -203,7 +210,7 @@ func TestBuildIndexAnnotations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := baseIndex(t, familyOCI)
+	base := baseIndex(t, mediatype.OCI)
 	idx, err := BuildIndex(t.Context(), refIndex{base, ref}, WithAnnotation("k", "v"))
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +237,7 @@ func TestBuildIndexAnnotations(t *testing.T) {
 		}
 	}
 	// A Docker manifest list cannot carry annotations.
-	if _, err := BuildIndex(t.Context(), baseIndex(t, familyDocker), WithAnnotation("k", "v")); !errors.Is(err, ErrAnnotationsNeedOCI) {
+	if _, err := BuildIndex(t.Context(), baseIndex(t, mediatype.Docker), WithAnnotation("k", "v")); !errors.Is(err, ErrAnnotationsNeedOCI) {
 		t.Errorf("BuildIndex(docker, WithAnnotation) error = %v, want ErrAnnotationsNeedOCI", err)
 	}
 }

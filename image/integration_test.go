@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/internal/mediatype"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -22,7 +24,7 @@ import (
 func TestSkopeoReadsEveryOutput(t *testing.T) {
 	itest.Require(t, "skopeo")
 	ctx := t.Context()
-	img := mustBuild(t, configuredBase(t, familyOCI), WithLayers(randomLayer(t, 20, types.OCILayer)), WithEnv("OUT", "1"))
+	img := mustBuild(t, configuredBase(t, mediatype.OCI), WithLayers(randomLayer(t, 20, types.OCILayer)), WithEnv("OUT", "1"))
 	want := digestOf(t, img)
 	dir := t.TempDir()
 	lay, oci, dock := filepath.Join(dir, "layout"), filepath.Join(dir, "img.oci.tar"), filepath.Join(dir, "img.docker.tar")
@@ -122,7 +124,7 @@ func TestUmociAcceptsOursRejectsPlainGGCR(t *testing.T) {
 	itest.Require(t, "umoci", "skopeo")
 	ctx := t.Context()
 	files := []tarFile{{name: "etc/", dir: true, mode: 0o755}, {name: "etc/greeting", body: "hi\n"}}
-	ours := mustBuild(t, configuredBase(t, familyOCI), WithLayers(tarLayer(t, types.DockerLayer, files...)))
+	ours := mustBuild(t, configuredBase(t, mediatype.OCI), WithLayers(tarLayer(t, types.DockerLayer, files...)))
 	lay := filepath.Join(t.TempDir(), "layout")
 	if err := WriteOCILayout(ctx, lay, ours, WithRefName("ours")); err != nil {
 		t.Fatal(err)
@@ -220,7 +222,7 @@ func main() {
 // plainGGCRWith is plainGGCR with the given files.
 func plainGGCRWith(t testing.TB, files []tarFile) v1.Image {
 	t.Helper()
-	return mustAppend(t, configuredBase(t, familyOCI), tarLayer(t, types.DockerLayer, files...))
+	return mustAppend(t, configuredBase(t, mediatype.OCI), tarLayer(t, types.DockerLayer, files...))
 }
 
 // TestAppendToSkopeoLayout: a layout skopeo wrote keeps working after we

@@ -3,6 +3,8 @@ package image
 import (
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/internal/mediatype"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -19,14 +21,14 @@ func TestMediaTypes(t *testing.T) {
 		wantLayer types.MediaType // the added layer
 		wantBase  types.MediaType // base layers
 	}{
-		{"oci base, oci gzip", configuredBase(t, familyOCI), types.OCILayer, nil, types.OCIManifestSchema1, types.OCILayer, types.OCILayer},
-		{"oci base, docker gzip", configuredBase(t, familyOCI), types.DockerLayer, nil, types.OCIManifestSchema1, types.OCILayer, types.OCILayer},
-		{"oci base, docker tar", configuredBase(t, familyOCI), types.DockerUncompressedLayer, nil, types.OCIManifestSchema1, types.OCIUncompressedLayer, types.OCILayer},
-		{"oci base, zstd", configuredBase(t, familyOCI), types.OCILayerZStd, nil, types.OCIManifestSchema1, types.OCILayerZStd, types.OCILayer},
-		{"docker base, oci gzip", configuredBase(t, familyDocker), types.OCILayer, nil, types.DockerManifestSchema2, types.DockerLayer, types.DockerLayer},
-		{"docker base, oci tar", configuredBase(t, familyDocker), types.OCIUncompressedLayer, nil, types.DockerManifestSchema2, types.DockerUncompressedLayer, types.DockerLayer},
-		{"docker base, zstd converts", configuredBase(t, familyDocker), types.OCILayerZStd, nil, types.OCIManifestSchema1, types.OCILayerZStd, types.OCILayer},
-		{"docker base, WithOCIMediaTypes", configuredBase(t, familyDocker), types.OCILayer, []Option{WithOCIMediaTypes()}, types.OCIManifestSchema1, types.OCILayer, types.OCILayer},
+		{"oci base, oci gzip", configuredBase(t, mediatype.OCI), types.OCILayer, nil, types.OCIManifestSchema1, types.OCILayer, types.OCILayer},
+		{"oci base, docker gzip", configuredBase(t, mediatype.OCI), types.DockerLayer, nil, types.OCIManifestSchema1, types.OCILayer, types.OCILayer},
+		{"oci base, docker tar", configuredBase(t, mediatype.OCI), types.DockerUncompressedLayer, nil, types.OCIManifestSchema1, types.OCIUncompressedLayer, types.OCILayer},
+		{"oci base, zstd", configuredBase(t, mediatype.OCI), types.OCILayerZStd, nil, types.OCIManifestSchema1, types.OCILayerZStd, types.OCILayer},
+		{"docker base, oci gzip", configuredBase(t, mediatype.Docker), types.OCILayer, nil, types.DockerManifestSchema2, types.DockerLayer, types.DockerLayer},
+		{"docker base, oci tar", configuredBase(t, mediatype.Docker), types.OCIUncompressedLayer, nil, types.DockerManifestSchema2, types.DockerUncompressedLayer, types.DockerLayer},
+		{"docker base, zstd converts", configuredBase(t, mediatype.Docker), types.OCILayerZStd, nil, types.OCIManifestSchema1, types.OCILayerZStd, types.OCILayer},
+		{"docker base, WithOCIMediaTypes", configuredBase(t, mediatype.Docker), types.OCILayer, []Option{WithOCIMediaTypes()}, types.OCIManifestSchema1, types.OCILayer, types.OCILayer},
 		{"random base, zstd", randomBase(t), types.OCILayerZStd, nil, types.OCIManifestSchema1, types.OCILayerZStd, types.OCILayer},
 		{"scratch, docker gzip", nil, types.DockerLayer, nil, types.OCIManifestSchema1, types.OCILayer, ""},
 		{"mixed base (ggcr plain way) is repaired", plainGGCR(t), types.OCILayer, nil, types.OCIManifestSchema1, types.OCILayer, types.OCILayer},
@@ -65,7 +67,7 @@ func TestMediaTypes(t *testing.T) {
 func plainGGCR(t testing.TB) v1.Image {
 	t.Helper()
 	l := tarLayer(t, types.DockerLayer, tarFile{name: "plain.txt", body: "plain\n"})
-	img, err := mutate.AppendLayers(configuredBase(t, familyOCI), l)
+	img, err := mutate.AppendLayers(configuredBase(t, mediatype.OCI), l)
 	if err != nil {
 		t.Fatal(err)
 	}

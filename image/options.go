@@ -1,21 +1,38 @@
 package image
 
 import (
-	"errors"
 	"fmt"
-	"path"
-	"strconv"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// Option configures [Build], [BuildIndex] and the Write functions. Options
-// are applied in order; when two options set the same thing, the later one
-// wins. An option that does not apply to the function it is given to (for
-// example [WithRefName] given to [Build]) is an error.
+// Option configures [Build], [BuildIndex] and [BuildAny]: the layers to
+// add and the config edits. Options are applied in order; when two set
+// the same thing, the later one wins. Nil options are ignored.
 type Option func(*options) error
+
+// IndexOption configures [BuildIndex] and [BuildAny]: every Option, plus
+// [WithPlatforms] and [WithPlatformLayers], which only an index has.
+type IndexOption interface {
+	applyIndex(*options) error
+}
+
+func (f Option) applyIndex(o *options) error { return f(o) }
+
+// indexOption is an option that only [BuildIndex] and [BuildAny] take.
+type indexOption func(*options) error
+
+func (f indexOption) applyIndex(o *options) error { return f(o) }
+
+// WriteOption configures [WriteOCILayout] and [WriteOCITarball]. Nil
+// options are ignored.
+type WriteOption func(*writeOptions) error
+
+type writeOptions struct {
+	refName string
+}
 
 // configEdit is one config change, applied in option order.
 type configEdit struct {
@@ -43,25 +60,17 @@ type options struct {
 	created        *time.Time
 	configHistory  bool
 	oci            bool
-
-	refName string
-
-	// build and write name the options given that only apply to Build /
-	// BuildIndex and only to the Write functions, for error messages.
-	build []string
-	write []string
-	// indexOnly names options that only apply to BuildIndex.
-	indexOnly []string
+	cacheDir       string
+	skipUnchanged  bool
+	// indexOnly names the first index option given, for BuildAny on an
+	// image.
+	indexOnly string
 }
 
-// errOption wraps an invalid option argument.
+// errOption reports an invalid option argument.
 func errOption(opt string, format string, args ...any) error {
-	return fmt.Errorf("image: %s: %s: %w", opt, fmt.Sprintf(format, args...), ErrInvalidOption)
+	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, opt, fmt.Sprintf(format, args...))
 }
-
-// ErrInvalidOption is wrapped by every error that reports a bad option
-// argument.
-var ErrInvalidOption = errors.New("image: invalid option")
 
 func makeOptions(opts []Option) (*options, error) {
 	o := &options{}
@@ -76,17 +85,54 @@ func makeOptions(opts []Option) (*options, error) {
 	return o, nil
 }
 
-func (o *options) edit(name, history string, f func(*editState) error) {
-	o.build = append(o.build, name)
+func makeIndexOptions(opts []IndexOption) (*options, error) {
+	o := &options{}
+	for _, opt := range opts {
+		switch opt := opt.(type) {
+		case nil:
+		case Option:
+			if opt == nil {
+				continue
+			}
+			if err := opt(o); err != nil {
+				return nil, err
+			}
+		case indexOption:
+			if opt == nil {
+				continue
+			}
+			if err := opt(o); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return o, nil
+}
+
+func makeWriteOptions(opts []WriteOption) (*writeOptions, error) {
+	o := &writeOptions{}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(o); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+func (o *options) edit(history string, f func(*editState) error) {
 	o.edits = append(o.edits, configEdit{apply: f, history: history})
 }
 
 // WithLayers appends layers to the image, in order, after the base's layers
 // (and after the working-directory layer of [WithWorkDir], if any). Each
 // layer is re-typed, with the same bytes, to the media type family of the
-// image (see [Build]). Several WithLayers options add up. In [BuildIndex]
-// these layers go into every platform, before that platform's own layers
-// from [WithPlatformLayers]. The default is no added layers.
+// image (see [Build]); the layers of package layer are placed on the image
+// below them (see [Build]). Several WithLayers options add up. In
+// [BuildIndex] these layers go into every platform, before that platform's
+// own layers from [WithPlatformLayers]. The default is no added layers.
 func WithLayers(layers ...v1.Layer) Option {
 	return func(o *options) error {
 		for i, l := range layers {
@@ -94,7 +140,6 @@ func WithLayers(layers ...v1.Layer) Option {
 				return errOption("WithLayers", "layer %d is nil", i)
 			}
 		}
-		o.build = append(o.build, "WithLayers")
 		o.layers = append(o.layers, layers...)
 		return nil
 	}
@@ -114,9 +159,8 @@ func WithLayerHistory(createdBy string, layers ...v1.Layer) Option {
 				return errOption("WithLayerHistory", "layer %d is nil", i)
 			}
 		}
-		o.build = append(o.build, "WithLayerHistory")
 		for _, l := range layers {
-			o.layers = append(o.layers, &described{Layer: l, by: createdBy})
+			o.layers = append(o.layers, describe(l, createdBy))
 		}
 		return nil
 	}
@@ -126,26 +170,26 @@ func WithLayerHistory(createdBy string, layers ...v1.Layer) Option {
 // one platform; they are appended after the shared layers of [WithLayers].
 // The function is called once per platform built. The default is no
 // per-platform layers.
-func WithPlatformLayers(f func(v1.Platform) ([]v1.Layer, error)) Option {
-	return func(o *options) error {
+func WithPlatformLayers(f func(v1.Platform) ([]v1.Layer, error)) IndexOption {
+	return indexOption(func(o *options) error {
 		if f == nil {
 			return errOption("WithPlatformLayers", "function is nil")
 		}
-		o.build = append(o.build, "WithPlatformLayers")
-		o.indexOnly = append(o.indexOnly, "WithPlatformLayers")
 		o.platformLayers = f
+		o.noteIndexOnly("WithPlatformLayers")
 		return nil
-	}
+	})
 }
 
 // WithPlatforms picks the platforms [BuildIndex] builds, such as
 // "linux/amd64" or "linux/arm/v7". With a base index, each must match at
 // least one image of the base (a platform without a variant matches any
-// variant); images of other platforms are left out. Without a base, it lists
-// the platforms of the scratch index. The default is every platform of the
-// base index (and, from scratch, an error: there is nothing to default to).
-func WithPlatforms(platforms ...string) Option {
-	return func(o *options) error {
+// variant); images of other platforms are left out, and a platform the
+// base lacks is an error listing those it has. Without a base, it lists
+// the platforms of the scratch index. The default is every platform of
+// the base index, and linux/amd64 from scratch.
+func WithPlatforms(platforms ...string) IndexOption {
+	return indexOption(func(o *options) error {
 		if len(platforms) == 0 {
 			return errOption("WithPlatforms", "no platform given")
 		}
@@ -157,24 +201,29 @@ func WithPlatforms(platforms ...string) Option {
 			}
 			ps = append(ps, *p)
 		}
-		o.build = append(o.build, "WithPlatforms")
-		o.indexOnly = append(o.indexOnly, "WithPlatforms")
 		o.platforms = ps
+		o.noteIndexOnly("WithPlatforms")
 		return nil
+	})
+}
+
+func (o *options) noteIndexOnly(name string) {
+	if o.indexOnly == "" {
+		o.indexOnly = name
 	}
 }
 
 // WithPlatform sets the platform ("linux/arm64", "linux/arm/v7") of an image
 // built from scratch. For a non-nil base the platform comes from the base's
 // config and WithPlatform must agree with it (else [Build] fails with
-// [ErrPlatformMismatch]). The default is linux/amd64 for scratch.
+// [ErrPlatformMismatch]). [BuildIndex] takes [WithPlatforms] instead. The
+// default is linux/amd64 for scratch.
 func WithPlatform(platform string) Option {
 	return func(o *options) error {
 		p, err := parsePlatform(platform)
 		if err != nil {
 			return errOption("WithPlatform", "%v", err)
 		}
-		o.build = append(o.build, "WithPlatform")
 		o.platform = p
 		return nil
 	}
@@ -191,194 +240,6 @@ func parsePlatform(s string) (*v1.Platform, error) {
 	return p, nil
 }
 
-// WithEnv sets the environment variable key to value, replacing an earlier
-// value of key (from the base or an earlier option) in place. The key must
-// be non-empty and hold no "=". The default is the base's environment.
-func WithEnv(key, value string) Option {
-	return func(o *options) error {
-		if key == "" || strings.Contains(key, "=") {
-			return errOption("WithEnv", "key %q must be non-empty and hold no '='", key)
-		}
-		o.edit("WithEnv", "stevedore: env "+key+"="+value, func(s *editState) error {
-			s.cf.Config.Env = setEnv(s.cf.Config.Env, key, value)
-			return nil
-		})
-		return nil
-	}
-}
-
-// WithoutEnv removes the environment variable key (every entry for it). The
-// default is the base's environment.
-func WithoutEnv(key string) Option {
-	return func(o *options) error {
-		if key == "" || strings.Contains(key, "=") {
-			return errOption("WithoutEnv", "key %q must be non-empty and hold no '='", key)
-		}
-		o.edit("WithoutEnv", "stevedore: unset env "+key, func(s *editState) error {
-			s.cf.Config.Env = unsetEnv(s.cf.Config.Env, key)
-			return nil
-		})
-		return nil
-	}
-}
-
-// DefaultPath is the PATH that [WithPathPrepend] and [WithPathAppend] start
-// from when the image has no PATH: the conventional default of Docker and
-// most distributions.
-const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// WithPathPrepend puts absolute directories at the front of PATH, in the
-// order given. PATH is created from [DefaultPath] when the image has none. A
-// directory already on PATH is not added again and stays where it is. The
-// default is the base's PATH.
-func WithPathPrepend(dirs ...string) Option {
-	return pathOption("WithPathPrepend", "prepend", true, dirs)
-}
-
-// WithPathAppend puts absolute directories at the end of PATH, in the order
-// given. PATH is created from [DefaultPath] when the image has none. A
-// directory already on PATH is not added again and stays where it is. The
-// default is the base's PATH.
-func WithPathAppend(dirs ...string) Option {
-	return pathOption("WithPathAppend", "append", false, dirs)
-}
-
-func pathOption(name, verb string, front bool, dirs []string) Option {
-	return func(o *options) error {
-		if len(dirs) == 0 {
-			return errOption(name, "no directory given")
-		}
-		for _, d := range dirs {
-			if !path.IsAbs(d) || strings.Contains(d, ":") {
-				return errOption(name, "directory %q must be absolute and hold no ':'", d)
-			}
-		}
-		dirs := append([]string(nil), dirs...)
-		o.edit(name, "stevedore: path "+verb+" "+strings.Join(dirs, ":"), func(s *editState) error {
-			s.cf.Config.Env = editPath(s.cf.Config.Env, dirs, front)
-			return nil
-		})
-		return nil
-	}
-}
-
-// WithWorkDir sets the working directory to the absolute directory dir and,
-// unless the base config's working directory is already dir, adds a small
-// layer holding dir (and its parents) as 0755 directories owned by 0:0,
-// dated with the image's created time (see [WithCreated]), so
-// that runtimes which do not create the working directory still start. The
-// base's layers are never read: the base config's WorkingDir is the only
-// thing consulted, so a base that has dir without naming it as its working
-// directory gets the layer too (harmless: same directory). The layer goes
-// before the layers of [WithLayers], which may change the directory's mode
-// or owner. The default is the base's working directory and no layer.
-func WithWorkDir(dir string) Option {
-	return func(o *options) error {
-		if !path.IsAbs(dir) {
-			return errOption("WithWorkDir", "directory %q must be absolute", dir)
-		}
-		dir := path.Clean(dir)
-		o.workDir = dir
-		o.edit("WithWorkDir", "stevedore: workdir "+dir, func(s *editState) error {
-			s.cf.Config.WorkingDir = dir
-			return nil
-		})
-		return nil
-	}
-}
-
-// WithEntrypoint sets the entrypoint. As in Docker, setting it clears a Cmd
-// inherited from the base (a Cmd set with [WithCmd], before or after, is
-// kept). With no arguments it clears the entrypoint. The default is the
-// base's entrypoint.
-func WithEntrypoint(args ...string) Option {
-	return func(o *options) error {
-		if len(args) > 0 && args[0] == "" {
-			return errOption("WithEntrypoint", "empty executable")
-		}
-		args := cloneArgs(args)
-		o.edit("WithEntrypoint", "stevedore: entrypoint "+quoteArgs(args), func(s *editState) error {
-			s.cf.Config.Entrypoint = args
-			if !s.cmdSet {
-				s.cf.Config.Cmd = nil
-			}
-			return nil
-		})
-		return nil
-	}
-}
-
-// WithCmd sets the command (the arguments to the entrypoint, or the program
-// when there is no entrypoint). With no arguments it clears the command. The
-// default is the base's command, unless [WithEntrypoint] cleared it.
-func WithCmd(args ...string) Option {
-	return func(o *options) error {
-		args := cloneArgs(args)
-		o.edit("WithCmd", "stevedore: cmd "+quoteArgs(args), func(s *editState) error {
-			s.cf.Config.Cmd = args
-			s.cmdSet = true
-			return nil
-		})
-		return nil
-	}
-}
-
-func cloneArgs(args []string) []string {
-	if len(args) == 0 {
-		return nil
-	}
-	return append([]string(nil), args...)
-}
-
-func quoteArgs(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = strconv.Quote(a)
-	}
-	return "[" + strings.Join(q, " ") + "]"
-}
-
-// WithUser sets the user the container runs as: "name", "uid",
-// "name:group" or "uid:gid". The default is the base's user (root when the
-// base names none).
-func WithUser(user string) Option {
-	return func(o *options) error {
-		parts := strings.Split(user, ":")
-		if user == "" || len(parts) > 2 || strings.ContainsAny(user, " \t\n/") {
-			return errOption("WithUser", "user %q: want user, uid, user:group or uid:gid", user)
-		}
-		for _, p := range parts {
-			if p == "" {
-				return errOption("WithUser", "user %q: empty part", user)
-			}
-		}
-		o.edit("WithUser", "stevedore: user "+user, func(s *editState) error {
-			s.cf.Config.User = user
-			return nil
-		})
-		return nil
-	}
-}
-
-// WithLabel sets the config label key to value (labels are what `docker
-// inspect` shows; for manifest annotations see [WithAnnotation]). The
-// default is the base's labels.
-func WithLabel(key, value string) Option {
-	return func(o *options) error {
-		if key == "" {
-			return errOption("WithLabel", "empty key")
-		}
-		o.edit("WithLabel", "stevedore: label "+key+"="+value, func(s *editState) error {
-			if s.cf.Config.Labels == nil {
-				s.cf.Config.Labels = map[string]string{}
-			}
-			s.cf.Config.Labels[key] = value
-			return nil
-		})
-		return nil
-	}
-}
-
 // WithAnnotation sets the manifest annotation key to value; in [BuildIndex]
 // it goes on the index and on every image of it. Annotations need OCI media
 // types (Docker schema 2 manifests have no annotations field): on an image
@@ -392,101 +253,12 @@ func WithAnnotation(key, value string) Option {
 		if key == "" {
 			return errOption("WithAnnotation", "empty key")
 		}
-		o.build = append(o.build, "WithAnnotation")
 		if o.annotations == nil {
 			o.annotations = map[string]string{}
 		}
 		o.annotations[key] = value
 		return nil
 	}
-}
-
-// WithExposedPort records a port the container listens on: "8080/tcp",
-// "53/udp", "9/sctp", or "8080" (meaning tcp). The default is the base's
-// exposed ports.
-func WithExposedPort(port string) Option {
-	return func(o *options) error {
-		p, err := parsePort(port)
-		if err != nil {
-			return errOption("WithExposedPort", "%v", err)
-		}
-		o.edit("WithExposedPort", "stevedore: expose "+p, func(s *editState) error {
-			if s.cf.Config.ExposedPorts == nil {
-				s.cf.Config.ExposedPorts = map[string]struct{}{}
-			}
-			s.cf.Config.ExposedPorts[p] = struct{}{}
-			return nil
-		})
-		return nil
-	}
-}
-
-func parsePort(port string) (string, error) {
-	num, proto, found := strings.Cut(port, "/")
-	if !found {
-		proto = "tcp"
-	}
-	switch proto {
-	case "tcp", "udp", "sctp":
-	default:
-		return "", fmt.Errorf("port %q: protocol %q is not tcp, udp or sctp", port, proto)
-	}
-	n, err := strconv.ParseUint(num, 10, 16)
-	if err != nil || n == 0 || strconv.FormatUint(n, 10) != num {
-		return "", fmt.Errorf("port %q: want a number from 1 to 65535", port)
-	}
-	return num + "/" + proto, nil
-}
-
-// WithVolume declares the absolute path dir a volume. The default is the
-// base's volumes.
-func WithVolume(dir string) Option {
-	return func(o *options) error {
-		if !path.IsAbs(dir) {
-			return errOption("WithVolume", "path %q must be absolute", dir)
-		}
-		dir := path.Clean(dir)
-		o.edit("WithVolume", "stevedore: volume "+dir, func(s *editState) error {
-			if s.cf.Config.Volumes == nil {
-				s.cf.Config.Volumes = map[string]struct{}{}
-			}
-			s.cf.Config.Volumes[dir] = struct{}{}
-			return nil
-		})
-		return nil
-	}
-}
-
-// WithStopSignal sets the signal that stops the container: a name such as
-// "SIGTERM" or "SIGRTMIN+3", or a number from 1 to 64. The default is the
-// base's stop signal (SIGTERM when the base names none).
-func WithStopSignal(sig string) Option {
-	return func(o *options) error {
-		if !validSignal(sig) {
-			return errOption("WithStopSignal", "signal %q: want a name like SIGTERM or a number from 1 to 64", sig)
-		}
-		o.edit("WithStopSignal", "stevedore: stopsignal "+sig, func(s *editState) error {
-			s.cf.Config.StopSignal = sig
-			return nil
-		})
-		return nil
-	}
-}
-
-func validSignal(sig string) bool {
-	if n, err := strconv.Atoi(sig); err == nil {
-		return n >= 1 && n <= 64 && strconv.Itoa(n) == sig
-	}
-	rest, ok := strings.CutPrefix(sig, "SIG")
-	if !ok || rest == "" {
-		return false
-	}
-	for _, r := range rest {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // WithCreated sets the image's created time, also used for the history
@@ -499,7 +271,6 @@ func WithCreated(t time.Time) Option {
 		if t.IsZero() {
 			return errOption("WithCreated", "zero time")
 		}
-		o.build = append(o.build, "WithCreated")
 		t := t.UTC()
 		o.created = &t
 		return nil
@@ -513,7 +284,6 @@ func WithCreated(t time.Time) Option {
 // then has exactly one entry per added layer.
 func WithConfigHistory() Option {
 	return func(o *options) error {
-		o.build = append(o.build, "WithConfigHistory")
 		o.configHistory = true
 		return nil
 	}
@@ -527,8 +297,38 @@ func WithConfigHistory() Option {
 // OCI.
 func WithOCIMediaTypes() Option {
 	return func(o *options) error {
-		o.build = append(o.build, "WithOCIMediaTypes")
 		o.oci = true
+		return nil
+	}
+}
+
+// WithCache keeps the file index of every base layer in dir (the layer
+// package's cache directory serves, see layer.WithCache): the tree that
+// added layers are placed on (see [Build]) then costs neither a download
+// nor a decompression for a base already seen. The default is to index
+// base layers in memory, for this build only; they are read only when an
+// added layer must be built (not when it comes from its cache).
+func WithCache(dir string) Option {
+	return func(o *options) error {
+		if dir == "" {
+			return errOption("WithCache", "empty directory")
+		}
+		o.cacheDir = dir
+		return nil
+	}
+}
+
+// WithSkipUnchanged leaves out of the added layers of package layer what
+// the image below them already has exactly so: regular files with the
+// same content, mode and owner, symlinks with the same target and owner,
+// directories with the same mode and owner (times do not count). Adding a
+// tree that mostly repeats the base (a toolchain over an image that ships
+// part of it) then costs only what differs. Files are compared with the
+// base's content digests, so the base is indexed (see [WithCache]). The
+// default is to write every entry the layers hold.
+func WithSkipUnchanged() Option {
+	return func(o *options) error {
+		o.skipUnchanged = true
 		return nil
 	}
 }
@@ -543,32 +343,12 @@ const RefNameAnnotation = "org.opencontainers.image.ref.name"
 // annotation org.opencontainers.image.ref.name=name (a tag such as "latest"
 // or "v1.2"). [WriteOCILayout] moves the name from an entry that had it
 // before, removing that entry from index.json. The default is no name.
-func WithRefName(name string) Option {
-	return func(o *options) error {
+func WithRefName(name string) WriteOption {
+	return func(o *writeOptions) error {
 		if name == "" || strings.ContainsAny(name, " \t\n") {
 			return errOption("WithRefName", "name %q must be non-empty without whitespace", name)
 		}
-		o.write = append(o.write, "WithRefName")
 		o.refName = name
 		return nil
 	}
-}
-
-// forBuild checks that only build options were given.
-func (o *options) forBuild(fn string, index bool) error {
-	if len(o.write) > 0 {
-		return fmt.Errorf("image: %s applies to the Write functions, not %s: %w", o.write[0], fn, ErrInvalidOption)
-	}
-	if !index && len(o.indexOnly) > 0 {
-		return fmt.Errorf("image: %s applies to BuildIndex, not %s: %w", o.indexOnly[0], fn, ErrInvalidOption)
-	}
-	return nil
-}
-
-// forWrite checks that only write options were given.
-func (o *options) forWrite(fn string) error {
-	if len(o.build) > 0 {
-		return fmt.Errorf("image: %s applies to Build and BuildIndex, not %s: %w", o.build[0], fn, ErrInvalidOption)
-	}
-	return nil
 }

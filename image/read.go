@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -95,7 +96,7 @@ func checkLayoutFile(b []byte) error {
 	var l struct {
 		ImageLayoutVersion string `json:"imageLayoutVersion"`
 	}
-	if err := jsonUnmarshal(b, &l); err != nil {
+	if err := json.Unmarshal(b, &l); err != nil {
 		return fmt.Errorf("oci-layout: %w", err)
 	}
 	if l.ImageLayoutVersion != "1.0.0" {

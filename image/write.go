@@ -39,8 +39,8 @@ func bytesOpener(b []byte) func() (io.ReadCloser, error) {
 	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 }
 
-// describe returns the descriptor of a and its raw manifest.
-func describe(a Artifact) (v1.Descriptor, []byte, error) {
+// describeArtifact returns the descriptor of a and its raw manifest.
+func describeArtifact(a Artifact) (v1.Descriptor, []byte, error) {
 	mt, err := a.MediaType()
 	if err != nil {
 		return v1.Descriptor{}, nil, err
@@ -59,7 +59,7 @@ func describe(a Artifact) (v1.Descriptor, []byte, error) {
 // putArtifact streams every blob of a into s: layers, config, child
 // manifests, then a's own manifest.
 func putArtifact(ctx context.Context, s blobSink, a Artifact) (v1.Descriptor, error) {
-	desc, raw, err := describe(a)
+	desc, raw, err := describeArtifact(a)
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
@@ -138,19 +138,24 @@ func putImageBlobs(ctx context.Context, s blobSink, img v1.Image) error {
 // `skopeo copy oci-archive:path` and `podman load` read. Blobs are streamed
 // from their sources and checked against their digests; the tar is written
 // to a temp file in path's directory, fsynced and renamed to path, so a
-// failed or cancelled write leaves neither path nor a temp file. The tar
-// itself is reproducible: same artifact, same bytes. It takes ctx (DESIGN.md
-// lists it without) because it does I/O and must be cancellable.
-func WriteOCITarball(ctx context.Context, path string, a Artifact, opts ...Option) error {
-	o, err := makeOptions(opts)
+// failed or cancelled write leaves neither path nor a temp file, and a temp
+// file left by a write that was killed is removed by the next write of
+// path. The tar itself is reproducible: same artifact, same bytes.
+//
+// An OCI layout holds OCI media types, as skopeo writes it and as OCI tools
+// read it: an artifact of the Docker family is converted with [ToOCI], so
+// its manifest digest in the tarball differs from the one it has in a
+// registry (layer and config digests do not change).
+func WriteOCITarball(ctx context.Context, path string, a Artifact, opts ...WriteOption) error {
+	o, err := makeWriteOptions(opts)
 	if err != nil {
-		return err
-	}
-	if err := o.forWrite("WriteOCITarball"); err != nil {
 		return err
 	}
 	if a == nil {
 		return errors.New("image: WriteOCITarball: nil artifact")
+	}
+	if a, err = ToOCI(a); err != nil {
+		return fmt.Errorf("image: WriteOCITarball: %w", err)
 	}
 	return writeFileAtomic(ctx, path, func(w io.Writer) error {
 		tw := tar.NewWriter(w)
@@ -243,8 +248,7 @@ func (s *tarSink) put(ctx context.Context, h v1.Hash, size int64, open func() (i
 // "example.com/app:v1"; a name without tag means ":latest"). It is written
 // to a temp file in path's directory, fsynced and renamed, so a failed or
 // cancelled write leaves neither path nor a temp file; layers are streamed.
-// It takes ctx (DESIGN.md lists it without) because it does I/O and must be
-// cancellable. An empty tag is an error: `docker load` names the image it
+// An empty tag is an error: `docker load` names the image it
 // loads by its tag.
 func WriteDockerTarball(ctx context.Context, path, tag string, img v1.Image) error {
 	if img == nil {
@@ -271,18 +275,18 @@ func WriteDockerTarball(ctx context.Context, path, tag string, img v1.Image) err
 // and renamed; index.json is replaced the same way, last. If the write fails
 // or ctx is cancelled, the blobs it added are removed (and dir too, if the
 // call created it), index.json is untouched, and no temp file is left.
-// Several processes must not write the same layout at once. It takes ctx
-// (DESIGN.md lists it without) because it does I/O and must be cancellable.
-func WriteOCILayout(ctx context.Context, dir string, a Artifact, opts ...Option) (err error) {
-	o, err := makeOptions(opts)
+// Several processes must not write the same layout at once. An artifact
+// of the Docker family is converted with [ToOCI], as in [WriteOCITarball].
+func WriteOCILayout(ctx context.Context, dir string, a Artifact, opts ...WriteOption) (err error) {
+	o, err := makeWriteOptions(opts)
 	if err != nil {
-		return err
-	}
-	if err := o.forWrite("WriteOCILayout"); err != nil {
 		return err
 	}
 	if a == nil {
 		return errors.New("image: WriteOCILayout: nil artifact")
+	}
+	if a, err = ToOCI(a); err != nil {
+		return fmt.Errorf("image: WriteOCILayout: %w", err)
 	}
 	created := false
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {

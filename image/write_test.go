@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/stevedore-dev/stevedore/internal/mediatype"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -17,7 +20,7 @@ import (
 
 // testImage is a small OCI image with one added layer.
 func testImage(t testing.TB, seed int64) v1.Image {
-	return mustBuild(t, configuredBase(t, familyOCI), WithLayers(randomLayer(t, seed, types.OCILayer)), WithEnv("SEED", string(rune('a'+seed))))
+	return mustBuild(t, configuredBase(t, mediatype.OCI), WithLayers(randomLayer(t, seed, types.OCILayer)), WithEnv("SEED", string(rune('a'+seed))))
 }
 
 // dirNames lists the names in dir, for "no temp file left" checks.
@@ -201,7 +204,7 @@ func (errReader) Read([]byte) (int, error) { return 0, errBroken }
 // file at the target and no temp file, for every output.
 func TestWriteFailuresLeaveNothing(t *testing.T) {
 	good := testImage(t, 5)
-	bad, err := Build(t.Context(), configuredBase(t, familyOCI), WithLayers(failingLayer{randomLayer(t, 6, types.OCILayer)}))
+	bad, err := Build(t.Context(), configuredBase(t, mediatype.OCI), WithLayers(failingLayer{randomLayer(t, 6, types.OCILayer)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +265,7 @@ func treeOf(t testing.TB, dir string) []string {
 		if err != nil {
 			return err
 		}
-		h, _, _ := v1.SHA256(bytesReader(b))
+		h, _, _ := v1.SHA256(bytes.NewReader(b))
 		rel, _ := filepath.Rel(dir, p)
 		out = append(out, rel+" "+h.Hex[:12])
 		return nil

@@ -67,7 +67,7 @@ func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, prep
 	}
 	// The list is an optimisation for a later layer placed on this one:
 	// without it, the blob is read back.
-	_ = fstree.Store(c, res.diffID, files)
+	_ = fstree.Store(c, fstree.Written, res.diffID, files)
 	return e, res, files, nil
 }
 
@@ -94,7 +94,7 @@ func (l *layer) cacheKey(ctx context.Context, preps []*prepared) (key string, ok
 func (l *layer) loadFiles(ctx context.Context) ([]Node, error) {
 	if l.cacheDir != "" {
 		if c, err := cache.Open(l.cacheDir); err == nil {
-			if ns, ok := fstree.Load(c, l.res.diffID); ok {
+			if ns, ok := fstree.Load(c, fstree.Written, l.res.diffID); ok {
 				return nodesOf(ns), nil
 			}
 		}
@@ -115,7 +115,7 @@ func (l *layer) loadFiles(ctx context.Context) ([]Node, error) {
 	}
 	if l.cacheDir != "" {
 		if c, err := cache.Open(l.cacheDir); err == nil {
-			_ = fstree.Store(c, l.res.diffID, ns)
+			_ = fstree.Store(c, fstree.Written, l.res.diffID, ns)
 		}
 	}
 	return nodesOf(ns), nil

@@ -167,8 +167,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
-		idx, err := image.BuildIndex(ctx, base, append(config,
-			image.WithPlatforms(c.platforms...),
+		iopts := []image.IndexOption{image.WithPlatforms(c.platforms...)}
+		for _, o := range config {
+			iopts = append(iopts, o)
+		}
+		idx, err := image.BuildIndex(ctx, base, append(iopts,
 			image.WithPlatformLayers(func(got v1.Platform) ([]v1.Layer, error) {
 				for _, p := range c.platforms {
 					if want, _ := v1.ParsePlatform(p); got.Satisfies(*want) {

@@ -175,7 +175,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, l := range layers {
+	// The layers as the image has them (placed on the base: see
+	// image.Build), not the layers passed, which describe them alone.
+	all, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	for _, l := range all[len(all)-len(layers):] {
 		d, _ := l.Digest()
 		size, _ := l.Size()
 		c.log.Printf("layer %s: %.1f MB", d, float64(size)/1e6)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -179,10 +180,14 @@ func TestCancelBuildAndPush(t *testing.T) {
 	}
 	total, _ := ref.state()
 	t.Logf("reference run: %s, %d bytes read and pushed", want.DigestStr(), total)
-	// The uncached layer is spooled in the temp dir while the image is
-	// reachable: so an empty temp dir below means something.
-	if ents, _ := os.ReadDir(tmp); len(ents) != 1 {
-		t.Errorf("temp dir holds %d files after the reference run, want its spool file", len(ents))
+	// The uncached layer is spooled in the temp dir (unlinked at once)
+	// while the image is reachable: so no descriptor on the temp dir
+	// below, but this one, means something.
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("temp dir holds %v after the reference run, want nothing (spool files are unlinked)", ents)
+	}
+	if n := fdsIn(t, tmp); n != 1 {
+		t.Errorf("%d descriptors on the temp dir after the reference run, want 1 (its spool file)", n)
 	}
 	runtime.KeepAlive(img)
 	var slowest time.Duration
@@ -225,7 +230,7 @@ func TestCancelBuildAndPush(t *testing.T) {
 			}
 		}
 		tr.CloseIdleConnections()
-		checkNoTempFiles(t, n, tmp)
+		checkNoTempFiles(t, n, tmp, 1) // the reference run's spool, if still reachable
 		checkCache(t, n, cacheDir)
 		if err := goleak.Find(ignore); err != nil {
 			t.Errorf("n=%d: goroutines left after the run: %v", n, err)
@@ -242,7 +247,7 @@ func TestCancelBuildAndPush(t *testing.T) {
 		t.Errorf("only %d of %d runs were cancelled: the points do not cover the run", cancelled, points)
 	}
 	tr.CloseIdleConnections()
-	checkNoTempFiles(t, -1, tmp)
+	checkNoTempFiles(t, -1, tmp, 0)
 	if err := goleak.Find(ignore); err != nil {
 		t.Errorf("goroutines left at the end: %v", err)
 	}
@@ -251,7 +256,7 @@ func TestCancelBuildAndPush(t *testing.T) {
 // checkNoTempFiles waits (collecting garbage, which removes the spool
 // files of unreachable layers) until dir is empty, and fails the test if
 // it is not within a few seconds.
-func checkNoTempFiles(t *testing.T, n int64, dir string) {
+func checkNoTempFiles(t *testing.T, n int64, dir string, maxFDs int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -260,7 +265,8 @@ func checkNoTempFiles(t *testing.T, n int64, dir string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ents) == 0 {
+		fds := fdsIn(t, dir)
+		if len(ents) == 0 && fds <= maxFDs {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -268,11 +274,28 @@ func checkNoTempFiles(t *testing.T, n int64, dir string) {
 			for _, e := range ents {
 				names = append(names, e.Name())
 			}
-			t.Errorf("n=%d: temp dir still holds %q", n, names)
+			t.Errorf("n=%d: temp dir still holds %q, and %d descriptors on it (want at most %d)", n, names, fds, maxFDs)
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// fdsIn counts this process's open descriptors on files in dir (Linux:
+// /proc/self/fd), unlinked ones included.
+func fdsIn(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot list descriptors: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, dir+"/") {
+			n++
+		}
+	}
+	return n
 }
 
 // checkCache checks a layer cache directory from the outside: no file in

@@ -99,12 +99,25 @@ func Decode(r io.Reader) ([]tarx.Node, error) {
 	}
 }
 
-// cacheKey is the cache key of the index of the layer with diff ID d.
-func cacheKey(d v1.Hash) string { return "tree-" + d.Algorithm + "-" + d.Hex }
+// Kind tells indexes apart in the cache.
+type Kind string
 
-// Load returns the index of the layer with diff ID d from c, if c has it.
-func Load(c *cache.Cache, d v1.Hash) ([]tarx.Node, bool) {
-	e, err := c.Get(cacheKey(d))
+// Kinds of index.
+const (
+	// Full indexes have the content digest of every regular file.
+	Full Kind = "tree"
+	// Written indexes are what a layer build recorded: no digests.
+	Written Kind = "files"
+)
+
+// cacheKey is the cache key of the index of kind k of the layer with
+// diff ID d.
+func cacheKey(k Kind, d v1.Hash) string { return string(k) + "-" + d.Algorithm + "-" + d.Hex }
+
+// Load returns the index of kind k of the layer with diff ID d from c, if
+// c has it.
+func Load(c *cache.Cache, k Kind, d v1.Hash) ([]tarx.Node, bool) {
+	e, err := c.Get(cacheKey(k, d))
 	if err != nil {
 		return nil, false
 	}
@@ -124,8 +137,8 @@ func Load(c *cache.Cache, d v1.Hash) ([]tarx.Node, bool) {
 	return nodes, true
 }
 
-// Store keeps the index of the layer with diff ID d in c.
-func Store(c *cache.Cache, d v1.Hash, nodes []tarx.Node) error {
+// Store keeps the index of kind k of the layer with diff ID d in c.
+func Store(c *cache.Cache, k Kind, d v1.Hash, nodes []tarx.Node) error {
 	w, err := c.NewWriter()
 	if err != nil {
 		return err
@@ -135,7 +148,7 @@ func Store(c *cache.Cache, d v1.Hash, nodes []tarx.Node) error {
 	if err := Encode(cw, nodes); err != nil {
 		return errors.Join(err, w.Abort())
 	}
-	_, err = w.Commit(cacheKey(d), cache.Meta{
+	_, err = w.Commit(cacheKey(k, d), cache.Meta{
 		Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))},
 		Size:      cw.n,
 		MediaType: "application/vnd.stevedore.tree.v1+json+gzip",

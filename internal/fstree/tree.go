@@ -2,10 +2,13 @@ package fstree
 
 import (
 	"archive/tar"
+	"errors"
+	"fmt"
 	"iter"
 	"maps"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
@@ -14,12 +17,18 @@ import (
 type Tree struct {
 	nodes    map[string]tarx.Node
 	children map[string]map[string]struct{} // directory -> names of its children
+	origin   map[string]int                 // name -> the layer that put it there
+	layer    int                            // the layer being applied
 }
 
 // New returns an empty tree.
 func New() *Tree {
-	return &Tree{nodes: map[string]tarx.Node{}, children: map[string]map[string]struct{}{}}
+	return &Tree{nodes: map[string]tarx.Node{}, children: map[string]map[string]struct{}{}, origin: map[string]int{}}
 }
+
+// Origin returns the number (from 0, in Apply order) of the layer that
+// put name in the tree.
+func (t *Tree) Origin(name string) int { return t.origin[name] }
 
 // Lookup returns the node at name (clean, relative), without following
 // symlinks.
@@ -46,6 +55,7 @@ func (t *Tree) All() iter.Seq[tarx.Node] {
 // below (whatever their place in the layer, as the image spec says), then
 // its entries are added, the later of two with one name winning.
 func (t *Tree) Apply(layer []tarx.Node) {
+	defer func() { t.layer++ }()
 	var entries []tarx.Node
 	for _, n := range layer {
 		dir, base := parentOf(n.Name), path.Base(n.Name)
@@ -93,6 +103,7 @@ func (t *Tree) put(n tarx.Node) {
 
 func (t *Tree) link(n tarx.Node) {
 	t.nodes[n.Name] = n
+	t.origin[n.Name] = t.layer
 	dir := parentOf(n.Name)
 	kids := t.children[dir]
 	if kids == nil {
@@ -112,6 +123,7 @@ func (t *Tree) remove(name string) {
 	}
 	delete(t.children, name)
 	delete(t.nodes, name)
+	delete(t.origin, name)
 	delete(t.children[parentOf(name)], name)
 }
 
@@ -128,4 +140,42 @@ func join(dir, name string) string {
 		return name
 	}
 	return dir + "/" + name
+}
+
+// ErrLink reports a symlink that cannot be followed: it loops or leaves
+// the root.
+var ErrLink = errors.New("symlink cannot be followed")
+
+// Resolve follows the symlinks of every element of name (clean,
+// relative), as the kernel would inside a container: absolute targets
+// from the root, at most 40 links.
+func (t *Tree) Resolve(name string) (string, error) {
+	parts := strings.Split(name, "/")
+	cur, hops := "", 0
+	for i := 0; i < len(parts); i++ {
+		next := join(cur, parts[i])
+		n, ok := t.nodes[next]
+		if !ok || n.Type != tar.TypeSymlink {
+			cur = next
+			continue
+		}
+		if hops++; hops > 40 {
+			return "", fmt.Errorf("%q: too many levels of symlinks: %w", "/"+name, ErrLink)
+		}
+		target := n.Linkname
+		if !path.IsAbs(target) {
+			target = path.Join(parentOf(next), target)
+			if target == ".." || strings.HasPrefix(target, "../") {
+				return "", fmt.Errorf("%q -> %q leaves the root: %w", "/"+next, n.Linkname, ErrLink)
+			}
+		}
+		target = strings.TrimPrefix(path.Clean("/"+target), "/")
+		rest := parts[i+1:]
+		parts = append(strings.Split(target, "/"), rest...)
+		if target == "" {
+			parts = rest
+		}
+		cur, i = "", -1
+	}
+	return cur, nil
 }

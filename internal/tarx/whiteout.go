@@ -133,4 +133,3 @@ func compareStrings(a, b string) int {
 	}
 	return 0
 }
-

@@ -141,7 +141,7 @@ func Publish(ctx context.Context, a image.Artifact, target, file, refName string
 			return "", fmt.Errorf("pushing %s: %T is neither an image nor an index", target, a)
 		}
 	}
-	var wopts []image.Option
+	var wopts []image.WriteOption
 	if refName != "" {
 		wopts = append(wopts, image.WithRefName(refName))
 	}

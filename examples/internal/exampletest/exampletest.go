@@ -8,6 +8,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -312,20 +313,36 @@ func hashOf(open func() (io.ReadCloser, error)) (v1.Hash, int64, error) {
 	return v1.SHA256(rc)
 }
 
-// CacheBlobs returns the inode of every blob file of a layer cache
-// directory (see layer.WithCache). A cache miss writes the layer to a new
-// file renamed over the blob, so an unchanged inode across a rebuild shows
-// the layer was reused, without timing anything.
+// CacheBlobs returns the inode of every layer blob file of a layer cache
+// directory (see layer.WithCache); the file indexes kept beside layers
+// are left out. A cache miss writes the layer to a new file renamed over
+// the blob, so an unchanged inode across a rebuild shows the layer was
+// reused, without timing anything.
 func CacheBlobs(t testing.TB, cache string) map[string]uint64 {
 	t.Helper()
 	m := map[string]uint64{}
 	dir := filepath.Join(cache, "blobs", "sha256")
-	ents, err := os.ReadDir(dir)
+	entries, err := filepath.Glob(filepath.Join(cache, "entries", "*.json"))
 	if err != nil {
 		t.Fatalf("reading the layer cache: %v", err)
 	}
-	for _, e := range ents {
-		fi, err := os.Stat(filepath.Join(dir, e.Name()))
+	for _, p := range entries {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Digest    string `json:"digest"`
+			MediaType string `json:"mediaType"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			t.Fatalf("cache entry %s: %v", p, err)
+		}
+		if !strings.Contains(e.MediaType, "layer") {
+			continue
+		}
+		name := strings.TrimPrefix(e.Digest, "sha256:")
+		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,7 +350,7 @@ func CacheBlobs(t testing.TB, cache string) map[string]uint64 {
 		if !ok {
 			t.Skip("no inode numbers on this system")
 		}
-		m[e.Name()] = uint64(st.Ino)
+		m[name] = uint64(st.Ino)
 	}
 	return m
 }
