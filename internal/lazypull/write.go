@@ -106,7 +106,8 @@ func Write(ctx context.Context, dst io.Writer, src io.Reader, f Format, opts ...
 	if err := checkUncompressed(spool); err != nil {
 		return Result{}, err
 	}
-	if err := build(ctx, dst, io.NewSectionReader(spool, 0, n), f, o, buf, &res); err != nil {
+	tar := io.NewSectionReader(ctxReaderAt{ctx, spool}, 0, n)
+	if err := build(ctx, dst, tar, f, o, buf, &res); err != nil {
 		return Result{}, err
 	}
 	return res, nil
@@ -114,11 +115,15 @@ func Write(ctx context.Context, dst io.Writer, src io.Reader, f Format, opts ...
 
 // build runs estargz.Build on the spooled tar and copies the blob to dst,
 // filling res.
+//
+// Build is not given ctx (estargz.WithContext): on cancellation it
+// removes the temporary files it has made so far, once, and leaks those
+// its workers make afterwards. Instead tar fails its reads once ctx is
+// done, which makes Build fail and remove all its files.
 func build(ctx context.Context, dst io.Writer, tar *io.SectionReader, f Format, o options, buf []byte, res *Result) error {
 	comp, meta := compression(f, o.level)
 	var missing []string
 	blob, err := estargz.Build(tar,
-		estargz.WithContext(ctx),
 		estargz.WithCompression(comp),
 		estargz.WithParallelism(buildParts),
 		estargz.WithPrioritizedFiles(o.prioritized),
@@ -189,6 +194,19 @@ func checkUncompressed(r io.ReaderAt) error {
 		return ErrCompressedInput
 	}
 	return nil
+}
+
+// ctxReaderAt fails its reads once ctx is done.
+type ctxReaderAt struct {
+	ctx context.Context
+	r   io.ReaderAt
+}
+
+func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.ReadAt(p, off)
 }
 
 func sha256Hash(sum []byte) v1.Hash {
