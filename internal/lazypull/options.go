@@ -21,7 +21,8 @@ type options struct {
 // before the rest: name the entrypoint and what it reads at start-up.
 // Names are paths in the tar, with or without a leading "/" or "./".
 // Names the tar does not hold are skipped and listed in
-// Result.MissingPrioritized. The default is none: the layer starts with
+// Result.MissingPrioritized; so is a name one of whose parent directories
+// has no entry of its own in the tar. The default is none: the layer starts with
 // the no-prefetch landmark and keeps the tar's order.
 func WithPrioritizedFiles(names ...string) Option {
 	return func(o *options) error {
