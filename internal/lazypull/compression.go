@@ -10,6 +10,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/stevedore-dev/stevedore/internal/compress"
 )
 
 // compression returns the estargz.Compression that builds f at level,
@@ -34,7 +36,11 @@ func compression(f Format, level int) (estargz.Compression, map[string]string) {
 // free list (at most one per build part) rather than a sync.Pool, which
 // every GC empties, so a layer of 15,000 files does not allocate
 // thousands of encoders; and they and the diffID decoder run on one
-// goroutine each with zstd's low-memory options.
+// goroutine each with zstd's low-memory options. The encoders' window is
+// the layer package's zstd window (4 MiB, not 8): a frame holds at most
+// one 4 MiB chunk of a file, so the output is as small, and the encoders
+// need half the memory. The window is written in each frame header: it
+// is part of the output, like the level.
 type zstdCompression struct {
 	*zstdchunked.Decompressor
 	*zstdchunked.Compressor
@@ -54,7 +60,8 @@ func (c *zstdCompression) Writer(w io.Writer) (estargz.WriteFlushCloser, error) 
 		return &freeEncoder{e, c}, nil
 	}
 	c.mu.Unlock()
-	e, err := zstd.NewWriter(w, zstd.WithEncoderLevel(c.level), zstd.WithLowerEncoderMem(true), zstd.WithEncoderConcurrency(1))
+	e, err := zstd.NewWriter(w, zstd.WithEncoderLevel(c.level), zstd.WithLowerEncoderMem(true), zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(compress.ZstdWindowSize))
 	if err != nil {
 		return nil, err
 	}
