@@ -122,7 +122,7 @@ func ReadTOC(r io.ReaderAt, size int64) (*TOC, error) {
 		if fsize > tailSize {
 			continue
 		}
-		_, off, n, err := ft.d.ParseFooter(tail[tailSize-fsize:])
+		off, n, err := parseFooter(ft.d, tail[tailSize-fsize:])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -141,6 +141,18 @@ func ReadTOC(r io.ReaderAt, size int64) (*TOC, error) {
 		return toc, nil
 	}
 	return nil, fmt.Errorf("%w: %w", ErrNoTOC, errors.Join(errs...))
+}
+
+// parseFooter is d.ParseFooter, with a panic turned into an error: the
+// library's gzip footer parser indexes past short extra fields.
+func parseFooter(d tocDecompressor, footer []byte) (off, n int64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("malformed footer: %v", p)
+		}
+	}()
+	_, off, n, err = d.ParseFooter(footer)
+	return off, n, err
 }
 
 func readTOCAt(r io.ReaderAt, f Format, d tocDecompressor, off, n int64) (*TOC, error) {
