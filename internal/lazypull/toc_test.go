@@ -78,8 +78,8 @@ func TestReadTOCNotLazy(t *testing.T) {
 		{"zstd:chunked without its last byte", zchunked[:len(zchunked)-1]},
 		{"estargz without its first half", esgz[len(esgz)/2:]},
 		// The library's footer parser panics on this one.
-		{"gzip footer with a short STARGZ field", append(append([]byte{0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 8, 0,
-			'S', 'G', 22, 0, '0', '0', '0', '0'}, bytes.Repeat([]byte{0}, 31)...))},
+		{"gzip footer with a short STARGZ field", append([]byte{0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 8, 0,
+			'S', 'G', 22, 0, '0', '0', '0', '0'}, bytes.Repeat([]byte{0}, 31)...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			toc, err := lazypull.ReadTOC(bytes.NewReader(tc.blob), int64(len(tc.blob)))
