@@ -55,7 +55,11 @@ func WithLevel(level int) Option {
 // WithTempDir sets the directory where Write spools the uncompressed tar
 // (the formats need random access to it). The spool file is unlinked as
 // soon as it is created, so nothing is left there even if the process is
-// killed. The default is os.TempDir().
+// killed. The compressed parts that the estargz library writes before
+// joining them (about the blob's size in all) go to os.TempDir()
+// whatever this option says: the library takes no directory. Write removes
+// them on every path, but not if the process is killed. The default is
+// os.TempDir().
 func WithTempDir(dir string) Option {
 	return func(o *options) error {
 		if dir == "" {
