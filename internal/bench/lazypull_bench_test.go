@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/stevedore-dev/stevedore/internal/compress"
+	"github.com/stevedore-dev/stevedore/internal/lazypull"
+)
+
+// BenchmarkLazyPull turns the ~250 MB Go release tar (uncompressed, page
+// cached) into a layer blob, side by side:
+//
+//   - ggcr-gzip: tarball.LayerFromOpener on the tar, then Digest, DiffID
+//     and all of Compressed, as a push reads them (ggcr gzips twice).
+//   - stevedore-gzip: the layer pipeline's single pass: sha256 of the tar
+//     (diffID), internal/compress's parallel gzip (level 1, GOMAXPROCS
+//     goroutines), sha256 of the blob (digest), blob to a spool file.
+//   - spool: only the spooling that the lazy formats add: the tar copied
+//     to an unlinked temp file with its sha256.
+//   - estargz, zstd-chunked: lazypull.Write (spool, estargz.Build with
+//     4 parts, diffID by decompression), blob hashed into a spool file.
+//
+// x-ggcr and x-gzip are the time over ggcr-gzip's and stevedore-gzip's
+// medians in this run.
+func BenchmarkLazyPull(b *testing.B) {
+	rel := goReleaseData(b)
+	spool := scratchDir(b, "spool-")
+	clear := func() { clearDir(spool) }
+	open := func() (io.ReadCloser, error) { return os.Open(rel.Tar) }
+	b.Run("ggcr-gzip", func(b *testing.B) {
+		b.SetBytes(rel.TarSize)
+		var out int64
+		d := way(b, clear, func() {
+			l, err := tarball.LayerFromOpener(open)
+			check(b, err)
+			check(b, consume(l, &out))
+		})
+		b.ReportMetric(float64(out)/1e6, "out-MB")
+		record("lazypull/ggcr-gzip", d)
+	})
+	b.Run("stevedore-gzip", func(b *testing.B) {
+		b.SetBytes(rel.TarSize)
+		var out int64
+		d := way(b, clear, func() { out = gzipBlob(b, rel.Tar, spool) })
+		b.ReportMetric(float64(out)/1e6, "out-MB")
+		record("lazypull/stevedore-gzip", d)
+		reportRatio(b, d, "lazypull/ggcr-gzip", "x-ggcr")
+	})
+	b.Run("spool", func(b *testing.B) {
+		b.SetBytes(rel.TarSize)
+		d := way(b, clear, func() { spoolOnly(b, rel.Tar, spool) })
+		reportRatio(b, d, "lazypull/stevedore-gzip", "x-gzip")
+	})
+	for _, f := range []lazypull.Format{lazypull.EStargz, lazypull.ZstdChunked} {
+		b.Run(map[lazypull.Format]string{lazypull.EStargz: "estargz", lazypull.ZstdChunked: "zstd-chunked"}[f], func(b *testing.B) {
+			b.SetBytes(rel.TarSize)
+			var out int64
+			d := way(b, clear, func() { out = lazyBlob(b, rel.Tar, spool, f) })
+			b.ReportMetric(float64(out)/1e6, "out-MB")
+			reportRatio(b, d, "lazypull/ggcr-gzip", "x-ggcr")
+			reportRatio(b, d, "lazypull/stevedore-gzip", "x-gzip")
+		})
+	}
+}
+
+// blobFile creates a blob file in dir, hashing what is written to it.
+func blobFile(b *testing.B, dir string) (*os.File, io.Writer) {
+	f, err := os.CreateTemp(dir, "blob-")
+	check(b, err)
+	return f, io.MultiWriter(f, sha256.New())
+}
+
+// gzipBlob is the layer pipeline's gzip pass over the tar at path.
+func gzipBlob(b *testing.B, path, dir string) int64 {
+	in, err := os.Open(path)
+	check(b, err)
+	defer in.Close()
+	f, w := blobFile(b, dir)
+	zw, err := compress.NewWriter(w, compress.WriterConfig{Format: compress.Gzip, Level: 1, Concurrency: runtime.GOMAXPROCS(0)})
+	check(b, err)
+	_, err = io.Copy(io.MultiWriter(zw, sha256.New()), in)
+	check(b, errors.Join(err, zw.Close()))
+	fi, err := f.Stat()
+	check(b, errors.Join(err, f.Close()))
+	return fi.Size()
+}
+
+// spoolOnly copies the tar at path to an unlinked temp file in dir with
+// its sha256, as lazypull.Write's first stage does.
+func spoolOnly(b *testing.B, path, dir string) {
+	in, err := os.Open(path)
+	check(b, err)
+	defer in.Close()
+	f, err := os.CreateTemp(dir, "spool-")
+	check(b, err)
+	check(b, os.Remove(f.Name()))
+	_, err = io.CopyBuffer(io.MultiWriter(f, sha256.New()), in, make([]byte, 1<<20))
+	check(b, errors.Join(err, f.Close()))
+}
+
+// lazyBlob writes the tar at path as a blob of format f into dir.
+func lazyBlob(b *testing.B, path, dir string, f lazypull.Format) int64 {
+	in, err := os.Open(path)
+	check(b, err)
+	defer in.Close()
+	out, w := blobFile(b, dir)
+	res, err := lazypull.Write(context.Background(), w, in, f, lazypull.WithTempDir(dir))
+	check(b, errors.Join(err, out.Close()))
+	return res.Size
+}
