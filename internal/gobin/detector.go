@@ -3,10 +3,10 @@ package gobin
 import (
 	"bytes"
 	"cmp"
-	"slices"
 	"debug/elf"
 	"encoding/binary"
 	"runtime/debug"
+	"slices"
 	"unsafe"
 )
 

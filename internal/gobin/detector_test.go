@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/internal/gobin/gobintest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -43,7 +44,7 @@ func TestDetectorBuiltPrograms(t *testing.T) {
 					t.Skip("needs gcc for external linking")
 				}
 			}
-			b, err := os.ReadFile(buildProgram(t, tt.env, tt.args...))
+			b, err := os.ReadFile(gobintest.Build(t, tt.env, tt.args...))
 			require.NoError(t, err)
 			want := reference(b)
 			require.NotEmpty(t, want, "debug/buildinfo reads the program built %s", tt.why)
@@ -51,11 +52,11 @@ func TestDetectorBuiltPrograms(t *testing.T) {
 				got, ok := detect(&d, b, maxWrite, uint64(i))
 				require.True(t, ok, "Detect(%s, writes<=%d) found no build info (%s)", tt.name, maxWrite, tt.why)
 				assert.Equal(t, want, got.String(), "Detect(%s, writes<=%d)", tt.name, maxWrite)
-				assert.Equal(t, "example.com/hello", got.Main.Path)
+				assert.Equal(t, gobintest.MainPath, got.Main.Path)
 				require.Len(t, got.Deps, 1)
-				assert.Equal(t, depPath, got.Deps[0].Path)
-				assert.Equal(t, depVers, got.Deps[0].Version)
-				assert.Equal(t, depSum, got.Deps[0].Sum)
+				assert.Equal(t, gobintest.DepPath, got.Deps[0].Path)
+				assert.Equal(t, gobintest.DepVers, got.Deps[0].Version)
+				assert.Equal(t, gobintest.DepSum, got.Deps[0].Sum)
 				assert.Equal(t, runtime.Version(), got.GoVersion)
 			}
 		})

@@ -5,7 +5,6 @@ import (
 	"debug/buildinfo"
 	"encoding/binary"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
@@ -14,42 +13,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 )
-
-// The module the test programs depend on, from this module's go.sum (so it
-// is in the module cache of anyone who can build this module).
-const (
-	depPath = "github.com/google/go-cmp"
-	depVers = "v0.7.0"
-	depSum  = "h1:wk8382ETsv4JYUZwIsn6YpYiWiBsYLSJiTsyBybVuN8="
-	depMod  = "h1:pXiqmnSA92OHEEa9HXL2W4E7lf9JzCmGVUdgjX3N/iU="
-)
-
-// buildProgram builds a tiny module that uses go-cmp, with env added to
-// the go command's environment and args after "go build", and returns the
-// binary's path. It needs no network: GOPROXY=off, go-cmp comes from the
-// module cache.
-func buildProgram(t testing.TB, env []string, args ...string) string {
-	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{
-		"go.mod": "module example.com/hello\n\ngo 1.22\n\nrequire " + depPath + " " + depVers + "\n",
-		"go.sum": depPath + " " + depVers + " " + depSum + "\n" + depPath + " " + depVers + "/go.mod " + depMod + "\n",
-		"main.go": "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n\n\t\"github.com/google/go-cmp/cmp\"\n)\n\n" +
-			"func main() { fmt.Println(cmp.Diff(os.Args[0], \"x\")) }\n",
-	}
-	for name, content := range files {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
-	}
-	out := filepath.Join(dir, "hello")
-	cmd := exec.Command("go", append(append([]string{"build", "-o", out}, args...), ".")...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod", "GOWORK=off"), env...)
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Skipf("go build %v %v: %v\n%s", env, args, err, b)
-	}
-	return out
-}
 
 // detect feeds b to a Detector in writes of random sizes between 1 and
 // maxWrite, seeded by seed.
