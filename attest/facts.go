@@ -183,3 +183,13 @@ func (f Facts) name() string {
 	}
 	return f.Name
 }
+
+// prepare checks the subject and the facts of a document.
+func prepare(subject v1.Descriptor, facts Facts) (v1.Descriptor, Facts, error) {
+	subject, err := checkSubject(subject)
+	if err != nil {
+		return subject, facts, err
+	}
+	f, err := facts.normalized()
+	return subject, f, err
+}

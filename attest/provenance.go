@@ -32,11 +32,7 @@ const (
 // builder id. It is compact JSON with sorted keys: the same facts give the
 // same bytes.
 func Provenance(subject v1.Descriptor, facts Facts) ([]byte, error) {
-	subject, err := checkSubject(subject)
-	if err != nil {
-		return nil, err
-	}
-	f, err := facts.normalized()
+	subject, f, err := prepare(subject, facts)
 	if err != nil {
 		return nil, err
 	}

@@ -30,11 +30,7 @@ const noAssertion = "NOASSERTION"
 // hash as a SHA256 checksum. Package URLs (pkg:oci, pkg:golang) let
 // scanners match them.
 func SBOM(subject v1.Descriptor, facts Facts) ([]byte, error) {
-	subject, err := checkSubject(subject)
-	if err != nil {
-		return nil, err
-	}
-	f, err := facts.normalized()
+	subject, f, err := prepare(subject, facts)
 	if err != nil {
 		return nil, err
 	}
