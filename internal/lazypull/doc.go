@@ -20,9 +20,9 @@
 // same entries as the input, rewritten by archive/tar, plus:
 //
 //   - a landmark file at the root: NoPrefetchLandmark first, or, with
-//     WithPrioritizedFiles, the prioritized files (and their parent
-//     directories) first, then PrefetchLandmark, then the other entries in
-//     their order;
+//     WithPrioritizedFiles, the tar's whiteouts and the prioritized files
+//     (and their parent directories) first, then PrefetchLandmark, then
+//     the other entries in their order;
 //   - for eStargz, the TOC file TOCTarName as the last entry;
 //   - for zstd:chunked, no end-of-archive blocks (the TOC follows in a
 //     skippable frame).

@@ -19,6 +19,9 @@ type options struct {
 // and hardlink targets they need) first in the layer, in the given order,
 // followed by the prefetch landmark, so that a lazy puller fetches them
 // before the rest: name the entrypoint and what it reads at start-up.
+// The tar's whiteouts (and their parent directories) go before them, so
+// that no entry lands before a whiteout of the same layer that would
+// delete it when the entries are applied in order.
 // Names are paths in the tar, with or without a leading "/" or "./".
 // Names the tar does not hold are skipped and listed in
 // Result.MissingPrioritized; so is a name one of whose parent directories

@@ -38,8 +38,24 @@ type TOC struct {
 	// tar entry (a large file's chunks are folded into its entry). They
 	// include the format's landmark file (PrefetchLandmark or
 	// NoPrefetchLandmark), which a full unpack creates too; the eStargz
-	// TOC file itself (TOCTarName), also in the tar, is not listed.
+	// TOC file itself (TOCTarName), also in the tar, is not listed: see
+	// TarEntries.
 	Entries []Entry
+
+	jsonSize int64 // of the uncompressed TOC JSON
+}
+
+// TarEntries returns the entries of the tar that the blob decompresses
+// to, in order: Entries and, for eStargz, the TOC file (TOCTarName) that
+// ends the tar, as the library writes it (a regular file of mode 0 owned
+// by 0:0, holding the TOC JSON: its digest is the TOC digest).
+func (t *TOC) TarEntries() []Entry {
+	if t.Format != EStargz {
+		return t.Entries
+	}
+	return append(t.Entries[:len(t.Entries):len(t.Entries)], Entry{
+		Name: TOCTarName, Typeflag: tar.TypeReg, Size: t.jsonSize, Digest: t.Digest,
+	})
 }
 
 // Landmark and TOC file names: files at the root of eStargz and
@@ -175,7 +191,7 @@ func readTOCAt(r io.ReaderAt, f Format, d tocDecompressor, off, n int64) (*TOC, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v TOC: %w", ErrNoTOC, f, err)
 	}
-	return &TOC{Format: f, Digest: sha256Hash(sumSHA256(js)), Entries: entries}, nil
+	return &TOC{Format: f, Digest: sha256Hash(sumSHA256(js)), Entries: entries, jsonSize: int64(len(js))}, nil
 }
 
 // decompressTOC returns the TOC JSON, at most MaxTOCJSONSize bytes. The

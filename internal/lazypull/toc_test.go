@@ -48,6 +48,9 @@ func TestReadTOC(t *testing.T) {
 			assert.NoError(t, toc.Verify(res.Annotations), "Verify(own annotations)")
 			assert.ErrorIs(t, toc.Verify(map[string]string{lazypull.AnnotationTOCDigest: sha(nil).String()}), lazypull.ErrTOCDigest)
 			assert.ErrorIs(t, toc.Verify(nil), lazypull.ErrTOCDigest)
+
+			tarball, _ := tarEntries(t, bytes.NewReader(decompress(t, f, blob)))
+			assert.Equal(t, tarball, toc.TarEntries(), "TarEntries() = the decompressed tar's entries")
 		})
 	}
 }

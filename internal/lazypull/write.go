@@ -1,6 +1,7 @@
 package lazypull
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,7 +11,9 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path"
 	"strconv"
+	"strings"
 
 	"github.com/containerd/stargz-snapshotter/estargz"
 	"github.com/containerd/stargz-snapshotter/estargz/zstdchunked"
@@ -122,11 +125,15 @@ func Write(ctx context.Context, dst io.Writer, src io.Reader, f Format, opts ...
 // done, which makes Build fail and remove all its files.
 func build(ctx context.Context, dst io.Writer, tar *io.SectionReader, f Format, o options, buf []byte, res *Result) error {
 	comp, meta := compression(f, o.level)
+	prioritized, err := withWhiteoutsFirst(tar, o.prioritized)
+	if err != nil {
+		return err
+	}
 	var missing []string
 	blob, err := estargz.Build(tar,
 		estargz.WithCompression(comp),
 		estargz.WithParallelism(buildParts),
-		estargz.WithPrioritizedFiles(o.prioritized),
+		estargz.WithPrioritizedFiles(prioritized),
 		estargz.WithAllowPrioritizeNotFound(&missing))
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -164,6 +171,40 @@ func build(ctx context.Context, dst io.Writer, tar *io.SectionReader, f Format, 
 	maps.Copy(res.Annotations, meta)
 	return nil
 }
+
+// withWhiteoutsFirst returns the prioritized names preceded by the
+// names of the tar's whiteouts (".wh.*" entries, opaque markers
+// included), in tar order, when there are prioritized names. The library
+// moves prioritized entries before all others: a file under a directory
+// that a whiteout of the same layer deletes (a layer that deletes /app and
+// re-creates /app/server, with /app/server prioritized) would otherwise
+// come before its whiteout, and extractors that apply entries in order
+// (containerd) would delete it again. Without prioritized names the order
+// is kept, so nothing is moved.
+func withWhiteoutsFirst(tarball *io.SectionReader, prioritized []string) ([]string, error) {
+	if len(prioritized) == 0 {
+		return nil, nil
+	}
+	var names []string
+	tr := tar.NewReader(io.NewSectionReader(tarball, 0, tarball.Size()))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading spooled tar: %w", err)
+		}
+		if strings.HasPrefix(path.Base(h.Name), whiteoutPrefix) {
+			names = append(names, h.Name)
+		}
+	}
+	return append(names, prioritized...), nil
+}
+
+// whiteoutPrefix starts the base name of OCI whiteouts and of the opaque
+// marker (https://github.com/opencontainers/image-spec/blob/main/layer.md#whiteouts).
+const whiteoutPrefix = ".wh."
 
 // createSpool creates the spool file in dir and unlinks it at once where
 // the system allows (it stays readable through f): nothing is left behind

@@ -157,3 +157,43 @@ func wantAnnotations(t *testing.T, f lazypull.Format, blob []byte, toc digest.Di
 	}
 	return want
 }
+
+// TestWriteWhiteoutsBeforePrioritized: with prioritized files, the
+// layer's whiteouts (and opaque markers) still come before the entries
+// they must not delete; without, the order is the input's.
+func TestWriteWhiteoutsBeforePrioritized(t *testing.T) {
+	dir := func(name string) file {
+		return file{hdr: tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755, ModTime: epoch}}
+	}
+	reg := func(name, body string) file {
+		return file{hdr: tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: epoch}, data: []byte(body)}
+	}
+	input := tarOf(t, []file{
+		reg(".wh.app", ""),
+		dir("app/"),
+		reg("app/server", "server"),
+		dir("etc/"),
+		reg("etc/.wh..wh..opq", ""),
+		reg("etc/conf", "conf"),
+	})
+	for _, f := range formats {
+		for _, tc := range []struct {
+			prioritized []string
+			want        []string
+		}{
+			{nil, []string{lazypull.NoPrefetchLandmark, ".wh.app", "app", "app/server", "etc", "etc/.wh..wh..opq", "etc/conf"}},
+			{[]string{"/app/server"}, []string{".wh.app", "etc", "etc/.wh..wh..opq", "app", "app/server", lazypull.PrefetchLandmark, "etc/conf"}},
+		} {
+			blob, res := write(t, input, f, lazypull.WithPrioritizedFiles(tc.prioritized...))
+			got, _ := tarEntries(t, bytes.NewReader(decompress(t, f, blob)))
+			var names []string
+			for _, e := range got {
+				if e.Name != lazypull.TOCTarName {
+					names = append(names, e.Name)
+				}
+			}
+			assert.Equal(t, tc.want, names, "Write(%v, WithPrioritizedFiles(%q)) entries", f, tc.prioritized)
+			assert.Empty(t, res.MissingPrioritized)
+		}
+	}
+}
