@@ -57,6 +57,9 @@ type Meta struct {
 	Size      int64   // size of the blob in bytes
 	MediaType types.MediaType
 	CreatedBy string
+	// Annotations are the blob's descriptor annotations (an eStargz
+	// layer's TOC digest, for example); optional.
+	Annotations map[string]string
 }
 
 // Entry is a valid-looking entry returned by Get or Commit. Its blob is
@@ -308,6 +311,9 @@ type record struct {
 	Size      int64  `json:"size"`
 	MediaType string `json:"mediaType,omitempty"`
 	CreatedBy string `json:"createdBy,omitempty"`
+	// Annotations was added without a version change: older readers
+	// ignore it, and entries without it have none.
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 func validateMeta(m Meta) error {
@@ -345,6 +351,8 @@ func encodeMeta(key string, m Meta) ([]byte, error) {
 		Size:      m.Size,
 		MediaType: string(m.MediaType),
 		CreatedBy: m.CreatedBy,
+
+		Annotations: m.Annotations,
 	}
 	if m.DiffID != (v1.Hash{}) {
 		r.DiffID = m.DiffID.String()
@@ -363,7 +371,7 @@ func decodeMeta(key string, raw []byte) (Meta, error) {
 	if r.Key != key {
 		return Meta{}, fmt.Errorf("metadata is for key %q", r.Key)
 	}
-	m := Meta{Size: r.Size, MediaType: types.MediaType(r.MediaType), CreatedBy: r.CreatedBy}
+	m := Meta{Size: r.Size, MediaType: types.MediaType(r.MediaType), CreatedBy: r.CreatedBy, Annotations: r.Annotations}
 	var err error
 	if m.Digest, err = v1.NewHash(r.Digest); err != nil {
 		return Meta{}, fmt.Errorf("metadata digest: %w", err)

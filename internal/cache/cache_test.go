@@ -10,12 +10,15 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // content returns n deterministic pseudo-random bytes for seed.
@@ -97,7 +100,7 @@ func mustHit(t testing.TB, c *Cache, key string, want []byte) *Entry {
 	if err != nil {
 		t.Fatalf("Get(%s) = %v, want a hit", key, err)
 	}
-	if got := metaOf(t, want); e.Meta != got {
+	if got := metaOf(t, want); !reflect.DeepEqual(e.Meta, got) {
 		t.Errorf("Get(%s).Meta = %+v, want %+v", key, e.Meta, got)
 	}
 	got, err := readAll(e)
@@ -523,7 +526,27 @@ func TestZeroDiffID(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, err := c.Get("k")
-	if err != nil || e.Meta != m {
+	if err != nil || !reflect.DeepEqual(e.Meta, m) {
 		t.Errorf("Get(k) = %+v, %v; want %+v", e, err, m)
+	}
+}
+
+// TestAnnotations: an entry keeps its descriptor annotations, read back by
+// another Cache on the same directory; an entry without has none.
+func TestAnnotations(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir)
+	for _, anns := range []map[string]string{
+		nil,
+		{"containerd.io/snapshot/stargz/toc.digest": "sha256:" + strings.Repeat("ab", 32), "io.containers.estargz.uncompressed-size": "1024"},
+	} {
+		m := metaOf(t, []byte("x"))
+		m.Annotations = anns
+		key := NewKey("test").AddInt(int64(len(anns))).Sum()
+		_, err := putErr(c, key, []byte("x"), m)
+		require.NoError(t, err)
+		e, err := open(t, dir).Get(key)
+		require.NoError(t, err)
+		assert.Equal(t, m, e.Meta, "Get(%s).Meta", key)
 	}
 }
