@@ -96,8 +96,26 @@ type Describer interface {
 
 // Lister is implemented by the layers of this package: Files returns the
 // entries of the built layer in order (whiteouts under their .wh. names),
-// without reading the blob back. Package image uses it to know the tree
-// a later layer lands on.
+// without reading the blob back (EStargz and ZstdChunked layers read the
+// table of contents at its end, not the rest). Package image uses it to
+// know the tree a later layer lands on.
 type Lister interface {
 	Files(ctx context.Context) ([]Node, error)
+}
+
+// Annotated is implemented by the layers of this package: Annotations
+// returns the annotations the layer's descriptor must carry in a
+// manifest. EStargz and ZstdChunked layers have them: the digest of their
+// table of contents (containerd.io/snapshot/stargz/toc.digest), their
+// uncompressed size (io.containers.estargz.uncompressed-size) and, for
+// zstd:chunked, where its table of contents lies
+// (io.containers.zstd-chunked.manifest-checksum and -position). They are
+// known once the layer is built, so Annotations builds it, as Digest
+// would. Gzip, Zstd and Uncompressed layers have none: Annotations returns
+// nil without building them. image.Build puts them on the layer's
+// descriptor. The layers of this package also have a Descriptor method,
+// through which go-containerregistry's partial.Descriptor (and so its
+// mutate.Append) finds them.
+type Annotated interface {
+	Annotations() (map[string]string, error)
 }

@@ -57,8 +57,18 @@ func (l *layer) buildSpool(ctx context.Context, preps []*prepared) error {
 		sp.discard()
 		return err
 	}
-	l.res, l.files, l.blob = res, nodesOf(files), sp.blob(res.size)
+	l.res, l.files, l.blob = res, l.written(files), sp.blob(res.size)
 	return nil
+}
+
+// written is what the layer holds, from the writer's record of the tar
+// it wrote; nil for the lazy formats, whose blob holds another tar (see
+// lazyEncoder): Files reads their list from the blob.
+func (l *layer) written(files []tarx.Node) []Node {
+	if l.lazy() {
+		return nil
+	}
+	return nodesOf(files)
 }
 
 // produce writes the tar of all sources to s in one pass, hashing the tar
@@ -105,34 +115,34 @@ func (l *layer) produce(ctx context.Context, s sink, preps []*prepared) (result,
 }
 
 // pass writes every source through one tarx.Writer; out nil means a
-// collecting pass that writes nothing.
+// collecting pass that writes nothing. The writer's tar goes to the
+// layer's encoder (see newEncoder); the blob the encoder writes is hashed
+// (digest) and counted on its way to out. A pass whose tar needs a plan
+// throws its blob away before it is made.
 func (l *layer) pass(ctx context.Context, out io.Writer, preps []*prepared, opts tarx.Options) (result, *tarx.Writer, error) {
 	if testHookProduce != nil && out != nil {
 		testHookProduce()
 	}
 	var (
-		digestH, diffH hash.Hash
-		cw             *countWriter
-		zw             io.WriteCloser = nopCloser{io.Discard}
-		err            error
+		digestH hash.Hash
+		cw      *countWriter
+		enc     encoder = discardEncoder{}
+		err     error
 	)
 	if out != nil {
-		digestH, diffH = sha256.New(), sha256.New()
+		digestH = sha256.New()
 		cw = &countWriter{w: io.MultiWriter(out, digestH)}
-		zw, err = compress.NewWriter(cw, compress.WriterConfig{
-			Format: compressionFormat[l.comp], Level: l.level, Concurrency: l.conc,
-		})
-		if err != nil {
+		if enc, err = l.newEncoder(ctx, cw); err != nil {
 			return result{}, nil, err
 		}
-		zw = multiCloser{Writer: io.MultiWriter(zw, diffH), c: zw}
 	}
-	w := tarx.NewWriter(ctxio.Writer(ctx, zw), opts)
+	w := tarx.NewWriter(ctxio.Writer(ctx, enc), opts)
 	err = l.writeSources(ctx, w, preps)
 	if err == nil {
 		err = w.Close()
 	}
-	if cerr := zw.Close(); err == nil && cerr != nil {
+	res, cerr := enc.finish(err == nil && !w.NeedsPlan())
+	if err == nil && cerr != nil {
 		err = fmt.Errorf("compressing layer: %w", cerr)
 	}
 	if err != nil {
@@ -144,8 +154,56 @@ func (l *layer) pass(ctx context.Context, out io.Writer, preps []*prepared, opts
 	if out == nil || w.NeedsPlan() {
 		return result{}, w, nil
 	}
-	return result{digest: sum(digestH), diffID: sum(diffH), size: cw.n}, w, nil
+	res.digest, res.size = sum(digestH), cw.n
+	return res, w, nil
 }
+
+// encoder turns the tar a pass writes into the layer's blob.
+type encoder interface {
+	io.Writer
+	// finish completes the blob and returns its diffID (and annotations)
+	// when keep is true; when it is false (the pass failed, or its output
+	// is thrown away), it drops what was written. Either way it releases
+	// everything the encoder holds: goroutines, temp files.
+	finish(keep bool) (result, error)
+}
+
+// newEncoder returns the encoder of the layer's compression, writing the
+// blob to out.
+func (l *layer) newEncoder(ctx context.Context, out io.Writer) (encoder, error) {
+	if f, ok := lazyFormat[l.comp]; ok {
+		return l.newLazyEncoder(ctx, out, f), nil
+	}
+	zw, err := compress.NewWriter(out, compress.WriterConfig{
+		Format: compressionFormat[l.comp], Level: l.level, Concurrency: l.conc,
+	})
+	if err != nil {
+		return nil, err
+	}
+	diffH := sha256.New()
+	return &plainEncoder{Writer: io.MultiWriter(zw, diffH), zw: zw, diffH: diffH}, nil
+}
+
+// plainEncoder compresses the tar (gzip, zstd or none), which is the
+// layer's uncompressed content: its sha256 is the diffID.
+type plainEncoder struct {
+	io.Writer // zw and diffH
+	zw        io.WriteCloser
+	diffH     hash.Hash
+}
+
+func (e *plainEncoder) finish(bool) (result, error) {
+	if err := e.zw.Close(); err != nil {
+		return result{}, err
+	}
+	return result{diffID: sum(e.diffH)}, nil
+}
+
+// discardEncoder is the encoder of a collecting pass.
+type discardEncoder struct{}
+
+func (discardEncoder) Write(p []byte) (int, error) { return len(p), nil }
+func (discardEncoder) finish(bool) (result, error) { return result{}, nil }
 
 // writeSources registers every source's whiteouts, then writes every
 // source's entries.
@@ -177,18 +235,6 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
-
-// multiCloser writes to Writer and closes c.
-type multiCloser struct {
-	io.Writer
-	c io.Closer
-}
-
-func (m multiCloser) Close() error { return m.c.Close() }
 
 // belowOf adapts a Base to the tar writer's lookups.
 func belowOf(b Base) tarx.Lookup {

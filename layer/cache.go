@@ -33,7 +33,7 @@ func (l *layer) buildCached(ctx context.Context, preps []*prepared) error {
 		return l.buildSpool(ctx, preps)
 	}
 	if e, err := c.Get(key); err == nil {
-		l.res = result{digest: e.Digest, diffID: e.DiffID, size: e.Size}
+		l.res = result{digest: e.Digest, diffID: e.DiffID, size: e.Size, annotations: e.Annotations}
 		l.blob = &cacheBlob{entry: e}
 		return nil
 	}
@@ -42,7 +42,7 @@ func (l *layer) buildCached(ctx context.Context, preps []*prepared) error {
 	if err != nil {
 		return err
 	}
-	l.res, l.files = res, nodesOf(files)
+	l.res, l.files = res, l.written(files)
 	l.blob = &cacheBlob{entry: e, verified: true}
 	return nil
 }
@@ -60,14 +60,17 @@ func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, prep
 	}
 	e, err := w.Commit(key, cache.Meta{
 		Digest: res.digest, DiffID: res.diffID, Size: res.size,
-		MediaType: l.mediaType, CreatedBy: l.createdBy,
+		MediaType: l.mediaType, CreatedBy: l.createdBy, Annotations: res.annotations,
 	})
 	if err != nil {
 		return nil, result{}, nil, fmt.Errorf("building layer (%s): %w", l.createdBy, err)
 	}
 	// The list is an optimisation for a later layer placed on this one:
-	// without it, the blob is read back.
-	_ = fstree.Store(c, fstree.Written, res.diffID, files)
+	// without it, the blob is read back (a lazy format's, which lists its
+	// entries at its end, always is: see written).
+	if !l.lazy() {
+		_ = fstree.Store(c, fstree.Written, res.diffID, files)
+	}
 	return e, res, files, nil
 }
 
@@ -77,6 +80,9 @@ func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, prep
 func (l *layer) cacheKey(ctx context.Context, preps []*prepared) (key string, ok bool, err error) {
 	k := cache.NewKey(keyVersion)
 	k.AddString(l.comp.String()).AddInt(int64(l.level)).AddInt(int64(len(l.srcs)))
+	if len(l.prioritized) > 0 { // EStargz and ZstdChunked only
+		k.AddString("prioritized").AddStrings(l.prioritized...)
+	}
 	if b := l.placement.Base; b != nil {
 		k.AddString("base").AddString(b.ID())
 	}
@@ -98,6 +104,9 @@ func (l *layer) loadFiles(ctx context.Context) ([]Node, error) {
 				return nodesOf(ns), nil
 			}
 		}
+	}
+	if l.lazy() {
+		return l.lazyFiles()
 	}
 	rc, err := l.blob.open(l)
 	if err != nil {

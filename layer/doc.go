@@ -8,11 +8,55 @@
 // Compressed or Uncompressed builds the layer, once: the tar stream is
 // produced once, hashed (the diffID) while it is compressed (gzip by
 // default, in parallel with fixed-size blocks so the bytes do not depend on
-// the number of cores; or zstd, or none), and the compressed bytes are
-// hashed (the digest) and counted while they are written to a spool file or
-// a cache entry (WithCache). Compressed serves that file; nothing is ever
-// compressed twice or held in memory, so memory stays flat whatever the
-// layer size. The result, or the error, is kept for every later call.
+// the number of cores; or zstd, or none, or a lazily pullable format: see
+// Compression), and the compressed bytes are hashed (the digest) and
+// counted while they are written to a spool file or a cache entry
+// (WithCache). Compressed serves that file; nothing is ever compressed
+// twice or held in memory, so memory stays flat whatever the layer size.
+// The result, or the error, is kept for every later call.
+//
+// # Compression
+//
+// WithCompression chooses the blob's format. Gzip (the default) and Zstd
+// are compressed as the tar is written; Uncompressed is the tar itself.
+//
+// EStargz and ZstdChunked make layers that a lazy puller starts a
+// container from before the whole layer has arrived: containerd's stargz
+// snapshotter fetches files on demand, guided by a table of contents (TOC)
+// at the end of the blob, and fetches the files named with
+// WithPrioritizedFiles first. Both are written with containerd's estargz
+// library, and are ordinary layers to every other client: an EStargz blob
+// is a gzip stream of media type application/vnd.oci.image.layer.v1.tar+gzip,
+// which docker, podman, skopeo and umoci pull and unpack like any gzip
+// layer; a ZstdChunked blob is a zstd stream
+// (application/vnd.oci.image.layer.v1.tar+zstd). podman and CRI-O pull
+// these zstd:chunked layers in full: they read a later variant of the
+// format.
+//
+// What the formats change:
+//
+//   - The tar. The blob decompresses to the layer's entries plus a
+//     landmark file at the root (.no.prefetch.landmark, or, with
+//     WithPrioritizedFiles, .prefetch.landmark after the prioritized files,
+//     which are moved first) and, for EStargz, the TOC as a last entry
+//     (stargz.index.json). A client that unpacks the layer in full creates
+//     those files. Source entries at those names are dropped (so a lazy
+//     layer's blob, given to Tarball, makes the same layer again). So DiffID is the sha256 of that tar, which is what
+//     clients check, and not the sha256 of the tar the sources make.
+//   - The descriptor. The layer has annotations (see Annotated): the TOC
+//     digest and the uncompressed size, and zstd:chunked's own.
+//     image.Build writes them into the manifest; a lazy puller needs them.
+//   - The cost. The formats reorder entries and compress parts of the tar
+//     concurrently, so the uncompressed tar is spooled to a temp file (in
+//     WithTempDir, unlinked at once) before the blob is made, and the
+//     library writes the compressed parts to os.TempDir() (removed when
+//     the build ends, fails or is cancelled) before joining them: disk
+//     space of about the tar plus twice the blob, never memory. The four
+//     parts are compressed at once whatever WithConcurrency says.
+//
+// The bytes are reproducible as for the other formats: same inputs and
+// options, same digest and same TOC digest. The cache key includes the
+// format, the level and the prioritized files.
 //
 // # Paths
 //

@@ -1,9 +1,11 @@
 package layer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
 	"strings"
 	"sync"
@@ -27,6 +29,8 @@ type layer struct {
 	cacheDir  string
 	createdBy string
 	placement Placement
+	// prioritized are the WithPrioritizedFiles paths (lazy formats only).
+	prioritized []string
 
 	// mu serialises builds; done and err keep the outcome of the first
 	// build that was not stopped by a caller's own context (see Compute).
@@ -43,12 +47,14 @@ var (
 	_ Computable = (*layer)(nil)
 	_ Describer  = (*layer)(nil)
 	_ Lister     = (*layer)(nil)
+	_ Annotated  = (*layer)(nil)
 )
 
 // result is what one pass over the sources yields.
 type result struct {
 	digest, diffID v1.Hash
 	size           int64
+	annotations    map[string]string // the lazy formats' descriptor annotations
 }
 
 // New merges sources into one layer, in order. Layer options apply to the
@@ -103,23 +109,27 @@ func newLayer(ctx context.Context, srcs []Source, o *layerOptions) (*layer, erro
 	return l, nil
 }
 
-// setCompression settles compression, level and media type.
+// setCompression settles compression, level, media type and prioritized
+// files.
 func (l *layer) setCompression(o *layerOptions) error {
 	l.comp = o.compression
 	if mt := o.mediaType; mt != "" {
 		c, _ := mediaTypeCompression(mt)
-		if l.comp != 0 && l.comp != c {
+		switch {
+		case l.comp == 0:
+			l.comp = c
+		case l.comp.blobFormat() != c.blobFormat():
 			return fmt.Errorf("%w: media type %s does not match compression %v", ErrInvalidOption, mt, l.comp)
 		}
-		l.comp, l.mediaType = c, mt
+		l.mediaType = mt
 	}
 	switch l.comp {
-	case 0, Gzip:
-		l.comp, l.level = Gzip, 1
+	case 0, Gzip, EStargz:
+		l.comp, l.level = cmp.Or(l.comp, Gzip), 1
 		if o.levelSet && o.level > 9 {
 			return fmt.Errorf("%w: WithLevel: gzip level %d out of range 1..9", ErrInvalidOption, o.level)
 		}
-	case Zstd:
+	case Zstd, ZstdChunked:
 		l.level = 3
 	case Uncompressed:
 		if o.levelSet {
@@ -132,12 +142,20 @@ func (l *layer) setCompression(o *layerOptions) error {
 	if l.mediaType == "" {
 		l.mediaType = defaultMediaType[l.comp]
 	}
+	if len(o.prioritized) > 0 && !l.lazy() {
+		return fmt.Errorf("%w: WithPrioritizedFiles applies to EStargz and ZstdChunked layers, not %v", ErrInvalidOption, l.comp)
+	}
+	l.prioritized = o.prioritized
 	return nil
 }
 
 var defaultMediaType = map[Compression]types.MediaType{
 	Gzip: types.OCILayer, Zstd: types.OCILayerZStd, Uncompressed: types.OCIUncompressedLayer,
+	EStargz: types.OCILayer, ZstdChunked: types.OCILayerZStd,
 }
+
+// lazy reports whether the layer is of a lazily pullable format.
+func (l *layer) lazy() bool { return lazyFormat[l.comp] != 0 }
 
 // Place implements Placeable.
 func (l *layer) Place(p Placement) v1.Layer {
@@ -147,7 +165,7 @@ func (l *layer) Place(p Placement) v1.Layer {
 	return &layer{
 		ctx: l.ctx, srcs: l.srcs, comp: l.comp, level: l.level, conc: l.conc,
 		mediaType: l.mediaType, tempDir: l.tempDir, cacheDir: l.cacheDir,
-		createdBy: l.createdBy, placement: p,
+		createdBy: l.createdBy, placement: p, prioritized: l.prioritized,
 	}
 }
 
@@ -176,6 +194,30 @@ func (l *layer) Size() (int64, error) {
 	return l.res.size, err
 }
 
+// Annotations implements Annotated: nil without building the layer for
+// Gzip, Zstd and Uncompressed layers; for EStargz and ZstdChunked, the
+// annotations of the built layer (it is built as Digest builds it).
+func (l *layer) Annotations() (map[string]string, error) {
+	if !l.lazy() {
+		return nil, nil
+	}
+	if err := l.Compute(context.Background()); err != nil {
+		return nil, err
+	}
+	return maps.Clone(l.res.annotations), nil
+}
+
+// Descriptor returns the layer's descriptor: media type, digest, size and
+// annotations (see Annotated). go-containerregistry's partial.Descriptor
+// uses it, so the annotations also reach the manifests of images made
+// with its mutate package.
+func (l *layer) Descriptor() (*v1.Descriptor, error) {
+	if err := l.Compute(context.Background()); err != nil {
+		return nil, err
+	}
+	return &v1.Descriptor{MediaType: l.mediaType, Size: l.res.size, Digest: l.res.digest, Annotations: maps.Clone(l.res.annotations)}, nil
+}
+
 // Compressed implements v1.Layer: it serves the spooled or cached blob.
 // Closing the reader releases nothing but the reader: the number of open
 // descriptors does not grow with calls.
@@ -196,7 +238,7 @@ func (l *layer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	dr, err := compress.NewReadCloser(rc, compressionFormat[l.comp])
+	dr, err := compress.NewReadCloser(rc, l.comp.blobFormat())
 	if err != nil {
 		rc.Close()
 		return nil, fmt.Errorf("decompressing blob of %s: %w", l.createdBy, err)
@@ -253,5 +295,5 @@ func (l *layer) Compute(ctx context.Context) error {
 
 // compressReader decompresses a blob of compression c.
 func compressReader(r io.Reader, c Compression) (io.ReadCloser, error) {
-	return compress.NewReader(r, compressionFormat[c])
+	return compress.NewReader(r, c.blobFormat())
 }

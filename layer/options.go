@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/stevedore-dev/stevedore/internal/compress"
+	"github.com/stevedore-dev/stevedore/internal/lazypull"
 	"github.com/stevedore-dev/stevedore/internal/mediatype"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
@@ -46,10 +47,25 @@ const (
 	Gzip Compression = iota + 1
 	Zstd
 	Uncompressed
+	// EStargz is eStargz: a gzip blob that every client pulls as a gzip
+	// layer (media type application/vnd.oci.image.layer.v1.tar+gzip),
+	// and that containerd's stargz snapshotter pulls lazily, file by
+	// file, from the table of contents it ends with. See the package
+	// documentation.
+	EStargz
+	// ZstdChunked is zstd:chunked: a zstd blob (media type
+	// application/vnd.oci.image.layer.v1.tar+zstd) with a table of
+	// contents, which the stargz snapshotter pulls lazily. See the package
+	// documentation.
+	ZstdChunked
 )
 
-// String returns "gzip", "zstd" or "uncompressed".
+// String returns "gzip", "zstd", "uncompressed", "estargz" or
+// "zstd:chunked".
 func (c Compression) String() string {
+	if f, ok := lazyFormat[c]; ok {
+		return f.String()
+	}
 	if f, ok := compressionFormat[c]; ok {
 		return f.String()
 	}
@@ -58,6 +74,20 @@ func (c Compression) String() string {
 
 var compressionFormat = map[Compression]compress.Format{
 	Gzip: compress.Gzip, Zstd: compress.Zstd, Uncompressed: compress.None,
+}
+
+// lazyFormat maps the lazily pullable compressions to their format.
+var lazyFormat = map[Compression]lazypull.Format{
+	EStargz: lazypull.EStargz, ZstdChunked: lazypull.ZstdChunked,
+}
+
+// blobFormat is the compression other clients see in c's blobs: an
+// eStargz blob is a gzip stream, a zstd:chunked one a zstd stream.
+func (c Compression) blobFormat() compress.Format {
+	if f, ok := lazyFormat[c]; ok {
+		return f.Compression()
+	}
+	return compressionFormat[c]
 }
 
 // filterRule is one WithInclude, WithExclude or WithIgnoreFile, in the
@@ -127,6 +157,7 @@ type layerOptions struct {
 	mediaType   types.MediaType
 	tempDir     string
 	concurrency int
+	prioritized []string // clean, relative
 }
 
 func optErr(name, format string, args ...any) error {
@@ -337,11 +368,13 @@ func WithSizeLimit(n int64) SourceOption {
 	}
 }
 
-// WithCompression selects the blob compression: Gzip, Zstd or
-// Uncompressed. The default is Gzip (or what WithMediaType implies).
+// WithCompression selects the blob format: Gzip, Zstd, Uncompressed,
+// or one of the lazily pullable formats EStargz and ZstdChunked (see the
+// package documentation for what they cost and change). The default is
+// Gzip (or what WithMediaType implies).
 func WithCompression(c Compression) LayerOption {
 	return func(o *layerOptions) error {
-		if _, ok := compressionFormat[c]; !ok {
+		if _, ok := compressionFormat[c]; !ok && lazyFormat[c] == 0 {
 			return optErr("WithCompression", "unknown compression %v", c)
 		}
 		o.compression = c
@@ -349,10 +382,11 @@ func WithCompression(c Compression) LayerOption {
 	}
 }
 
-// WithLevel sets the compression level: 1 (fastest) to 9 for gzip, 1 to 22
-// for zstd (mapped to the klauspost encoder levels as zstd does). It is an
-// error with Uncompressed. The default is 1 for gzip (as
-// go-containerregistry's tarball package) and 3 for zstd.
+// WithLevel sets the compression level: 1 (fastest) to 9 for gzip and
+// EStargz, 1 to 22 for zstd and ZstdChunked (mapped to the klauspost
+// encoder levels as zstd does). It is an error with Uncompressed. The
+// default is 1 for gzip and EStargz (as go-containerregistry's tarball
+// package) and 3 for zstd and ZstdChunked.
 func WithLevel(n int) LayerOption {
 	return func(o *layerOptions) error {
 		if n < 1 || n > 22 {
@@ -396,8 +430,9 @@ func WithCache(dir string) LayerOption {
 // types (types.OCILayer, types.OCILayerZStd, types.OCIUncompressedLayer) or
 // the Docker ones (types.DockerLayer, types.DockerUncompressedLayer). It
 // implies the compression when WithCompression is not given, and must match
-// it when it is (zstd has no Docker media type). The default is the OCI
-// type of the compression.
+// it when it is (zstd has no Docker media type; EStargz takes the gzip
+// types, ZstdChunked the zstd one). The default is the OCI type of the
+// compression.
 func WithMediaType(mt types.MediaType) LayerOption {
 	return func(o *layerOptions) error {
 		if _, ok := mediaTypeCompression(mt); !ok {
@@ -422,13 +457,45 @@ func WithTempDir(dir string) LayerOption {
 
 // WithConcurrency sets how many goroutines compress in parallel. The
 // output bytes do not depend on it (gzip is cut into fixed 256 KiB blocks).
-// The default is runtime.GOMAXPROCS(0).
+// EStargz and ZstdChunked layers ignore it: they are always compressed in
+// four parts at once, a number fixed because it shapes their bytes. The
+// default is runtime.GOMAXPROCS(0).
 func WithConcurrency(n int) LayerOption {
 	return func(o *layerOptions) error {
 		if n < 1 {
 			return optErr("WithConcurrency", "%d is not positive", n)
 		}
 		o.concurrency = n
+		return nil
+	}
+}
+
+// WithPrioritizedFiles puts the named files first in an EStargz or
+// ZstdChunked layer, in the order given and followed by the format's
+// prefetch landmark, so that a lazy puller (containerd's stargz
+// snapshotter) fetches them before the rest of the layer: name the
+// entrypoint and what it reads at start-up. Paths are image paths
+// ("/usr/local/bin/app"), where the layer places the files (after
+// WithRoot). Their parent directories, and a hardlink's target, come with
+// them; the layer's whiteouts stay before them. A path the layer does not
+// hold (a typo, a file left out by image.WithSkipUnchanged, or placed
+// under the target of a base's symlink: see Placement) is skipped: the
+// files are the same, only their order differs. Several calls add paths.
+// The paths are part of the cache key. With another compression it is an
+// error wrapping ErrInvalidOption. The default is none: the layer keeps
+// the order of its sources, after the no-prefetch landmark.
+func WithPrioritizedFiles(paths ...string) LayerOption {
+	return func(o *layerOptions) error {
+		if len(paths) == 0 {
+			return optErr("WithPrioritizedFiles", "no paths")
+		}
+		for _, p := range paths {
+			c, ok := cleanRel(p)
+			if !ok || c == "" {
+				return optErr("WithPrioritizedFiles", "invalid path %q", p)
+			}
+			o.prioritized = append(o.prioritized, c)
+		}
 		return nil
 	}
 }
