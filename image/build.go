@@ -37,7 +37,14 @@ const (
 // makes a symlink (/lib -> usr/lib, /var/run -> /run) land under the
 // link's target while the link survives. The base's layers are read (or
 // their index taken from [WithCache]) only when an added layer is built,
-// not when it comes from the layer cache. Other layers (go-containerregistry's
+// not when it comes from the layer cache. An eStargz or zstd:chunked base
+// layer (its descriptor names the digest of a table of contents) is
+// indexed from that table of contents, checked against the digest,
+// instead of being decompressed and having every file hashed: a blob of
+// an OCI layout is read in place (its last few hundred KB), a registry's
+// is still downloaded, to an unlinked temp file, but neither decompressed
+// nor hashed. When the table of contents cannot be used, the layer is
+// decompressed as any other. Other layers (go-containerregistry's
 // own, say) are added as they are. A layer placed on a base can differ
 // from the same layer used alone, whose digest then differs from the one
 // in the image.
@@ -51,6 +58,18 @@ const (
 // same bytes and digests. A base whose layers are of the other family than
 // its manifest is repaired the same way. So no image Build returns mixes
 // the two families.
+//
+// Layer annotations: an added layer's descriptor carries the
+// annotations of the layer, those layer.Annotated gives (the layers of
+// package layer: an eStargz or zstd:chunked layer's table of contents
+// digest and uncompressed size, which a lazy puller needs), else those of
+// the descriptor go-containerregistry's partial.Descriptor finds (a layer
+// of a pulled image keeps its manifest's). The base's layer descriptors
+// keep theirs, re-typed or not. A Docker schema 2 result keeps them too:
+// its specification has no descriptor annotations, but registries,
+// containerd and its stargz snapshotter keep and read them (so did
+// go-containerregistry's eStargz layers); [WithOCIMediaTypes] makes an
+// image where every OCI tool reads them.
 //
 // History: one entry per added layer, whose created_by is the text of
 // [WithLayerHistory], else the layer's CreatedBy() when it has that method
@@ -226,7 +245,7 @@ func assemble(fam mediatype.Family, b *baseImage, adds []addedLayer, rawConfig [
 	for _, a := range adds {
 		mt, _ := fam.Layer(a.kind)
 		layers = append(layers, retype(a.l, a.mt, mt))
-		descs = append(descs, v1.Descriptor{MediaType: mt, Size: a.size, Digest: a.digest})
+		descs = append(descs, a.descriptor(mt))
 	}
 	cfgDigest, cfgSize, err := v1.SHA256(bytes.NewReader(rawConfig))
 	if err != nil {

@@ -26,6 +26,12 @@ type addedLayer struct {
 	pendingLayer
 	digest, diffID v1.Hash
 	size           int64
+	annotations    map[string]string
+}
+
+// descriptor is the layer's manifest descriptor, with media type mt.
+func (a addedLayer) descriptor(mt types.MediaType) v1.Descriptor {
+	return v1.Descriptor{MediaType: mt, Size: a.size, Digest: a.digest, Annotations: a.annotations}
 }
 
 // layersToAdd lists the layers Build adds, in order: the working
@@ -95,7 +101,7 @@ func emptyLayer(mtime time.Time) (v1.Layer, error) {
 // below it, computes every layer, and returns what the manifest and the
 // config need.
 func addLayers(ctx context.Context, b *baseImage, o *options, toAdd []pendingLayer, ix *indexer) ([]addedLayer, error) {
-	tree := newTree(b.layers, b.cf.RootFS.DiffIDs, ix)
+	tree := newTree(b.layers, b.descs, b.cf.RootFS.DiffIDs, ix)
 	adds := make([]addedLayer, len(toAdd))
 	for i, pl := range toAdd {
 		if err := ctx.Err(); err != nil {
@@ -107,7 +113,7 @@ func addLayers(ctx context.Context, b *baseImage, o *options, toAdd []pendingLay
 			return nil, fmt.Errorf("image: added layer %d: %w", i, err)
 		}
 		adds[i] = a
-		tree = tree.with(unwrap(a.l), a.diffID)
+		tree = tree.with(unwrap(a.l), a.descriptor(a.mt), a.diffID)
 	}
 	return adds, nil
 }
@@ -142,6 +148,9 @@ func compute(ctx context.Context, pl pendingLayer) (addedLayer, error) {
 	}
 	if a.size, err = l.Size(); err != nil {
 		return addedLayer{}, fmt.Errorf("layer %s: size: %w", a.digest, err)
+	}
+	if a.annotations, err = annotationsOf(l); err != nil {
+		return addedLayer{}, fmt.Errorf("layer %s: annotations: %w", a.digest, err)
 	}
 	if a.history == "" {
 		a.history = createdBy(l)

@@ -2,6 +2,7 @@ package image
 
 import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/stevedore-dev/stevedore/layer"
@@ -16,12 +17,17 @@ type retyped struct {
 var (
 	_ v1.Layer        = (*retyped)(nil)
 	_ layer.Describer = (*retyped)(nil)
+	_ layer.Annotated = (*retyped)(nil)
+	_ layer.Annotated = (*described)(nil)
 )
 
 func (l *retyped) MediaType() (types.MediaType, error) { return l.mt, nil }
 
 // CreatedBy passes on the history text of the layer inside.
 func (l *retyped) CreatedBy() string { return createdBy(l.Layer) }
+
+// Annotations passes on the descriptor annotations of the layer inside.
+func (l *retyped) Annotations() (map[string]string, error) { return annotationsOf(l.Layer) }
 
 // retype returns l with media type mt, l itself when it has it already.
 func retype(l v1.Layer, have, mt types.MediaType) v1.Layer {
@@ -44,6 +50,9 @@ func describe(l v1.Layer, by string) v1.Layer { return &described{Layer: l, by: 
 
 func (l *described) CreatedBy() string { return l.by }
 
+// Annotations passes on the descriptor annotations of the layer inside.
+func (l *described) Annotations() (map[string]string, error) { return annotationsOf(l.Layer) }
+
 // unwrap returns the layer inside this package's wrappers.
 func unwrap(l v1.Layer) v1.Layer {
 	for {
@@ -65,4 +74,19 @@ func createdBy(l v1.Layer) string {
 		return c.CreatedBy()
 	}
 	return ""
+}
+
+// annotationsOf returns the annotations l's descriptor carries: those
+// layer.Annotated gives (an eStargz layer's TOC digest, for example), else
+// those of the descriptor go-containerregistry's partial.Descriptor finds
+// (a layer of a pulled image has its manifest's). nil for none.
+func annotationsOf(l v1.Layer) (map[string]string, error) {
+	if a, ok := l.(layer.Annotated); ok {
+		return a.Annotations()
+	}
+	d, err := partial.Descriptor(l)
+	if err != nil {
+		return nil, err
+	}
+	return d.Annotations, nil
 }

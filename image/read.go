@@ -302,7 +302,20 @@ func (b *layoutBlob) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newVerifyReader(rc, b.d.Digest, b.d.Size)
+	vr, err := newVerifyReader(rc, b.d.Digest, b.d.Size)
+	if ra, ok := rc.(io.ReaderAt); ok && err == nil {
+		return verifiedAt{vr, ra}, nil
+	}
+	return vr, err
+}
+
+// verifiedAt is a blob's verifying reader with random access to the
+// blob in place, unverified, for readers that check what they read by
+// other means (the base file view checks a table of contents against its
+// digest: see readTOC).
+type verifiedAt struct {
+	io.ReadCloser
+	io.ReaderAt
 }
 
 // dirStore reads blobs from a layout directory.
@@ -332,8 +345,13 @@ func (s *tarStore) open(h v1.Hash) (io.ReadCloser, error) {
 	if !ok {
 		return nil, fmt.Errorf("image: blob %s not in archive: %w", h, ErrNotFound)
 	}
-	return io.NopCloser(io.NewSectionReader(s.f, e.off, e.size)), nil
+	return sectionCloser{io.NewSectionReader(s.f, e.off, e.size)}, nil
 }
+
+// sectionCloser is a section of the archive; closing it closes nothing.
+type sectionCloser struct{ *io.SectionReader }
+
+func (sectionCloser) Close() error { return nil }
 
 // indexTar records where each regular file's data starts in f. archive/tar
 // reads exactly up to the data of the entry Next returns (and seeks over

@@ -29,10 +29,14 @@ import (
 //
 // A Tree implements layer.Base: [Build] places the layers of package
 // layer on the Tree of the image below them. Nothing is read until
-// [Tree.Load]; each layer is then indexed once (downloaded and
-// decompressed, or read from the cache directory given to [NewTree]).
+// [Tree.Load]; each layer is then indexed once: downloaded and
+// decompressed, or read from the cache directory given to [NewTree], or,
+// for an eStargz or zstd:chunked layer (its descriptor names a table of
+// contents, see layer.Annotated), read from the table of contents at the
+// end of its blob without decompressing it (see [Build]).
 type Tree struct {
 	layers  []v1.Layer
+	descs   []v1.Descriptor // the layers' manifest descriptors
 	diffIDs []v1.Hash
 	id      string
 	ix      *indexer
@@ -59,20 +63,25 @@ func NewTree(img v1.Image, cacheDir string) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image: layers: %w", err)
 	}
-	if len(layers) != len(cf.RootFS.DiffIDs) {
-		return nil, fmt.Errorf("image: %d layers and %d diff_ids: %w", len(layers), len(cf.RootFS.DiffIDs), ErrUnsupportedBase)
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, fmt.Errorf("image: manifest: %w", err)
 	}
-	return newTree(layers, cf.RootFS.DiffIDs, newIndexer(cacheDir)), nil
+	if len(layers) != len(cf.RootFS.DiffIDs) || len(m.Layers) != len(layers) {
+		return nil, fmt.Errorf("image: %d layers, %d in the manifest and %d diff_ids: %w",
+			len(layers), len(m.Layers), len(cf.RootFS.DiffIDs), ErrUnsupportedBase)
+	}
+	return newTree(layers, m.Layers, cf.RootFS.DiffIDs, newIndexer(cacheDir)), nil
 }
 
-func newTree(layers []v1.Layer, diffIDs []v1.Hash, ix *indexer) *Tree {
-	return &Tree{layers: layers, diffIDs: diffIDs, id: chainID(diffIDs), ix: ix}
+func newTree(layers []v1.Layer, descs []v1.Descriptor, diffIDs []v1.Hash, ix *indexer) *Tree {
+	return &Tree{layers: layers, descs: descs, diffIDs: diffIDs, id: chainID(diffIDs), ix: ix}
 }
 
-// with returns the tree of t with l on top.
-func (t *Tree) with(l v1.Layer, diffID v1.Hash) *Tree {
+// with returns the tree of t with l, described by d, on top.
+func (t *Tree) with(l v1.Layer, d v1.Descriptor, diffID v1.Hash) *Tree {
 	n := len(t.layers)
-	return newTree(append(t.layers[:n:n], l), append(t.diffIDs[:n:n], diffID), t.ix)
+	return newTree(append(t.layers[:n:n], l), append(t.descs[:n:n], d), append(t.diffIDs[:n:n], diffID), t.ix)
 }
 
 // ID is the chain ID of the image's diff IDs
@@ -91,7 +100,7 @@ func (t *Tree) Load(ctx context.Context) error {
 	}
 	tr := fstree.New()
 	for i, l := range t.layers {
-		nodes, err := t.ix.index(ctx, l, t.diffIDs[i])
+		nodes, err := t.ix.index(ctx, l, t.descs[i], t.diffIDs[i])
 		if err != nil {
 			return fmt.Errorf("image: indexing layer %d (%s): %w", i, t.diffIDs[i], err)
 		}
@@ -244,8 +253,9 @@ func newIndexer(cacheDir string) *indexer {
 	return &indexer{cacheDir: cacheDir, mem: map[v1.Hash][]tarx.Node{}}
 }
 
-// index returns the entries of l, whose diff ID is diffID.
-func (ix *indexer) index(ctx context.Context, l v1.Layer, diffID v1.Hash) ([]tarx.Node, error) {
+// index returns the entries of l, whose manifest descriptor is d and diff
+// ID is diffID.
+func (ix *indexer) index(ctx context.Context, l v1.Layer, d v1.Descriptor, diffID v1.Hash) ([]tarx.Node, error) {
 	ix.mu.Lock()
 	nodes, ok := ix.mem[diffID]
 	ix.mu.Unlock()
@@ -277,7 +287,7 @@ func (ix *indexer) index(ctx context.Context, l v1.Layer, diffID v1.Hash) ([]tar
 		ix.remember(diffID, nodes)
 		return nodes, nil
 	}
-	nodes, err := ix.read(ctx, l)
+	nodes, err := ix.read(ctx, l, d)
 	if err != nil {
 		return nil, err
 	}
@@ -289,8 +299,12 @@ func (ix *indexer) index(ctx context.Context, l v1.Layer, diffID v1.Hash) ([]tar
 	return nodes, nil
 }
 
-// read indexes l by reading it.
-func (ix *indexer) read(ctx context.Context, l v1.Layer) ([]tarx.Node, error) {
+// read indexes l by reading it: from its table of contents when its
+// descriptor names one (see readTOC), else decompressed.
+func (ix *indexer) read(ctx context.Context, l v1.Layer, d v1.Descriptor) ([]tarx.Node, error) {
+	if nodes, ok, err := readTOC(ctx, l, d); ok {
+		return nodes, err
+	}
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return nil, err
