@@ -1,6 +1,7 @@
 package image
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -117,5 +118,49 @@ func TestBuildLazyReproducible(t *testing.T) {
 		assert.Equal(t, []v1.Hash{digests[0], digests[0], digests[0]}, digests, "%v image: no cache, cold, warm", c)
 		assert.Equal(t, []string{tocs[0], tocs[0], tocs[0]}, tocs, "%v TOC digest: no cache, cold, warm", c)
 		assert.NotEmpty(t, tocs[0])
+	}
+}
+
+// TestBuildLazyPrioritizedOnBase: prioritized files placed on a base
+// that has their parent directories come first all the same, their
+// parents written with the base's mode (a 0700 /opt stays 0700); without
+// prioritized files the parents are left to the base.
+func TestBuildLazyPrioritizedOnBase(t *testing.T) {
+	base := mustBuild(t, nil, WithLayers(tarLayer(t, types.OCILayer,
+		tarFile{name: "opt/", dir: true, mode: 0o700},
+		tarFile{name: "usr/", dir: true, mode: 0o755},
+		tarFile{name: "usr/local/", dir: true, mode: 0o750},
+		tarFile{name: "usr/local/bin/", dir: true, mode: 0o755},
+	)))
+	files := []layer.File{
+		{Path: "/opt/data/x", Data: []byte("x")},
+		{Path: "/usr/local/bin/app", Data: []byte("app"), Mode: 0o755},
+		{Path: "/usr/local/bin/other", Data: []byte("other"), Mode: 0o755},
+	}
+	for _, c := range lazyCompressions {
+		for _, tc := range []struct {
+			prioritized []string
+			want        []string // "name mode" of the first entries, the landmark last
+		}{
+			{nil, []string{lazypull.NoPrefetchLandmark + " 0", "opt/data 755", "opt/data/x 644", "usr/local/bin/app 755"}},
+			{[]string{"/usr/local/bin/app", "/opt/data/x"}, []string{"usr 755", "usr/local 750", "usr/local/bin 755",
+				"usr/local/bin/app 755", "opt 700", "opt/data 755", "opt/data/x 644", lazypull.PrefetchLandmark + " 0"}},
+		} {
+			opts := []layer.Option{layer.WithCompression(c)}
+			if tc.prioritized != nil {
+				opts = append(opts, layer.WithPrioritizedFiles(tc.prioritized...))
+			}
+			l, err := layer.FromFiles(files, opts...)
+			require.NoError(t, err)
+			img := mustBuild(t, base, WithLayers(l))
+			ls, err := img.Layers()
+			require.NoError(t, err)
+			var got []string
+			for _, e := range lazypulltest.Verify(t, blobOf(t, ls[len(ls)-1]), lastDescriptor(t, img).Annotations) {
+				got = append(got, fmt.Sprintf("%s %o", e.Name, e.Mode))
+			}
+			require.GreaterOrEqual(t, len(got), len(tc.want))
+			assert.Equal(t, tc.want, got[:len(tc.want)], "first entries of the %v layer, prioritized %q", c, tc.prioritized)
+		}
 	}
 }

@@ -79,6 +79,14 @@ func (l *layer) written(files []tarx.Node) []Node {
 // first pass's plan stale.
 func (l *layer) produce(ctx context.Context, s sink, preps []*prepared) (result, []tarx.Node, error) {
 	opts := tarx.Options{SkipUnchanged: l.placement.SkipUnchanged, TempDir: l.tempDir}
+	if len(l.prioritized) > 0 {
+		// The library moves a prioritized file first only with every
+		// parent directory (see WithPrioritizedFiles).
+		opts.FullPath = make(map[string]bool, len(l.prioritized))
+		for _, p := range l.prioritized {
+			opts.FullPath[p] = true
+		}
+	}
 	if b := l.placement.Base; b != nil {
 		if err := b.Load(ctx); err != nil {
 			return result{}, nil, fmt.Errorf("building layer (%s): loading the base: %w", l.createdBy, err)

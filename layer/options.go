@@ -477,7 +477,10 @@ func WithConcurrency(n int) LayerOption {
 // entrypoint and what it reads at start-up. Paths are image paths
 // ("/usr/local/bin/app"), where the layer places the files (after
 // WithRoot). Their parent directories, and a hardlink's target, come with
-// them; the layer's whiteouts stay before them. A path the layer does not
+// them; the layer's whiteouts stay before them. The formats need every
+// parent of a prioritized file in the layer: those a placed layer would
+// leave to the base (see Placement) are written, with the base's mode
+// and owner, as docker build's COPY writes them. A path the layer does not
 // hold (a typo, a file left out by image.WithSkipUnchanged, or placed
 // under the target of a base's symlink: see Placement) is skipped: the
 // files are the same, only their order differs. Several calls add paths.

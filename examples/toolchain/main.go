@@ -25,6 +25,11 @@
 // stat walk of the Go tree and gives the same digest. The last line of
 // stdout is the result: REF@sha256:... after a push, FILE@sha256:... after
 // a write.
+//
+// -compression estargz makes eStargz layers, which containerd's stargz
+// snapshotter pulls lazily (the go and ko binaries first) and every other
+// client pulls as gzip layers; -compression zstd:chunked makes zstd:chunked
+// layers.
 package main
 
 import (
@@ -71,20 +76,20 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.goSHA, "go-sha256", "", "verify the Go tarball against this sha256 `HEX`")
 	fs.StringVar(&c.koURL, "ko-url", "", "ko release tarball `URL` (or local path); only its ko entry is kept, at /usr/local/bin/ko (default: no ko)")
 	fs.StringVar(&c.platform, "platform", "linux/amd64", "`OS/ARCH[/VARIANT]` of the image (without -go-url and -platform: the local Go's, when it is a linux one)")
-	comp := fs.String("compression", "gzip", "layer compression: gzip or zstd")
+	comp := fs.String("compression", "gzip", "layer compression: gzip, zstd, or, for lazy pulling, estargz or zstd:chunked (go and ko prioritized)")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Builds a Go (+ ko) toolchain image; with no flags, offline from the local Go installation.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
-	switch *comp {
-	case "gzip":
-		c.compression = layer.Gzip
-	case "zstd":
-		c.compression = layer.Zstd
-	default:
-		return nil, fmt.Errorf("-compression %q: want gzip or zstd", *comp)
+	for _, lc := range compressions {
+		if *comp == lc.String() {
+			c.compression = lc
+		}
+	}
+	if c.compression == 0 {
+		return nil, fmt.Errorf("-compression %q: want gzip, zstd, estargz or zstd:chunked", *comp)
 	}
 	fs.Visit(func(f *flag.Flag) { c.platformSet = c.platformSet || f.Name == "platform" })
 	if err := cli.Destination(fs, c.target, &c.out); err != nil {
@@ -97,6 +102,19 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-platform %q: want os/arch or os/arch/variant, like linux/arm64", c.platform)
 	}
 	return c, nil
+}
+
+// compressions are the values of -compression, by their String().
+var compressions = []layer.Compression{layer.Gzip, layer.Zstd, layer.EStargz, layer.ZstdChunked}
+
+// compressionOptions are the layer options of -compression; for the lazy
+// formats, the layer's main binary (an image path) comes first.
+func (c *config) compressionOptions(binary string) []layer.Option {
+	opts := []layer.Option{layer.WithCompression(c.compression)}
+	if c.compression == layer.EStargz || c.compression == layer.ZstdChunked {
+		opts = append(opts, layer.WithPrioritizedFiles(binary))
+	}
+	return opts
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -155,8 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.koURL != "" {
 		c.log.Printf("ko: %s (only its ko entry, at /usr/local/bin/ko)", c.koURL)
 		ko, err := fromURLOrFile(ctx, c.koURL,
-			layer.WithOnly("ko"), layer.WithRoot("/usr/local/bin"),
-			layer.WithCompression(c.compression))
+			append(c.compressionOptions("/usr/local/bin/ko"), layer.WithOnly("ko"), layer.WithRoot("/usr/local/bin"))...)
 		if err != nil {
 			return fmt.Errorf("-ko-url: %w", err)
 		}
@@ -203,7 +220,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // goLayer returns the layer holding Go at /usr/local/go: from -go-url, or
 // the local installation.
 func (c *config) goLayer(ctx context.Context, local *localInstall) (v1.Layer, error) {
-	opts := []layer.Option{layer.WithCompression(c.compression)}
+	opts := c.compressionOptions("/usr/local/go/bin/go")
 	if c.cacheDir != "" {
 		opts = append(opts, layer.WithCache(c.cacheDir))
 	}

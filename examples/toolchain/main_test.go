@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,9 +13,13 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
 	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/internal/lazypull"
+	"github.com/stevedore-dev/stevedore/internal/lazypull/lazypulltest"
 	"github.com/stevedore-dev/stevedore/layer"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
@@ -275,7 +280,7 @@ func TestErrors(t *testing.T) {
 		is     error
 		substr string
 	}{
-		{"bad compression", []string{"-compression", "xz"}, nil, `-compression "xz": want gzip or zstd`},
+		{"bad compression", []string{"-compression", "xz"}, nil, `-compression "xz": want gzip, zstd, estargz or zstd:chunked`},
 		{"target and o", []string{"-target", "example.com/a:b", "-o", out}, nil, "-target and -o"},
 		{"sha without url", []string{"-go-sha256", goSHA}, nil, "give -go-url too"},
 		{"bad platform", []string{"-platform", "amd64"}, nil, "-platform"},
@@ -325,5 +330,51 @@ func TestLocalTarball(t *testing.T) {
 	}
 	if digests[0] != digests[1] {
 		t.Errorf("a path and its file:// URL gave %s and %s, want the same image", digests[0], digests[1])
+	}
+}
+
+// TestLazyCompression builds the image with -compression estargz and
+// zstd:chunked: the Go and ko layers are of that format (checked with the
+// estargz library against their descriptors' annotations), with go and ko
+// first, before the prefetch landmark; the other layers stay gzip.
+func TestLazyCompression(t *testing.T) {
+	goURL, goSHA, koURL, _ := releases(t)
+	for _, tc := range []struct {
+		flag string
+		mt   types.MediaType
+	}{
+		{"estargz", types.OCILayer},
+		{"zstd:chunked", types.OCILayerZStd},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "tc.oci.tar")
+			r := exampletest.Run(t, run, "-compression", tc.flag, "-go-url", goURL, "-go-sha256", goSHA, "-ko-url", koURL, "-o", out, "-cache", "")
+			img := exampletest.OpenTarball(t, out, "latest", r.Digest)
+			m, err := img.Manifest()
+			require.NoError(t, err)
+			ls, err := img.Layers()
+			require.NoError(t, err)
+			n := len(m.Layers)
+			require.GreaterOrEqual(t, n, 4)
+			for i, first := range map[int][]string{
+				n - 2: {"usr", "usr/local", "usr/local/go", "usr/local/go/bin", "usr/local/go/bin/go", lazypull.PrefetchLandmark},
+				n - 1: {"usr", "usr/local", "usr/local/bin", "usr/local/bin/ko", lazypull.PrefetchLandmark},
+			} {
+				assert.Equal(t, tc.mt, m.Layers[i].MediaType, "media type of layer %d", i)
+				rc, err := ls[i].Compressed()
+				require.NoError(t, err)
+				blob, err := io.ReadAll(rc)
+				require.NoError(t, errors.Join(err, rc.Close()))
+				var names []string
+				for _, e := range lazypulltest.Verify(t, blob, m.Layers[i].Annotations) {
+					names = append(names, e.Name)
+				}
+				require.GreaterOrEqual(t, len(names), len(first))
+				assert.Equal(t, first, names[:len(first)], "first entries of layer %d", i)
+			}
+			// The layers: the base's, the working directory's (gzip), Go's, ko's.
+			assert.Equal(t, types.OCILayer, m.Layers[n-3].MediaType, "media type of the working directory's layer")
+			assert.Empty(t, m.Layers[n-3].Annotations, "annotations of the working directory's layer")
+		})
 	}
 }

@@ -59,6 +59,11 @@ type Options struct {
 	Below Lookup
 	// SkipUnchanged leaves out entries identical to the tree below.
 	SkipUnchanged bool
+	// FullPath names entries (clean, relative) whose parent directories
+	// are all written, those the tree below has included (with the mode
+	// and owner it gives them), so that the layer holds their whole path:
+	// eStargz needs it to move them first.
+	FullPath map[string]bool
 	// Plan, from an earlier pass over the same entries, makes the writer
 	// write each name once, with the last entry's content.
 	Plan *Plan
@@ -313,21 +318,26 @@ func (w *Writer) write(e Entry, name string, dir *tar.Header) error {
 
 // ensureParents makes every parent of name a directory of the result:
 // kept as the tree below has it, or written (synthesized 0755, or with
-// the plan's header for it).
+// the plan's header for it). For a FullPath name, the parents the tree
+// below has are written too, with its mode and owner.
 func (w *Writer) ensureParents(name string, e Entry) error {
+	full := w.opts.FullPath[name]
 	return ancestors(name, func(a string) error {
-		if o := w.out[a]; o != nil && o.kind == kindDir {
+		if o := w.out[a]; o != nil && o.kind == kindDir && !(full && o.below) {
 			return nil
 		}
 		w.touched[parent(a)] = true
+		h := DirHeader(a, e.ParentModTime)
 		if n, ok := w.lookupBelow(a); ok && n.IsDir() {
-			w.mark(a, &outNode{kind: kindDir, below: true})
-			return nil
+			if !full {
+				w.mark(a, &outNode{kind: kindDir, below: true})
+				return nil
+			}
+			h.Mode, h.Uid, h.Gid = n.Mode, n.UID, n.GID
 		}
 		if err := w.flush(parent(a), e.ParentModTime); err != nil {
 			return err
 		}
-		h := DirHeader(a, e.ParentModTime)
 		if p := w.opts.Plan; p != nil {
 			if s := p.sim[a]; s != nil && s.dir != nil {
 				h = cloneHeader(s.dir)

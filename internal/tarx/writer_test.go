@@ -156,6 +156,7 @@ func TestWriter(t *testing.T) {
 		name, why string
 		below     Lookup
 		skip      bool
+		full      []string // Options.FullPath
 		ins       []in
 		want      string
 		passes    int
@@ -168,6 +169,11 @@ func TestWriter(t *testing.T) {
 		below: mergedUsr,
 		ins:   []in{reg("tmp/cache/x", "1"), reg("opt/y", "2")},
 		want:  "tmp/cache/ 5 755\ntmp/cache/x 0 644 \"1\"\nopt/y 0 644 \"2\"\n",
+	}, {
+		name: "full paths carry the base's parents", why: "as the base has them: 0700 /opt, not 0755; the others stay left to the base",
+		below: mergedUsr, full: []string{"opt/y"},
+		ins:  []in{reg("opt/a", "1"), reg("tmp/cache/x", "2"), reg("opt/y", "3")},
+		want: "opt/a 0 644 \"1\"\ntmp/cache/ 5 755\ntmp/cache/x 0 644 \"2\"\nopt/ 5 700\nopt/y 0 644 \"3\"\n",
 	}, {
 		name: "a parent symlinked in the base is followed", why: "/lib -> usr/lib: the file lands in usr/lib, the link survives",
 		below: mergedUsr,
@@ -277,7 +283,14 @@ func TestWriter(t *testing.T) {
 		want:  "other 0 644 \"changed\"\ne/ 5 755\nnew 0 644 \"n\"\n",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, passes, err := write(t, tc.ins, Options{Below: tc.below, SkipUnchanged: tc.skip, TempDir: t.TempDir()})
+			o := Options{Below: tc.below, SkipUnchanged: tc.skip, TempDir: t.TempDir()}
+			if tc.full != nil {
+				o.FullPath = map[string]bool{}
+				for _, n := range tc.full {
+					o.FullPath[n] = true
+				}
+			}
+			got, passes, err := write(t, tc.ins, o)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got, "entries (%s)", tc.why)
 			want := max(tc.passes, 1)
