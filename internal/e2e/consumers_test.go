@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/internal/itest"
@@ -57,6 +58,7 @@ type expectation struct {
 	runs     []run             // runc runs of the unpacked bundle
 	zstd     bool              // umoci cannot read it: convert with skopeo first
 	env      string            // an Env entry skopeo inspect must show
+	tocs     int               // layers with a table of contents, kept through a registry
 }
 
 type run struct {
@@ -211,6 +213,10 @@ func TestConsumers(t *testing.T) {
 		})
 	})
 
+	for _, c := range []layer.Compression{layer.EStargz, layer.ZstdChunked} {
+		t.Run(c.String(), func(t *testing.T) { e.lazy(t, base, bin, c) })
+	}
+
 	t.Run("multi-platform index", func(t *testing.T) {
 		e.index(t, bin, native)
 	})
@@ -330,6 +336,13 @@ func (e *consumerEnv) consume(t *testing.T, name string, img v1.Image, want expe
 		skopeo(t, append(append([]string{"copy", "--preserve-digests"}, e.srcFlags()...), "docker://"+ref, "oci:"+dir+":v1")...)
 		if got := layoutDigest(t, dir, "v1"); got != wantDigest {
 			t.Errorf("skopeo copy docker://%s: digest %s, want %s", ref, got, wantDigest)
+		}
+		if want.tocs > 0 {
+			lay, err := image.ReadOCILayout(dir)
+			require.NoError(t, err)
+			copied, err := lay.Image("v1")
+			require.NoError(t, err)
+			verifyTOCs(t, copied, want.tocs)
 		}
 		unpackAndRun(t, "registry -> skopeo -> umoci", dir, "v1")
 	})

@@ -4,7 +4,9 @@
 //
 //   - consumers_test.go: images built by the library (scratch plus a
 //     static binary, a busybox-style base plus layers and whiteouts, a
-//     multi-platform index, a zstd image) pushed to a real Docker
+//     multi-platform index, a zstd image, eStargz and zstd:chunked
+//     images, whose layers the estargz library also verifies after the
+//     registry round trip: lazypull_test.go) pushed to a real Docker
 //     Distribution registry and written as OCI layout, OCI tarball and
 //     docker tarball, then read by skopeo (inspect, copy), unpacked by
 //     umoci (exact file set, modes, owners, symlinks, deleted files gone)
