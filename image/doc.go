@@ -34,6 +34,12 @@
 //   - Reproducible: the created time is [WithCreated], else
 //     SOURCE_DATE_EPOCH, else the base's (scratch: the Unix epoch), so the
 //     same inputs give the same digest.
+//   - Layer annotations: an eStargz or zstd:chunked layer of package layer
+//     has the digest of its table of contents and its uncompressed size
+//     (layer.Annotated), which a lazy puller needs: they reach its
+//     descriptor in the manifest. A base's layer descriptors keep theirs,
+//     and a base whose layers have a table of contents is indexed from it
+//     (see [Tree]).
 //   - Base annotations: a base that implements Reference() name.Reference
 //     (registry.Pull's images do) gives the result the annotations
 //     org.opencontainers.image.base.name and .base.digest.

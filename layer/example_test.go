@@ -1,10 +1,13 @@
 package layer_test
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"io/fs"
 	"log"
+	"maps"
+	"slices"
 
 	"github.com/stevedore-dev/stevedore/layer"
 )
@@ -51,4 +54,45 @@ func ExampleNew() {
 	// Output:
 	// application/vnd.oci.image.layer.v1.tar+zstd
 	// stevedore: files 1 -> /srv; delete /etc/motd
+}
+
+// An eStargz layer is a gzip layer to every client; its descriptor
+// carries the digest of its table of contents, and the files named with
+// WithPrioritizedFiles come first, before the prefetch landmark.
+func ExampleWithPrioritizedFiles() {
+	l, err := layer.FromFiles([]layer.File{
+		{Path: "/app/server", Data: []byte("#!/bin/sh\necho hello\n"), Mode: 0o755},
+		{Path: "/app/assets/logo.svg", Data: []byte("<svg/>")},
+	}, layer.WithCompression(layer.EStargz), layer.WithPrioritizedFiles("/app/server"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	mt, _ := l.MediaType()
+	fmt.Println(mt)
+	anns, err := l.(layer.Annotated).Annotations()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(anns)) {
+		fmt.Println(k)
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+		fmt.Println(h.Name)
+	}
+	// Output:
+	// application/vnd.oci.image.layer.v1.tar+gzip
+	// containerd.io/snapshot/stargz/toc.digest
+	// io.containers.estargz.uncompressed-size
+	// app/
+	// app/server
+	// .prefetch.landmark
+	// app/assets/
+	// app/assets/logo.svg
+	// stargz.index.json
 }
