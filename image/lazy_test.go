@@ -2,7 +2,6 @@ package image
 
 import (
 	"fmt"
-	"io"
 	"io/fs"
 	"path/filepath"
 	"testing"
@@ -38,16 +37,6 @@ func lazyLayer(t testing.TB, c layer.Compression, seed byte, opts ...layer.Optio
 	return l
 }
 
-func blobOf(t testing.TB, l v1.Layer) []byte {
-	t.Helper()
-	rc, err := l.Compressed()
-	require.NoError(t, err)
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	require.NoError(t, err)
-	return b
-}
-
 // TestBuildLazyLayers: the annotations of an eStargz or zstd:chunked
 // layer reach the descriptor Build writes, on an OCI and a Docker base,
 // through WithLayerHistory's wrapper; the estargz library verifies the
@@ -71,7 +60,7 @@ func TestBuildLazyLayers(t *testing.T) {
 				}
 				ls, err := img.Layers()
 				require.NoError(t, err)
-				lazypulltest.Verify(t, blobOf(t, ls[len(ls)-1]), d.Annotations)
+				lazypulltest.VerifyLayer(t, ls[len(ls)-1], d.Annotations)
 				own, err := ls[len(ls)-1].(layer.Annotated).Annotations()
 				require.NoError(t, err)
 				assert.Equal(t, own, d.Annotations, "the image layer's Annotations() = its descriptor's")
@@ -156,7 +145,7 @@ func TestBuildLazyPrioritizedOnBase(t *testing.T) {
 			ls, err := img.Layers()
 			require.NoError(t, err)
 			var got []string
-			for _, e := range lazypulltest.Verify(t, blobOf(t, ls[len(ls)-1]), lastDescriptor(t, img).Annotations) {
+			for _, e := range lazypulltest.VerifyLayer(t, ls[len(ls)-1], lastDescriptor(t, img).Annotations) {
 				got = append(got, fmt.Sprintf("%s %o", e.Name, e.Mode))
 			}
 			require.GreaterOrEqual(t, len(got), len(tc.want))

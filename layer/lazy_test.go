@@ -123,7 +123,7 @@ func TestLazyFormats(t *testing.T) {
 				assert.Equal(t, map[Compression]types.MediaType{EStargz: types.OCILayer, ZstdChunked: types.OCILayerZStd}[c], mt, "MediaType()")
 
 				anns := annotationsOf(t, l)
-				got := lazypulltest.Verify(t, blobOf(t, l), anns)
+				got := lazypulltest.VerifyLayer(t, l, anns)
 				var names, lines []string
 				for _, e := range got {
 					names = append(names, e.Name)
@@ -284,7 +284,7 @@ func TestLazyPlanPass(t *testing.T) {
 			check(t, l)
 			assert.Equal(t, 2, *builds, "writing passes")
 			var bodies []string
-			for _, e := range lazypulltest.Verify(t, blobOf(t, l), annotationsOf(t, l)) {
+			for _, e := range lazypulltest.VerifyLayer(t, l, annotationsOf(t, l)) {
 				if e.Name == "etc/conf" {
 					bodies = append(bodies, string(e.Body))
 				}
@@ -380,8 +380,8 @@ func TestLazyTarballOfLazyLayer(t *testing.T) {
 		p := writeTemp(t, "layer.blob", blobOf(t, first))
 		again := newLazy(t, []Source{Tarball(p, WithPreserveOwner())}, WithCompression(c))
 		check(t, again)
-		got := lazypulltest.Verify(t, blobOf(t, again), annotationsOf(t, again))
-		want := lazypulltest.Verify(t, blobOf(t, first), annotationsOf(t, first))
+		got := lazypulltest.VerifyLayer(t, again, annotationsOf(t, again))
+		want := lazypulltest.VerifyLayer(t, first, annotationsOf(t, first))
 		names := func(es []lazypulltest.Entry) []string {
 			var out []string
 			for _, e := range es {

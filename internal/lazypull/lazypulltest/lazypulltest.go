@@ -17,6 +17,7 @@ import (
 
 	"github.com/containerd/stargz-snapshotter/estargz"
 	"github.com/containerd/stargz-snapshotter/estargz/zstdchunked"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
@@ -96,6 +97,17 @@ func tarNames(es []Entry) []string {
 	names := slices.Collect(maps.Keys(seen))
 	slices.Sort(names)
 	return names
+}
+
+// VerifyLayer is Verify on the blob of l, read with Compressed.
+func VerifyLayer(t testing.TB, l v1.Layer, annotations map[string]string) []Entry {
+	t.Helper()
+	rc, err := l.Compressed()
+	require.NoError(t, err, "Compressed()")
+	blob, err := io.ReadAll(rc)
+	require.NoError(t, err, "reading Compressed()")
+	require.NoError(t, rc.Close())
+	return Verify(t, blob, annotations)
 }
 
 // checkEntry checks one tar entry against the TOC: its metadata, every
