@@ -20,6 +20,7 @@ var packageOf = map[string]string{
 	"go":              "golang (or https://go.dev/dl)",
 	"git":             "git",
 	"tar":             "tar",
+	"buildah":         "buildah",
 }
 
 // InCI reports whether the tests run in CI, where CI is set to a true value.
