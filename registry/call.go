@@ -18,7 +18,8 @@ type call struct {
 	gate    *gate
 	retrier *retrier
 	tr      *callTransport
-	rep     *reporter // nil unless pushing with WithProgress
+	keys    *keychainRecorder // nil with WithBasicAuth or WithBearerToken
+	rep     *reporter         // nil unless pushing with WithProgress
 }
 
 func newCall(ctx context.Context, opts []Option) (*call, error) {
@@ -44,6 +45,9 @@ func newCall(ctx context.Context, opts []Option) (*call, error) {
 		gate:    g,
 		retrier: rt,
 		tr:      &callTransport{inner: inner, insecure: o.insecure, gate: g, retrier: rt, retries: o.retries},
+	}
+	if o.auth == nil {
+		c.keys = &keychainRecorder{inner: o.keychain}
 	}
 	return c, nil
 }
@@ -87,7 +91,7 @@ func (c *call) remoteOptions() []remote.Option {
 	if c.o.auth != nil {
 		opts = append(opts, remote.WithAuth(c.o.auth))
 	} else {
-		opts = append(opts, remote.WithAuthFromKeychain(c.o.keychain))
+		opts = append(opts, remote.WithAuthFromKeychain(c.keys))
 	}
 	return opts
 }

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -24,17 +23,17 @@ const (
 
 type options struct {
 	keychain authn.Keychain
-	// customKeychain is set by WithKeychain, for error messages.
-	customKeychain bool
-	auth           authn.Authenticator
-	secrets        []string // never to appear in errors
-	insecure       bool
-	transport      http.RoundTripper
-	userAgent      string
-	platform       v1.Platform
-	progress       func(Progress)
-	jobs           int
-	retries        int
+	auth     authn.Authenticator
+	// credsFrom names the option that chose the credentials, for errors.
+	credsFrom string
+	secrets   []string // never to appear in errors
+	insecure  bool
+	transport http.RoundTripper
+	userAgent string
+	platform  v1.Platform
+	progress  func(Progress)
+	jobs      int
+	retries   int
 	// backoff is the first retry delay; later ones double, with jitter,
 	// up to maxBackoff.
 	backoff    time.Duration
@@ -73,9 +72,9 @@ func makeOptions(opts []Option) (*options, error) {
 func WithKeychain(k authn.Keychain) Option {
 	return func(o *options) error {
 		if k == nil {
-			return errors.New("registry: WithKeychain(nil)")
+			return fmt.Errorf("%w: WithKeychain: nil keychain", ErrInvalidOption)
 		}
-		o.keychain, o.auth, o.secrets, o.customKeychain = k, nil, nil, true
+		o.keychain, o.auth, o.secrets, o.credsFrom = k, nil, nil, fromKeychain
 		return nil
 	}
 }
@@ -86,9 +85,9 @@ func WithKeychain(k authn.Keychain) Option {
 func WithBasicAuth(user, pass string) Option {
 	return func(o *options) error {
 		if user == "" || pass == "" {
-			return errors.New("registry: WithBasicAuth needs a user name and a password")
+			return fmt.Errorf("%w: WithBasicAuth: needs a user name and a password", ErrInvalidOption)
 		}
-		o.auth, o.keychain, o.customKeychain = &authn.Basic{Username: user, Password: pass}, nil, false
+		o.auth, o.keychain, o.credsFrom = &authn.Basic{Username: user, Password: pass}, nil, fromBasicAuth
 		o.secrets = []string{pass, basicHeader(user, pass)}
 		return nil
 	}
@@ -100,9 +99,9 @@ func WithBasicAuth(user, pass string) Option {
 func WithBearerToken(token string) Option {
 	return func(o *options) error {
 		if token == "" {
-			return errors.New("registry: WithBearerToken needs a token")
+			return fmt.Errorf("%w: WithBearerToken: needs a token", ErrInvalidOption)
 		}
-		o.auth, o.keychain, o.customKeychain = &authn.Bearer{Token: token}, nil, false
+		o.auth, o.keychain, o.credsFrom = &authn.Bearer{Token: token}, nil, fromBearerToken
 		o.secrets = []string{token}
 		return nil
 	}
@@ -128,7 +127,7 @@ func WithInsecure() Option {
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) error {
 		if rt == nil {
-			return errors.New("registry: WithTransport(nil)")
+			return fmt.Errorf("%w: WithTransport: nil round tripper", ErrInvalidOption)
 		}
 		o.transport = rt
 		return nil
@@ -140,7 +139,7 @@ func WithTransport(rt http.RoundTripper) Option {
 func WithUserAgent(s string) Option {
 	return func(o *options) error {
 		if strings.TrimSpace(s) == "" {
-			return errors.New("registry: WithUserAgent needs a non-empty string")
+			return fmt.Errorf("%w: WithUserAgent: needs a non-empty string", ErrInvalidOption)
 		}
 		o.userAgent = s
 		return nil
@@ -155,7 +154,7 @@ func WithPlatform(platform string) Option {
 	return func(o *options) error {
 		p, err := v1.ParsePlatform(platform)
 		if err != nil || p.OS == "" || p.Architecture == "" {
-			return fmt.Errorf("registry: platform %q is not os/arch[/variant]", platform)
+			return fmt.Errorf("%w: WithPlatform: %q is not os/arch[/variant]", ErrInvalidOption, platform)
 		}
 		o.platform = *p
 		return nil
@@ -171,7 +170,7 @@ func WithPlatform(platform string) Option {
 func WithProgress(f func(Progress)) Option {
 	return func(o *options) error {
 		if f == nil {
-			return errors.New("registry: WithProgress(nil)")
+			return fmt.Errorf("%w: WithProgress: nil function", ErrInvalidOption)
 		}
 		o.progress = f
 		return nil
@@ -183,7 +182,7 @@ func WithProgress(f func(Progress)) Option {
 func WithJobs(n int) Option {
 	return func(o *options) error {
 		if n < 1 {
-			return fmt.Errorf("registry: WithJobs(%d): need at least 1", n)
+			return fmt.Errorf("%w: WithJobs: %d jobs, need at least 1", ErrInvalidOption, n)
 		}
 		o.jobs = n
 		return nil
@@ -200,7 +199,7 @@ func WithJobs(n int) Option {
 func WithRetries(n int) Option {
 	return func(o *options) error {
 		if n < 0 || n > 100 {
-			return fmt.Errorf("registry: WithRetries(%d): want 0 to 100", n)
+			return fmt.Errorf("%w: WithRetries: %d retries, want 0 to 100", ErrInvalidOption, n)
 		}
 		o.retries = n
 		return nil
