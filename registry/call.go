@@ -86,7 +86,7 @@ func (c *call) remoteOptions() []remote.Option {
 		remote.WithPlatform(c.o.platform),
 		remote.WithRetryBackoff(backoff(c.o.retries)),
 		remote.WithRetryPredicate(c.retrier.retry),
-		remote.WithRetryStatusCodes(retryStatus...),
+		remote.WithRetryStatusCodes(retryStatuses...),
 	}
 	if c.o.auth != nil {
 		opts = append(opts, remote.WithAuth(c.o.auth))

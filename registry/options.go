@@ -189,13 +189,15 @@ func WithJobs(n int) Option {
 	}
 }
 
-// WithRetries sets how many times a failed request (connection reset, EOF,
-// 408, 429, 5xx) is retried, with exponential backoff and jitter starting
+// WithRetries sets how many times a failed request is retried: a
+// connection reset or cut short, a timeout, or HTTP 408, 429, 500, 502,
+// 503 or 504. Retries come with exponential backoff and jitter, starting
 // at 200ms and at most 10s apart, never sooner than a Retry-After header
 // asks. A blob upload is retried as a whole (existence check, start,
 // data, commit); its existence check and start are also retried on their
-// own, up to 3 times. 401, 403, 404 and invalid manifests fail at once.
-// 0 disables retries. The default is 5 ([DefaultRetries]).
+// own, up to 3 times. Other answers (401, 403, 404, 501, 507, ...) and
+// invalid manifests fail at once. 0 disables retries. The default is 5
+// ([DefaultRetries]).
 func WithRetries(n int) Option {
 	return func(o *options) error {
 		if n < 0 || n > 100 {
