@@ -52,6 +52,19 @@ func newCall(ctx context.Context, opts []Option) (*call, error) {
 	return c, nil
 }
 
+// begin starts a call on ref: its options and the parsed reference.
+func begin(ctx context.Context, ref string, opts []Option) (*call, name.Reference, error) {
+	c, err := newCall(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := c.parse(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, r, nil
+}
+
 // parse reads a reference; a name without a tag means :latest.
 func (c *call) parse(ref string) (name.Reference, error) {
 	var nopts []name.Option

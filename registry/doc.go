@@ -5,6 +5,10 @@
 // [Pull] is lazy: it reads the manifest, and layers are fetched only when
 // read, so an image built on a pulled base and pushed back to the same
 // registry never downloads the base's layers (they are skipped or mounted).
+// Pull returns an image (of the platform of [WithPlatform] when the
+// reference names an index), [PullIndex] an index, and [PullAny] whatever
+// the reference names; [PushAny] pushes either, like [Push] and
+// [PushIndex].
 // [Push] sends only what the repository lacks, in parallel, retrying
 // transient failures with backoff (and Retry-After), and reports progress
 // through [WithProgress] (see package progressbar for a terminal renderer).

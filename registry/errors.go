@@ -24,7 +24,8 @@ var (
 	// ErrPlatformNotFound: the index has no image for the platform asked
 	// with WithPlatform.
 	ErrPlatformNotFound = errors.New("registry: platform not in index")
-	// ErrNotIndex: PullIndex was given a reference to a single image.
+	// ErrNotIndex: PullIndex was given a reference to a single image
+	// (PullAny takes both).
 	ErrNotIndex = errors.New("registry: not an index")
 	// ErrPlainHTTP: a registry that is not on the loopback interface
 	// would be reached over plain HTTP without [WithInsecure].

@@ -27,11 +27,7 @@ import (
 //
 // returning ref as given, for tools that record an image's base.
 func Pull(ctx context.Context, ref string, opts ...Option) (v1.Image, error) {
-	c, err := newCall(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.parse(ref)
+	c, r, err := begin(ctx, ref, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -86,14 +82,11 @@ func (c *call) pull(r name.Reference) (v1.Image, error) {
 
 // PullIndex returns the index ref names, reading only the index manifest;
 // its images and their layers are read when the caller asks for them,
-// with ctx. A reference to a single image is an error ([ErrNotIndex]).
+// with ctx. A reference to a single image is an error ([ErrNotIndex]);
+// [PullAny] takes both.
 // Like [Pull]'s image, the index has a Reference() name.Reference method.
 func PullIndex(ctx context.Context, ref string, opts ...Option) (v1.ImageIndex, error) {
-	c, err := newCall(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.parse(ref)
+	c, r, err := begin(ctx, ref, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +95,7 @@ func PullIndex(ctx context.Context, ref string, opts ...Option) (v1.ImageIndex, 
 		return nil, c.explain("pulling index", r, err)
 	}
 	if !desc.MediaType.IsIndex() {
-		return nil, c.explain("pulling index", r, fmt.Errorf("%w: it is a %s (use Pull)", ErrNotIndex, desc.MediaType))
+		return nil, c.explain("pulling index", r, fmt.Errorf("%w: it is a %s (use PullAny or Pull)", ErrNotIndex, desc.MediaType))
 	}
 	idx, err := desc.ImageIndex()
 	if err != nil {
