@@ -66,9 +66,10 @@ func makeOptions(opts []Option) (*options, error) {
 // authn.NewMultiKeychain of a cloud provider's keychain and
 // authn.DefaultKeychain). It replaces [WithBasicAuth] and
 // [WithBearerToken]; a registry the keychain knows nothing about is
-// accessed anonymously. The default is authn.DefaultKeychain, which reads
-// the docker config.json in $DOCKER_CONFIG or ~/.docker and its credential
-// helpers.
+// accessed anonymously. Credentials it gives never appear in errors, and
+// an error for refused access says whether it had any. The default is
+// authn.DefaultKeychain (the docker config.json in $DOCKER_CONFIG or
+// ~/.docker, and its credential helpers).
 func WithKeychain(k authn.Keychain) Option {
 	return func(o *options) error {
 		if k == nil {
@@ -149,7 +150,8 @@ func WithUserAgent(s string) Option {
 // WithPlatform picks the image [Pull] returns when the reference names an
 // index: "os/arch" or "os/arch/variant", for example "linux/arm64". An
 // index without that platform is an error listing the platforms it has.
-// The default is "linux/amd64" ([DefaultPlatform]).
+// [PullAny] returns an index whole and ignores it. The default is
+// "linux/amd64" ([DefaultPlatform]).
 func WithPlatform(platform string) Option {
 	return func(o *options) error {
 		p, err := v1.ParsePlatform(platform)
