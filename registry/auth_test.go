@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -322,5 +324,39 @@ func TestEchoedCredentialsAreRedacted(t *testing.T) {
 				assert.NotContains(t, msg, sec)
 			}
 		})
+	}
+}
+
+// TestKeychainRecorder checks what a call keeps of a keychain's
+// credentials: whether there were any, and each secret once, however many
+// requests used them.
+func TestKeychainRecorder(t *testing.T) {
+	repo, err := name.NewRepository("registry.example.com/app")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name    string
+		kc      authn.Keychain
+		uses    int
+		found   bool
+		secrets []string
+	}{
+		{"credentials used often", staticKeychain{user, password}, 50, true, []string{password, basicHeader(user, password)}},
+		{"credentials never used", staticKeychain{user, password}, 0, true, []string{password, basicHeader(user, password)}},
+		{"no credentials", authn.NewMultiKeychain(), 0, false, nil},
+	} {
+		k := &keychainRecorder{inner: tc.kc}
+		a, err := k.Resolve(repo)
+		require.NoError(t, err, "%s: Resolve", tc.name)
+		for range tc.uses {
+			_, err := a.Authorization()
+			require.NoError(t, err)
+		}
+		found, err := k.hasCredentials(context.Background(), repo)
+		require.NoError(t, err, "%s: hasCredentials", tc.name)
+		assert.Equal(t, tc.found, found, "%s: hasCredentials", tc.name)
+		assert.ElementsMatch(t, tc.secrets, k.recordedSecrets(), "%s: recordedSecrets", tc.name)
+		if !tc.found {
+			assert.Same(t, authn.Anonymous, a, "%s: go-containerregistry tells anonymous access by identity", tc.name)
+		}
 	}
 }

@@ -62,9 +62,15 @@ func (k *keychainRecorder) record(cfg *authn.AuthConfig) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.found = true
-	k.secrets = append(k.secrets, cfg.Password, cfg.Auth, cfg.IdentityToken, cfg.RegistryToken)
+	secrets := []string{cfg.Password, cfg.Auth, cfg.IdentityToken, cfg.RegistryToken}
 	if cfg.Password != "" {
-		k.secrets = append(k.secrets, basicHeader(cfg.Username, cfg.Password))
+		secrets = append(secrets, basicHeader(cfg.Username, cfg.Password))
+	}
+	// Credentials are used for every request: keep each secret once.
+	for _, sec := range secrets {
+		if sec != "" && !slices.Contains(k.secrets, sec) {
+			k.secrets = append(k.secrets, sec)
+		}
 	}
 }
 
