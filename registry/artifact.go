@@ -37,18 +37,11 @@ func PullAny(ctx context.Context, ref string, opts ...Option) (Artifact, error) 
 	if err != nil {
 		return nil, c.explain("pulling", r, err)
 	}
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			return nil, c.explain("pulling index", r, err)
-		}
-		return &pulledIndex{index: index{inner: idx}, ref: r}, nil
-	}
-	img, err := desc.Image()
+	a, err := pulled(desc, r)
 	if err != nil {
 		return nil, c.explain("pulling", r, err)
 	}
-	return &pulledImage{Image: img, ref: r}, nil
+	return a, nil
 }
 
 // PushAny writes a to the registry under ref: an image as [Push] does,

@@ -44,11 +44,11 @@ func (c *call) pull(r name.Reference) (v1.Image, error) {
 		return nil, err
 	}
 	if !desc.MediaType.IsIndex() {
-		img, err := desc.Image()
+		a, err := pulled(desc, r)
 		if err != nil {
 			return nil, err
 		}
-		return &pulledImage{Image: img, ref: r}, nil
+		return a.(v1.Image), nil
 	}
 	idx, err := desc.ImageIndex()
 	if err != nil {
@@ -97,11 +97,27 @@ func PullIndex(ctx context.Context, ref string, opts ...Option) (v1.ImageIndex, 
 	if !desc.MediaType.IsIndex() {
 		return nil, c.explain("pulling index", r, fmt.Errorf("%w: it is a %s (use PullAny or Pull)", ErrNotIndex, desc.MediaType))
 	}
-	idx, err := desc.ImageIndex()
+	a, err := pulled(desc, r)
 	if err != nil {
 		return nil, c.explain("pulling index", r, err)
 	}
-	return &pulledIndex{index: index{inner: idx}, ref: r}, nil
+	return a.(v1.ImageIndex), nil
+}
+
+// pulled returns the index or the image desc describes, knowing r.
+func pulled(desc *remote.Descriptor, r name.Reference) (Artifact, error) {
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return nil, err
+		}
+		return &pulledIndex{index: index{inner: idx}, ref: r}, nil
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return nil, err
+	}
+	return &pulledImage{Image: img, ref: r}, nil
 }
 
 // pulledImage is a remote image that knows the reference it came from. It
