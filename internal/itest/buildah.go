@@ -34,20 +34,45 @@ func BuildahErr(t testing.TB, layoutDir, refName string) (string, error) {
 		}
 		t.Skip("skipping integration test: " + msg)
 	}
+	// No credentials are needed, and an auth file that DOCKER_CONFIG or
+	// REGISTRY_AUTH_FILE name but that does not exist is an error to
+	// buildah.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DOCKER_CONFIG=") && !strings.HasPrefix(kv, "REGISTRY_AUTH_FILE=") {
+			env = append(env, kv)
+		}
+	}
+	run := func(args ...string) (string, error) { return RunEnvErr(t, env, "buildah", args...) }
+	// buildah names the image after the layout's path, and an image name
+	// must be lower case: go through a link with such a name.
+	linkDir, err := os.MkdirTemp("", "buildah-layout-")
+	if err != nil {
+		return "", err
+	}
+	t.Cleanup(func() { os.RemoveAll(linkDir) })
+	abs, err := filepath.Abs(layoutDir)
+	if err != nil {
+		return "", err
+	}
+	layoutDir = filepath.Join(linkDir, "layout")
+	if err := os.Symlink(abs, layoutDir); err != nil {
+		return "", err
+	}
 	store := t.TempDir()
 	global := []string{"--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run"), "--storage-driver", "vfs"}
-	ctr, err := RunErr(t, "buildah", append(global, "from", "--pull-never", "oci:"+layoutDir+":"+refName)...)
+	ctr, err := run(append(global, "from", "--pull-never", "oci:"+layoutDir+":"+refName)...)
 	if err != nil {
 		return "", err
 	}
 	ctr = strings.TrimSpace(ctr)
-	mnt, err := RunErr(t, "buildah", append(global, "mount", ctr)...)
+	mnt, err := run(append(global, "mount", ctr)...)
 	if err != nil {
 		return "", err
 	}
 	t.Cleanup(func() {
-		_, _ = RunErr(t, "buildah", append(global, "umount", ctr)...)
-		_, _ = RunErr(t, "buildah", append(global, "rm", ctr)...)
+		_, _ = run(append(global, "umount", ctr)...)
+		_, _ = run(append(global, "rm", ctr)...)
 	})
 	return strings.TrimSpace(mnt), nil
 }
