@@ -95,7 +95,7 @@ func emptyLayer(mtime time.Time) (v1.Layer, error) {
 // below it, computes every layer, and returns what the manifest and the
 // config need.
 func addLayers(ctx context.Context, b *baseImage, o *options, toAdd []pendingLayer, ix *indexer) ([]addedLayer, error) {
-	tree := newTree(b.layers, b.cf.RootFS.DiffIDs, ix)
+	tree := newTree(b.layers, b.cf.RootFS.DiffIDs, ix, o.skipUnchanged)
 	adds := make([]addedLayer, len(toAdd))
 	for i, pl := range toAdd {
 		if err := ctx.Err(); err != nil {
