@@ -19,6 +19,9 @@ type pendingLayer struct {
 	kind    mediatype.Kind
 	mt      types.MediaType
 	history string // fixed created_by text, or "" for the layer's own
+	// auto: the empty layer of an image that would have none, which
+	// WithHistory's entries do not count.
+	auto bool
 }
 
 // addedLayer is a layer added, with what Build computed about it.
@@ -48,7 +51,7 @@ func layersToAdd(b *baseImage, o *options, extra []v1.Layer, created time.Time) 
 		if err != nil {
 			return nil, err
 		}
-		ls, fixed = append(ls, el), append(fixed, "stevedore: empty layer (an image has at least one)")
+		ls, fixed = append(ls, el), append(fixed, emptyLayerHistory)
 	}
 	out := make([]pendingLayer, len(ls))
 	for i, l := range ls {
@@ -63,10 +66,13 @@ func layersToAdd(b *baseImage, o *options, extra []v1.Layer, created time.Time) 
 		out[i] = pendingLayer{l: l, kind: k, mt: mt}
 		if i < len(fixed) {
 			out[i].history = fixed[i]
+			out[i].auto = fixed[i] == emptyLayerHistory
 		}
 	}
 	return out, nil
 }
+
+const emptyLayerHistory = "stevedore: empty layer (an image has at least one)"
 
 // workDirLayer returns the layer of WithWorkDir: dir made if missing (its
 // parents too), as a Dockerfile's WORKDIR makes it.

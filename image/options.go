@@ -62,6 +62,8 @@ type options struct {
 	oci            bool
 	cacheDir       string
 	skipUnchanged  bool
+	history        []v1.History // WithHistory
+	historySet     bool
 	// indexOnly names the first index option given, for BuildAny on an
 	// image.
 	indexOnly string

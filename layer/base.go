@@ -101,3 +101,11 @@ type Describer interface {
 type Lister interface {
 	Files(ctx context.Context) ([]Node, error)
 }
+
+// Cached is implemented by the layers of this package: CacheHit reports,
+// once the layer is built, whether it came from the cache of WithCache as
+// it was (nothing tarred or compressed), as `docker build` reports "Using
+// cache".
+type Cached interface {
+	CacheHit() bool
+}

@@ -36,6 +36,7 @@ type layer struct {
 	res   result
 	blob  blob
 	files []Node // what the built layer holds; nil until asked for on a cache hit
+	hit   bool   // served from the cache
 }
 
 var (
@@ -43,6 +44,7 @@ var (
 	_ Computable = (*layer)(nil)
 	_ Describer  = (*layer)(nil)
 	_ Lister     = (*layer)(nil)
+	_ Cached     = (*layer)(nil)
 )
 
 // result is what one pass over the sources yields.
@@ -149,6 +151,13 @@ func (l *layer) Place(p Placement) v1.Layer {
 		mediaType: l.mediaType, tempDir: l.tempDir, cacheDir: l.cacheDir,
 		createdBy: l.createdBy, placement: p,
 	}
+}
+
+// CacheHit implements Cached.
+func (l *layer) CacheHit() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.done && l.err == nil && l.hit
 }
 
 // CreatedBy describes the layer's sources for the image history, e.g.

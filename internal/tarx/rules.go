@@ -23,6 +23,12 @@ type Rules struct {
 	OverrideModTime bool
 	UID, GID        int
 	PreserveOwner   bool
+	// MatchPrefix, when set, is put before a name (with a "/") to match
+	// it against Filter: patterns written for a parent directory.
+	MatchPrefix string
+	// Chmod, when set, gives the mode of every entry but symlinks from
+	// its mode (permission bits, 0o7777) and whether it is a directory.
+	Chmod func(mode int64, dir bool) int64
 
 	onlySeen []bool // which Only names kept an entry
 	incSeen  []bool // which include patterns kept an entry
@@ -45,7 +51,7 @@ func (r *Rules) noteKept(rel string) {
 		if r.incSeen == nil {
 			r.incSeen = make([]bool, n)
 		}
-		r.Filter.markIncluded(rel, r.incSeen)
+		r.Filter.markIncluded(r.matchName(rel), r.incSeen)
 	}
 }
 
@@ -132,7 +138,15 @@ func (r *Rules) Keep(rel string, isDir bool) bool {
 			return false
 		}
 	}
-	return r.Filter.Keep(rel)
+	return r.Filter.Keep(r.matchName(rel))
+}
+
+// matchName is rel as Filter sees it.
+func (r *Rules) matchName(rel string) string {
+	if r.MatchPrefix == "" {
+		return rel
+	}
+	return r.MatchPrefix + "/" + rel
 }
 
 // SkipDir reports whether nothing at or under the stripped relative
@@ -153,7 +167,7 @@ func (r *Rules) SkipDir(rel string) bool {
 			return true
 		}
 	}
-	return r.Filter.SkipDir(rel)
+	return r.Filter.SkipDir(r.matchName(rel))
 }
 
 // Rewrite turns a source header into the header to place, or errSkip
@@ -206,6 +220,9 @@ func (r *Rules) Rewrite(in *tar.Header) (*tar.Header, error) {
 	}
 	if r.PreserveOwner {
 		out.Uid, out.Gid = in.Uid, in.Gid
+	}
+	if r.Chmod != nil && typ != tar.TypeSymlink {
+		out.Mode = r.Chmod(out.Mode, typ == tar.TypeDir)
 	}
 	if r.OverrideModTime || in.ModTime.IsZero() || in.ModTime.Unix() < 0 {
 		out.ModTime = r.ModTime
