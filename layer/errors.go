@@ -26,11 +26,11 @@ var (
 	// ErrUnsupportedEntry reports a tar entry type that cannot be put in a
 	// layer (multi-volume continuations, volume labels, unknown types).
 	ErrUnsupportedEntry = tarx.ErrUnsupportedEntry
-	// ErrNotTar reports input that is not a tar archive (after any gzip or
-	// zstd decompression), or an empty input.
+	// ErrNotTar reports input that is not a tar archive (after any gzip,
+	// zstd, bzip2 or xz decompression), or an empty input.
 	ErrNotTar = errors.New("layer: input is not a tar archive")
 	// ErrUnsupportedCompression reports a compressed input in a format this
-	// package does not read (xz, bzip2, lz4, ...).
+	// package does not read (lz4, zip, 7z, ...).
 	ErrUnsupportedCompression = errors.New("layer: unsupported compression")
 	// ErrDigestMismatch reports that a download or file does not have the
 	// sha256 given with WithSHA256.

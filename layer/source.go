@@ -105,9 +105,9 @@ func Dir(dir string, opts ...Option) Source {
 	return Source{s}
 }
 
-// Tarball is a tar archive on disk, plain, gzip or zstd compressed as
-// detected from its first bytes (not its name); xz, bzip2 and others are an
-// error wrapping ErrUnsupportedCompression, and input that is not a tar
+// Tarball is a tar archive on disk, plain, gzip, zstd, bzip2 or xz
+// compressed as detected from its first bytes (not its name); lz4, zip and
+// others are an error wrapping ErrUnsupportedCompression, and input that is not a tar
 // (or is empty) one wrapping ErrNotTar. The whole input is read: bytes after
 // the tar footer are ignored as tar does, concatenated gzip members and
 // zero padding after gzip are accepted, any other trailing bytes after
