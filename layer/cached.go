@@ -202,6 +202,10 @@ func (l *layer) cacheKey(ctx context.Context, preps []*prepared) (key string, ok
 			}
 		case kindDeletions:
 			k.AddBool(s.opaque).AddStrings(s.paths...)
+		case kindOwn:
+			if ok, err := s.impl.key(ctx, s, k, p); err != nil || !ok {
+				return "", false, err
+			}
 		}
 	}
 	return k.Sum(), true, nil

@@ -40,10 +40,11 @@ const (
 	kindFS
 	kindFiles
 	kindDeletions
+	kindOwn // a kind with its own type: see kindImpl
 )
 
 func (k sourceKind) String() string {
-	return [...]string{"", "layer.Dir", "layer.Tarball", "layer.URL", "layer.FS", "layer.Files", "layer.Deletions"}[k]
+	return [...]string{"", "layer.Dir", "layer.Tarball", "layer.URL", "layer.FS", "layer.Files", "layer.Deletions", "layer.kindImpl"}[k]
 }
 
 // Options allowed per source kind.
@@ -60,6 +61,7 @@ type source struct {
 	files  []File
 	paths  []string // Deletions: clean relative paths
 	opaque bool     // Deletions: opaque-directory markers
+	impl   kindImpl // kindOwn: the kind's own type
 	opts   *options
 	err    error // reported by New
 }
@@ -251,6 +253,8 @@ func (s *source) describe() string {
 			verb = "opaque"
 		}
 		return verb + " /" + strings.Join(s.paths, " /")
+	case kindOwn:
+		return s.impl.describe(s)
 	}
 	return "?"
 }

@@ -139,6 +139,8 @@ func (s *source) write(ctx context.Context, tw *tarx.Writer, p *prepared) error 
 		return s.writeFiles(ctx, tw, p)
 	case kindDeletions:
 		return s.writeDeletions(tw, p)
+	case kindOwn:
+		return s.impl.write(ctx, s, tw, p)
 	}
 	return fmt.Errorf("unknown source kind %d", s.kind)
 }
@@ -203,12 +205,14 @@ func (s *source) checkSum(h hash.Hash, what string) error {
 	return nil
 }
 
-func (s *source) writeURL(ctx context.Context, tw *tarx.Writer, p *prepared) error {
+// get starts downloading s.name with a GET: the response of a 2xx answer
+// (its body to be closed) and the redacted URL, for errors.
+func (s *source) get(ctx context.Context) (*http.Response, string, error) {
 	u, _ := url.Parse(s.name)
 	what := u.Redacted()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.name, nil)
 	if err != nil {
-		return fmt.Errorf("downloading %s: %w", what, err)
+		return nil, what, fmt.Errorf("downloading %s: %w", what, err)
 	}
 	client := s.opts.httpClient
 	if client == nil {
@@ -216,12 +220,21 @@ func (s *source) writeURL(ctx context.Context, tw *tarx.Writer, p *prepared) err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("downloading %s: %w", what, err)
+		return nil, what, fmt.Errorf("downloading %s: %w", what, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		resp.Body.Close()
+		return nil, what, fmt.Errorf("downloading %s: %w: %s", what, ErrHTTPStatus, resp.Status)
+	}
+	return resp, what, nil
+}
+
+func (s *source) writeURL(ctx context.Context, tw *tarx.Writer, p *prepared) error {
+	resp, what, err := s.get(ctx)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("downloading %s: %w: %s", what, ErrHTTPStatus, resp.Status)
-	}
 	var h hash.Hash
 	var r io.Reader = resp.Body
 	if s.opts.sha256 != "" {
