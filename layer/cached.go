@@ -129,6 +129,9 @@ func (l *layer) cacheKey(ctx context.Context, preps []*prepared) (key string, ok
 		k.AddStrings(p.include...).AddStrings(p.exclude...)
 		k.AddInt(p.modTime.Unix()).AddBool(p.override)
 		k.AddInt(int64(r.UID)).AddInt(int64(r.GID)).AddBool(r.PreserveOwner)
+		if c := s.opts.chmod; c != nil {
+			k.AddString("chmod").AddString(c.spec) // only when set: other keys unchanged
+		}
 		switch s.kind {
 		case kindURL:
 			if s.opts.sha256 == "" {

@@ -13,7 +13,7 @@ import (
 )
 
 // hostFileOptions are the options HostFile takes.
-var hostFileOptions = []string{"WithOwner", "WithModTime"}
+var hostFileOptions = []string{"WithOwner", "WithModTime", "WithChmod"}
 
 // hostFile is the kind of HostFile.
 type hostFile struct {
@@ -29,7 +29,8 @@ type hostFile struct {
 // are replaced as for Dir (see WithModTime, WithOwner). Parent directories
 // of dst are emitted as 0755 root-owned directories. With WithCache the
 // file is keyed like a Tarball without WithSHA256: its absolute path, size,
-// mtime, inode and ctime. Source options WithOwner and WithModTime apply.
+// mtime, inode and ctime. Source options WithOwner, WithModTime and
+// WithChmod apply.
 func HostFile(path, dst string, opts ...Option) Source {
 	c, ok := cleanRel(dst)
 	s := newOwnSource(hostFile{path: path, dst: c}, "layer.HostFile", path, hostFileOptions, opts)

@@ -72,6 +72,7 @@ type options struct {
 	modTime       time.Time
 	modTimeSet    bool
 	sha256        string // lowercase hex
+	chmod         *modeSpec
 	httpClient    *http.Client
 	sizeLimit     int64 // 0: none
 
@@ -90,7 +91,7 @@ var (
 	sourceOptionNames = []string{"WithRoot", "WithStripComponents", "WithOnly",
 		"WithInclude", "WithExclude", "WithIgnoreFile", "WithOwner",
 		"WithPreserveOwner", "WithModTime", "WithSHA256", "WithHTTPClient",
-		"WithSizeLimit"}
+		"WithSizeLimit", "WithChmod"}
 	layerOptionNames = []string{"WithCompression", "WithLevel", "WithCache",
 		"WithMediaType", "WithTempDir", "WithConcurrency"}
 )

@@ -121,6 +121,9 @@ func (s *source) prepare() (*prepared, error) {
 		GID:             o.gid,
 		PreserveOwner:   o.preserveOwner,
 	}
+	if o.chmod != nil {
+		p.rules.Chmod = o.chmod.apply
+	}
 	return p, nil
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // urlFileOptions are the options URLFile takes.
-var urlFileOptions = []string{"WithOwner", "WithModTime", "WithSHA256", "WithHTTPClient", "WithSizeLimit"}
+var urlFileOptions = []string{"WithOwner", "WithModTime", "WithSHA256", "WithHTTPClient", "WithSizeLimit", "WithChmod"}
 
 // urlFile is the kind of URLFile.
 type urlFile struct {
@@ -30,7 +30,7 @@ type urlFile struct {
 // file (a tar header needs the size first), never held in memory. With
 // WithSHA256 the bytes are verified and, with WithCache, a URL already
 // seen is not downloaded again; without it the layer is not cached. Source
-// options WithOwner, WithModTime, WithSHA256, WithHTTPClient and
+// options WithOwner, WithModTime, WithChmod, WithSHA256, WithHTTPClient and
 // WithSizeLimit (a bound on the download) apply.
 func URLFile(rawURL, dst string, opts ...Option) Source {
 	c, ok := cleanRel(dst)

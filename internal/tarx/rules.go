@@ -22,6 +22,9 @@ type Rules struct {
 	OverrideModTime bool
 	UID, GID        int
 	PreserveOwner   bool
+	// Chmod, when set, gives the mode of every entry but symlinks from
+	// its mode (permission bits, 0o7777) and whether it is a directory.
+	Chmod func(mode int64, dir bool) int64
 }
 
 // SourceName cleans a source entry name: slashes, no leading "/" or "./",
@@ -156,6 +159,9 @@ func (r *Rules) Rewrite(in *tar.Header) (*tar.Header, error) {
 	}
 	if r.PreserveOwner {
 		out.Uid, out.Gid = in.Uid, in.Gid
+	}
+	if r.Chmod != nil && typ != tar.TypeSymlink {
+		out.Mode = r.Chmod(out.Mode, typ == tar.TypeDir)
 	}
 	if r.OverrideModTime || in.ModTime.IsZero() || in.ModTime.Unix() < 0 {
 		out.ModTime = r.ModTime
