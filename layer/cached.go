@@ -132,6 +132,9 @@ func (l *layer) cacheKey(ctx context.Context, preps []*prepared) (key string, ok
 		if c := s.opts.chmod; c != nil {
 			k.AddString("chmod").AddString(c.spec) // only when set: other keys unchanged
 		}
+		if mp := s.opts.matchPrefix; mp != "" {
+			k.AddString("match prefix").AddString(mp)
+		}
 		switch s.kind {
 		case kindURL:
 			if s.opts.sha256 == "" {

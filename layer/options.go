@@ -73,6 +73,7 @@ type options struct {
 	modTimeSet    bool
 	sha256        string // lowercase hex
 	chmod         *modeSpec
+	matchPrefix   string
 	httpClient    *http.Client
 	sizeLimit     int64 // 0: none
 
@@ -91,7 +92,7 @@ var (
 	sourceOptionNames = []string{"WithRoot", "WithStripComponents", "WithOnly",
 		"WithInclude", "WithExclude", "WithIgnoreFile", "WithOwner",
 		"WithPreserveOwner", "WithModTime", "WithSHA256", "WithHTTPClient",
-		"WithSizeLimit", "WithChmod"}
+		"WithSizeLimit", "WithChmod", "WithMatchPrefix"}
 	layerOptionNames = []string{"WithCompression", "WithLevel", "WithCache",
 		"WithMediaType", "WithTempDir", "WithConcurrency"}
 )

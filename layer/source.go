@@ -49,7 +49,7 @@ func (k sourceKind) String() string {
 
 // Options allowed per source kind.
 var (
-	treeOptions    = []string{"WithRoot", "WithStripComponents", "WithOnly", "WithInclude", "WithExclude", "WithIgnoreFile", "WithOwner", "WithModTime", "WithChmod"}
+	treeOptions    = []string{"WithRoot", "WithStripComponents", "WithOnly", "WithInclude", "WithExclude", "WithIgnoreFile", "WithOwner", "WithModTime", "WithChmod", "WithMatchPrefix"}
 	tarballOptions = append(append([]string{}, treeOptions...), "WithPreserveOwner", "WithSHA256", "WithSizeLimit")
 	urlOptions     = append(append([]string{}, tarballOptions...), "WithHTTPClient")
 )

@@ -124,6 +124,7 @@ func (s *source) prepare() (*prepared, error) {
 	if o.chmod != nil {
 		p.rules.Chmod = o.chmod.apply
 	}
+	p.rules.MatchPrefix = o.matchPrefix
 	return p, nil
 }
 

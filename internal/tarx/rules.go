@@ -22,6 +22,9 @@ type Rules struct {
 	OverrideModTime bool
 	UID, GID        int
 	PreserveOwner   bool
+	// MatchPrefix, when set, is put before a name (with a "/") to match
+	// it against Filter: patterns written for a parent directory.
+	MatchPrefix string
 	// Chmod, when set, gives the mode of every entry but symlinks from
 	// its mode (permission bits, 0o7777) and whether it is a directory.
 	Chmod func(mode int64, dir bool) int64
@@ -86,7 +89,15 @@ func (r *Rules) Keep(rel string, isDir bool) bool {
 			return false
 		}
 	}
-	return r.Filter.Keep(rel)
+	return r.Filter.Keep(r.matchName(rel))
+}
+
+// matchName is rel as Filter sees it.
+func (r *Rules) matchName(rel string) string {
+	if r.MatchPrefix == "" {
+		return rel
+	}
+	return r.MatchPrefix + "/" + rel
 }
 
 // SkipDir reports whether nothing at or under the stripped relative
@@ -107,7 +118,7 @@ func (r *Rules) SkipDir(rel string) bool {
 			return true
 		}
 	}
-	return r.Filter.SkipDir(rel)
+	return r.Filter.SkipDir(r.matchName(rel))
 }
 
 // Rewrite turns a source header into the header to place, or errSkip
