@@ -247,17 +247,14 @@ func build(ctx context.Context, base v1.Image, o *options, p plan) (v1.Image, er
 	cf.Created = v1.Time{Time: created}
 	cf.RootFS = v1.RootFS{Type: "layers", DiffIDs: diffIDs}
 	history := alignHistory(cf.History, len(baseDescs))
-	for _, a := range adds {
-		cb := a.history
-		if cb == "" {
-			cb = "stevedore: layer " + a.digest.String()
+	if o.historySet {
+		own, err := ownHistory(o.history, len(adds), cf.Created)
+		if err != nil {
+			return nil, err
 		}
-		history = append(history, v1.History{Created: cf.Created, CreatedBy: cb})
-	}
-	if o.configHistory {
-		for _, e := range o.edits {
-			history = append(history, v1.History{Created: cf.Created, CreatedBy: e.history, EmptyLayer: true})
-		}
+		history = append(history, own...)
+	} else {
+		history = append(history, defaultHistory(adds, o, cf.Created)...)
 	}
 	if len(history) == 0 {
 		history = nil
@@ -307,6 +304,25 @@ func build(ctx context.Context, base v1.Image, o *options, p plan) (v1.Image, er
 		return nil, fmt.Errorf("image: encoding manifest: %w", err)
 	}
 	return newBuiltImage(fam.manifest(), rawManifest, rawConfig, outLayers, digests, diffIDs)
+}
+
+// defaultHistory is Build's own history for the added layers and, with
+// WithConfigHistory, the config edits.
+func defaultHistory(adds []addedLayer, o *options, created v1.Time) []v1.History {
+	var h []v1.History
+	for _, a := range adds {
+		cb := a.history
+		if cb == "" {
+			cb = "stevedore: layer " + a.digest.String()
+		}
+		h = append(h, v1.History{Created: created, CreatedBy: cb})
+	}
+	if o.configHistory {
+		for _, e := range o.edits {
+			h = append(h, v1.History{Created: created, CreatedBy: e.history, EmptyLayer: true})
+		}
+	}
+	return h
 }
 
 // readBase reads what Build needs of a base: its config, family, layer

@@ -43,6 +43,8 @@ type options struct {
 	created        *time.Time
 	configHistory  bool
 	oci            bool
+	history        []v1.History // WithHistory
+	historySet     bool
 
 	refName string
 
