@@ -31,6 +31,10 @@ func ServeFileURLs() {
 	serveOnce.Do(func() { client.InstallProtocol("file", server.NewServer(localRepos{})) })
 }
 
+// LocalLoader is the go-git server loader behind ServeFileURLs: it loads
+// the repository of a file:// endpoint, a working copy or a bare one.
+func LocalLoader() server.Loader { return localRepos{} }
+
 // localRepos loads the repository of a file:// endpoint: a bare one, or
 // the .git directory of a working copy. (go-git's server.DefaultLoader
 // reads a working copy's root as if it were the .git directory.)
