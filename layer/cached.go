@@ -38,6 +38,7 @@ func (l *layer) buildCached(ctx context.Context, preps []*prepared) error {
 	if e, err := c.Get(key); err == nil {
 		l.digest, l.diffID, l.size = e.Digest, e.DiffID, e.Size
 		l.blob = &blob{path: e.Path, entry: e}
+		l.hit = true
 		return nil
 	}
 	// Any lookup failure is a miss: the build below replaces the entry.

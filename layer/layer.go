@@ -42,6 +42,7 @@ type layer struct {
 	diffID v1.Hash
 	size   int64
 	blob   *blob
+	hit    bool // served from the cache without building (see CacheHit)
 }
 
 var _ v1.Layer = (*layer)(nil)
