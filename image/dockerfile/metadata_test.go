@@ -36,7 +36,7 @@ func TestMetadataInstructions(t *testing.T) {
 		check      func(t *testing.T, c *v1.Config)
 		history    []string
 	}{{
-		name: "ENV forms, expansion with the previous values, replace in place",
+		name:       "ENV forms, expansion with the previous values, replace in place",
 		dockerfile: "FROM scratch\nENV A=1\nENV B 2\nENV C=\"x y\" D=$A E=${A}0 F=${UNSET:-dflt} G=${A:+set}\nENV A=3\n",
 		check: func(t *testing.T, c *v1.Config) {
 			assert.Equal(t, []string{dockerPath, "A=3", "B=2", "C=x y", "D=1", "E=10", "F=dflt", "G=set"}, c.Env, "Env")

@@ -23,10 +23,10 @@ type stageState struct {
 	cfg      v1.ConfigFile // Author and Config as docker build computes them
 	env      *envList      // what words are expanded with: config env + ARGs
 	args     []instructions.KeyValuePairOptional
-	cmdSet   bool           // CMD given in this stage (ENTRYPOINT then keeps it)
-	pending  []v1.History   // entries since the last commit
-	base     baseInfo       // the image the stage (or its base stage) starts from
-	fsView   *view          // of img, made on demand
+	cmdSet   bool         // CMD given in this stage (ENTRYPOINT then keeps it)
+	pending  []v1.History // entries since the last commit
+	base     baseInfo     // the image the stage (or its base stage) starts from
+	fsView   *view        // of img, made on demand
 	triggers []triggerCommand
 }
 
