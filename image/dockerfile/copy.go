@@ -190,7 +190,14 @@ func (s *stageState) fileDest(ctx context.Context, op *copyOp, base string) (str
 // BuildKit's mkdir -p does (without those flags, the layer's own 0755
 // root-owned parents are the same).
 func (s *stageState) parentDirs(ctx context.Context, op *copyOp, dir string) error {
-	if op.own == nil && op.chmod == "" {
+	return s.makeDirs(ctx, op, dir, false)
+}
+
+// makeDirs is parentDirs; with force, missing directories are added even
+// without --chown or --chmod (an empty source directory places nothing
+// that would make the layer emit them).
+func (s *stageState) makeDirs(ctx context.Context, op *copyOp, dir string, force bool) error {
+	if op.own == nil && op.chmod == "" && !force {
 		return nil
 	}
 	missing, err := s.missingDirs(ctx, dir)
@@ -251,7 +258,13 @@ func (s *stageState) contextPart(ctx context.Context, op *copyOp, m, real string
 	bc := s.b.ctxt
 	switch {
 	case fi.IsDir():
-		if err := s.parentDirs(ctx, op, op.dest); err != nil {
+		// An empty directory places nothing: its destination is made
+		// explicitly, as docker's copy does.
+		ents, err := bc.readDir(real)
+		if err != nil {
+			return err
+		}
+		if err := s.makeDirs(ctx, op, op.dest, len(ents) == 0); err != nil {
 			return err
 		}
 		p := part{kind: partDir, dst: op.dest, matchPrefix: real, own: op.own, chmod: op.chmod,

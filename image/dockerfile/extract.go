@@ -77,7 +77,7 @@ func (s *stageState) fromParts(ctx context.Context, op *copyOp) error {
 		return fmt.Errorf("copying from %s: %w", op.from, err)
 	}
 	op.temps = append(op.temps, tmp)
-	op.parts = append(op.parts, part{kind: partTar, host: tmp, sha256: sum, own: op.own, preserveOwner: op.own == nil, chmod: op.chmod})
+	op.parts = append(op.parts, part{kind: partTar, host: tmp, dst: "/", sha256: sum, own: op.own, preserveOwner: op.own == nil, chmod: op.chmod})
 	return nil
 }
 
