@@ -79,8 +79,11 @@ func BuildIndex(ctx context.Context, opts ...Option) (v1.ImageIndex, error) {
 }
 
 // source is a loaded Dockerfile and its context, shared by the platforms.
+// Each platform parses the Dockerfile again: expansion rewrites the
+// parsed instructions in place.
 type source struct {
 	p       *parsed
+	content []byte
 	ctxt    *buildContext
 	indexes *indexCache
 }
@@ -103,7 +106,7 @@ func load(o *options) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &source{p: p, ctxt: c, indexes: newIndexCache(o.cacheDir)}, nil
+	return &source{p: p, content: content, ctxt: c, indexes: newIndexCache(o.cacheDir)}, nil
 }
 
 // readDockerfile returns the Dockerfile's name (for errors) and content.
@@ -161,7 +164,10 @@ type stageBase struct {
 // plan expands the FROMs for platform, finds the stages the target needs
 // and refuses RUN in them: everything that can fail before work starts.
 func (src *source) plan(o *options, platform v1.Platform) (*platformBuild, error) {
-	p := src.p
+	p, err := parse(src.p.name, src.content)
+	if err != nil {
+		return nil, err
+	}
 	pb := &platformBuild{o: o, p: p, ctxt: src.ctxt, indexes: src.indexes, platform: platform,
 		images: map[string]v1.Image{}, rep: &reporter{f: o.progress}}
 	if len(o.platforms) > 1 {
