@@ -267,6 +267,9 @@ func (pb *platformBuild) run(ctx context.Context) (v1.Image, error) {
 		if s == nil {
 			continue
 		}
+		pb.stepNo++
+		pb.rep.emit(Event{Kind: EventStep, Stage: s.name(), Step: pb.stepNo, Steps: pb.steps,
+			Instruction: displayText(pb.p.lex, s.spec.SourceCode, pb.global)})
 		if err := pb.startStage(s); err != nil {
 			return nil, err
 		}

@@ -92,11 +92,17 @@ func (s *stageState) expand(cmd instructions.Command) error {
 	return nil
 }
 
-// text is the instruction as progress shows it: its source with the
-// variables expanded and the keyword uppercased, as BuildKit names steps.
+// text is the instruction as progress shows it: its source, keyword
+// uppercased, variables expanded (quotes kept, unset variables left as
+// written), as BuildKit names RUN steps.
 func (s *stageState) text(cmd instructions.Command) string {
-	src := codeOf(cmd)
-	if w, _, err := s.b.p.lex.ProcessWord(src, s.env); err == nil {
+	return displayText(s.b.p.lex, codeOf(cmd), s.env)
+}
+
+func displayText(lex *shell.Lex, src string, env shell.EnvGetter) string {
+	l := *lex
+	l.RawQuotes, l.SkipUnsetEnv = true, true
+	if w, _, err := l.ProcessWord(src, env); err == nil {
 		src = w
 	}
 	kw, rest, _ := strings.Cut(src, " ")
