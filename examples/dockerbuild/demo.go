@@ -19,11 +19,11 @@ import (
 
 // demoFiles is the demo context: the Node app of the README.
 var demoFiles = map[string]string{
-	"Dockerfile":    "FROM node:12\nWORKDIR /src\nCOPY . .\nCMD [\"node\", \"app.js\"]\n",
-	".dockerignore": "node_modules\n*.log\nDockerfile\n.dockerignore\n",
-	"app.js":        "require('http').createServer((q, s) => s.end('hello\\n')).listen(8080)\n",
-	"package.json":  "{\"name\": \"demo\", \"version\": \"1.0.0\"}\n",
-	"debug.log":     "not in the image\n",
+	"Dockerfile":                     "FROM node:12\nWORKDIR /src\nCOPY . .\nCMD [\"node\", \"app.js\"]\n",
+	".dockerignore":                  "node_modules\n*.log\nDockerfile\n.dockerignore\n",
+	"app.js":                         "require('http').createServer((q, s) => s.end('hello\\n')).listen(8080)\n",
+	"package.json":                   "{\"name\": \"demo\", \"version\": \"1.0.0\"}\n",
+	"debug.log":                      "not in the image\n",
 	"node_modules/left-pad/index.js": "module.exports = s => s\n",
 }
 

@@ -195,4 +195,3 @@ func TestMonorepoConfined(t *testing.T) {
 	img := exampletest.OpenTarball(t, out, "latest", r1.Digest)
 	assert.Equal(t, []string{"/app", "/app/api", "/app/lib", "/app/lib/money.go"}, names(exampletest.Files(t, img), "/"), "image files")
 }
-
