@@ -114,6 +114,19 @@ func (j *JSONWriter) push(p *PushProgress) {
 	}
 }
 
+// Aux writes an out-of-band message, {"aux": v}, as docker writes the
+// image ID of a build or the digest of a push.
+func (j *JSONWriter) Aux(v any) {
+	aux, err := json.Marshal(v)
+	if err != nil {
+		j.mu.Lock()
+		j.err = fmt.Errorf("encoding aux message: %w", err)
+		j.mu.Unlock()
+		return
+	}
+	j.write(jsonMessage{Aux: aux})
+}
+
 // Tagged writes docker's "Successfully tagged REF" line.
 func (j *JSONWriter) Tagged(ref string) {
 	j.write(jsonMessage{Stream: "Successfully tagged " + ref + "\n"})

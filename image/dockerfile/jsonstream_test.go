@@ -91,8 +91,9 @@ func TestJSONStreamErrorAndPush(t *testing.T) {
 	w.Event(Event{Kind: EventPush, Push: &PushProgress{Ref: "r.example.com/a:v1", Digest: d, Status: "Layer already exists"}})
 	w.Event(Event{Kind: EventPush, Push: &PushProgress{Ref: "r.example.com/a:v1", Digest: d, Status: "Manifest", Total: 528}})
 	w.Tagged("r.example.com/a:v1")
+	w.Aux(map[string]string{"Ref": "r.example.com/a@" + d.String()})
 	msgs, legacy := decodeStream(t, out.Bytes())
-	require.Len(t, msgs, 6)
+	require.Len(t, msgs, 7)
 	require.NotNil(t, msgs[0].Error, "errorDetail")
 	assert.Equal(t, err.Error(), msgs[0].Error.Message, "errorDetail.message")
 	assert.Equal(t, err.Error(), legacy[0].Error, "legacy error field")
@@ -105,6 +106,8 @@ func TestJSONStreamErrorAndPush(t *testing.T) {
 	require.NotNil(t, msgs[4].Aux)
 	assert.JSONEq(t, `{"Tag":"v1","Digest":"`+d.String()+`","Size":528}`, string(*msgs[4].Aux), "push aux")
 	assert.Equal(t, "Successfully tagged r.example.com/a:v1\n", msgs[5].Stream)
+	require.NotNil(t, msgs[6].Aux)
+	assert.JSONEq(t, `{"Ref":"r.example.com/a@`+d.String()+`"}`, string(*msgs[6].Aux), "Aux")
 }
 
 type failWriter struct{}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// demoRequest is what the demo asks the server: the api service of the
+// demo monorepo, with the repository as context.
+var demoRequest = buildRequest{Context: "shop", Dockerfile: "services/api/Dockerfile", Tag: "shop/api:v1"}
+
+// demoFiles is the demo root: one monorepo, "shop". The api service is a
+// tiny Go image's release stage; content starting with "#!" is executable.
+var demoFiles = map[string]string{
+	"shop/.dockerignore":                  "**/*.log\n",
+	"shop/services/api/Dockerfile":        "FROM scratch\nADD services/api/dist/api /\nCOPY services/api/config /etc/api/\nEXPOSE 8080\nENTRYPOINT [\"/api\"]\n",
+	"shop/services/api/dist/api":          "#!/bin/sh\necho api\n",
+	"shop/services/api/config/api.yaml":   "listen: :8080\n",
+	"shop/services/api/debug.log":         "noise\n",
+	"shop/services/web/Dockerfile":        "FROM scratch\nCOPY services/web/public /srv/\n",
+	"shop/services/web/public/index.html": "<h1>shop</h1>\n",
+}
+
+// writeDemo writes the demo root in dir.
+func writeDemo(dir string) error {
+	for name, content := range demoFiles {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(content, "#!") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
