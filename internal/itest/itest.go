@@ -17,6 +17,7 @@ var packageOf = map[string]string{
 	"umoci":           "umoci",
 	"runc":            "runc",
 	"docker-registry": "docker-registry",
+	"buildah":         "buildah",
 	"go":              "golang (or https://go.dev/dl)",
 	"git":             "git",
 	"tar":             "tar",
