@@ -1,10 +1,6 @@
 package main
 
-import (
-	"os"
-	"path/filepath"
-	"strings"
-)
+import "github.com/stevedore-dev/stevedore/examples/internal/cli"
 
 // demoRequest is what the demo asks the server: the api service of the
 // demo monorepo, with the repository as context.
@@ -23,22 +19,4 @@ var demoFiles = map[string]string{
 }
 
 // writeDemo writes the demo root in dir.
-func writeDemo(dir string) error {
-	for name, content := range demoFiles {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		mode := os.FileMode(0o644)
-		if strings.HasPrefix(content, "#!") {
-			mode = 0o755
-		}
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
-			return err
-		}
-		if err := os.Chmod(p, mode); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func writeDemo(dir string) error { return cli.WriteFiles(dir, demoFiles) }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/examples/internal/cli"
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
 	"github.com/stevedore-dev/stevedore/registry"
@@ -153,24 +154,7 @@ func compareSetup(t *testing.T) (ctxDir string, args []string) {
 	t.Cleanup(web.Close)
 
 	ctxDir = t.TempDir()
-	for name, content := range compareContext {
-		p := filepath.Join(ctxDir, filepath.FromSlash(name))
-		if strings.HasSuffix(name, "/") {
-			require.NoError(t, os.MkdirAll(p, 0o755))
-			continue
-		}
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		if target, ok := strings.CutPrefix(content, "-> "); ok {
-			require.NoError(t, os.Symlink(target, p))
-			continue
-		}
-		mode := os.FileMode(0o644)
-		if strings.HasPrefix(content, "#!") {
-			mode = 0o755
-		}
-		require.NoError(t, os.WriteFile(p, []byte(content), mode))
-		require.NoError(t, os.Chmod(p, mode))
-	}
+	require.NoError(t, cli.WriteFiles(ctxDir, compareContext))
 	writeArchives(t, ctxDir)
 	for _, c := range compareCases {
 		require.NoError(t, os.WriteFile(filepath.Join(ctxDir, c.name+".Dockerfile"), []byte(c.dockerfile), 0o644))

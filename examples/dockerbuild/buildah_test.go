@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -239,7 +238,7 @@ func treeDiffs(ours, theirs map[string]string) []string {
 	return diffs
 }
 
-func keys(ms ...map[string]string) []string {
+func keys[V any](ms ...map[string]V) []string {
 	var out []string
 	for _, m := range ms {
 		for k := range m {
@@ -260,34 +259,10 @@ func configDiffs(ours, theirs comparedConfig) []string {
 	json.Unmarshal(a, &ma)
 	json.Unmarshal(b, &mb)
 	var diffs []string
-	for _, k := range keysRaw(ma, mb) {
+	for _, k := range keys(ma, mb) {
 		if string(ma[k]) != string(mb[k]) {
 			diffs = append(diffs, fmt.Sprintf("config %s: ours %s, buildah %s", k, ma[k], mb[k]))
 		}
 	}
 	return diffs
-}
-
-func keysRaw(ms ...map[string]json.RawMessage) []string {
-	var out []string
-	for _, m := range ms {
-		for k := range m {
-			if !slices.Contains(out, k) {
-				out = append(out, k)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// pathIn reports whether a diff line is about one of paths (or below).
-func pathIn(diff string, paths []string) bool {
-	p, _, _ := strings.Cut(diff, ":")
-	for _, q := range paths {
-		if p == q || strings.HasPrefix(p, q+"/") {
-			return true
-		}
-	}
-	return false
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -47,14 +46,9 @@ func startDemo(ctx context.Context, c *config) (*demo, error) {
 	if err != nil {
 		return nil, err
 	}
-	for name, content := range demoFiles {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			return nil, err
-		}
+	if err := cli.WriteFiles(dir, demoFiles); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	srv, err := registrytest.Start()
 	if err != nil {

@@ -136,28 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	events, jsonw := c.progressTo(stderr)
-	opts := []dockerfile.Option{
-		dockerfile.WithContextDir(c.context),
-		dockerfile.WithResolver(resolver),
-		dockerfile.WithProgress(events),
-	}
-	if c.file != "" {
-		opts = append(opts, dockerfile.WithDockerfile(c.file))
-	}
-	for _, kv := range c.buildArgs {
-		k, v, _ := strings.Cut(kv, "=")
-		opts = append(opts, dockerfile.WithBuildArg(k, v))
-	}
-	if len(c.platforms) > 0 {
-		opts = append(opts, dockerfile.WithPlatforms(c.platforms...))
-	}
-	if c.target != "" {
-		opts = append(opts, dockerfile.WithTarget(c.target))
-	}
-	if c.cacheDir != "" {
-		opts = append(opts, dockerfile.WithCache(c.cacheDir))
-	}
-
+	opts := c.buildOptions(resolver, events)
 	var result image.Artifact
 	if len(c.platforms) > 1 {
 		result, err = dockerfile.BuildIndex(ctx, opts...)
@@ -194,6 +173,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c.log.Printf("done in %s", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintln(stdout, ref)
 	return nil
+}
+
+// buildOptions are the dockerfile options the flags say.
+func (c *config) buildOptions(resolver dockerfile.Resolver, events func(dockerfile.Event)) []dockerfile.Option {
+	opts := []dockerfile.Option{
+		dockerfile.WithContextDir(c.context),
+		dockerfile.WithResolver(resolver),
+		dockerfile.WithProgress(events),
+	}
+	if c.file != "" {
+		opts = append(opts, dockerfile.WithDockerfile(c.file))
+	}
+	for _, kv := range c.buildArgs {
+		k, v, _ := strings.Cut(kv, "=")
+		opts = append(opts, dockerfile.WithBuildArg(k, v))
+	}
+	if len(c.platforms) > 0 {
+		opts = append(opts, dockerfile.WithPlatforms(c.platforms...))
+	}
+	if c.target != "" {
+		opts = append(opts, dockerfile.WithTarget(c.target))
+	}
+	if c.cacheDir != "" {
+		opts = append(opts, dockerfile.WithCache(c.cacheDir))
+	}
+	return opts
 }
 
 // progressTo returns the progress function for -progress, writing to

@@ -267,19 +267,7 @@ func (s *stageState) contextPart(ctx context.Context, op *copyOp, m, real string
 		if err := s.makeDirs(ctx, op, op.dest, len(ents) == 0); err != nil {
 			return err
 		}
-		p := part{kind: partDir, dst: op.dest, matchPrefix: real, own: op.own, chmod: op.chmod,
-			excludes: append(append([]string(nil), bc.ignore...), prefixPatterns(real, op.excludes)...)}
-		if bc.fsys != nil {
-			sub, err := subFS(bc.fsys, real)
-			if err != nil {
-				return err
-			}
-			p.kind, p.fsys = partFSDir, sub
-		} else {
-			p.host = bc.hostPath(real)
-		}
-		op.parts = append(op.parts, p)
-		return nil
+		return s.dirPart(op, real, nil)
 	case !fi.Mode().IsRegular():
 		return fmt.Errorf("%q: cannot copy %v", "/"+m, fi.Mode().Type())
 	}
@@ -332,8 +320,14 @@ func (s *stageState) parentsParts(ctx context.Context, op *copyOp, src string) e
 	if err := s.parentDirs(ctx, op, op.dest); err != nil {
 		return err
 	}
-	p := part{kind: partDir, dst: op.dest, matchPrefix: real, own: op.own, chmod: op.chmod,
-		includes: prefixPatterns(real, []string{pattern}),
+	return s.dirPart(op, real, prefixPatterns(real, []string{pattern}))
+}
+
+// dirPart adds the contents of the context directory real under dest,
+// filtered by .dockerignore, --exclude and includes (context-relative).
+func (s *stageState) dirPart(op *copyOp, real string, includes []string) error {
+	bc := s.b.ctxt
+	p := part{kind: partDir, dst: op.dest, matchPrefix: real, own: op.own, chmod: op.chmod, includes: includes,
 		excludes: append(append([]string(nil), bc.ignore...), prefixPatterns(real, op.excludes)...)}
 	if bc.fsys != nil {
 		sub, err := subFS(bc.fsys, real)
