@@ -34,13 +34,16 @@ const (
 
 // fileInfo is what an image has at a path.
 type fileInfo struct {
-	Type  byte   `json:"t"` // tar typeflag: dir, reg, symlink, link, ...
-	Mode  int64  `json:"m"` // permission bits (0o7777)
-	UID   int    `json:"u,omitempty"`
-	GID   int    `json:"g,omitempty"`
-	Link  string `json:"l,omitempty"` // symlink target, or clean hardlink target name
-	Size  int64  `json:"s,omitempty"`
-	layer int    // index of the layer that holds it
+	Type byte   `json:"t"` // tar typeflag: dir, reg, symlink, link, ...
+	Mode int64  `json:"m"` // permission bits (0o7777)
+	UID  int    `json:"u,omitempty"`
+	GID  int    `json:"g,omitempty"`
+	Link string `json:"l,omitempty"` // symlink target, or clean hardlink target name
+	Size int64  `json:"s,omitempty"`
+	// Implicit: a parent directory the layer does not hold itself (a
+	// tar may omit parents); a lower layer's own entry wins over it.
+	Implicit bool `json:"i,omitempty"`
+	layer    int  // index of the layer that holds it
 }
 
 func (f fileInfo) isDir() bool { return f.Type == tar.TypeDir }
@@ -70,6 +73,7 @@ func indexLayer(ctx context.Context, l v1.Layer) (*layerIndex, error) {
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			li.addParents()
 			return li, nil
 		}
 		if err != nil {
@@ -92,6 +96,17 @@ func indexLayer(ctx context.Context, l v1.Layer) (*layerIndex, error) {
 				fi.Link = cleanName(h.Linkname)
 			}
 			li.Entries[name] = fi
+		}
+	}
+}
+
+// addParents adds the parent directories the layer's entries imply.
+func (li *layerIndex) addParents() {
+	for name := range li.Entries {
+		for p := path.Dir(name); p != "." && p != "/"; p = path.Dir(p) {
+			if _, ok := li.Entries[p]; !ok {
+				li.Entries[p] = fileInfo{Type: tar.TypeDir, Mode: 0o755, Implicit: true}
+			}
 		}
 	}
 }
@@ -219,7 +234,12 @@ func (v *view) load(ctx context.Context) error {
 				return
 			}
 			for name, fi := range li.Entries {
-				if _, ok := tree[name]; ok || hiddenBy(name, gone, opaque, tree) {
+				// An upper entry wins, unless it is implied and this
+				// one is the layer's own.
+				if have, ok := tree[name]; ok && !(have.Implicit && !fi.Implicit) {
+					continue
+				}
+				if hiddenBy(name, gone, opaque, tree) {
 					continue
 				}
 				fi.layer = i
