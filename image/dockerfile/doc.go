@@ -25,6 +25,17 @@
 // work starts, as an InstructionError (file, line, instruction) wrapping
 // ErrNeedsRuntime: such a Dockerfile needs a container runtime.
 //
+// Each COPY, ADD and WORKDIR is one layer, built from its sources alone
+// (as COPY --link asks; --link is accepted) and added to the stage's
+// image so far. Where docker's COPY depends on the stage's files — a
+// destination that is an existing directory, --chown names looked up in
+// its /etc/passwd and /etc/group, the directories WORKDIR creates — the
+// stage's file tree is read from its layers (indexes of base layers are
+// kept in the cache of WithCache). Files copied from the build context get
+// 0:0 and the default mtime (SOURCE_DATE_EPOCH, else the epoch), where
+// docker keeps the context's mtimes; files copied --from a stage or image
+// keep their owners and modes, as docker's do.
+//
 // # The build context
 //
 // Only what COPY and ADD name is read: a COPY of services/api walks that
