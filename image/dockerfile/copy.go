@@ -34,7 +34,6 @@ type copyOp struct {
 	dest    string // absolute, clean
 	destDir bool   // dest names a directory: it ends with "/" (or "/.")
 	own     *owner
-	multi   bool // several sources: dest is a directory
 	parts   []part
 	temps   []string // temp files to remove once the layer is built
 }
@@ -72,7 +71,6 @@ func (s *stageState) dispatchCopy(ctx context.Context, a copyArgs) error {
 	op := &copyOp{copyArgs: a}
 	defer op.removeTemps()
 	op.dest, op.destDir = destPath(s.cfg.Config.WorkingDir, a.sd.DestPath)
-	op.multi = len(a.sd.SourcePaths)+len(a.sd.SourceContents) > 1
 	if err := chmodErr(a.chmod); err != nil {
 		return err
 	}
@@ -94,7 +92,7 @@ func (s *stageState) dispatchCopy(ctx context.Context, a copyArgs) error {
 	if err := s.copySources(ctx, op); err != nil {
 		return err
 	}
-	l, err := s.b.newLayer(ctx, op.parts)
+	l, err := s.b.newLayer(ctx, lastFiles(op.parts))
 	if err != nil {
 		return err
 	}
@@ -142,6 +140,26 @@ func (s *stageState) copySources(ctx context.Context, op *copyOp) error {
 	return nil
 }
 
+// lastFiles drops the single-file parts that a later part places at the
+// same path: the copy that comes last wins, as docker's copies in turn,
+// and a layer holds each path once.
+func lastFiles(parts []part) []part {
+	last := map[string]int{}
+	for i, p := range parts {
+		if p.kind == partFile || p.kind == partBytes || p.kind == partURL {
+			last[p.dst] = i
+		}
+	}
+	out := parts[:0:0]
+	for i, p := range parts {
+		if j, ok := last[p.dst]; ok && j != i && (p.kind == partFile || p.kind == partBytes || p.kind == partURL) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // copyHistory is BuildKit's created_by text of a COPY or ADD.
 func copyHistory(a copyArgs) string {
 	msg := "COPY"
@@ -167,10 +185,13 @@ func copyHistory(a copyArgs) string {
 }
 
 // fileDest is where a single file named base lands: under dest when dest
-// is a directory (a trailing slash, several sources, or a directory the
-// stage already has, symlinks followed), else at dest.
+// is a directory (a trailing slash, or a directory the stage already has,
+// symlinks followed), else at dest. Several files to a destination
+// without a slash all land at dest, the last one winning, as with docker
+// build (BuildKit copies them one after the other); docker's reference
+// asks for the slash.
 func (s *stageState) fileDest(ctx context.Context, op *copyOp, base string) (string, error) {
-	if op.destDir || op.multi {
+	if op.destDir {
 		return path.Join(op.dest, base), nil
 	}
 	if s.img != nil {
@@ -225,9 +246,6 @@ func (s *stageState) contextParts(ctx context.Context, op *copyOp, src string) e
 		var err error
 		if matches, err = bc.glob(rel); err != nil {
 			return fmt.Errorf("resolving %s in the build context: %w", src, err)
-		}
-		if len(matches) > 1 {
-			op.multi = true
 		}
 	}
 	for _, m := range matches {

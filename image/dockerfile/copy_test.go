@@ -151,6 +151,8 @@ func TestCopyEdgeCases(t *testing.T) {
 			"pv: 5 755 0:0\npv/app: 5 755 0:0\npv/app/main.go: 0 644 0:0 \"package main\"\npv/app/util.go: 0 644 0:0 \"package main // util\"\n"},
 		{"several sources into a directory", "COPY a b dir/",
 			"COPY foo foo.go /multi/", []string{"multi"}, "multi: 5 755 0:0\nmulti/foo: 0 644 0:0 \"hello\"\nmulti/foo.go: 0 644 0:0 \"foo-contents\"\n"},
+		{"several files to a destination without a slash", "docker build copies them in turn to the same name: the last one wins (docker's reference asks for a slash)",
+			"COPY foo.go bar.go /onefile\nCOPY *.go /glob", []string{"onefile", "glob"}, "glob: 0 644 0:0 \"foo-contents\"\nonefile: 0 644 0:0 \"bar-contents\"\n"},
 		{"the same file twice", "testCopyOverrideFiles: a later copy replaces",
 			"COPY foo.go dest/foo.go\nCOPY bar.go dest/foo.go", []string{"dest"}, "dest: 5 755 0:0\ndest/foo.go: 0 644 0:0 \"bar-contents\"\n"},
 		{"heredoc", "COPY <<EOF writes the text, 0644; variables expanded unless the delimiter is quoted",

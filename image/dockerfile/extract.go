@@ -87,9 +87,6 @@ func (s *stageState) fromSource(ctx context.Context, op *copyOp, v *view, src st
 	matches := []string{rel}
 	if containsWildcards(rel) {
 		matches = v.glob(ctx, rel)
-		if len(matches) > 1 {
-			op.multi = true
-		}
 	}
 	var out []fromEntry
 	for _, m := range matches {
