@@ -46,7 +46,7 @@ func layersToAdd(b *baseImage, o *options, extra []v1.Layer, created time.Time) 
 	}
 	ls = append(ls, o.layers...)
 	ls = append(ls, extra...)
-	if len(ls) == 0 && len(b.descs) == 0 {
+	if len(ls) == 0 && len(b.descs) == 0 && !o.noEmptyLayer {
 		el, err := emptyLayer(created)
 		if err != nil {
 			return nil, err
