@@ -45,6 +45,10 @@ func TestDependencyDirection(t *testing.T) {
 		}
 		checked++
 		for _, d := range p.Deps {
+			// BuildKit's Dockerfile parser stays behind image/dockerfile.
+			if strings.HasPrefix(d, "github.com/moby/buildkit/") && rel != "image/dockerfile" && top != "examples" {
+				t.Errorf("%s imports %s: only image/dockerfile may depend on BuildKit", rel, d)
+			}
 			drel, ok := strings.CutPrefix(d, module+"/")
 			if !ok {
 				continue

@@ -13,8 +13,9 @@ import (
 // takes any reference (registry.PullAny returns either) needs one code
 // path. On an image, [WithPlatforms] must name the image's platform (else
 // the error lists it) and [WithPlatformLayers] is asked for the layers of
-// that platform. A nil base builds from scratch: an index when
-// [WithPlatforms] or [WithPlatformLayers] is given, else an image.
+// that platform. A nil base builds from scratch: an image for one platform
+// (the one of [WithPlatforms] or [WithPlatform], else linux/amd64), an
+// index when [WithPlatforms] names several.
 func BuildAny(ctx context.Context, base Artifact, opts ...IndexOption) (Artifact, error) {
 	switch b := base.(type) {
 	case nil:
@@ -22,24 +23,28 @@ func BuildAny(ctx context.Context, base Artifact, opts ...IndexOption) (Artifact
 		if err != nil {
 			return nil, err
 		}
-		if o.indexOnly != "" {
+		if len(o.platforms) > 1 {
 			return BuildIndex(ctx, nil, opts...)
 		}
-		return build(ctx, scratch(o.platform), o, plan{ix: newIndexer(o.cacheDir)})
+		if len(o.platforms) == 1 {
+			p := o.platforms[0]
+			o.platform = &p
+		}
+		return buildImageAny(ctx, nil, o)
 	case v1.ImageIndex:
 		return BuildIndex(ctx, b, opts...)
 	case v1.Image:
-		return buildImageAny(ctx, b, opts)
+		o, err := makeIndexOptions(opts)
+		if err != nil {
+			return nil, err
+		}
+		return buildImageAny(ctx, b, o)
 	}
 	return nil, fmt.Errorf("image: BuildAny: %T is neither v1.Image nor v1.ImageIndex: %w", base, ErrUnsupportedBase)
 }
 
-// buildImageAny is Build with index options.
-func buildImageAny(ctx context.Context, base v1.Image, opts []IndexOption) (v1.Image, error) {
-	o, err := makeIndexOptions(opts)
-	if err != nil {
-		return nil, err
-	}
+// buildImageAny is Build with index options (base nil for scratch).
+func buildImageAny(ctx context.Context, base v1.Image, o *options) (v1.Image, error) {
 	b, err := readBase(base, o.platform)
 	if err != nil {
 		return nil, err

@@ -182,22 +182,52 @@ func editConfig(b *baseImage, o *options, created time.Time, adds []addedLayer) 
 	}
 	cf.Created = v1.Time{Time: created}
 	diffIDs := append([]v1.Hash{}, b.cf.RootFS.DiffIDs...)
-	history := alignHistory(cf.History, len(b.descs))
 	for _, a := range adds {
 		diffIDs = append(diffIDs, a.diffID)
-		history = append(history, v1.History{Created: cf.Created, CreatedBy: a.history})
 	}
-	if o.configHistory {
-		for _, e := range o.edits {
-			history = append(history, v1.History{Created: cf.Created, CreatedBy: e.history, EmptyLayer: true})
-		}
+	history := alignHistory(cf.History, len(b.descs))
+	added, err := addedHistory(o, adds, cf.Created)
+	if err != nil {
+		return nil, err
 	}
+	history = append(history, added...)
 	cf.RootFS = v1.RootFS{Type: "layers", DiffIDs: diffIDs}
 	cf.History = nil
 	if len(history) > 0 {
 		cf.History = history
 	}
 	return cf, nil
+}
+
+// addedHistory is the history after the base's: WithHistory's entries,
+// or one per added layer and, with WithConfigHistory, one per config edit.
+func addedHistory(o *options, adds []addedLayer, created v1.Time) ([]v1.History, error) {
+	var h []v1.History
+	if o.historySet {
+		var auto []v1.History
+		n := 0
+		for _, a := range adds {
+			if a.auto {
+				auto = append(auto, v1.History{Created: created, CreatedBy: a.history})
+			} else {
+				n++
+			}
+		}
+		own, err := ownHistory(o.history, n, created)
+		if err != nil {
+			return nil, err
+		}
+		return append(own, auto...), nil
+	}
+	for _, a := range adds {
+		h = append(h, v1.History{Created: created, CreatedBy: a.history})
+	}
+	if o.configHistory {
+		for _, e := range o.edits {
+			h = append(h, v1.History{Created: created, CreatedBy: e.history, EmptyLayer: true})
+		}
+	}
+	return h, nil
 }
 
 // annotations are the manifest's: the base's name and digest, then the

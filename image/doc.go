@@ -19,8 +19,19 @@
 //
 // # What Build guarantees
 //
-//   - The base's layers are never read or re-compressed: the result points
-//     at the same blobs. Only the added layers are computed, once.
+//   - It respects the base: the layers of package layer are placed on the
+//     file tree of the image below them ([Tree]), as `docker build`'s COPY
+//     does. Directories the base has keep the base's mode and owner (a
+//     1777 /tmp stays 1777, a 0700 /opt stays 0700; [WithWorkDir] creates
+//     its directory only when the base lacks it); a path under a directory
+//     the base makes a symlink (/lib -> usr/lib, /var/run -> /run) lands
+//     under the link's target and the link survives. [WithSkipUnchanged]
+//     also leaves out what the base already has exactly so.
+//   - The base's layers are never re-compressed: the result points at the
+//     same blobs. They are read (downloaded and decompressed once, to index
+//     their files) only when an added layer must be built on them, and not
+//     at all when the added layers come from their cache; [WithCache] keeps
+//     the index, so a base seen before is never read again.
 //   - One media type family per image. Layers added to an OCI image get OCI
 //     types, to a Docker schema 2 image Docker types, with the same bytes;
 //     a zstd layer (or [WithOCIMediaTypes]) turns a Docker image into an OCI
@@ -40,18 +51,35 @@
 //     descriptor in the manifest. A base's layer descriptors keep theirs,
 //     and a base whose layers have a table of contents is indexed from it
 //     (see [Tree]).
-//   - Base annotations: a base that implements Reference() name.Reference
-//     (registry.Pull's images do) gives the result the annotations
+//   - Valid: every manifest, index and config validates against the image
+//     spec's JSON schemas (an image with no layer gets an empty one).
+//   - Base annotations: a base that implements [Referenced] (registry.Pull's
+//     images do) gives the result the annotations
 //     org.opencontainers.image.base.name and .base.digest.
+//
+// [BuildAny] takes whatever a reference names (an image or an index), so a
+// program that builds on any base has one code path.
+//
+// # Options
+//
+// [Option] configures Build, BuildIndex and BuildAny; [IndexOption] adds
+// what only an index has ([WithPlatforms], [WithPlatformLayers]);
+// [WriteOption] configures the Write functions. An option given where it
+// does not belong does not compile.
 //
 // # Outputs
 //
 // [WriteOCILayout], [WriteOCITarball] and [WriteDockerTarball] stream blobs
 // (checking each against its digest) and are atomic: a temp file beside the
 // target, fsync, rename; a failed or cancelled write leaves no output and
-// no temp file. Unlike DESIGN.md's first sketch they take a ctx, because
-// they do I/O and must be cancellable. [ReadOCILayout] and [ReadOCITarball]
-// open what they wrote (or what skopeo wrote) as a [Layout], from which
-// [Layout.Image] and [Layout.ImageIndex] pick an entry by its
-// org.opencontainers.image.ref.name ([WithRefName]).
+// no temp file, and a temp file left by a killed write is removed by the
+// next write to the same path. They take a ctx because they do I/O and
+// must be cancellable. An OCI layout or tarball holds OCI media types: an
+// image of the Docker family is converted ([ToOCI]) as skopeo does when it
+// copies into an oci: layout, so its manifest digest there differs; a
+// registry push and a docker tarball keep the image's own family.
+// [ReadOCILayout] and [ReadOCITarball] open what they wrote (or what
+// skopeo wrote) as a [Layout], from which [Layout.Image] and
+// [Layout.ImageIndex] pick an entry by its org.opencontainers.image.ref.name
+// ([WithRefName]).
 package image

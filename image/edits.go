@@ -80,14 +80,14 @@ func pathOption(name, verb string, front bool, dirs []string) Option {
 
 // WithWorkDir sets the working directory to the absolute directory dir and,
 // unless the base config's working directory is already dir, adds a small
-// layer holding dir (and its parents) as 0755 directories owned by 0:0,
-// dated with the image's created time (see [WithCreated]), so
-// that runtimes which do not create the working directory still start. The
-// base's layers are never read: the base config's WorkingDir is the only
-// thing consulted, so a base that has dir without naming it as its working
-// directory gets the layer too (harmless: same directory). The layer goes
-// before the layers of [WithLayers], which may change the directory's mode
-// or owner. The default is the base's working directory and no layer.
+// layer that makes dir as a Dockerfile's WORKDIR does: when the image below
+// lacks it, dir (and the parents it lacks) as 0755 directories owned by
+// 0:0, dated with the image's created time (see [WithCreated]), so that
+// runtimes which do not create the working directory still start; when
+// the image has it, the directory is left as it is (the layer is then
+// empty). The layer goes before the layers of [WithLayers], which may
+// change the directory's mode or owner. The default is the base's working
+// directory and no layer.
 func WithWorkDir(dir string) Option {
 	return func(o *options) error {
 		if !path.IsAbs(dir) {

@@ -3,9 +3,11 @@ package image_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -140,4 +142,53 @@ func ExampleBuildIndex() {
 	// application/vnd.oci.image.index.v1+json
 	// linux/amd64 application/vnd.oci.image.manifest.v1+json
 	// linux/arm64 application/vnd.oci.image.manifest.v1+json
+}
+
+// An image's file tree: what a container started from it sees at each
+// path. Build places layers on the tree of the image below them: here the
+// second layer's file lands under the symlink's target, and the 1777
+// directory keeps its mode.
+func ExampleTree() {
+	ctx := context.Background()
+	base, err := layer.FromFiles([]layer.File{
+		{Path: "/usr/lib", Mode: fs.ModeDir | 0o755},
+		{Path: "/lib", Mode: fs.ModeSymlink, Linkname: "usr/lib"},
+		{Path: "/tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
+		{Path: "/etc/passwd", Data: []byte("root:x:0:0:root:/root:/bin/sh\n")},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	add, err := layer.FromFiles([]layer.File{
+		{Path: "/lib/libextra.so", Data: []byte("so")},
+		{Path: "/tmp/cache/x", Data: []byte("x")},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	img, err := image.Build(ctx, nil, image.WithLayers(base, add))
+	if err != nil {
+		log.Fatal(err)
+	}
+	tree, err := image.NewTree(img, "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := tree.Load(ctx); err != nil {
+		log.Fatal(err)
+	}
+	for _, p := range []string{"/lib", "/usr/lib/libextra.so", "/tmp"} {
+		n, _ := tree.Lookup(p)
+		fmt.Println(strings.TrimSpace(fmt.Sprintf("%s %c %o %s", p, n.Type, n.Mode, n.Linkname)))
+	}
+	passwd, err := tree.ReadFile(ctx, "/etc/passwd")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q\n", passwd)
+	// Output:
+	// /lib 2 777 usr/lib
+	// /usr/lib/libextra.so 0 644
+	// /tmp 5 1777
+	// "root:x:0:0:root:/root:/bin/sh\n"
 }

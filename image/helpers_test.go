@@ -183,7 +183,7 @@ type refImage struct {
 func (i refImage) Reference() name.Reference { return i.ref }
 
 // checkImage runs every image check: ggcr's validate.Image, history
-// alignment, one media type family.
+// alignment, one media type family, the image spec's JSON schemas.
 func checkImage(t testing.TB, img v1.Image) {
 	t.Helper()
 	// ggcr's validate.Image decompresses every layer with gzip, so it
@@ -201,6 +201,7 @@ func checkImage(t testing.TB, img v1.Image) {
 	}
 	assertHistoryAligned(t, img)
 	assertOneFamily(t, img)
+	checkSchemas(t, img)
 }
 
 // checkIndex runs validate.Index and the image checks on every child.
@@ -212,6 +213,7 @@ func checkIndex(t testing.TB, idx v1.ImageIndex) {
 		t.Fatalf("validate.Index: %v", err)
 	}
 	assertOneFamily(t, idx)
+	checkSchemas(t, idx)
 	im, err := idx.IndexManifest()
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,9 @@ type pendingLayer struct {
 	kind    mediatype.Kind
 	mt      types.MediaType
 	history string // fixed created_by text, or "" for the layer's own
+	// auto: the empty layer of an image that would have none, which
+	// WithHistory's entries do not count.
+	auto bool
 }
 
 // addedLayer is a layer added, with what Build computed about it.
@@ -49,12 +52,12 @@ func layersToAdd(b *baseImage, o *options, extra []v1.Layer, created time.Time) 
 	}
 	ls = append(ls, o.layers...)
 	ls = append(ls, extra...)
-	if len(ls) == 0 && len(b.descs) == 0 {
+	if len(ls) == 0 && len(b.descs) == 0 && !o.noEmptyLayer {
 		el, err := emptyLayer(created)
 		if err != nil {
 			return nil, err
 		}
-		ls, fixed = append(ls, el), append(fixed, "stevedore: empty layer (an image has at least one)")
+		ls, fixed = append(ls, el), append(fixed, emptyLayerHistory)
 	}
 	out := make([]pendingLayer, len(ls))
 	for i, l := range ls {
@@ -69,10 +72,13 @@ func layersToAdd(b *baseImage, o *options, extra []v1.Layer, created time.Time) 
 		out[i] = pendingLayer{l: l, kind: k, mt: mt}
 		if i < len(fixed) {
 			out[i].history = fixed[i]
+			out[i].auto = fixed[i] == emptyLayerHistory
 		}
 	}
 	return out, nil
 }
+
+const emptyLayerHistory = "stevedore: empty layer (an image has at least one)"
 
 // workDirLayer returns the layer of WithWorkDir: dir made if missing (its
 // parents too), as a Dockerfile's WORKDIR makes it.
@@ -101,7 +107,7 @@ func emptyLayer(mtime time.Time) (v1.Layer, error) {
 // below it, computes every layer, and returns what the manifest and the
 // config need.
 func addLayers(ctx context.Context, b *baseImage, o *options, toAdd []pendingLayer, ix *indexer) ([]addedLayer, error) {
-	tree := newTree(b.layers, b.descs, b.cf.RootFS.DiffIDs, ix)
+	tree := newTree(b.layers, b.descs, b.cf.RootFS.DiffIDs, ix, o.skipUnchanged)
 	adds := make([]addedLayer, len(toAdd))
 	for i, pl := range toAdd {
 		if err := ctx.Err(); err != nil {

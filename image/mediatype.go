@@ -29,6 +29,9 @@ func (l *retyped) CreatedBy() string { return createdBy(l.Layer) }
 // Annotations passes on the descriptor annotations of the layer inside.
 func (l *retyped) Annotations() (map[string]string, error) { return annotationsOf(l.Layer) }
 
+// CacheHit passes on the layer inside's (layer.Cached).
+func (l *retyped) CacheHit() bool { return cacheHit(l.Layer) }
+
 // retype returns l with media type mt, l itself when it has it already.
 func retype(l v1.Layer, have, mt types.MediaType) v1.Layer {
 	if have == mt {
@@ -52,6 +55,15 @@ func (l *described) CreatedBy() string { return l.by }
 
 // Annotations passes on the descriptor annotations of the layer inside.
 func (l *described) Annotations() (map[string]string, error) { return annotationsOf(l.Layer) }
+
+// CacheHit passes on the layer inside's (layer.Cached).
+func (l *described) CacheHit() bool { return cacheHit(l.Layer) }
+
+// cacheHit reports whether l came from its layer cache.
+func cacheHit(l v1.Layer) bool {
+	c, ok := l.(layer.Cached)
+	return ok && c.CacheHit()
+}
 
 // unwrap returns the layer inside this package's wrappers.
 func unwrap(l v1.Layer) v1.Layer {

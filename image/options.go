@@ -62,6 +62,9 @@ type options struct {
 	oci            bool
 	cacheDir       string
 	skipUnchanged  bool
+	history        []v1.History // WithHistory
+	historySet     bool
+	noEmptyLayer   bool
 	// indexOnly names the first index option given, for BuildAny on an
 	// image.
 	indexOnly string
@@ -329,6 +332,19 @@ func WithCache(dir string) Option {
 func WithSkipUnchanged() Option {
 	return func(o *options) error {
 		o.skipUnchanged = true
+		return nil
+	}
+}
+
+// WithoutEmptyLayer lets Build make an image with no layer when there is
+// nothing to add, instead of adding the empty layer it otherwise gives such
+// an image. go-containerregistry and runtimes take images without layers,
+// but the image spec's JSON schema does not: use it for images that are
+// only steps to another one (a Dockerfile's stages, say). The default is
+// one empty layer for an image that would have none.
+func WithoutEmptyLayer() Option {
+	return func(o *options) error {
+		o.noEmptyLayer = true
 		return nil
 	}
 }

@@ -110,7 +110,7 @@ func baseTree(t testing.TB, img v1.Image, cacheDir string, wrap func(v1.Layer) v
 			descs[i].Annotations = edit(maps.Clone(d.Annotations))
 		}
 	}
-	return newTree(ls, descs, configOf(t, img).RootFS.DiffIDs, newIndexer(cacheDir))
+	return newTree(ls, descs, configOf(t, img).RootFS.DiffIDs, newIndexer(cacheDir), true)
 }
 
 func nodesOf(t testing.TB, tr *Tree) []layer.Node {

@@ -40,6 +40,9 @@ type Tree struct {
 	diffIDs []v1.Hash
 	id      string
 	ix      *indexer
+	// full: every regular file's content digest is wanted (the layers of
+	// package layer then are read, not listed).
+	full bool
 
 	mu   sync.Mutex
 	tree *fstree.Tree
@@ -71,17 +74,17 @@ func NewTree(img v1.Image, cacheDir string) (*Tree, error) {
 		return nil, fmt.Errorf("image: %d layers, %d in the manifest and %d diff_ids: %w",
 			len(layers), len(m.Layers), len(cf.RootFS.DiffIDs), ErrUnsupportedBase)
 	}
-	return newTree(layers, m.Layers, cf.RootFS.DiffIDs, newIndexer(cacheDir)), nil
+	return newTree(layers, m.Layers, cf.RootFS.DiffIDs, newIndexer(cacheDir), true), nil
 }
 
-func newTree(layers []v1.Layer, descs []v1.Descriptor, diffIDs []v1.Hash, ix *indexer) *Tree {
-	return &Tree{layers: layers, descs: descs, diffIDs: diffIDs, id: chainID(diffIDs), ix: ix}
+func newTree(layers []v1.Layer, descs []v1.Descriptor, diffIDs []v1.Hash, ix *indexer, full bool) *Tree {
+	return &Tree{layers: layers, descs: descs, diffIDs: diffIDs, id: chainID(diffIDs), ix: ix, full: full}
 }
 
 // with returns the tree of t with l, described by d, on top.
 func (t *Tree) with(l v1.Layer, d v1.Descriptor, diffID v1.Hash) *Tree {
 	n := len(t.layers)
-	return newTree(append(t.layers[:n:n], l), append(t.descs[:n:n], d), append(t.diffIDs[:n:n], diffID), t.ix)
+	return newTree(append(t.layers[:n:n], l), append(t.descs[:n:n], d), append(t.diffIDs[:n:n], diffID), t.ix, t.full)
 }
 
 // ID is the chain ID of the image's diff IDs
@@ -100,7 +103,7 @@ func (t *Tree) Load(ctx context.Context) error {
 	}
 	tr := fstree.New()
 	for i, l := range t.layers {
-		nodes, err := t.ix.index(ctx, l, t.descs[i], t.diffIDs[i])
+		nodes, err := t.ix.index(ctx, l, t.descs[i], t.diffIDs[i], t.full)
 		if err != nil {
 			return fmt.Errorf("image: indexing layer %d (%s): %w", i, t.diffIDs[i], err)
 		}
@@ -245,21 +248,23 @@ func chainID(diffIDs []v1.Hash) string {
 type indexer struct {
 	cacheDir string
 
-	mu  sync.Mutex
-	mem map[v1.Hash][]tarx.Node
+	mu   sync.Mutex
+	mem  map[v1.Hash][]tarx.Node
+	full map[v1.Hash]bool // the entry of mem has content digests
 }
 
 func newIndexer(cacheDir string) *indexer {
-	return &indexer{cacheDir: cacheDir, mem: map[v1.Hash][]tarx.Node{}}
+	return &indexer{cacheDir: cacheDir, mem: map[v1.Hash][]tarx.Node{}, full: map[v1.Hash]bool{}}
 }
 
 // index returns the entries of l, whose manifest descriptor is d and diff
-// ID is diffID.
-func (ix *indexer) index(ctx context.Context, l v1.Layer, d v1.Descriptor, diffID v1.Hash) ([]tarx.Node, error) {
+// ID is diffID; with full, with the content digest of every regular file.
+func (ix *indexer) index(ctx context.Context, l v1.Layer, d v1.Descriptor, diffID v1.Hash, full bool) ([]tarx.Node, error) {
 	ix.mu.Lock()
 	nodes, ok := ix.mem[diffID]
+	isFull := ix.full[diffID]
 	ix.mu.Unlock()
-	if ok {
+	if ok && (isFull || !full) {
 		return nodes, nil
 	}
 	var c *cache.Cache
@@ -269,11 +274,11 @@ func (ix *indexer) index(ctx context.Context, l v1.Layer, d v1.Descriptor, diffI
 			return nil, err
 		}
 		if nodes, ok := fstree.Load(c, fstree.Full, diffID); ok {
-			ix.remember(diffID, nodes)
+			ix.remember(diffID, nodes, true)
 			return nodes, nil
 		}
 	}
-	if lister, ok := l.(layer.Lister); ok {
+	if lister, ok := l.(layer.Lister); ok && !full {
 		// A layer of package layer knows its entries (without content
 		// digests) from its build, or from its cache entry.
 		files, err := lister.Files(ctx)
@@ -284,7 +289,7 @@ func (ix *indexer) index(ctx context.Context, l v1.Layer, d v1.Descriptor, diffI
 		for i, f := range files {
 			nodes[i] = tarx.Node{Name: f.Name, Type: f.Type, Mode: f.Mode, UID: f.UID, GID: f.GID, Linkname: f.Linkname, Size: f.Size}
 		}
-		ix.remember(diffID, nodes)
+		ix.remember(diffID, nodes, false)
 		return nodes, nil
 	}
 	nodes, err := ix.read(ctx, l, d)
@@ -295,7 +300,7 @@ func (ix *indexer) index(ctx context.Context, l v1.Layer, d v1.Descriptor, diffI
 		// A cache that cannot be written only costs the next build time.
 		_ = fstree.Store(c, fstree.Full, diffID, nodes)
 	}
-	ix.remember(diffID, nodes)
+	ix.remember(diffID, nodes, true)
 	return nodes, nil
 }
 
@@ -313,8 +318,8 @@ func (ix *indexer) read(ctx context.Context, l v1.Layer, d v1.Descriptor) ([]tar
 	return fstree.Index(ctx, rc)
 }
 
-func (ix *indexer) remember(d v1.Hash, nodes []tarx.Node) {
+func (ix *indexer) remember(d v1.Hash, nodes []tarx.Node, full bool) {
 	ix.mu.Lock()
-	ix.mem[d] = nodes
+	ix.mem[d], ix.full[d] = nodes, full
 	ix.mu.Unlock()
 }

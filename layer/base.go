@@ -119,3 +119,11 @@ type Lister interface {
 type Annotated interface {
 	Annotations() (map[string]string, error)
 }
+
+// Cached is implemented by the layers of this package: CacheHit reports,
+// once the layer is built, whether it came from the cache of WithCache as
+// it was (nothing tarred or compressed), as `docker build` reports "Using
+// cache".
+type Cached interface {
+	CacheHit() bool
+}

@@ -35,6 +35,7 @@ func (l *layer) buildCached(ctx context.Context, preps []*prepared) error {
 	if e, err := c.Get(key); err == nil {
 		l.res = result{digest: e.Digest, diffID: e.DiffID, size: e.Size, annotations: e.Annotations}
 		l.blob = &cacheBlob{entry: e}
+		l.hit = true
 		return nil
 	}
 	// Any lookup failure is a miss: the build below replaces the entry.

@@ -58,29 +58,64 @@
 // options, same digest and same TOC digest. The cache key includes the
 // format, the level and the prioritized files.
 //
+// # Options
+//
+// A SourceOption configures one Source (where its entries go, which it
+// keeps, owners, times, checksums); a LayerOption configures the whole
+// layer (compression, cache, temp dir). Dir, Tarball, URL, FS and Files
+// take source options, New takes layer options, and the From* shorthands
+// take both (Option). Giving one where it does not belong does not
+// compile; the few source options that only some kinds take (WithSHA256,
+// WithSizeLimit, WithPreserveOwner, WithHTTPClient) are an error wrapping
+// ErrInvalidOption when given to another kind.
+//
 // # Paths
 //
 // Each source's entry names go through WithStripComponents, then the
 // WithOnly, WithInclude and WithExclude/WithIgnoreFile filters
 // (.dockerignore semantics), then WithRoot. Hardlink targets are rewritten
 // with the names. Output names are relative and clean; directories end in
-// "/". Every missing parent directory of a placed entry is emitted once as
-// a 0755 root-owned directory with the source's default mtime. An entry
-// whose name or hardlink target leaves the root through "..", or that
-// would be written through a symlink (or under a non-directory) placed
-// earlier in the same layer, fails the build with an error naming the entry
-// (ErrEscapesRoot, ErrThroughSymlink, ErrNotDir, ErrLinkTarget). Absolute
-// names are taken relative to the root, as tar does.
+// "/". An entry whose name or hardlink target leaves the root through
+// "..", or that would be written through a symlink (or under a
+// non-directory) placed earlier in the same layer, fails the build with an
+// error naming the entry (ErrEscapesRoot, ErrThroughSymlink, ErrNotDir,
+// ErrLinkTarget). Absolute names are taken relative to the root, as tar
+// does. A WithOnly name or WithInclude pattern that keeps nothing fails the
+// build with an error wrapping ErrNoMatch that names it.
 //
-// The only per-entry state kept while a layer is built is the set of names
-// placed so far (for the checks above), so memory grows with the number of
-// entries, never with their sizes.
+// # Parents, and the image below
 //
-// Duplicates: a directory is written once (later entries for a directory
-// already placed, including a synthesized parent, are dropped). Any other
-// name placed twice is written twice and consumers apply the last one, as
-// tar extraction does; note that go-containerregistry's validate.Layer
-// rejects such layers.
+// A layer used alone (appended to an image by other means, or read on its
+// own) carries every parent directory it needs, as a 0755 root-owned
+// directory with the source's default mtime: it is self-contained.
+//
+// A layer placed on the file tree of the image it lands on (see Placeable
+// and Placement; image.Build places the layers of this package) respects
+// that image the way `docker build`'s COPY does: parent directories the
+// image has are left as it has them (a 1777 /tmp stays 1777, a 0700 /opt
+// stays 0700), and so is the directory a source is copied into (WithRoot);
+// a path whose parent is a symlink in the image (/lib -> usr/lib on a
+// merged-/usr distribution, /var/run -> /run) lands under the link's
+// target and the link survives. A link that leaves the image root, or a
+// loop, fails the build with an error wrapping ErrBaseLink.
+//
+// # One entry per path, whiteouts first
+//
+// Every path appears once in a layer. When two sources, or two entries of
+// one tarball, place the same path, the last wins, as tar extraction would
+// have it: a directory keeps the place of its first entry with the last
+// entry's header, anything else is written where its last entry is. The
+// whiteouts of Deletions and Opaque (and those met in a source tarball)
+// come first in their directory, as the image spec asks: before the
+// directory's other entries, whatever the order of the sources. In the
+// common case (no path placed twice, whiteouts in order) the sources are
+// read once; otherwise the writer notices, reads them to the end without
+// writing, and writes them again with what it learned (a downloaded
+// tarball is then downloaded again).
+//
+// The only per-entry state kept while a layer is built is what each name
+// is (for the checks above), so memory grows with the number of entries,
+// never with their sizes.
 //
 // # Reproducibility
 //
@@ -91,6 +126,9 @@
 // WithPreserveOwner for tarballs); user and group names, access and change
 // times, and global PAX headers are dropped; extended attributes recorded
 // in a source tarball (SCHILY.xattr.*) are kept, host ones are not read.
+// The history text of a layer (CreatedBy) names the source kinds and
+// destinations, never host paths or file names, so that the image digest
+// does not depend on where the sources were checked out.
 //
 // # Special files
 //
@@ -101,24 +139,26 @@
 // Sockets are skipped: tar cannot represent them. Tarball sources keep the
 // same types; other tar types (volume labels, multi-volume parts, ...) are
 // an error wrapping ErrUnsupportedEntry. GNU and PAX sparse files are
-// written as regular files. Entries named like OCI whiteouts (".wh.*") are
-// copied as they are, so a tarball that is already a layer keeps its
-// deletions; like every entry they stay below the source's WithRoot.
+// written as regular files. Entries named like OCI whiteouts (".wh.*") in
+// a source tarball are whiteouts, so a tarball that is already a layer
+// keeps its deletions; like every entry they stay below the source's
+// WithRoot.
 //
 // # Contexts
 //
 // A layer is built under the context it was made with (New's ctx;
 // context.Background for the From* functions other than FromURL). The
-// concrete layer also has a Compute(ctx) method that builds it now under
-// a caller's ctx as well; a build stopped by that ctx is not kept, so the
-// next call builds again. image.Build calls it, so cancelling a build
-// stops the layers' work too.
+// layers also have a Compute(ctx) method (Computable) that builds them
+// now under a caller's ctx as well; a build stopped by that ctx is not
+// kept, so the next call builds again. image.Build calls it, so cancelling
+// a build stops the layers' work too.
 //
 // # Spool files
 //
 // Without WithCache, a built layer's blob lives in a temp file (see
-// WithTempDir) that is removed when the layer becomes unreachable
-// (runtime.AddCleanup), or at once when the build fails or is cancelled.
-// Readers already returned by Compressed keep working after that (the file
-// is unlinked, not truncated).
+// WithTempDir) that is unlinked as soon as it is created: the blob lives
+// as long as the descriptor, which the layer (and any reader of it) holds,
+// so nothing is left on disk when the process ends, however it ends.
+// Readers share that descriptor: the number of open descriptors does not
+// grow with Compressed or Uncompressed calls.
 package layer

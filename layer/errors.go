@@ -39,11 +39,11 @@ var (
 	// ErrNoMatch reports a WithOnly name or WithInclude pattern that
 	// matched no entry of its source.
 	ErrNoMatch = errors.New("layer: filter matched nothing")
-	// ErrNotTar reports input that is not a tar archive (after any gzip or
-	// zstd decompression), or an empty input.
+	// ErrNotTar reports input that is not a tar archive (after any gzip,
+	// zstd, bzip2 or xz decompression), or an empty input.
 	ErrNotTar = errors.New("layer: input is not a tar archive")
 	// ErrUnsupportedCompression reports a compressed input in a format this
-	// package does not read (xz, bzip2, lz4, ...).
+	// package does not read (lz4, zip, 7z, ...).
 	ErrUnsupportedCompression = errors.New("layer: unsupported compression")
 	// ErrDigestMismatch reports that a download or file does not have the
 	// sha256 given with WithSHA256.

@@ -50,7 +50,7 @@ func ExampleNew() {
 	}
 	mt, _ := l.MediaType()
 	fmt.Println(mt)
-	fmt.Println(l.(interface{ CreatedBy() string }).CreatedBy())
+	fmt.Println(l.(layer.Describer).CreatedBy())
 	// Output:
 	// application/vnd.oci.image.layer.v1.tar+zstd
 	// stevedore: files 1 -> /srv; delete /etc/motd

@@ -40,6 +40,7 @@ type layer struct {
 	res   result
 	blob  blob
 	files []Node // what the built layer holds; nil until asked for on a cache hit
+	hit   bool   // served from the cache
 }
 
 var (
@@ -48,6 +49,7 @@ var (
 	_ Describer  = (*layer)(nil)
 	_ Lister     = (*layer)(nil)
 	_ Annotated  = (*layer)(nil)
+	_ Cached     = (*layer)(nil)
 )
 
 // result is what one pass over the sources yields.
@@ -167,6 +169,13 @@ func (l *layer) Place(p Placement) v1.Layer {
 		mediaType: l.mediaType, tempDir: l.tempDir, cacheDir: l.cacheDir,
 		createdBy: l.createdBy, placement: p, prioritized: l.prioritized,
 	}
+}
+
+// CacheHit implements Cached.
+func (l *layer) CacheHit() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.done && l.err == nil && l.hit
 }
 
 // CreatedBy describes the layer's sources for the image history, e.g.

@@ -107,7 +107,10 @@ const (
 	kindURL
 	kindFS
 	kindFiles
-	kindsArchive = kindTarball | kindURL
+	kindHostFile
+	kindURLFile
+	kindsArchive  = kindTarball | kindURL
+	kindsDownload = kindURL | kindURLFile
 )
 
 type sourceOptions struct {
@@ -123,6 +126,8 @@ type sourceOptions struct {
 	sha256        string // lowercase hex
 	httpClient    *http.Client
 	sizeLimit     int64 // 0: none
+	chmod         *modeSpec
+	matchPrefix   string
 	// limited names the options that apply to some kinds only.
 	limited []limitedOption
 }
@@ -322,32 +327,33 @@ func WithModTime(t time.Time) SourceOption {
 	}
 }
 
-// WithSHA256 verifies the sha256 of a downloaded (URL) or local (Tarball)
-// file, as it is read: a mismatch fails the build with an error wrapping
+// WithSHA256 verifies the sha256 of a downloaded (URL, URLFile) or local
+// (Tarball) file, as it is read: a mismatch fails the build with an error wrapping
 // ErrDigestMismatch that names the URL or path and both digests. With
 // WithCache, a URL with a known sha256 is downloaded at most once. hexSum is
-// 64 hex digits, optionally prefixed with "sha256:". Tarball and URL sources
-// only. The default is no verification.
+// 64 hex digits, optionally prefixed with "sha256:". Tarball, URL and
+// URLFile sources only. The default is no verification.
 func WithSHA256(hexSum string) SourceOption {
 	return func(o *sourceOptions) error {
 		h := strings.ToLower(strings.TrimPrefix(hexSum, "sha256:"))
 		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
 			return optErr("WithSHA256", "%q is not a sha256 in hex", hexSum)
 		}
-		o.limit("WithSHA256", kindsArchive)
+		o.limit("WithSHA256", kindsArchive|kindURLFile)
 		o.sha256 = h
 		return nil
 	}
 }
 
-// WithHTTPClient sets the client used to download a URL source. URL
-// sources only. The default is http.DefaultClient.
+// WithHTTPClient sets the client used to download a URL or URLFile
+// source. URL and URLFile sources only. The default is
+// http.DefaultClient.
 func WithHTTPClient(c *http.Client) SourceOption {
 	return func(o *sourceOptions) error {
 		if c == nil {
 			return optErr("WithHTTPClient", "nil client")
 		}
-		o.limit("WithHTTPClient", kindURL)
+		o.limit("WithHTTPClient", kindsDownload)
 		o.httpClient = c
 		return nil
 	}
@@ -355,14 +361,15 @@ func WithHTTPClient(c *http.Client) SourceOption {
 
 // WithSizeLimit bounds the uncompressed size in bytes of a tarball or URL
 // source (the decompressed tar stream, all headers and contents included),
-// against decompression bombs: passing it is an error wrapping ErrSizeLimit.
-// Tarball and URL sources only. The default is no limit.
+// against decompression bombs, or of a URLFile download: passing it is an
+// error wrapping ErrSizeLimit. Tarball, URL and URLFile sources only. The
+// default is no limit.
 func WithSizeLimit(n int64) SourceOption {
 	return func(o *sourceOptions) error {
 		if n <= 0 {
 			return optErr("WithSizeLimit", "limit %d is not positive", n)
 		}
-		o.limit("WithSizeLimit", kindsArchive)
+		o.limit("WithSizeLimit", kindsArchive|kindURLFile)
 		o.sizeLimit = n
 		return nil
 	}

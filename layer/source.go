@@ -44,6 +44,7 @@ type prepared struct {
 	include []string
 	exclude []string
 	modTime time.Time
+	chmod   string // the WithChmod spec, for the cache key
 	// override: every entry gets modTime (tarballs and files keep their
 	// own unless WithModTime is given).
 	override bool
@@ -113,6 +114,10 @@ func (t sourceBase) prepare() (*prepared, error) {
 		UID:             o.uid,
 		GID:             o.gid,
 		PreserveOwner:   o.preserveOwner,
+		MatchPrefix:     o.matchPrefix,
+	}
+	if o.chmod != nil {
+		p.rules.Chmod, p.chmod = o.chmod.apply, o.chmod.spec
 	}
 	return p, nil
 }
@@ -158,6 +163,13 @@ func keyRules(k *cache.KeyBuilder, kind string, p *prepared) {
 	k.AddStrings(p.include...).AddStrings(p.exclude...)
 	k.AddInt(p.modTime.Unix()).AddBool(p.override)
 	k.AddInt(int64(r.UID)).AddInt(int64(r.GID)).AddBool(r.PreserveOwner)
+	// Added only when set, so that the keys of layers without them stay.
+	if r.MatchPrefix != "" {
+		k.AddString("matchprefix").AddString(r.MatchPrefix)
+	}
+	if p.chmod != "" {
+		k.AddString("chmod").AddString(p.chmod)
+	}
 }
 
 // unmatched reports the WithOnly names and WithInclude patterns of p that

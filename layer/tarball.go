@@ -26,7 +26,7 @@ type tarballSource struct {
 }
 
 // Tarball is a tar archive on disk, plain, gzip or zstd compressed as
-// detected from its first bytes (not its name); xz, bzip2 and others are an
+// detected from its first bytes (not its name), or bzip2 or xz; lz4, zip and others are an
 // error wrapping ErrUnsupportedCompression, and input that is not a tar
 // (or is empty) one wrapping ErrNotTar. The whole input is read: bytes after
 // the tar footer are ignored as tar does, concatenated gzip members and

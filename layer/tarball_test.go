@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ulikunitz/xz"
 )
 
 // TestTarballRewrite is the table of tarball sources, options and hostile
@@ -273,9 +275,11 @@ func TestTarballInputs(t *testing.T) {
 		{"plain named .gz", "x.tar.gz", plain, nil, nil, ""},
 		{"gzip named .tar", "x.tar", gz, nil, nil, ""},
 		{"zstd named .tgz", "x.tgz", zs, nil, nil, ""},
+		{"xz named .tar", "x.tar", xzBytes(t, plain), nil, nil, ""},
 		{"trailing garbage after tar is ignored", "x.tar", append(bytes.Clone(plain), []byte("garbage")...), nil, nil, ""},
-		{"xz refused", "x.tar.xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0}, nil, ErrUnsupportedCompression, "xz"},
-		{"bzip2 refused", "x.tar.bz2", []byte("BZh91AY&SYxxxxxxx"), nil, ErrUnsupportedCompression, "bzip2"},
+		{"lz4 refused", "x.tar.lz4", []byte{0x04, 0x22, 0x4d, 0x18, 0, 0, 0, 0}, nil, ErrUnsupportedCompression, "lz4"},
+		{"corrupt xz", "x.tar.xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0}, nil, nil, "x.tar.xz"},
+		{"corrupt bzip2", "x.tar.bz2", []byte("BZh91AY&SYxxxxxxx"), nil, nil, "x.tar.bz2"},
 		{"empty file", "x.tar", nil, nil, ErrNotTar, "empty"},
 		{"empty gzip stream", "x.tar.gz", gzipBytes(t, nil), nil, ErrNotTar, "empty"},
 		{"not a tar", "x.tar", []byte(strings.Repeat("<html>hello</html>\n", 60)), nil, ErrNotTar, "x.tar"},
@@ -314,6 +318,20 @@ func TestTarballInputs(t *testing.T) {
 			}
 		})
 	}
+}
+
+func xzBytes(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := xz.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func sha256Hex(b []byte) string {

@@ -25,19 +25,27 @@ type urlSource struct {
 // and path only: never its user info or query, which often hold
 // credentials (pre-signed URLs).
 func URL(rawURL string, opts ...SourceOption) Source {
-	t, err := newSourceBase(kindURL, "layer.URL", opts)
+	s, err := newURLSource(kindURL, "layer.URL", rawURL, opts)
 	if err != nil {
 		return invalid{err}
+	}
+	return s
+}
+
+func newURLSource(kind sourceKinds, what, rawURL string, opts []SourceOption) (*urlSource, error) {
+	t, err := newSourceBase(kind, what, opts)
+	if err != nil {
+		return nil, err
 	}
 	u, err := url.Parse(rawURL)
 	switch {
 	case err != nil:
 		// url.Parse's error quotes the whole URL.
-		return invalid{fmt.Errorf("%w: layer.URL: cannot parse the URL", ErrInvalidOption)}
+		return nil, fmt.Errorf("%w: %s: cannot parse the URL", ErrInvalidOption, what)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return invalid{fmt.Errorf("%w: layer.URL(%q): scheme must be http or https", ErrInvalidOption, safeURL(u))}
+		return nil, fmt.Errorf("%w: %s(%q): scheme must be http or https", ErrInvalidOption, what, safeURL(u))
 	}
-	return &urlSource{sourceBase: t, url: u.String(), safe: safeURL(u)}
+	return &urlSource{sourceBase: t, url: u.String(), safe: safeURL(u)}, nil
 }
 
 // safeURL is u without user info, query and fragment.
@@ -50,22 +58,11 @@ func safeURL(u *url.URL) string {
 func (s *urlSource) describe() string { return "url " + s.safe + " -> " + s.root() }
 
 func (s *urlSource) write(ctx context.Context, w *tarx.Writer, p *prepared) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	resp, err := s.get(ctx)
 	if err != nil {
-		return fmt.Errorf("downloading %s: %w", s.safe, err)
-	}
-	client := s.opts.httpClient
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("downloading %s: %w", s.safe, s.scrub(err))
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("downloading %s: %w: %s", s.safe, ErrHTTPStatus, resp.Status)
-	}
 	desc := "download " + s.safe
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		desc += " (Content-Type " + ct + ")"
@@ -73,6 +70,27 @@ func (s *urlSource) write(ctx context.Context, w *tarx.Writer, p *prepared) erro
 	v := s.verifier(resp.Body)
 	err = placeTar(ctx, w, p, v.r, desc, s.opts.sizeLimit)
 	return v.check(ctx, s.scrub(err), s.safe)
+}
+
+// get starts the download, checking the status.
+func (s *urlSource) get(ctx context.Context) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("downloading %s: %w", s.safe, err)
+	}
+	client := s.opts.httpClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("downloading %s: %w", s.safe, s.scrub(err))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		resp.Body.Close()
+		return nil, fmt.Errorf("downloading %s: %w: %s", s.safe, ErrHTTPStatus, resp.Status)
+	}
+	return resp, nil
 }
 
 // scrub replaces the *url.Error of net/http, whose text holds the whole

@@ -2,10 +2,10 @@ package registry
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +13,9 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
@@ -24,9 +27,45 @@ const (
 )
 
 // emptyDockerConfig points DOCKER_CONFIG at an empty directory, so the
-// default keychain finds no credentials.
-func emptyDockerConfig(t *testing.T) {
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
+// default keychain finds no credentials, and returns the directory.
+func emptyDockerConfig(t *testing.T) string {
+	dir := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", dir)
+	return dir
+}
+
+// writeDockerConfig writes config.json, as docker login does, in a new
+// DOCKER_CONFIG directory and returns its path.
+func writeDockerConfig(t *testing.T, cfg map[string]any) string {
+	t.Helper()
+	dir := emptyDockerConfig(t)
+	b, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	p := filepath.Join(dir, "config.json")
+	require.NoError(t, os.WriteFile(p, b, 0o600))
+	return p
+}
+
+// auths is the "auths" section of a docker config with one entry.
+func auths(host, user, pass string) map[string]any {
+	return map[string]any{"auths": map[string]any{host: map[string]string{"auth": basicHeader(user, pass)}}}
+}
+
+// installCredentialHelper puts docker-credential-NAME on PATH: a helper
+// that gives user and pass for every registry.
+func installCredentialHelper(t *testing.T, name, user, pass string) {
+	t.Helper()
+	dir := t.TempDir()
+	script := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread url\nprintf '{\"ServerURL\":\"%%s\",\"Username\":%q,\"Secret\":%q}\\n' \"$url\"\n", user, pass)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "docker-credential-"+name), []byte(script), 0o755))
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
+// staticKeychain gives the same credentials for every registry.
+type staticKeychain struct{ user, pass string }
+
+func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return &authn.Basic{Username: k.user, Password: k.pass}, nil
 }
 
 func TestAuth(t *testing.T) {
@@ -44,86 +83,147 @@ func TestAuth(t *testing.T) {
 
 			// Right credentials: push, pull, and a cross-repository mount.
 			good := WithBasicAuth(user, password)
-			if _, err := Push(ctx, ref, img, good); err != nil {
-				t.Fatalf("Push with the right password = %v", err)
-			}
+			_, err := Push(ctx, ref, img, good)
+			require.NoError(t, err, "Push with the right password")
 			pulled, err := Pull(ctx, ref, good)
-			if err != nil {
-				t.Fatalf("Pull with the right password = %v", err)
-			}
+			require.NoError(t, err, "Pull with the right password")
 			s.ResetStats()
-			if _, err := Push(ctx, s.Ref("team/other:v1"), pulled, good); err != nil {
-				t.Fatalf("Push of a pulled image to another repository = %v", err)
-			}
-			if st := s.Stats(); st.Mounts != 3 || st.BlobGETs != 0 {
-				t.Errorf("cross-repository push with %s auth: Mounts, BlobGETs = %d, %d; want 3, 0", mode, st.Mounts, st.BlobGETs)
-			}
-
-			if mode == "token" {
-				// A token fetched beforehand, given with WithBearerToken.
-				req, _ := http.NewRequest(http.MethodGet, "http://"+s.Host+"/token?service=registrytest&scope=repository:team/app:pull", nil)
-				req.SetBasicAuth(user, password)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var tok struct{ Token string }
-				err = json.NewDecoder(resp.Body).Decode(&tok)
-				resp.Body.Close()
-				if err != nil || tok.Token == "" {
-					t.Fatalf("token endpoint: %v %q", err, tok.Token)
-				}
-				if _, err := Pull(ctx, ref, WithBearerToken(tok.Token)); err != nil {
-					t.Errorf("Pull with WithBearerToken = %v", err)
-				}
-				_, err = Push(ctx, s.Ref("team/app:v9"), img, WithBearerToken(tok.Token))
-				if !errors.Is(err, ErrUnauthorized) || strings.Contains(err.Error(), tok.Token) {
-					t.Errorf("Push with a pull-only token = %v, want ErrUnauthorized without the token", err)
-				}
-			}
+			_, err = Push(ctx, s.Ref("team/other:v1"), pulled, good)
+			require.NoError(t, err, "Push of a pulled image to another repository")
+			st := s.Stats()
+			assert.Equal(t, 3, st.Mounts, "cross-repository push with %s auth: Mounts", mode)
+			assert.Zero(t, st.BlobGETs, "cross-repository push with %s auth: BlobGETs", mode)
 
 			// From a docker config file, as docker login writes it.
-			dir := t.TempDir()
-			cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, s.Host, base64.StdEncoding.EncodeToString([]byte(user+":"+password)))
-			if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			t.Setenv("DOCKER_CONFIG", dir)
-			if _, err := Pull(ctx, ref); err != nil {
-				t.Fatalf("Pull with credentials from DOCKER_CONFIG = %v", err)
-			}
-			emptyDockerConfig(t)
+			writeDockerConfig(t, auths(s.Host, user, password))
+			_, err = Pull(ctx, ref)
+			assert.NoError(t, err, "Pull with credentials from DOCKER_CONFIG")
+			// From a keychain.
+			_, err = Pull(ctx, ref, WithKeychain(staticKeychain{user, password}))
+			assert.NoError(t, err, "Pull with credentials from WithKeychain")
+		})
+	}
+}
 
-			for _, tc := range []struct {
-				name    string
-				opts    []Option
-				mention []string
-			}{
-				{"wrong password", []Option{WithBasicAuth(user, password+"x")}, []string{"WithBasicAuth"}},
-				{"wrong user", []Option{WithBasicAuth("mallory", password)}, []string{"WithBasicAuth"}},
-				{"anonymous", nil, []string{"DOCKER_CONFIG", "docker config"}},
-				{"keychain", []Option{WithKeychain(authn.NewMultiKeychain())}, []string{"WithKeychain"}},
-			} {
+func TestBearerTokenAuth(t *testing.T) {
+	emptyDockerConfig(t)
+	s := registrytest.New(t, registrytest.WithTokenAuth(user, password))
+	ctx := ctxT(t)
+	ref := s.Ref("team/app:v1")
+	_, err := Push(ctx, ref, randomImage(t, 1, 256), WithBasicAuth(user, password))
+	require.NoError(t, err)
+
+	// A token fetched beforehand, given with WithBearerToken.
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.Host+"/token?service=registrytest&scope=repository:team/app:pull", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(user, password)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var tok struct{ Token string }
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.NotEmpty(t, tok.Token, "token endpoint")
+
+	_, err = Pull(ctx, ref, WithBearerToken(tok.Token))
+	assert.NoError(t, err, "Pull with WithBearerToken")
+	_, err = Push(ctx, s.Ref("team/app:v9"), randomImage(t, 1, 256), WithBearerToken(tok.Token))
+	assert.ErrorIs(t, err, ErrUnauthorized, "Push with a pull-only token")
+	assert.NotContains(t, fmt.Sprint(err), tok.Token, "Push with a pull-only token")
+	assert.Contains(t, fmt.Sprint(err), "came from WithBearerToken", "Push with a pull-only token")
+}
+
+// TestRefusedSaysWhereCredentialsCameFrom checks the hint of a 401: the
+// option, keychain, docker config file or credential helper the refused
+// credentials came from, or that there were none (and where none were
+// found).
+func TestRefusedSaysWhereCredentialsCameFrom(t *testing.T) {
+	const wrong = "wrong-Pa55-91e2"
+	for _, mode := range []string{"basic", "token"} {
+		opt := registrytest.WithBasicAuth(user, password)
+		if mode == "token" {
+			opt = registrytest.WithTokenAuth(user, password)
+		}
+		s := registrytest.New(t, opt)
+		tests := []struct {
+			name  string
+			setup func(t *testing.T) (opts []Option, want string) // want: the hint, with the paths of this run
+			found bool
+		}{
+			{"WithBasicAuth", func(t *testing.T) ([]Option, string) {
+				emptyDockerConfig(t)
+				return []Option{WithBasicAuth(user, wrong)}, "the credentials came from WithBasicAuth;"
+			}, true},
+			{"WithBearerToken", func(t *testing.T) ([]Option, string) {
+				emptyDockerConfig(t)
+				return []Option{WithBearerToken(token)}, "the credentials came from WithBearerToken;"
+			}, true},
+			{"WithKeychain", func(t *testing.T) ([]Option, string) {
+				return []Option{WithKeychain(staticKeychain{user, wrong})}, "the credentials came from the keychain given with WithKeychain;"
+			}, true},
+			{"WithKeychain without credentials", func(t *testing.T) ([]Option, string) {
+				return []Option{WithKeychain(authn.NewMultiKeychain())}, "no credentials were sent: the keychain given with WithKeychain has none for " + s.Host + ";"
+			}, false},
+			{"docker config", func(t *testing.T) ([]Option, string) {
+				p := writeDockerConfig(t, auths(s.Host, user, wrong))
+				return nil, "the credentials came from the docker config " + p + ";"
+			}, true},
+			{"docker config for another registry", func(t *testing.T) ([]Option, string) {
+				p := writeDockerConfig(t, auths("registry.example.com", user, password))
+				return nil, "no credentials were sent: none for " + s.Host + " in the docker config " + p + " or its credential helpers;"
+			}, false},
+			{"no docker config", func(t *testing.T) ([]Option, string) {
+				dir := emptyDockerConfig(t)
+				return nil, "no credentials were sent: there is no docker config (" + filepath.Join(dir, "config.json") + ") nor podman auth.json;"
+			}, false},
+			{"credential helper", func(t *testing.T) ([]Option, string) {
+				installCredentialHelper(t, "stevedoretest", user, wrong)
+				p := writeDockerConfig(t, map[string]any{"credHelpers": map[string]string{s.Host: "stevedoretest"}})
+				return nil, "the credentials came from the credential helper docker-credential-stevedoretest, as the docker config " + p + " says;"
+			}, true},
+			{"credential store", func(t *testing.T) ([]Option, string) {
+				installCredentialHelper(t, "storetest", user, wrong)
+				p := writeDockerConfig(t, map[string]any{"credsStore": "storetest"})
+				return nil, "the credentials came from the credential helper docker-credential-storetest, as the docker config " + p + " says;"
+			}, true},
+			{"REGISTRY_AUTH_FILE", func(t *testing.T) ([]Option, string) {
+				p := filepath.Join(t.TempDir(), "auth.json")
+				b, err := json.Marshal(auths(s.Host, user, wrong))
+				require.NoError(t, err)
+				require.NoError(t, os.WriteFile(p, b, 0o600))
+				emptyDockerConfig(t)
+				t.Setenv("REGISTRY_AUTH_FILE", p)
+				return nil, "the credentials came from the auth file of REGISTRY_AUTH_FILE " + p + ";"
+			}, true},
+		}
+		for _, tt := range tests {
+			t.Run(mode+"/"+tt.name, func(t *testing.T) {
+				ctx := ctxT(t)
+				opts, want := tt.setup(t)
 				for _, op := range []string{"push", "pull"} {
 					var err error
 					if op == "push" {
-						_, err = Push(ctx, ref, img, tc.opts...)
+						_, err = Push(ctx, s.Ref("team/app:v1"), randomImage(t, 1, 64), opts...)
 					} else {
-						_, err = Pull(ctx, ref, tc.opts...)
+						_, err = Pull(ctx, s.Ref("team/app:v1"), opts...)
 					}
-					if !errors.Is(err, ErrUnauthorized) {
-						t.Errorf("%s %s: err = %v, want ErrUnauthorized", tc.name, op, err)
-						continue
-					}
+					require.ErrorIs(t, err, ErrUnauthorized, "%s %s", tt.name, op)
 					msg := err.Error()
-					for _, want := range append(tc.mention, s.Host, `"team/app"`, "WithBasicAuth", "DOCKER_CONFIG") {
-						if !strings.Contains(msg, want) {
-							t.Errorf("%s %s: error %q does not mention %q", tc.name, op, msg, want)
-						}
+					assert.Contains(t, msg, want, "%s %s", tt.name, op)
+					who := "an anonymous client"
+					if tt.found {
+						who = "these credentials"
+					}
+					assert.Contains(t, msg, fmt.Sprintf("registry %s refused to let %s %s", s.Host, who, op), "%s %s", tt.name, op)
+					for _, also := range []string{`repository "team/app"`, "WithBasicAuth or DOCKER_CONFIG"} {
+						assert.Contains(t, msg, also, "%s %s", tt.name, op)
+					}
+					for _, secret := range []string{wrong, token, basicHeader(user, wrong)} {
+						assert.NotContains(t, msg, secret, "%s %s", tt.name, op)
 					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -132,8 +232,7 @@ func TestAuth(t *testing.T) {
 // and every progress event for them.
 func TestSecretsNeverInErrors(t *testing.T) {
 	emptyDockerConfig(t)
-	secrets := []string{password, token, base64.StdEncoding.EncodeToString([]byte(user + ":" + password)),
-		base64.StdEncoding.EncodeToString([]byte(user + ":" + password + "x"))}
+	secrets := []string{password, token, basicHeader(user, password), basicHeader(user, password+"x")}
 	var outputs []string
 	record := func(err error) {
 		for ; err != nil; err = errors.Unwrap(err) {
@@ -149,13 +248,12 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		registrytest.WithTLS(), // TLS failure with credentials in hand
 	} {
 		s := registrytest.New(t, srv)
-		if _, err := s.SeedImage(ctx, "app:v1"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.SeedIndex(ctx, "multi:v1"); err != nil {
-			t.Fatal(err)
-		}
-		for _, auth := range []Option{WithBasicAuth(user, password), WithBasicAuth(user, password+"x"), WithBearerToken(token)} {
+		_, err := s.SeedImage(ctx, "app:v1")
+		require.NoError(t, err)
+		_, err = s.SeedIndex(ctx, "multi:v1")
+		require.NoError(t, err)
+		for _, auth := range []Option{WithBasicAuth(user, password), WithBasicAuth(user, password+"x"), WithBearerToken(token),
+			WithKeychain(staticKeychain{user, password})} {
 			_, err := Push(ctx, s.Ref("app:v2"), img, auth, progress, fast)
 			record(err)
 			_, err = Pull(ctx, s.Ref("app:v1"), auth, fast)
@@ -168,31 +266,97 @@ func TestSecretsNeverInErrors(t *testing.T) {
 			record(err)
 		}
 	}
-	if len(outputs) < 30 {
-		t.Fatalf("only %d error strings collected; the auth paths did not fail as expected", len(outputs))
-	}
+	require.GreaterOrEqual(t, len(outputs), 40, "error strings collected; the auth paths did not fail as expected")
 	for _, out := range outputs {
 		for _, sec := range secrets {
-			if strings.Contains(out, sec) {
-				t.Errorf("output contains a secret %q: %s", sec, out)
-			}
+			assert.NotContains(t, out, sec)
 		}
-		if strings.Contains(out, "Authorization") {
-			t.Errorf("output mentions an Authorization header: %s", out)
-		}
+		assert.NotContains(t, out, "Authorization")
 	}
 }
 
-// TestRedaction checks the last line of defence: a secret echoed by a
-// server would be cut from the error text.
-func TestRedaction(t *testing.T) {
-	c, err := newCall(context.Background(), []Option{WithBasicAuth(user, password)})
-	if err != nil {
-		t.Fatal(err)
+// echoTransport answers every request with 401 and an error whose message
+// echoes the request's Authorization header, as a careless server might.
+type echoTransport struct{}
+
+func (echoTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	body, _ := json.Marshal(map[string]any{"errors": []map[string]string{{
+		"code": "UNAUTHORIZED", "message": "refused Authorization: " + r.Header.Get("Authorization"),
+	}}})
+	return &http.Response{
+		StatusCode: http.StatusUnauthorized,
+		Header:     http.Header{"Www-Authenticate": {`Basic realm="echo"`}, "Content-Type": {"application/json"}},
+		Body:       io.NopCloser(strings.NewReader(string(body))),
+		Request:    r,
+	}, nil
+}
+
+// TestEchoedCredentialsAreRedacted checks the last line of defence:
+// credentials a server echoes are cut from the error text, whether they
+// came from an option or from the docker config.
+func TestEchoedCredentialsAreRedacted(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    func(t *testing.T) []Option
+		secrets []string
+	}{
+		{"WithBasicAuth", func(t *testing.T) []Option {
+			emptyDockerConfig(t)
+			return []Option{WithBasicAuth(user, password)}
+		}, []string{password, basicHeader(user, password)}},
+		{"docker config", func(t *testing.T) []Option {
+			writeDockerConfig(t, auths("registry.example.com", user, password))
+			return nil
+		}, []string{password, basicHeader(user, password)}},
+		{"WithBearerToken", func(t *testing.T) []Option {
+			emptyDockerConfig(t)
+			return []Option{WithBearerToken(token)}
+		}, []string{token}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := append(tc.opts(t), WithTransport(echoTransport{}), WithRetries(0))
+			_, err := Pull(ctxT(t), "registry.example.com/app:v1", opts...)
+			require.ErrorIs(t, err, ErrUnauthorized)
+			msg := err.Error()
+			assert.Contains(t, msg, "refused Authorization: ", "the server's echo is kept")
+			assert.Contains(t, msg, redactedText, "the echoed credential is replaced")
+			for _, sec := range tc.secrets {
+				assert.NotContains(t, msg, sec)
+			}
+		})
 	}
-	r, _ := c.parse("example.com/app:v1")
-	err = c.explain("pushing", r, fmt.Errorf("server said: bad password %s", password))
-	if strings.Contains(err.Error(), password) || !strings.Contains(err.Error(), "[redacted]") {
-		t.Errorf("explain(echoed password) = %q, want it redacted", err)
+}
+
+// TestKeychainRecorder checks what a call keeps of a keychain's
+// credentials: whether there were any, and each secret once, however many
+// requests used them.
+func TestKeychainRecorder(t *testing.T) {
+	repo, err := name.NewRepository("registry.example.com/app")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name    string
+		kc      authn.Keychain
+		uses    int
+		found   bool
+		secrets []string
+	}{
+		{"credentials used often", staticKeychain{user, password}, 50, true, []string{password, basicHeader(user, password)}},
+		{"credentials never used", staticKeychain{user, password}, 0, true, []string{password, basicHeader(user, password)}},
+		{"no credentials", authn.NewMultiKeychain(), 0, false, nil},
+	} {
+		k := &keychainRecorder{inner: tc.kc}
+		a, err := k.Resolve(repo)
+		require.NoError(t, err, "%s: Resolve", tc.name)
+		for range tc.uses {
+			_, err := a.Authorization()
+			require.NoError(t, err)
+		}
+		found, err := k.hasCredentials(context.Background(), repo)
+		require.NoError(t, err, "%s: hasCredentials", tc.name)
+		assert.Equal(t, tc.found, found, "%s: hasCredentials", tc.name)
+		assert.ElementsMatch(t, tc.secrets, k.recordedSecrets(), "%s: recordedSecrets", tc.name)
+		if !tc.found {
+			assert.Same(t, authn.Anonymous, a, "%s: go-containerregistry tells anonymous access by identity", tc.name)
+		}
 	}
 }

@@ -18,7 +18,8 @@ type call struct {
 	gate    *gate
 	retrier *retrier
 	tr      *callTransport
-	rep     *reporter // nil unless pushing with WithProgress
+	keys    *keychainRecorder // nil with WithBasicAuth or WithBearerToken
+	rep     *reporter         // nil unless pushing with WithProgress
 }
 
 func newCall(ctx context.Context, opts []Option) (*call, error) {
@@ -45,7 +46,23 @@ func newCall(ctx context.Context, opts []Option) (*call, error) {
 		retrier: rt,
 		tr:      &callTransport{inner: inner, insecure: o.insecure, gate: g, retrier: rt, retries: o.retries},
 	}
+	if o.auth == nil {
+		c.keys = &keychainRecorder{inner: o.keychain}
+	}
 	return c, nil
+}
+
+// begin starts a call on ref: its options and the parsed reference.
+func begin(ctx context.Context, ref string, opts []Option) (*call, name.Reference, error) {
+	c, err := newCall(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := c.parse(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, r, nil
 }
 
 // parse reads a reference; a name without a tag means :latest.
@@ -82,12 +99,12 @@ func (c *call) remoteOptions() []remote.Option {
 		remote.WithPlatform(c.o.platform),
 		remote.WithRetryBackoff(backoff(c.o.retries)),
 		remote.WithRetryPredicate(c.retrier.retry),
-		remote.WithRetryStatusCodes(retryStatus...),
+		remote.WithRetryStatusCodes(retryStatuses...),
 	}
 	if c.o.auth != nil {
 		opts = append(opts, remote.WithAuth(c.o.auth))
 	} else {
-		opts = append(opts, remote.WithAuthFromKeychain(c.o.keychain))
+		opts = append(opts, remote.WithAuthFromKeychain(c.keys))
 	}
 	return opts
 }

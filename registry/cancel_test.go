@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
@@ -31,9 +32,7 @@ func TestCancelledPushReturnsPromptly(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := registrytest.Start(registrytest.WithFaults(tc.faults...))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			tr := s.Transport()
 			img := randomImage(t, 4, 256<<10)
 			ctx, cancel := context.WithCancel(context.Background())
@@ -46,14 +45,10 @@ func TestCancelledPushReturnsPromptly(t *testing.T) {
 			_, err = Push(ctx, s.Ref("app:v1"), img, WithTransport(tr))
 			returned := time.Since(start) - tc.after
 			cancel()
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Push after cancel = %v, want context.Canceled wrapped", err)
-			} else if !strings.Contains(err.Error(), s.Ref("app:v1")) {
-				t.Errorf("Push after cancel = %q, want the reference named", err)
+			if assert.ErrorIs(t, err, context.Canceled, "Push after cancel") {
+				assert.Contains(t, err.Error(), s.Ref("app:v1"), "Push after cancel: the reference named")
 			}
-			if returned > time.Second {
-				t.Errorf("Push returned %v after the cancel, want under a second", returned)
-			}
+			assert.LessOrEqual(t, returned, time.Second, "Push returned after the cancel")
 			t.Logf("returned %v after cancel", returned.Round(time.Millisecond))
 			tr.CloseIdleConnections()
 			s.Close()
@@ -77,8 +72,8 @@ func TestConcurrentPushes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
+	for i, err := range errs {
+		assert.NoError(t, err, "push %d", i)
 	}
 }
 
@@ -88,9 +83,7 @@ func TestConcurrentPushes(t *testing.T) {
 func TestCancelAfterNBytes(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	s, err := registrytest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tr := s.Transport()
 	img := randomImage(t, 4, 64<<10)
 	want := digest(t, img)
@@ -106,29 +99,21 @@ func TestCancelAfterNBytes(t *testing.T) {
 			}
 		}))
 		cancel()
-		if cancelled.IsZero() {
-			t.Fatalf("n=%d: the push finished before %d bytes", n, n)
-		}
+		require.False(t, cancelled.IsZero(), "n=%d: the push finished before %d bytes", n, n)
 		if errors.Is(err, context.Canceled) {
 			cancelledPushes++
 		} else {
 			// The last bytes may race with the cancel: a push that
-			// completed anyway must have the right digest.
-			if err != nil {
-				t.Errorf("n=%d: Push = %v, want context.Canceled", n, err)
-			}
+			// completed anyway must have succeeded.
+			assert.NoError(t, err, "n=%d: Push, want context.Canceled or success", n)
 		}
-		if d := time.Since(cancelled); d > time.Second {
-			t.Errorf("n=%d: Push returned %v after the cancel", n, d)
-		}
+		assert.LessOrEqual(t, time.Since(cancelled), time.Second, "n=%d: Push returned after the cancel", n)
 		d, err := Push(context.Background(), ref, img, WithTransport(tr))
-		if err != nil || d.DigestStr() != want.String() {
-			t.Errorf("n=%d: push after a cancelled one = %v, %v; want %s", n, d, err, want)
+		if assert.NoError(t, err, "n=%d: push after a cancelled one", n) {
+			assert.Equal(t, want.String(), d.DigestStr(), "n=%d: push after a cancelled one", n)
 		}
 	}
-	if cancelledPushes < 5 {
-		t.Errorf("only %d of 6 pushes were cancelled", cancelledPushes)
-	}
+	assert.GreaterOrEqual(t, cancelledPushes, 5, "pushes of 6 cancelled")
 	tr.CloseIdleConnections()
 	s.Close()
 }

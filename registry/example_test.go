@@ -95,3 +95,46 @@ func ExampleWithPlatform() {
 	// linux arm64 v8
 	// true
 }
+
+// PullAny returns whatever a reference names, an image or an index, and
+// PushAny pushes either: one code path copies both.
+func ExamplePullAny() {
+	ctx := context.Background()
+	srv, err := registrytest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	if _, err := srv.SeedImage(ctx, "app:single"); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := srv.SeedIndex(ctx, "app:multi", "linux/amd64", "linux/arm64"); err != nil {
+		log.Fatal(err)
+	}
+	for _, tag := range []string{"single", "multi"} {
+		a, err := registry.PullAny(ctx, srv.Ref("app:"+tag))
+		if err != nil {
+			log.Fatal(err)
+		}
+		kind := "image"
+		if _, ok := a.(v1.ImageIndex); ok {
+			kind = "index"
+		}
+		mt, err := a.MediaType()
+		if err != nil {
+			log.Fatal(err)
+		}
+		d, err := registry.PushAny(ctx, srv.Ref("copy:"+tag), a)
+		if err != nil {
+			log.Fatal(err)
+		}
+		h, err := a.Digest()
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s: %s (%s), copied as is: %v\n", tag, kind, mt, d.DigestStr() == h.String())
+	}
+	// Output:
+	// single: image (application/vnd.oci.image.manifest.v1+json), copied as is: true
+	// multi: index (application/vnd.oci.image.index.v1+json), copied as is: true
+}

@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fast keeps retries quick in tests.
@@ -23,12 +25,9 @@ func randomImage(t testing.TB, n int, size int64) v1.Image {
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	for range n {
 		l, err := random.Layer(size, types.OCILayer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if img, err = mutate.AppendLayers(img, l); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		img, err = mutate.AppendLayers(img, l)
+		require.NoError(t, err)
 	}
 	return img
 }
@@ -36,17 +35,13 @@ func randomImage(t testing.TB, n int, size int64) v1.Image {
 func digest(t testing.TB, d interface{ Digest() (v1.Hash, error) }) v1.Hash {
 	t.Helper()
 	h, err := d.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return h
 }
 
 func validImage(t testing.TB, img v1.Image) {
 	t.Helper()
-	if err := validate.Image(img); err != nil {
-		t.Fatalf("validate.Image: %v", err)
-	}
+	assert.NoError(t, validate.Image(img), "validate.Image")
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -19,7 +19,10 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
@@ -72,101 +75,72 @@ func TestDistributionIntegration(t *testing.T) {
 	opts := []Option{auth, WithTransport(tr)}
 
 	// Wrong password: the actionable error, from a real registry.
-	if _, err := Push(ctx, d.Ref("app:v1"), randomImage(t, 1, 100), WithBasicAuth(user, "wrong")); err == nil ||
-		!strings.Contains(err.Error(), "WithBasicAuth") || strings.Contains(err.Error(), pass) {
-		t.Errorf("Push with a wrong password = %v", err)
+	_, err := Push(ctx, d.Ref("app:v1"), randomImage(t, 1, 100), WithBasicAuth(user, "wrong-Pa55"))
+	if assert.ErrorIs(t, err, ErrUnauthorized, "Push with a wrong password") {
+		assert.Contains(t, err.Error(), "came from WithBasicAuth", "Push with a wrong password")
+		assert.NotContains(t, err.Error(), "wrong-Pa55", "Push with a wrong password")
 	}
 
 	img := randomImage(t, 3, 50_000)
 	dg, err := Push(ctx, d.Ref("app:v1"), img, opts...)
-	if err != nil {
-		t.Fatalf("Push to Distribution = %v\n%s", err, d.Log)
-	}
-	if got := tr.reset(); got["PUT upload"] != 4 {
-		t.Errorf("first push: %d completed uploads, want 4 (requests %v)", got["PUT upload"], got)
-	}
+	require.NoError(t, err, "Push to Distribution\n%s", d.Log)
+	got := tr.reset()
+	assert.Equal(t, 4, got["PUT upload"], "first push: completed uploads (requests %v)", got)
 	pulled, err := Pull(ctx, d.Ref("app:v1"), opts...)
-	if err != nil {
-		t.Fatalf("Pull from Distribution = %v", err)
-	}
+	require.NoError(t, err, "Pull from Distribution")
 	validImage(t, pulled)
-	if got := digest(t, pulled); got.String() != dg.DigestStr() {
-		t.Errorf("pulled %s, pushed %s", got, dg)
-	}
+	assert.Equal(t, dg.DigestStr(), digest(t, pulled).String(), "pulled digest")
 	tr.reset()
 
 	// Re-push, same tag and a new tag: nothing uploaded.
 	for _, tag := range []string{"v1", "v2"} {
-		if _, err := Push(ctx, d.Ref("app:"+tag), img, opts...); err != nil {
-			t.Fatal(err)
-		}
+		_, err := Push(ctx, d.Ref("app:"+tag), img, opts...)
+		require.NoError(t, err)
 		got := tr.reset()
-		if got["POST upload"]+got["PATCH upload"]+got["PUT upload"] != 0 {
-			t.Errorf("re-push to app:%s sent uploads: %v", tag, got)
-		}
+		assert.Zero(t, got["POST upload"]+got["PATCH upload"]+got["PUT upload"], "re-push to app:%s: uploads (%v)", tag, got)
 	}
 
 	// Cross-repository: the pulled image's layers are mounted.
 	before := d.BlobsOnDisk(t)
-	if _, err := Push(ctx, d.Ref("other:v1"), pulled, opts...); err != nil {
-		t.Fatal(err)
-	}
-	if got := tr.reset(); got["PATCH upload"] != 0 || got["GET blob"] != 0 {
-		t.Errorf("cross-repository push uploaded or downloaded blobs: %v", got)
-	}
-	if after := d.BlobsOnDisk(t); after != before {
-		t.Errorf("blobs on disk %d -> %d after a mount, want unchanged", before, after)
-	}
+	_, err = Push(ctx, d.Ref("other:v1"), pulled, opts...)
+	require.NoError(t, err)
+	got = tr.reset()
+	assert.Zero(t, got["PATCH upload"]+got["GET blob"], "cross-repository push: uploads and downloads (%v)", got)
+	assert.Equal(t, before, d.BlobsOnDisk(t), "blobs on disk after a mount")
 
 	// An index, copied from registrytest.
 	src := registrytest.New(t)
 	idx, err := src.SeedIndex(ctx, "multi:v1", "linux/amd64", "linux/arm64/v8")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	idg, err := PushIndex(ctx, d.Ref("multi:v1"), idx, opts...)
-	if err != nil {
-		t.Fatalf("PushIndex to Distribution = %v", err)
-	}
-	back, err := PullIndex(ctx, d.Ref("multi:v1"), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := validate.Index(back); err != nil {
-		t.Fatalf("validate.Index: %v", err)
-	}
+	require.NoError(t, err, "PushIndex to Distribution")
+	back, err := PullAny(ctx, d.Ref("multi:v1"), opts...)
+	require.NoError(t, err)
+	require.Implements(t, (*v1.ImageIndex)(nil), back, "PullAny of an index")
+	require.NoError(t, validate.Index(back.(v1.ImageIndex)), "validate.Index")
 	arm, err := Pull(ctx, d.Ref("multi:v1"), append(opts, WithPlatform("linux/arm64"))...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	validImage(t, arm)
 	tr.reset()
-	if _, err := PushIndex(ctx, d.Ref("multi:v1"), idx, opts...); err != nil {
-		t.Fatal(err)
-	}
-	if got := tr.reset(); got["POST upload"]+got["PUT upload"]+got["PUT manifest"] != 0 {
-		t.Errorf("index re-push sent: %v", got)
-	}
+	_, err = PushAny(ctx, d.Ref("multi:v1"), back, opts...)
+	require.NoError(t, err)
+	got = tr.reset()
+	assert.Zero(t, got["POST upload"]+got["PUT upload"]+got["PUT manifest"], "index re-push: sent (%v)", got)
 
 	// skopeo, with the same credentials, reads both: the raw manifest it
 	// gets hashes to the digest we pushed.
 	for ref, want := range map[string]string{d.Ref("app:v1"): dg.DigestStr(), d.Ref("multi:v1"): idg.DigestStr()} {
 		raw := itest.Run(t, skopeo, "inspect", "--raw", "--creds", user+":"+pass, "--tls-verify=false", "docker://"+ref)
-		if got := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(raw))); got != want {
-			t.Errorf("skopeo inspect --raw %s hashes to %s, want %s", ref, got, want)
-		}
+		assert.Equal(t, want, fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(raw))), "skopeo inspect --raw %s: digest", ref)
 		out := itest.Run(t, skopeo, "inspect", "--creds", user+":"+pass, "--tls-verify=false", "docker://"+ref)
 		var info struct{ Digest, Architecture string }
-		if err := json.Unmarshal([]byte(out), &info); err != nil {
-			t.Fatalf("skopeo inspect %s: %v\n%s", ref, err, out)
-		}
-		if info.Architecture != "amd64" && ref == d.Ref("multi:v1") {
-			t.Errorf("skopeo inspect %s: architecture %q, want amd64", ref, info.Architecture)
+		require.NoError(t, json.Unmarshal([]byte(out), &info), "skopeo inspect %s\n%s", ref, out)
+		if ref == d.Ref("multi:v1") {
+			assert.Equal(t, "amd64", info.Architecture, "skopeo inspect %s: architecture", ref)
 		}
 	}
-	if _, err := itest.RunErr(t, skopeo, "inspect", "--creds", user+":wrong", "--tls-verify=false", "docker://"+d.Ref("app:v1")); err == nil {
-		t.Errorf("skopeo inspect with a wrong password succeeded: htpasswd auth is not on")
-	}
+	_, err = itest.RunErr(t, skopeo, "inspect", "--creds", user+":wrong", "--tls-verify=false", "docker://"+d.Ref("app:v1"))
+	assert.Error(t, err, "skopeo inspect with a wrong password succeeded: htpasswd auth is not on")
 }
 
 // selfSignedPEM makes a certificate for 127.0.0.1 that is its own
@@ -174,9 +148,7 @@ func TestDistributionIntegration(t *testing.T) {
 func selfSignedPEM(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(time.Now().UnixNano()),
 		Subject:               pkix.Name{CommonName: "itest registry"},
@@ -189,14 +161,11 @@ func selfSignedPEM(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
@@ -218,14 +187,9 @@ func TestDistributionTLS(t *testing.T) {
 
 	img := randomImage(t, 2, 10_000)
 	dg, err := Push(ctx, d.Ref("app:v1"), img, auth, WithTransport(tr))
-	if err != nil {
-		t.Fatalf("Push over TLS = %v\n%s", err, d.Log)
-	}
-	if _, err := Pull(ctx, d.Ref("app:v1"), auth); err == nil || !strings.Contains(err.Error(), "certificate") {
-		t.Errorf("Pull without the CA = %v, want a certificate error", err)
-	}
+	require.NoError(t, err, "Push over TLS\n%s", d.Log)
+	_, err = Pull(ctx, d.Ref("app:v1"), auth)
+	assert.ErrorContains(t, err, "certificate", "Pull without the CA")
 	raw := itest.Run(t, skopeo, "inspect", "--raw", "--creds", user+":"+pass, "--cert-dir", d.CertDir, "docker://"+d.Ref("app:v1"))
-	if got := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(raw))); got != dg.DigestStr() {
-		t.Errorf("skopeo --cert-dir read %s, want %s", got, dg.DigestStr())
-	}
+	assert.Equal(t, dg.DigestStr(), fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(raw))), "skopeo --cert-dir read")
 }

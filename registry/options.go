@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -24,17 +23,17 @@ const (
 
 type options struct {
 	keychain authn.Keychain
-	// customKeychain is set by WithKeychain, for error messages.
-	customKeychain bool
-	auth           authn.Authenticator
-	secrets        []string // never to appear in errors
-	insecure       bool
-	transport      http.RoundTripper
-	userAgent      string
-	platform       v1.Platform
-	progress       func(Progress)
-	jobs           int
-	retries        int
+	auth     authn.Authenticator
+	// credsFrom names the option that chose the credentials, for errors.
+	credsFrom string
+	secrets   []string // never to appear in errors
+	insecure  bool
+	transport http.RoundTripper
+	userAgent string
+	platform  v1.Platform
+	progress  func(Progress)
+	jobs      int
+	retries   int
 	// backoff is the first retry delay; later ones double, with jitter,
 	// up to maxBackoff.
 	backoff    time.Duration
@@ -67,15 +66,16 @@ func makeOptions(opts []Option) (*options, error) {
 // authn.NewMultiKeychain of a cloud provider's keychain and
 // authn.DefaultKeychain). It replaces [WithBasicAuth] and
 // [WithBearerToken]; a registry the keychain knows nothing about is
-// accessed anonymously. The default is authn.DefaultKeychain, which reads
-// the docker config.json in $DOCKER_CONFIG or ~/.docker and its credential
-// helpers.
+// accessed anonymously. Credentials it gives never appear in errors, and
+// an error for refused access says whether it had any. The default is
+// authn.DefaultKeychain (the docker config.json in $DOCKER_CONFIG or
+// ~/.docker, and its credential helpers).
 func WithKeychain(k authn.Keychain) Option {
 	return func(o *options) error {
 		if k == nil {
-			return errors.New("registry: WithKeychain(nil)")
+			return fmt.Errorf("%w: WithKeychain: nil keychain", ErrInvalidOption)
 		}
-		o.keychain, o.auth, o.secrets, o.customKeychain = k, nil, nil, true
+		o.keychain, o.auth, o.secrets, o.credsFrom = k, nil, nil, fromKeychain
 		return nil
 	}
 }
@@ -86,9 +86,9 @@ func WithKeychain(k authn.Keychain) Option {
 func WithBasicAuth(user, pass string) Option {
 	return func(o *options) error {
 		if user == "" || pass == "" {
-			return errors.New("registry: WithBasicAuth needs a user name and a password")
+			return fmt.Errorf("%w: WithBasicAuth: needs a user name and a password", ErrInvalidOption)
 		}
-		o.auth, o.keychain, o.customKeychain = &authn.Basic{Username: user, Password: pass}, nil, false
+		o.auth, o.keychain, o.credsFrom = &authn.Basic{Username: user, Password: pass}, nil, fromBasicAuth
 		o.secrets = []string{pass, basicHeader(user, pass)}
 		return nil
 	}
@@ -100,9 +100,9 @@ func WithBasicAuth(user, pass string) Option {
 func WithBearerToken(token string) Option {
 	return func(o *options) error {
 		if token == "" {
-			return errors.New("registry: WithBearerToken needs a token")
+			return fmt.Errorf("%w: WithBearerToken: needs a token", ErrInvalidOption)
 		}
-		o.auth, o.keychain, o.customKeychain = &authn.Bearer{Token: token}, nil, false
+		o.auth, o.keychain, o.credsFrom = &authn.Bearer{Token: token}, nil, fromBearerToken
 		o.secrets = []string{token}
 		return nil
 	}
@@ -128,7 +128,7 @@ func WithInsecure() Option {
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) error {
 		if rt == nil {
-			return errors.New("registry: WithTransport(nil)")
+			return fmt.Errorf("%w: WithTransport: nil round tripper", ErrInvalidOption)
 		}
 		o.transport = rt
 		return nil
@@ -140,7 +140,7 @@ func WithTransport(rt http.RoundTripper) Option {
 func WithUserAgent(s string) Option {
 	return func(o *options) error {
 		if strings.TrimSpace(s) == "" {
-			return errors.New("registry: WithUserAgent needs a non-empty string")
+			return fmt.Errorf("%w: WithUserAgent: needs a non-empty string", ErrInvalidOption)
 		}
 		o.userAgent = s
 		return nil
@@ -150,12 +150,13 @@ func WithUserAgent(s string) Option {
 // WithPlatform picks the image [Pull] returns when the reference names an
 // index: "os/arch" or "os/arch/variant", for example "linux/arm64". An
 // index without that platform is an error listing the platforms it has.
-// The default is "linux/amd64" ([DefaultPlatform]).
+// [PullAny] returns an index whole and ignores it. The default is
+// "linux/amd64" ([DefaultPlatform]).
 func WithPlatform(platform string) Option {
 	return func(o *options) error {
 		p, err := v1.ParsePlatform(platform)
 		if err != nil || p.OS == "" || p.Architecture == "" {
-			return fmt.Errorf("registry: platform %q is not os/arch[/variant]", platform)
+			return fmt.Errorf("%w: WithPlatform: %q is not os/arch[/variant]", ErrInvalidOption, platform)
 		}
 		o.platform = *p
 		return nil
@@ -171,7 +172,7 @@ func WithPlatform(platform string) Option {
 func WithProgress(f func(Progress)) Option {
 	return func(o *options) error {
 		if f == nil {
-			return errors.New("registry: WithProgress(nil)")
+			return fmt.Errorf("%w: WithProgress: nil function", ErrInvalidOption)
 		}
 		o.progress = f
 		return nil
@@ -183,24 +184,26 @@ func WithProgress(f func(Progress)) Option {
 func WithJobs(n int) Option {
 	return func(o *options) error {
 		if n < 1 {
-			return fmt.Errorf("registry: WithJobs(%d): need at least 1", n)
+			return fmt.Errorf("%w: WithJobs: %d jobs, need at least 1", ErrInvalidOption, n)
 		}
 		o.jobs = n
 		return nil
 	}
 }
 
-// WithRetries sets how many times a failed request (connection reset, EOF,
-// 408, 429, 5xx) is retried, with exponential backoff and jitter starting
+// WithRetries sets how many times a failed request is retried: a
+// connection reset or cut short, a timeout, or HTTP 408, 429, 500, 502,
+// 503 or 504. Retries come with exponential backoff and jitter, starting
 // at 200ms and at most 10s apart, never sooner than a Retry-After header
 // asks. A blob upload is retried as a whole (existence check, start,
 // data, commit); its existence check and start are also retried on their
-// own, up to 3 times. 401, 403, 404 and invalid manifests fail at once.
-// 0 disables retries. The default is 5 ([DefaultRetries]).
+// own, up to 3 times. Other answers (401, 403, 404, 501, 507, ...) and
+// invalid manifests fail at once. 0 disables retries. The default is 5
+// ([DefaultRetries]).
 func WithRetries(n int) Option {
 	return func(o *options) error {
 		if n < 0 || n > 100 {
-			return fmt.Errorf("registry: WithRetries(%d): want 0 to 100", n)
+			return fmt.Errorf("%w: WithRetries: %d retries, want 0 to 100", ErrInvalidOption, n)
 		}
 		o.retries = n
 		return nil

@@ -27,11 +27,7 @@ import (
 //
 // returning ref as given, for tools that record an image's base.
 func Pull(ctx context.Context, ref string, opts ...Option) (v1.Image, error) {
-	c, err := newCall(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.parse(ref)
+	c, r, err := begin(ctx, ref, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -48,11 +44,11 @@ func (c *call) pull(r name.Reference) (v1.Image, error) {
 		return nil, err
 	}
 	if !desc.MediaType.IsIndex() {
-		img, err := desc.Image()
+		a, err := pulled(desc, r)
 		if err != nil {
 			return nil, err
 		}
-		return &pulledImage{Image: img, ref: r}, nil
+		return a.(v1.Image), nil
 	}
 	idx, err := desc.ImageIndex()
 	if err != nil {
@@ -86,14 +82,11 @@ func (c *call) pull(r name.Reference) (v1.Image, error) {
 
 // PullIndex returns the index ref names, reading only the index manifest;
 // its images and their layers are read when the caller asks for them,
-// with ctx. A reference to a single image is an error ([ErrNotIndex]).
+// with ctx. A reference to a single image is an error ([ErrNotIndex]);
+// [PullAny] takes both.
 // Like [Pull]'s image, the index has a Reference() name.Reference method.
 func PullIndex(ctx context.Context, ref string, opts ...Option) (v1.ImageIndex, error) {
-	c, err := newCall(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.parse(ref)
+	c, r, err := begin(ctx, ref, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -102,13 +95,29 @@ func PullIndex(ctx context.Context, ref string, opts ...Option) (v1.ImageIndex, 
 		return nil, c.explain("pulling index", r, err)
 	}
 	if !desc.MediaType.IsIndex() {
-		return nil, c.explain("pulling index", r, fmt.Errorf("%w: it is a %s (use Pull)", ErrNotIndex, desc.MediaType))
+		return nil, c.explain("pulling index", r, fmt.Errorf("%w: it is a %s (use PullAny or Pull)", ErrNotIndex, desc.MediaType))
 	}
-	idx, err := desc.ImageIndex()
+	a, err := pulled(desc, r)
 	if err != nil {
 		return nil, c.explain("pulling index", r, err)
 	}
-	return &pulledIndex{index: index{inner: idx}, ref: r}, nil
+	return a.(v1.ImageIndex), nil
+}
+
+// pulled returns the index or the image desc describes, knowing r.
+func pulled(desc *remote.Descriptor, r name.Reference) (Artifact, error) {
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return nil, err
+		}
+		return &pulledIndex{index: index{inner: idx}, ref: r}, nil
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return nil, err
+	}
+	return &pulledImage{Image: img, ref: r}, nil
 }
 
 // pulledImage is a remote image that knows the reference it came from. It

@@ -46,11 +46,7 @@ type pushable interface {
 }
 
 func push(ctx context.Context, ref, op string, t pushable, opts []Option) (name.Digest, error) {
-	c, err := newCall(ctx, opts)
-	if err != nil {
-		return name.Digest{}, err
-	}
-	r, err := c.parse(ref)
+	c, r, err := begin(ctx, ref, opts)
 	if err != nil {
 		return name.Digest{}, err
 	}

@@ -1,10 +1,8 @@
 package registry
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"testing"
 
@@ -14,6 +12,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
@@ -24,75 +24,58 @@ func TestPushPullRoundTrip(t *testing.T) {
 	img := randomImage(t, 3, 2048)
 	ref := s.Ref("app:v1")
 	d, err := Push(ctx, ref, img)
-	if err != nil {
-		t.Fatalf("Push(%s) = %v", ref, err)
-	}
-	if want := digest(t, img); d.DigestStr() != want.String() {
-		t.Errorf("Push(%s) = %s, want digest %s", ref, d, want)
-	}
-	if got := s.Stats().BlobUploads; got != 4 {
-		t.Errorf("BlobUploads after first push = %d, want 4 (3 layers + config)", got)
-	}
+	require.NoError(t, err, "Push(%s)", ref)
+	assert.Equal(t, digest(t, img).String(), d.DigestStr(), "Push(%s) digest", ref)
+	assert.Equal(t, 4, s.Stats().BlobUploads, "BlobUploads after first push (3 layers + config)")
+
 	pulled, err := Pull(ctx, ref)
-	if err != nil {
-		t.Fatalf("Pull(%s) = %v", ref, err)
-	}
-	if got, want := digest(t, pulled), digest(t, img); got != want {
-		t.Errorf("Pull(%s) digest = %s, want %s", ref, got, want)
-	}
+	require.NoError(t, err, "Pull(%s)", ref)
+	assert.Equal(t, digest(t, img), digest(t, pulled), "Pull(%s) digest", ref)
 	validImage(t, pulled)
 	r, ok := pulled.(interface{ Reference() name.Reference })
-	if !ok {
-		t.Fatalf("Pull(%s) = %T, which has no Reference method", ref, pulled)
-	}
-	if got := r.Reference().String(); got != ref {
-		t.Errorf("Pull(%s).Reference() = %s, want %s", ref, got, ref)
-	}
+	require.True(t, ok, "Pull(%s) = %T, which has no Reference method", ref, pulled)
+	assert.Equal(t, ref, r.Reference().String(), "Pull(%s).Reference()", ref)
+
 	// By digest too.
 	byDigest, err := Pull(ctx, d.String())
-	if err != nil {
-		t.Fatalf("Pull(%s) = %v", d, err)
-	}
-	if got := digest(t, byDigest); got.String() != d.DigestStr() {
-		t.Errorf("Pull(%s) digest = %s", d, got)
-	}
+	require.NoError(t, err, "Pull(%s)", d)
+	assert.Equal(t, d.DigestStr(), digest(t, byDigest).String(), "Pull(%s) digest", d)
 }
 
 func TestRepushUploadsNothing(t *testing.T) {
 	s := registrytest.New(t)
 	ctx := ctxT(t)
 	img := randomImage(t, 3, 1024)
-	if _, err := Push(ctx, s.Ref("app:v1"), img); err != nil {
-		t.Fatal(err)
-	}
-	for _, tag := range []string{"v1", "v2"} { // same tag, and a new tag in the same repository
+	_, err := Push(ctx, s.Ref("app:v1"), img)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		tag           string // the same tag, and a new tag in the same repository
+		manifestPUTs  int
+		lastEvent     Event
+		skippedEvents int
+	}{
+		// The manifest is there: no blob is even checked.
+		{"v1", 0, EventManifestExists, 0},
+		{"v2", 1, EventManifest, 4},
+	} {
 		s.ResetStats()
 		var events []Progress
-		ref := s.Ref("app:" + tag)
-		if _, err := Push(ctx, ref, img, WithProgress(func(p Progress) { events = append(events, p) })); err != nil {
-			t.Fatal(err)
-		}
+		ref := s.Ref("app:" + tc.tag)
+		_, err := Push(ctx, ref, img, WithProgress(func(p Progress) { events = append(events, p) }))
+		require.NoError(t, err)
 		st := s.Stats()
-		if st.BlobUploads != 0 || st.Requests["PATCH upload"] != 0 || st.Requests["POST upload"] != 0 {
-			t.Errorf("re-push %s: BlobUploads = %d, upload requests = %v, want none", ref, st.BlobUploads, st.Requests)
-		}
-		last := events[len(events)-1]
-		switch tag {
-		case "v1":
-			if st.ManifestPUTs != 0 || last.Event != EventManifestExists {
-				t.Errorf("re-push %s: ManifestPUTs = %d, last event %v, want 0 and %v", ref, st.ManifestPUTs, last.Event, EventManifestExists)
-			}
-		case "v2":
-			skipped := 0
-			for _, e := range events {
-				if e.Event == EventSkipped {
-					skipped++
-				}
-			}
-			if skipped != 4 || st.ManifestPUTs != 1 || last.Event != EventManifest {
-				t.Errorf("push %s: %d skipped events, ManifestPUTs = %d, last event %v; want 4, 1, %v", ref, skipped, st.ManifestPUTs, last.Event, EventManifest)
+		assert.Zero(t, st.BlobUploads, "re-push %s: BlobUploads", ref)
+		assert.Zero(t, st.Requests["PATCH upload"]+st.Requests["POST upload"], "re-push %s: upload requests (%v)", ref, st.Requests)
+		assert.Equal(t, tc.manifestPUTs, st.ManifestPUTs, "push %s: ManifestPUTs", ref)
+		require.NotEmpty(t, events)
+		assert.Equal(t, tc.lastEvent, events[len(events)-1].Event, "push %s: last event", ref)
+		skipped := 0
+		for _, e := range events {
+			if e.Event == EventSkipped {
+				skipped++
 			}
 		}
+		assert.Equal(t, tc.skippedEvents, skipped, "push %s: skipped events", ref)
 	}
 }
 
@@ -100,13 +83,9 @@ func TestRepushUploadsNothing(t *testing.T) {
 func appendRandom(t *testing.T, base v1.Image) v1.Image {
 	t.Helper()
 	l, err := random.Layer(1500, types.OCILayer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	img, err := mutate.AppendLayers(base, l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return img
 }
 
@@ -129,38 +108,29 @@ func TestPulledBaseLayersAreNeverDownloaded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := registrytest.New(t, registrytest.WithFaults(tc.faults...))
 			ctx := ctxT(t)
-			if _, err := s.SeedImage(ctx, "base:latest"); err != nil {
-				t.Fatal(err)
-			}
+			_, err := s.SeedImage(ctx, "base:latest")
+			require.NoError(t, err)
 			base, err := Pull(ctx, s.Ref("base:latest"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			img := appendRandom(t, base)
 			s.ResetStats()
 			d, err := Push(ctx, s.Ref(tc.dst), img)
-			if err != nil {
-				t.Fatalf("Push(%s) = %v", tc.dst, err)
-			}
+			require.NoError(t, err, "Push(%s)", tc.dst)
 			st := s.Stats()
-			if st.BlobGETs != tc.wantBlobGETs || st.Mounts != tc.wantMounts || st.BlobUploads != tc.wantUploads {
-				t.Errorf("Push(%s): BlobGETs, Mounts, BlobUploads = %d, %d, %d; want %d, %d, %d",
-					tc.dst, st.BlobGETs, st.Mounts, st.BlobUploads, tc.wantBlobGETs, tc.wantMounts, tc.wantUploads)
-			}
-			baseLayers, _ := base.Layers()
-			for _, l := range baseLayers {
-				if n := st.Downloads[digest(t, l)]; n != 0 && len(tc.faults) == 0 {
-					t.Errorf("Push(%s) downloaded base layer %s %d times, want 0", tc.dst, digest(t, l), n)
+			assert.Equal(t, tc.wantBlobGETs, st.BlobGETs, "Push(%s): BlobGETs", tc.dst)
+			assert.Equal(t, tc.wantMounts, st.Mounts, "Push(%s): Mounts", tc.dst)
+			assert.Equal(t, tc.wantUploads, st.BlobUploads, "Push(%s): BlobUploads", tc.dst)
+			if len(tc.faults) == 0 {
+				baseLayers, err := base.Layers()
+				require.NoError(t, err)
+				for _, l := range baseLayers {
+					assert.Zero(t, st.Downloads[digest(t, l)], "Push(%s) downloads of base layer %s", tc.dst, digest(t, l))
 				}
 			}
+			assert.Equal(t, len(tc.faults) > 0, st.MountsRefused > 0, "MountsRefused = %d", st.MountsRefused)
 			got, err := Pull(ctx, d.String())
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			validImage(t, got)
-			if st.MountsRefused > 0 != (len(tc.faults) > 0) {
-				t.Errorf("MountsRefused = %d", st.MountsRefused)
-			}
 		})
 	}
 }
@@ -178,55 +148,51 @@ func TestProgressReportsEveryBlob(t *testing.T) {
 		defer mu.Unlock()
 		events = append(events, p)
 	}), WithJobs(2))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NotEmpty(t, events)
 	uploaded := map[v1.Hash]Progress{}
 	var total int64
 	for _, e := range events {
-		if e.Ref != s.Ref("app:v1") {
-			t.Errorf("event %v has Ref %q", e.Event, e.Ref)
-		}
+		assert.Equal(t, s.Ref("app:v1"), e.Ref, "event %v: Ref", e.Event)
 		if e.Event == EventUploaded {
 			uploaded[e.Digest] = e
 		}
-		if e.Done > e.Total || e.OverallDone > e.OverallTotal {
-			t.Errorf("event %v: done %d/%d overall %d/%d", e.Event, e.Done, e.Total, e.OverallDone, e.OverallTotal)
-		}
+		assert.LessOrEqual(t, e.Done, e.Total, "event %v: done of total", e.Event)
+		assert.LessOrEqual(t, e.OverallDone, e.OverallTotal, "event %v: overall done of total", e.Event)
 		total = e.OverallTotal
 	}
-	layers, _ := img.Layers()
+	layers, err := img.Layers()
+	require.NoError(t, err)
 	var want int64
 	for _, l := range layers {
 		h := digest(t, l)
-		sz, _ := l.Size()
+		sz, err := l.Size()
+		require.NoError(t, err)
 		want += sz
-		if e, ok := uploaded[h]; !ok || e.Done != sz || e.Total != sz {
-			t.Errorf("no complete upload event for layer %s: %+v", h, e)
+		e, ok := uploaded[h]
+		if assert.True(t, ok, "no upload event for layer %s", h) {
+			assert.Equal(t, sz, e.Done, "layer %s: Done", h)
+			assert.Equal(t, sz, e.Total, "layer %s: Total", h)
 		}
 	}
-	cfg, _ := img.RawConfigFile()
+	cfg, err := img.RawConfigFile()
+	require.NoError(t, err)
 	want += int64(len(cfg))
-	if total != want {
-		t.Errorf("OverallTotal = %d, want %d", total, want)
-	}
+	assert.Equal(t, want, total, "OverallTotal")
 	last := events[len(events)-1]
-	if last.Event != EventManifest || last.OverallDone != want || last.Digest != digest(t, img) {
-		t.Errorf("last event = %+v, want manifest pushed with all %d bytes done", last, want)
-	}
-	if !strings.Contains(EventMounted.String(), "mounted") {
-		t.Errorf("EventMounted.String() = %q", EventMounted)
-	}
+	assert.Equal(t, EventManifest, last.Event, "last event")
+	assert.Equal(t, want, last.OverallDone, "last event: OverallDone")
+	assert.Equal(t, digest(t, img), last.Digest, "last event: Digest")
+	assert.Contains(t, EventMounted.String(), "mounted")
 }
 
 func TestIndexPlatforms(t *testing.T) {
 	s := registrytest.New(t)
 	ctx := ctxT(t)
 	idx, err := s.SeedIndex(ctx, "multi:latest", "linux/amd64", "linux/arm64/v8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, _ := idx.IndexManifest()
+	require.NoError(t, err)
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
 	byPlatform := map[string]v1.Hash{}
 	for _, m := range im.Manifests {
 		byPlatform[m.Platform.String()] = m.Digest
@@ -246,35 +212,21 @@ func TestIndexPlatforms(t *testing.T) {
 			opts = append(opts, WithPlatform(tc.platform))
 		}
 		img, err := Pull(ctx, ref, opts...)
-		if err != nil {
-			t.Fatalf("Pull(%s, %q) = %v", ref, tc.platform, err)
-		}
-		if got := digest(t, img); got != tc.want {
-			t.Errorf("Pull(%s, %q) = %s, want %s", ref, tc.platform, got, tc.want)
-		}
+		require.NoError(t, err, "Pull(%s, %q)", ref, tc.platform)
+		assert.Equal(t, tc.want, digest(t, img), "Pull(%s, %q)", ref, tc.platform)
 		validImage(t, img)
 	}
 
 	_, err = Pull(ctx, ref, WithPlatform("linux/s390x"))
-	if !errors.Is(err, ErrPlatformNotFound) {
-		t.Fatalf("Pull(%s, linux/s390x) = %v, want ErrPlatformNotFound", ref, err)
-	}
+	require.ErrorIs(t, err, ErrPlatformNotFound, "Pull(%s, linux/s390x)", ref)
 	for _, want := range []string{"linux/s390x", "linux/amd64", "linux/arm64/v8", ref} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("Pull(%s, linux/s390x) error %q does not mention %q", ref, err, want)
-		}
+		assert.Contains(t, err.Error(), want, "Pull(%s, linux/s390x)", ref)
 	}
 
 	pulled, err := PullIndex(ctx, ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := validate.Index(pulled); err != nil {
-		t.Fatalf("validate.Index: %v", err)
-	}
-	if r := pulled.(interface{ Reference() name.Reference }).Reference().String(); r != ref {
-		t.Errorf("PullIndex(%s).Reference() = %s", ref, r)
-	}
+	require.NoError(t, err)
+	require.NoError(t, validate.Index(pulled), "validate.Index")
+	assert.Equal(t, ref, pulled.(interface{ Reference() name.Reference }).Reference().String(), "PullIndex(%s).Reference()", ref)
 	s.ResetStats()
 	mounted := 0
 	d, err := PushIndex(ctx, s.Ref("copy:latest"), pulled, WithProgress(func(p Progress) {
@@ -282,27 +234,19 @@ func TestIndexPlatforms(t *testing.T) {
 			mounted++
 		}
 	}))
-	if err != nil {
-		t.Fatalf("PushIndex = %v", err)
-	}
-	if mounted != 6 {
-		t.Errorf("PushIndex of a pulled index: %d mounted events, want 6 (2 images of 2 layers and a config)", mounted)
-	}
-	if d.DigestStr() != digest(t, idx).String() {
-		t.Errorf("PushIndex digest = %s, want %s", d.DigestStr(), digest(t, idx))
-	}
-	if st := s.Stats(); st.BlobGETs != 0 || st.BlobUploads != 0 || st.Mounts != 6 {
-		t.Errorf("copying an index inside a registry: BlobGETs, BlobUploads, Mounts = %d, %d, %d; want 0, 0, 6", st.BlobGETs, st.BlobUploads, st.Mounts)
-	}
-	if _, err := PullIndex(ctx, s.Ref("copy:latest")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.SeedImage(ctx, "single:latest"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := PullIndex(ctx, s.Ref("single:latest")); !errors.Is(err, ErrNotIndex) {
-		t.Errorf("PullIndex(single image) = %v, want ErrNotIndex", err)
-	}
+	require.NoError(t, err, "PushIndex")
+	assert.Equal(t, 6, mounted, "PushIndex of a pulled index: mounted events (2 images of 2 layers and a config)")
+	assert.Equal(t, digest(t, idx).String(), d.DigestStr(), "PushIndex digest")
+	st := s.Stats()
+	assert.Zero(t, st.BlobGETs, "copying an index inside a registry: BlobGETs")
+	assert.Zero(t, st.BlobUploads, "copying an index inside a registry: BlobUploads")
+	assert.Equal(t, 6, st.Mounts, "copying an index inside a registry: Mounts")
+	_, err = PullIndex(ctx, s.Ref("copy:latest"))
+	require.NoError(t, err)
+	_, err = s.SeedImage(ctx, "single:latest")
+	require.NoError(t, err)
+	_, err = PullIndex(ctx, s.Ref("single:latest"))
+	assert.ErrorIs(t, err, ErrNotIndex, "PullIndex(single image)")
 }
 
 // openCounter counts how often a layer's compressed bytes are opened.
@@ -326,27 +270,21 @@ func TestEachBlobReadOnce(t *testing.T) {
 	var counters []*openCounter
 	for range 6 {
 		l, err := random.Layer(30_000, types.OCILayer)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		c := &openCounter{Layer: l}
 		counters = append(counters, c)
-		if img, err = mutate.AppendLayers(img, c); err != nil {
-			t.Fatal(err)
-		}
+		img, err = mutate.AppendLayers(img, c)
+		require.NoError(t, err)
 	}
 	for _, opts := range [][]Option{nil, {WithProgress(func(Progress) {}), WithJobs(3)}} {
 		for _, c := range counters {
 			c.n = 0
 		}
 		repo := fmt.Sprintf("app%d:v1", len(opts))
-		if _, err := Push(ctx, s.Ref(repo), img, opts...); err != nil {
-			t.Fatal(err)
-		}
+		_, err := Push(ctx, s.Ref(repo), img, opts...)
+		require.NoError(t, err)
 		for i, c := range counters {
-			if c.n != 1 {
-				t.Errorf("push to %s read layer %d %d times, want 1", repo, i, c.n)
-			}
+			assert.Equal(t, 1, c.n, "push to %s: reads of layer %d", repo, i)
 		}
 	}
 }

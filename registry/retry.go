@@ -17,14 +17,25 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// retryStatus lists the answers worth another try.
-var retryStatus = []int{
+// retryStatuses are the HTTP answers worth another try, for every retry
+// of a call (single requests, whole uploads, go-containerregistry's
+// transport): a timeout, too many requests, and the server failures that
+// pass. Other 5xx answers do not change in a backoff's time: 501 and 505
+// say what the server cannot do, 507 that it is out of storage, 508, 510
+// and 511 that it is set up so.
+var retryStatuses = []int{
 	http.StatusRequestTimeout,
 	http.StatusTooManyRequests,
 	http.StatusInternalServerError,
 	http.StatusBadGateway,
 	http.StatusServiceUnavailable,
 	http.StatusGatewayTimeout,
+}
+
+// retryableStatus reports whether an answer with this status is worth
+// another try (see retryStatuses).
+func retryableStatus(code int) bool {
+	return slices.Contains(retryStatuses, code)
 }
 
 // retrier decides, for go-containerregistry's retry loops, whether an
@@ -96,10 +107,6 @@ func repeatable(r *http.Request) bool {
 	return false
 }
 
-func retryableStatus(code int) bool {
-	return slices.Contains(retryStatus, code)
-}
-
 // backoff is go-containerregistry's backoff for n retries: attempts only,
 // no sleeping (the gate does that).
 func backoff(n int) remote.Backoff {
@@ -107,13 +114,11 @@ func backoff(n int) remote.Backoff {
 }
 
 // retryable reports whether err is a transient failure: a connection reset
-// or cut short, a timeout, or 408, 429 and 5xx answers (but not 501, 505).
+// or cut short, a timeout, or an answer of retryStatuses.
 func retryable(err error) bool {
 	var terr *transport.Error
 	if errors.As(err, &terr) {
-		s := terr.StatusCode
-		return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests ||
-			(s >= 500 && s <= 599 && s != http.StatusNotImplemented && s != http.StatusHTTPVersionNotSupported)
+		return retryableStatus(terr.StatusCode)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,11 +14,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
-
-// ErrPlainHTTP is returned (wrapped) when a registry that is not on the
-// loopback interface would be reached over plain HTTP without
-// [WithInsecure].
-var ErrPlainHTTP = errors.New("registry: plain HTTP refused for a non-loopback registry (use WithInsecure to allow it)")
 
 // maxRetryAfter bounds how long a Retry-After header can hold a call.
 const maxRetryAfter = 2 * time.Minute

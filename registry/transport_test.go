@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
 
@@ -15,22 +18,15 @@ func TestTLSRegistry(t *testing.T) {
 	ctx := ctxT(t)
 	img := randomImage(t, 1, 1000)
 	ref := s.Ref("app:v1")
-	if _, err := Push(ctx, ref, img, WithTransport(s.Transport())); err != nil {
-		t.Fatalf("Push over TLS with the server's CertPool = %v", err)
-	}
-	if _, err := Pull(ctx, ref, WithTransport(s.Transport())); err != nil {
-		t.Fatalf("Pull over TLS with the server's CertPool = %v", err)
-	}
-	_, err := Pull(ctx, ref)
-	if err == nil || !strings.Contains(err.Error(), "certificate") {
-		t.Fatalf("Pull over TLS without the CertPool = %v, want a certificate error", err)
-	}
-	if _, err := Pull(ctx, ref, WithInsecure()); err != nil {
-		t.Fatalf("Pull over TLS with WithInsecure = %v", err)
-	}
-	if st := s.Stats(); st.Requests["GET manifest"] != 2 {
-		t.Errorf("GET manifest count = %d, want 2 (the unverified pull never got that far)", st.Requests["GET manifest"])
-	}
+	_, err := Push(ctx, ref, img, WithTransport(s.Transport()))
+	require.NoError(t, err, "Push over TLS with the server's CertPool")
+	_, err = Pull(ctx, ref, WithTransport(s.Transport()))
+	require.NoError(t, err, "Pull over TLS with the server's CertPool")
+	_, err = Pull(ctx, ref)
+	require.ErrorContains(t, err, "certificate", "Pull over TLS without the CertPool")
+	_, err = Pull(ctx, ref, WithInsecure())
+	require.NoError(t, err, "Pull over TLS with WithInsecure")
+	assert.Equal(t, 2, s.Stats().Requests["GET manifest"], "GET manifests (the unverified pull never got that far)")
 }
 
 // recorder records requests and fails them all, standing in for hosts we
@@ -70,18 +66,14 @@ func TestPlainHTTPOnlyForLoopback(t *testing.T) {
 			opts = append(opts, WithInsecure())
 		}
 		_, err := Pull(ctxT(t), tc.host+"/app:v1", opts...)
-		if err == nil {
-			t.Fatalf("Pull(%s) through a failing transport = nil error", tc.host)
-		}
+		require.Error(t, err, "Pull(%s) through a failing transport", tc.host)
 		plain := false
 		for _, r := range rec.reqs {
 			plain = plain || strings.HasPrefix(r, "http://")
 		}
-		if plain != tc.wantPlain {
-			t.Errorf("Pull(%s, insecure=%v): plain HTTP sent = %v, want %v (requests %v)", tc.host, tc.insecure, plain, tc.wantPlain, rec.reqs)
-		}
-		if len(rec.reqs) == 0 || !strings.HasPrefix(rec.reqs[0], "https://") {
-			t.Errorf("Pull(%s): first request %v, want HTTPS first", tc.host, rec.reqs)
+		assert.Equal(t, tc.wantPlain, plain, "Pull(%s, insecure=%v): plain HTTP sent (requests %v)", tc.host, tc.insecure, rec.reqs)
+		if assert.NotEmpty(t, rec.reqs, "Pull(%s): requests", tc.host) {
+			assert.True(t, strings.HasPrefix(rec.reqs[0], "https://"), "Pull(%s): first request %v, want HTTPS first", tc.host, rec.reqs)
 		}
 	}
 }
@@ -91,28 +83,45 @@ func TestIsLoopback(t *testing.T) {
 		"localhost": true, "LOCALHOST": true, "127.0.0.1": true, "127.255.0.9": true, "::1": true, "[::1]": true,
 		"10.0.0.1": false, "example.com": false, "localhost.example.com": false, "128.0.0.1": false, "": false,
 	} {
-		if got := isLoopback(host); got != want {
-			t.Errorf("isLoopback(%q) = %v, want %v", host, got, want)
-		}
+		assert.Equal(t, want, isLoopback(host), "isLoopback(%q)", host)
 	}
 }
 
 func TestOptionsValidate(t *testing.T) {
-	for name, opt := range map[string]Option{
-		"WithJobs(0)":            WithJobs(0),
-		"WithRetries(-1)":        WithRetries(-1),
-		"WithPlatform(linux)":    WithPlatform("linux"),
-		"WithBasicAuth(u, \"\")": WithBasicAuth("u", ""),
-		"WithBearerToken(\"\")":  WithBearerToken(""),
-		"WithTransport(nil)":     WithTransport(nil),
-		"WithKeychain(nil)":      WithKeychain(nil),
-		"WithProgress(nil)":      WithProgress(nil),
-		"WithUserAgent(\" \")":   WithUserAgent(" "),
+	for _, tc := range []struct {
+		option string // its name, which the error starts with
+		opt    Option
+		why    string
+	}{
+		{"WithJobs", WithJobs(0), "0 jobs"},
+		{"WithRetries", WithRetries(-1), "-1 retries"},
+		{"WithRetries", WithRetries(101), "101 retries"},
+		{"WithPlatform", WithPlatform("linux"), `"linux" is not os/arch`},
+		{"WithBasicAuth", WithBasicAuth("u", ""), "needs a user name and a password"},
+		{"WithBasicAuth", WithBasicAuth("", "p"), "needs a user name and a password"},
+		{"WithBearerToken", WithBearerToken(""), "needs a token"},
+		{"WithTransport", WithTransport(nil), "nil"},
+		{"WithKeychain", WithKeychain(nil), "nil"},
+		{"WithProgress", WithProgress(nil), "nil"},
+		{"WithUserAgent", WithUserAgent(" "), "non-empty"},
 	} {
-		if _, err := Pull(ctxT(t), "localhost:1/x:y", opt); err == nil || !strings.HasPrefix(err.Error(), "registry: ") {
-			t.Errorf("Pull with %s = %v, want a registry: option error", name, err)
+		for _, call := range []func(o Option) error{
+			func(o Option) error { _, err := Pull(ctxT(t), "localhost:1/x:y", o); return err },
+			func(o Option) error {
+				_, err := PushAny(ctxT(t), "localhost:1/x:y", randomImage(t, 0, 0), o)
+				return err
+			},
+		} {
+			err := call(tc.opt)
+			require.ErrorIs(t, err, ErrInvalidOption, "%s", tc.option)
+			assert.True(t, strings.HasPrefix(err.Error(), "registry: invalid option: "+tc.option+": "),
+				"%s: error %q, want it to start with the sentinel and the option's name", tc.option, err)
+			assert.Contains(t, err.Error(), tc.why, "%s", tc.option)
 		}
 	}
+	// Nil options are ignored.
+	_, err := newCall(ctxT(t), []Option{nil, WithJobs(2), nil})
+	assert.NoError(t, err, "nil options")
 }
 
 type uaRecorder struct {
@@ -139,16 +148,10 @@ func TestUserAgent(t *testing.T) {
 	} {
 		rec := &uaRecorder{inner: s.Transport()}
 		_, err := Push(ctxT(t), s.Ref("app:v1"), randomImage(t, 1, 10), append(tc.opts, WithTransport(rec))...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		assert.NotEmpty(t, rec.uas, "requests recorded")
 		for _, ua := range rec.uas {
-			if !strings.HasPrefix(ua, tc.want) {
-				t.Errorf("User-Agent = %q, want it to start with %q", ua, tc.want)
-			}
-		}
-		if len(rec.uas) == 0 {
-			t.Error("no request recorded")
+			assert.True(t, strings.HasPrefix(ua, tc.want), "User-Agent = %q, want it to start with %q", ua, tc.want)
 		}
 	}
 }

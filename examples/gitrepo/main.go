@@ -1,7 +1,7 @@
 // Command gitrepo builds an image holding a git repository's tree at a ref,
 // cloned into memory with go-git: nothing is checked out on disk, and no
 // git binary is needed. The tree is read straight from the git objects
-// through an io/fs adapter (gitfs.go) that keeps symlinks, executable bits
+// through an io/fs adapter (internal/gitfs) that keeps symlinks, executable bits
 // and directories, and layered under -dst with layer.FromFS. The image is
 // labelled with the commit (org.opencontainers.image.revision) and, for a
 // remote repository, its URL (org.opencontainers.image.source).
@@ -29,53 +29,20 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
-	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
-	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/client"
-	"github.com/go-git/go-git/v5/plumbing/transport/server"
-	"github.com/go-git/go-git/v5/storage/filesystem"
-	"github.com/go-git/go-git/v5/storage/memory"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/stevedore-dev/stevedore/examples/internal/cli"
 	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/internal/gitfs"
 	"github.com/stevedore-dev/stevedore/layer"
 	"github.com/stevedore-dev/stevedore/registry"
 )
 
 func init() {
-	// Serve file:// (and local paths) in-process instead of running the
-	// git-upload-pack binary, so no git installation is needed.
-	client.InstallProtocol("file", server.NewServer(localRepos{}))
-}
-
-// localRepos loads the repository of a file:// endpoint: a bare one, or
-// the .git directory of a working copy. (go-git's server.DefaultLoader
-// reads a working copy's root as if it were the .git directory.)
-type localRepos struct{}
-
-func (localRepos) Load(ep *transport.Endpoint) (storer.Storer, error) {
-	root := osfs.New(ep.Path)
-	if fi, err := root.Stat(".git"); err == nil && fi.IsDir() {
-		dotgit, err := root.Chroot(".git")
-		if err != nil {
-			return nil, err
-		}
-		return filesystem.NewStorage(dotgit, cache.NewObjectLRUDefault()), nil
-	}
-	if _, err := root.Stat("config"); err == nil {
-		return filesystem.NewStorage(root, cache.NewObjectLRUDefault()), nil
-	}
-	return nil, transport.ErrRepositoryNotFound
+	// Clone file:// (and local paths) in-process: no git installation needed.
+	gitfs.ServeFileURLs()
 }
 
 func main() { cli.Main("gitrepo", run) }
@@ -130,36 +97,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Clone into memory: object store only, no worktree.
-	source, shown := c.repo, c.repo
-	if u, err := url.Parse(c.repo); err == nil && u.User != nil {
-		shown = u.Redacted() // never print a token given in the URL
-	}
-	if u, err := url.Parse(c.repo); err != nil || u.Scheme == "" {
-		// A local path (or scp-like user@host:path, which go-git parses).
-		if abs, err := filepath.Abs(c.repo); err == nil && !strings.Contains(c.repo, "@") {
-			source = abs
-		}
-	}
 	start := time.Now()
-	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{URL: source, Tags: git.AllTags})
+	co, err := gitfs.Clone(ctx, c.repo, c.ref)
 	if err != nil {
-		return fmt.Errorf("cloning %s: %w", shown, err)
+		return err
 	}
-	commit, err := resolve(repo, c.ref)
-	if err != nil {
-		return fmt.Errorf("-ref %s in %s: %w", c.ref, shown, err)
-	}
-	tree, err := commit.Tree()
-	if err != nil {
-		return fmt.Errorf("reading the tree of %s: %w", commit.Hash, err)
-	}
-	c.log.Printf("cloned %s in %s; %s is commit %s", shown, time.Since(start).Round(time.Millisecond), c.ref, commit.Hash)
+	c.log.Printf("cloned %s in %s; %s is commit %s", gitfs.Redact(c.repo), time.Since(start).Round(time.Millisecond), c.ref, co.Commit)
 
 	opts := []layer.Option{layer.WithRoot(c.dst)}
 	if c.cacheDir != "" {
 		opts = append(opts, layer.WithCache(c.cacheDir))
 	}
-	src, err := layer.FromFS(gitFS{root: tree}, opts...)
+	src, err := layer.FromFS(co.FS, opts...)
 	if err != nil {
 		return err
 	}
@@ -172,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	config := []image.Option{
 		image.WithLayers(src),
-		image.WithLabel("org.opencontainers.image.revision", commit.Hash.String()),
+		image.WithLabel("org.opencontainers.image.revision", co.Commit),
 	}
 	if u, err := url.Parse(c.repo); err == nil && u.Scheme != "" && u.Scheme != "file" && u.User == nil {
 		config = append(config, image.WithLabel("org.opencontainers.image.source", c.repo))
@@ -191,29 +140,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, ref)
 	return nil
-}
-
-// resolve finds the commit ref names: a commit hash, a tag, a local or a
-// remote-tracking branch (a clone has only origin/NAME for most branches).
-func resolve(repo *git.Repository, ref string) (*object.Commit, error) {
-	var firstErr error
-	for _, rev := range []string{ref, "origin/" + ref} {
-		h, err := repo.ResolveRevision(plumbing.Revision(rev))
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		c, err := repo.CommitObject(*h)
-		if err != nil {
-			// An annotated tag resolves to the tag object.
-			if tag, terr := repo.TagObject(*h); terr == nil {
-				return tag.Commit()
-			}
-			return nil, err
-		}
-		return c, nil
-	}
-	return nil, fmt.Errorf("no branch, tag or commit of that name: %w", firstErr)
 }

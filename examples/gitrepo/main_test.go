@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
+	"github.com/stevedore-dev/stevedore/internal/gitfs"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
 
@@ -188,7 +189,7 @@ func TestGitFS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys := gitFS{root: tree}
+	fsys := gitfs.New(tree)
 	want := slices.Sorted(maps.Keys(demoFiles))
 	if err := fstest.TestFS(fsys, want...); err != nil {
 		t.Fatal(err)
@@ -214,7 +215,7 @@ func TestErrors(t *testing.T) {
 		args   []string
 		substr string
 	}{
-		{"unknown ref", []string{"-repo", dir, "-ref", "nope", "-o", out, "-cache", ""}, "-ref nope in " + dir + ": no branch, tag or commit"},
+		{"unknown ref", []string{"-repo", dir, "-ref", "nope", "-o", out, "-cache", ""}, "ref nope in " + dir + ": no branch, tag or commit"},
 		{"not a repository", []string{"-repo", t.TempDir(), "-o", out}, "repository not found"},
 		{"token not shown", []string{"-repo", "http://user:tok3n@127.0.0.1:1/x.git", "-o", out}, "http://user:xxxxx@127.0.0.1:1/x.git"},
 		{"relative dst", []string{"-repo", dir, "-dst", "src"}, `-dst "src": want an absolute directory`},

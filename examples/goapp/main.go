@@ -4,9 +4,13 @@
 // non-root user (65532). With more than one platform the result is an image
 // index.
 //
+// The platforms are the base's (linux/amd64 on scratch), or those of
+// -platforms; a base that is a single image and not an index works too.
+// The base is checked before anything is compiled: a platform the base
+// lacks is an error listing the ones it has.
+//
 // With no flags it packs the hello-world program it carries (hello/, built
-// in a temporary module) for linux/amd64 and linux/arm64 and writes
-// goapp.oci.tar:
+// in a temporary module) for linux/amd64 and writes goapp.oci.tar:
 //
 //	go run ./examples/goapp
 //
@@ -63,7 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{log: cli.Logger{W: stderr}}
 	fs.StringVar(&c.pkg, "pkg", "", "the main package `PATH` to build, as for go build (default: the hello-world program goapp carries)")
 	fs.StringVar(&c.base, "base", "", "base image `REF` (default: scratch)")
-	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "comma-separated `OS/ARCH[/VARIANT]` list; more than one makes an image index")
+	platforms := fs.String("platforms", "", "comma-separated `OS/ARCH[/VARIANT]` list; more than one makes an image index (default: the base's platforms; linux/amd64 on scratch)")
 	fs.StringVar(&c.target, "target", "", "push the image to `REF`; without it the image is written with -o")
 	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default goapp.oci.tar when there is no -target)")
 	fs.StringVar(&c.user, "user", "65532", "`USER` the container runs as (uid, uid:gid or name)")
@@ -75,6 +79,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	for _, p := range strings.Split(*platforms, ",") {
 		p = strings.TrimSpace(p)
+		if p == "" && *platforms == "" {
+			break
+		}
 		if _, err := v1.ParsePlatform(p); err != nil || strings.Count(p, "/") < 1 {
 			return nil, fmt.Errorf("-platforms: %q is not os/arch or os/arch/variant (like linux/arm64)", p)
 		}
@@ -114,90 +121,71 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	// One binary, and one layer, per platform.
-	layers := map[string]v1.Layer{}
-	for _, p := range c.platforms {
-		bin := filepath.Join(work, strings.ReplaceAll(p, "/", "_"), name)
-		c.log.Printf("go build %s for %s", pkg, p)
-		if err := goBuild(ctx, dir, pkg, p, bin); err != nil {
+	// The base (any reference: an image or an index), checked before
+	// anything is compiled.
+	var base image.Artifact
+	if c.base != "" {
+		if base, err = registry.PullAny(ctx, c.base); err != nil {
 			return err
 		}
-		data, err := os.ReadFile(bin)
-		if err != nil {
-			return err
-		}
-		// An in-memory file: the cache key is its content, so an unchanged
-		// binary finds its layer in the cache.
-		opts := []layer.Option{}
-		if c.cacheDir != "" {
-			opts = append(opts, layer.WithCache(c.cacheDir))
-		}
-		l, err := layer.FromFiles([]layer.File{{Path: "/app/" + name, Data: data, Mode: 0o755}}, opts...)
-		if err != nil {
-			return err
-		}
-		layers[p] = l
 	}
-
-	config := []image.Option{
+	opts := []image.IndexOption{
 		image.WithEntrypoint("/app/" + name),
 		image.WithUser(c.user),
+		// One binary, and one layer, per platform, built when BuildAny
+		// knows the platforms.
+		image.WithPlatformLayers(func(p v1.Platform) ([]v1.Layer, error) {
+			return c.binaryLayer(ctx, work, dir, pkg, name, p)
+		}),
 	}
-	var result image.Artifact
-	if len(c.platforms) == 1 {
-		p := c.platforms[0]
-		var base v1.Image
-		if c.base != "" {
-			if base, err = registry.Pull(ctx, c.base, registry.WithPlatform(p)); err != nil {
-				return err
-			}
-		}
-		img, err := image.Build(ctx, base, append(config, image.WithPlatform(p), image.WithLayers(layers[p]))...)
-		if err != nil {
-			return err
-		}
-		if err := printSize(stderr, p, img); err != nil {
-			return err
-		}
-		result = img
-	} else {
-		var base v1.ImageIndex
-		if c.base != "" {
-			if base, err = registry.PullIndex(ctx, c.base); err != nil {
-				return err
-			}
-		}
-		iopts := []image.IndexOption{image.WithPlatforms(c.platforms...)}
-		for _, o := range config {
-			iopts = append(iopts, o)
-		}
-		idx, err := image.BuildIndex(ctx, base, append(iopts,
-			image.WithPlatformLayers(func(got v1.Platform) ([]v1.Layer, error) {
-				for _, p := range c.platforms {
-					if want, _ := v1.ParsePlatform(p); got.Satisfies(*want) {
-						return []v1.Layer{layers[p]}, nil
-					}
-				}
-				return nil, fmt.Errorf("no binary built for platform %s", got)
-			}))...)
-		if err != nil {
-			return err
-		}
-		if err := printIndexSize(stderr, idx); err != nil {
-			return err
-		}
-		result = idx
+	if len(c.platforms) > 0 {
+		opts = append(opts, image.WithPlatforms(c.platforms...))
+	}
+	if c.cacheDir != "" {
+		opts = append(opts, image.WithCache(c.cacheDir))
+	}
+	result, err := image.BuildAny(ctx, base, opts...)
+	if err != nil {
+		return err
+	}
+	if err := printSizes(stderr, result); err != nil {
+		return err
 	}
 
 	// Progress of a push, with -v.
-	opts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
-	ref, err := cli.Publish(ctx, result, c.target, c.out, "latest", opts...)
+	popts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
+	ref, err := cli.Publish(ctx, result, c.target, c.out, "latest", popts...)
 	done()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, ref)
 	return nil
+}
+
+// binaryLayer builds pkg for platform p and returns the layer holding the
+// binary at /app/NAME.
+func (c *config) binaryLayer(ctx context.Context, work, dir, pkg, name string, p v1.Platform) ([]v1.Layer, error) {
+	bin := filepath.Join(work, strings.ReplaceAll(p.String(), "/", "_"), name)
+	c.log.Printf("go build %s for %s", pkg, p.String())
+	if err := goBuild(ctx, dir, pkg, p, bin); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	// An in-memory file: the cache key is its content, so an unchanged
+	// binary finds its layer in the cache.
+	var opts []layer.Option
+	if c.cacheDir != "" {
+		opts = append(opts, layer.WithCache(c.cacheDir))
+	}
+	l, err := layer.FromFiles([]layer.File{{Path: "/app/" + name, Data: data, Mode: 0o755}}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return []v1.Layer{l}, nil
 }
 
 // writeHello writes the carried hello-world program as a module in dir.
@@ -233,12 +221,8 @@ func mainPackageName(ctx context.Context, dir, pkg string) (string, error) {
 	return name, nil
 }
 
-// goBuild builds a static binary of pkg for platform into out.
-func goBuild(ctx context.Context, dir, pkg, platform, out string) error {
-	p, err := v1.ParsePlatform(platform)
-	if err != nil {
-		return err
-	}
+// goBuild builds a static binary of pkg for platform p into out.
+func goBuild(ctx context.Context, dir, pkg string, p v1.Platform, out string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture)
@@ -246,7 +230,7 @@ func goBuild(ctx context.Context, dir, pkg, platform, out string) error {
 		cmd.Env = append(cmd.Env, "GOARM="+strings.TrimPrefix(p.Variant, "v"))
 	}
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s for %s: %w: %s", pkg, platform, err, strings.TrimSpace(string(b)))
+		return fmt.Errorf("go build %s for %s: %w: %s", pkg, p.String(), err, strings.TrimSpace(string(b)))
 	}
 	return nil
 }
@@ -268,6 +252,21 @@ func printSize(w io.Writer, platform string, img v1.Image) error {
 	}
 	fmt.Fprintf(w, "image %s: %s (%d %s and config, compressed)\n", platform, humanSize(size), len(m.Layers), layers)
 	return nil
+}
+
+// printSizes prints the size of the image, or of each image of the index.
+func printSizes(w io.Writer, a image.Artifact) error {
+	switch a := a.(type) {
+	case v1.ImageIndex:
+		return printIndexSize(w, a)
+	case v1.Image:
+		cf, err := a.ConfigFile()
+		if err != nil {
+			return err
+		}
+		return printSize(w, cf.Platform().String(), a)
+	}
+	return fmt.Errorf("%T is neither an image nor an index", a)
 }
 
 func printIndexSize(w io.Writer, idx v1.ImageIndex) error {

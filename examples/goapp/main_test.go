@@ -1,6 +1,9 @@
 package main
 
 import (
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"bytes"
 	"context"
 	"debug/elf"
@@ -19,9 +22,9 @@ import (
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
 
-// TestDefault packs the carried hello-world for linux/amd64 and
-// linux/arm64, twice, and checks the second build took the binaries'
-// layers from the cache.
+// TestDefault packs the carried hello-world with no flags: one
+// linux/amd64 image (scratch's default platform), twice, the second
+// build taking the binary's layer from the cache.
 func TestDefault(t *testing.T) {
 	dir, cache := t.TempDir(), t.TempDir()
 	out1, out2 := filepath.Join(dir, "1.oci.tar"), filepath.Join(dir, "2.oci.tar")
@@ -30,59 +33,78 @@ func TestDefault(t *testing.T) {
 	r2 := exampletest.Run(t, run, "-o", out2, "-cache", cache)
 	after := exampletest.CacheBlobs(t, cache)
 
-	if r1.Digest != r2.Digest {
-		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
-	}
+	require.Equal(t, r1.Digest, r2.Digest, "digests of two runs")
 	// A cache miss writes the layer to a new file renamed over the blob
 	// (a new inode) or adds a blob: the same files mean the second run
-	// reused the cached layers.
-	if len(before) != 2 {
-		t.Errorf("layer cache holds %d blobs after the first build, want 2 (one per platform)", len(before))
-	}
-	for blob, ino := range before {
-		if after[blob] != ino {
-			t.Errorf("cache blob %s: inode %d after the second build, was %d: the layer was rebuilt, not reused", blob, after[blob], ino)
-		}
-	}
-	if len(after) != len(before) {
-		t.Errorf("layer cache holds %d blobs after the second build, %d before", len(after), len(before))
-	}
-	for _, p := range []string{"linux/amd64", "linux/arm64"} {
-		if !strings.Contains(r1.Stderr, "image "+p+": ") {
-			t.Errorf("stderr = %q, want the size of the %s image", r1.Stderr, p)
-		}
-	}
+	// reused the cached layer.
+	assert.Len(t, before, 1, "layer cache blobs after the first build (one platform)")
+	assert.Equal(t, before, after, "layer cache blobs (by inode) after the second build")
+	assert.Contains(t, r1.Stderr, "image linux/amd64: ", "stderr: the image's size")
 
-	idx := exampletest.OpenIndexTarball(t, out1, "latest", r1.Digest)
+	img := exampletest.OpenTarball(t, out1, "latest", r1.Digest)
+	cfg := exampletest.Config(t, img)
+	checkConfig(t, cfg, "/app/hello", "65532")
+	bin := checkBinary(t, exampletest.FilesLimit(t, img, 64<<20), "/app/hello", elf.EM_X86_64)
+	if runtime.GOARCH == "amd64" && runtime.GOOS == "linux" {
+		out := runBinary(t, bin)
+		assert.True(t, strings.HasPrefix(out, "hello from a stevedore image (linux/amd64"), "running /app/hello printed %q", out)
+	}
+}
+
+// TestTwoPlatforms packs the hello-world for linux/amd64 and linux/arm64
+// from scratch: an index.
+func TestTwoPlatforms(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "x.oci.tar")
+	r := exampletest.Run(t, run, "-o", out, "-platforms", "linux/amd64,linux/arm64", "-cache", t.TempDir())
+	for _, p := range []string{"linux/amd64", "linux/arm64"} {
+		assert.Contains(t, r.Stderr, "image "+p+": ", "stderr: the size of the %s image", p)
+	}
+	idx := exampletest.OpenIndexTarball(t, out, "latest", r.Digest)
 	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	machines := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
-	if len(im.Manifests) != 2 {
-		t.Fatalf("index has %d manifests, want 2", len(im.Manifests))
-	}
+	require.Len(t, im.Manifests, 2)
 	for i, d := range im.Manifests {
 		want := []string{"amd64", "arm64"}[i]
-		if d.Platform == nil || d.Platform.OS != "linux" || d.Platform.Architecture != want {
-			t.Errorf("manifest %d platform = %v, want linux/%s", i, d.Platform, want)
-			continue
-		}
+		require.NotNil(t, d.Platform, "manifest %d platform", i)
+		assert.Equal(t, "linux/"+want, d.Platform.String(), "manifest %d platform", i)
 		img, err := idx.Image(d.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := exampletest.Config(t, img)
-		checkConfig(t, cfg, "/app/hello", "65532")
-		files := exampletest.FilesLimit(t, img, 64<<20)
-		bin := checkBinary(t, files, "/app/hello", machines[want])
+		require.NoError(t, err)
+		checkConfig(t, exampletest.Config(t, img), "/app/hello", "65532")
+		bin := checkBinary(t, exampletest.FilesLimit(t, img, 64<<20), "/app/hello", machines[want])
 		if want == runtime.GOARCH && runtime.GOOS == "linux" {
 			out := runBinary(t, bin)
-			if !strings.HasPrefix(out, "hello from a stevedore image (linux/"+want) {
-				t.Errorf("running /app/hello printed %q", out)
-			}
+			assert.True(t, strings.HasPrefix(out, "hello from a stevedore image (linux/"+want), "running /app/hello printed %q", out)
 		}
 	}
+}
+
+// TestSingleImageBase: a base that is one image, not an index, with the
+// default platforms: an image on the base's platform.
+func TestSingleImageBase(t *testing.T) {
+	srv := registrytest.New(t)
+	base, err := srv.SeedImage(context.Background(), "base:single")
+	require.NoError(t, err)
+	cf, err := base.ConfigFile()
+	require.NoError(t, err)
+	r := exampletest.Run(t, run, "-base", srv.Ref("base:single"), "-target", srv.Ref("hello:single"), "-cache", t.TempDir())
+	img := exampletest.Pull(t, r.Ref)
+	got, err := img.ConfigFile()
+	require.NoError(t, err)
+	assert.Equal(t, cf.Platform().String(), got.Platform().String(), "platform: the base's")
+	checkConfig(t, &got.Config, "/app/hello", "65532")
+}
+
+// TestMissingPlatform: a platform the base index lacks is an error that
+// lists what it has, given before anything is compiled.
+func TestMissingPlatform(t *testing.T) {
+	srv := registrytest.New(t)
+	_, err := srv.SeedIndex(context.Background(), "base:multi", "linux/amd64", "linux/s390x")
+	require.NoError(t, err)
+	r, err := exampletest.RunErr(t, run, "-base", srv.Ref("base:multi"), "-platforms", "linux/arm64", "-target", srv.Ref("x:y"), "-v")
+	require.Error(t, err, "stdout %q", r.Stdout)
+	assert.Contains(t, err.Error(), "linux/arm64 not in base index (it has linux/amd64, linux/s390x)")
+	assert.NotContains(t, r.Stderr, "go build", "compiled before the base was checked")
 }
 
 func checkConfig(t *testing.T, cfg *v1.Config, entrypoint, user string) {

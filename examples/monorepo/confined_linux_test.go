@@ -8,66 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"syscall"
 	"testing"
-	"unsafe"
 
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
-
-// watcher reports, with inotify, every open and read of the directories it
-// watches and of the files in them. (A stat is not reported by inotify;
-// listing a directory is, since it needs an open.)
-type watcher struct {
-	fd    int
-	paths map[int32]string // watch descriptor -> directory
-}
-
-func watch(t *testing.T, dirs ...string) *watcher {
-	t.Helper()
-	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
-	if err != nil {
-		t.Fatalf("inotify_init1: %v", err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	w := &watcher{fd: fd, paths: map[int32]string{}}
-	for _, d := range dirs {
-		wd, err := syscall.InotifyAddWatch(fd, d, syscall.IN_OPEN|syscall.IN_ACCESS)
-		if err != nil {
-			t.Fatalf("inotify_add_watch(%s): %v", d, err)
-		}
-		w.paths[int32(wd)] = d
-	}
-	return w
-}
-
-// events returns what happened since the last call, as "dir/name".
-func (w *watcher) events(t *testing.T) []string {
-	t.Helper()
-	var out []string
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := syscall.Read(w.fd, buf)
-		if err == syscall.EAGAIN {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("reading inotify events: %v", err)
-		}
-		for off := 0; off+syscall.SizeofInotifyEvent <= n; {
-			ev := (*syscall.InotifyEvent)(unsafe.Pointer(&buf[off]))
-			name := ""
-			if ev.Len > 0 {
-				b := buf[off+syscall.SizeofInotifyEvent : off+syscall.SizeofInotifyEvent+int(ev.Len)]
-				name = strings.TrimRight(string(b), "\x00")
-			}
-			out = append(out, filepath.Join(w.paths[ev.Wd], name))
-			off += syscall.SizeofInotifyEvent + int(ev.Len)
-		}
-	}
-}
 
 // TestOnlyTheService builds one service of a monorepo whose other services
 // are booby-trapped, and proves with inotify that nothing outside
@@ -110,8 +56,8 @@ func TestOnlyTheService(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w := watch(t, dirs...)
-	w.events(t) // the walk above
+	w := exampletest.Watch(t, dirs...)
+	w.Events(t) // the walk above
 
 	srv := registrytest.New(t)
 	cache := t.TempDir()
@@ -122,7 +68,7 @@ func TestOnlyTheService(t *testing.T) {
 	// Opening services/api itself shows up as an event of services/ named
 	// "api"; anything else is a look outside the service.
 	allowed := filepath.Join(repo, "services", "api")
-	for _, ev := range w.events(t) {
+	for _, ev := range w.Events(t) {
 		if ev != allowed {
 			t.Errorf("the build opened or read %s, outside services/api", ev)
 		}

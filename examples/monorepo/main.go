@@ -174,28 +174,4 @@ var demo = map[string]string{
 }
 
 // writeDemo creates the demo monorepo in dir.
-func writeDemo(dir string) error {
-	for name, content := range demo {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		mode := os.FileMode(0o644)
-		if strings.HasPrefix(content, "#!") {
-			mode = 0o755
-		}
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
-			return err
-		}
-		// WriteFile's mode is subject to the umask; the demo's is not.
-		if err := os.Chmod(p, mode); err != nil {
-			return err
-		}
-	}
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			err = os.Chmod(p, 0o755)
-		}
-		return err
-	})
-}
+func writeDemo(dir string) error { return cli.WriteFiles(dir, demo) }

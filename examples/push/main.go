@@ -1,7 +1,8 @@
-// Command push pushes an image from an OCI tarball or an OCI layout to a
-// registry, with credentials from the command line or the docker config,
-// and a progress bar on stderr (plain lines when stderr is not a terminal,
-// as in CI logs).
+// Command push pushes an image (or an index) from an OCI layout directory,
+// an OCI tarball or a `docker save` tarball to a registry, with credentials
+// from the command line or the docker config, and a progress bar on stderr
+// (plain lines when stderr is not a terminal, as in CI logs). The kind of
+// file is told by its content, not its name.
 //
 // With no flags it works offline: it builds a small image, writes it to an
 // OCI tarball, starts an in-process registry that demands a generated user
@@ -14,6 +15,10 @@
 //
 //	echo "$TOKEN" | go run ./examples/push -image app.oci.tar \
 //		-target registry.example.com/team/app:v1 -username ci -password-stdin
+//
+// A file of several images needs -name: the entry's
+// org.opencontainers.image.ref.name in an OCI layout or tarball, a repo tag
+// (such as app:v2) in a docker tarball; the error without it lists them.
 //
 // Without -username, credentials come from the docker config
 // ($DOCKER_CONFIG/config.json or ~/.docker/config.json, with its credential
@@ -55,12 +60,12 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)
 	c := &config{}
-	fs.StringVar(&c.image, "image", "", "the image to push: an OCI tarball `FILE` or an OCI layout directory (default: a small generated image)")
-	fs.StringVar(&c.name, "name", "", "pick the entry of -image with this org.opencontainers.image.ref.name `NAME` (default: its only entry)")
+	fs.StringVar(&c.image, "image", "", "the image to push: an OCI layout directory, or an OCI or `docker save` tarball `FILE` (default: a small generated image)")
+	fs.StringVar(&c.name, "name", "", "pick the entry of -image named `NAME`: its org.opencontainers.image.ref.name, or a docker tarball's repo tag (default: its only entry)")
 	fs.StringVar(&c.target, "target", "", "push to `REF` (default, with no -image: an in-process registry with generated credentials)")
 	fs.StringVar(&c.username, "username", "", "registry `USER`; the password is read from stdin (-password-stdin) (default: the docker config's credentials)")
 	fs.BoolVar(&c.passwordStdin, "password-stdin", false, "read the password (or token) for -username from stdin")
-	cli.SetUsage(fs, "Pushes an OCI tarball or layout to a registry, with a progress bar; with no flags, a demo image to an in-process registry.")
+	cli.SetUsage(fs, "Pushes an OCI layout, an OCI tarball or a docker tarball to a registry, with a progress bar; with no flags, a demo image to an in-process registry.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
@@ -131,43 +136,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// A progress bar on a terminal, plain lines otherwise.
 	popts, done := cli.Progress(stderr, true)
 	opts = append(opts, popts...)
-	var d fmt.Stringer
-	switch a := a.(type) {
-	case v1.ImageIndex:
-		d, err = registry.PushIndex(ctx, c.target, a, opts...)
-	case v1.Image:
-		d, err = registry.Push(ctx, c.target, a, opts...)
-	}
+	// An image or an index: PushAny takes both.
+	d, err := registry.PushAny(ctx, c.target, a, opts...)
 	done()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, d)
 	return nil
-}
-
-// open reads the image or index of an OCI tarball or layout: the entry
-// named name, or the only one.
-func open(path, name string) (image.Artifact, func(), error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("-image: %w", err)
-	}
-	var l *image.Layout
-	if fi.IsDir() {
-		l, err = image.ReadOCILayout(path)
-	} else {
-		l, err = image.ReadOCITarball(path)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("-image %s: %w", path, err)
-	}
-	a, err := pick(l, name)
-	if err != nil {
-		l.Close()
-		return nil, nil, fmt.Errorf("-image %s: %w", path, err)
-	}
-	return a, func() { l.Close() }, nil
 }
 
 // pick returns the image or index of the layout's entry named name, or of

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
 	"github.com/stevedore-dev/stevedore/image"
@@ -24,22 +25,14 @@ import (
 func demoTarball(t *testing.T) (string, string) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "demo.oci.tar")
-	if err := writeDemoImage(context.Background(), p); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeDemoImage(context.Background(), p))
 	l, err := image.ReadOCITarball(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	img, err := l.Image("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	h, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return p, h.String()
 }
 
@@ -49,17 +42,12 @@ func TestDefault(t *testing.T) {
 	_, want := demoTarball(t)
 	r1 := exampletest.Run(t, runWith(strings.NewReader("")))
 	r2 := exampletest.Run(t, runWith(strings.NewReader("")))
-	if r1.Digest != want || r2.Digest != want {
-		t.Errorf("pushed %s and %s, want the demo image %s both times", r1.Digest, r2.Digest, want)
-	}
-	if !strings.HasSuffix(r1.Name, "/demo/hello") {
-		t.Errorf("printed %s, want REGISTRY/demo/hello@sha256:...", r1.Ref)
-	}
+	assert.Equal(t, want, r1.Digest, "first push: the demo image")
+	assert.Equal(t, want, r2.Digest, "second push: the demo image")
+	assert.True(t, strings.HasSuffix(r1.Name, "/demo/hello"), "printed %s, want REGISTRY/demo/hello@sha256:...", r1.Ref)
 	// stderr is not a terminal here: plain progress lines.
 	for _, s := range []string{"uploaded", "manifest pushed " + want} {
-		if !strings.Contains(r1.Stderr, s) {
-			t.Errorf("stderr = %q, want a line with %q", r1.Stderr, s)
-		}
+		assert.Contains(t, r1.Stderr, s, "stderr")
 	}
 }
 
@@ -73,18 +61,11 @@ func TestPasswordStdin(t *testing.T) {
 	r1 := exampletest.Run(t, runWith(strings.NewReader(pass+"\n")), args...)
 	srv.ResetStats()
 	r2 := exampletest.Run(t, runWith(strings.NewReader(pass+"\n")), args...)
-	if r1.Digest != want || r2.Digest != want {
-		t.Fatalf("pushed %s and %s, want the tarball's %s", r1.Digest, r2.Digest, want)
-	}
-	if st := srv.Stats(); st.BlobUploads != 0 {
-		t.Errorf("second push uploaded %d blobs, want 0", st.BlobUploads)
-	}
-	if !strings.Contains(r2.Stderr, "skipped") && !strings.Contains(r2.Stderr, "exists") {
-		t.Errorf("second push stderr = %q, want the blobs reported as already there", r2.Stderr)
-	}
-	if strings.Contains(r1.Stdout+r1.Stderr, pass) {
-		t.Error("the password appears in the output")
-	}
+	require.Equal(t, want, r1.Digest, "first push: the tarball's image")
+	require.Equal(t, want, r2.Digest, "second push: the tarball's image")
+	assert.Zero(t, srv.Stats().BlobUploads, "second push: blobs uploaded")
+	assert.Regexp(t, "skipped|exists", r2.Stderr, "second push stderr: the blobs reported as already there")
+	assert.NotContains(t, r1.Stdout+r1.Stderr, pass, "the output shows the password")
 	exampletest.Pull(t, r1.Ref, registry.WithBasicAuth(user, pass))
 }
 
@@ -96,15 +77,11 @@ func TestDockerConfig(t *testing.T) {
 	cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{
 		srv.Host: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))},
 	}})
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600))
 	t.Setenv("DOCKER_CONFIG", dir)
 	file, want := demoTarball(t)
 	r := exampletest.Run(t, runWith(strings.NewReader("")), "-image", file, "-target", srv.Ref("team/app:v1"))
-	if r.Digest != want {
-		t.Errorf("pushed %s, want %s", r.Digest, want)
-	}
+	assert.Equal(t, want, r.Digest, "pushed")
 }
 
 // TestLayoutIndex pushes an index picked by name out of an OCI layout
@@ -114,37 +91,23 @@ func TestLayoutIndex(t *testing.T) {
 	srv := registrytest.New(t)
 	layout := filepath.Join(t.TempDir(), "layout")
 	idx, err := image.BuildIndex(ctx, nil, image.WithPlatforms("linux/amd64", "linux/arm64"), image.WithCmd("/app"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	img, err := image.Build(ctx, nil, image.WithCmd("/other"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := image.WriteOCILayout(ctx, layout, idx, image.WithRefName("multi")); err != nil {
-		t.Fatal(err)
-	}
-	if err := image.WriteOCILayout(ctx, layout, img, image.WithRefName("single")); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := idx.Digest()
+	require.NoError(t, err)
+	require.NoError(t, image.WriteOCILayout(ctx, layout, idx, image.WithRefName("multi")))
+	require.NoError(t, image.WriteOCILayout(ctx, layout, img, image.WithRefName("single")))
+	want, err := idx.Digest()
+	require.NoError(t, err)
 
 	r := exampletest.Run(t, runWith(nil), "-image", layout, "-name", "multi", "-target", srv.Ref("team/multi:v1"))
-	if r.Digest != want.String() {
-		t.Errorf("pushed %s, want the index %s", r.Digest, want)
-	}
+	assert.Equal(t, want.String(), r.Digest, "pushed: the index")
 	got, err := registry.PullIndex(ctx, r.Ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := validate.Index(got); err != nil {
-		t.Errorf("validate.Index = %v", err)
-	}
+	require.NoError(t, err)
+	assert.NoError(t, validate.Index(got), "validate.Index")
 
 	_, err = exampletest.RunErr(t, runWith(nil), "-image", layout, "-target", srv.Ref("team/multi:v2"))
-	if !errors.Is(err, image.ErrAmbiguous) || !strings.Contains(err.Error(), "-name") {
-		t.Errorf("push of a two-entry layout without -name = %v, want an error wrapping image.ErrAmbiguous that suggests -name", err)
-	}
+	require.ErrorIs(t, err, image.ErrAmbiguous, "push of a two-entry layout without -name")
+	assert.ErrorContains(t, err, "-name", "push of a two-entry layout without -name")
 }
 
 func TestErrors(t *testing.T) {
@@ -152,9 +115,7 @@ func TestErrors(t *testing.T) {
 	srv := registrytest.New(t, registrytest.WithBasicAuth(user, pass))
 	file, _ := demoTarball(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	down := l.Addr().String()
 	l.Close()
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
@@ -179,18 +140,13 @@ func TestErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := exampletest.RunErr(t, runWith(strings.NewReader(tt.stdin)), tt.args...)
-			if err == nil {
-				t.Fatalf("run(%q) = nil, want an error; stdout %q", tt.args, r.Stdout)
+			require.Error(t, err, "run(%q); stdout %q", tt.args, r.Stdout)
+			if tt.is != nil {
+				assert.ErrorIs(t, err, tt.is, "run(%q)", tt.args)
 			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("run(%q) = %v, want an error wrapping %v", tt.args, err, tt.is)
-			}
-			if !strings.Contains(err.Error(), tt.substr) {
-				t.Errorf("run(%q) = %v, want it to mention %q", tt.args, err, tt.substr)
-			}
-			if strings.Contains(err.Error(), "wrong-password") || strings.Contains(err.Error(), pass) {
-				t.Errorf("run(%q) = %v: the error shows a password", tt.args, err)
-			}
+			assert.ErrorContains(t, err, tt.substr, "run(%q)", tt.args)
+			assert.NotContains(t, err.Error(), "wrong-password", "run(%q): the error shows a password", tt.args)
+			assert.NotContains(t, err.Error(), pass, "run(%q): the error shows a password", tt.args)
 		})
 	}
 }

@@ -24,6 +24,8 @@ const (
 	None Format = iota
 	Gzip
 	Zstd
+	Bzip2 // read only
+	Xz    // read only
 )
 
 func (f Format) String() string {
@@ -34,6 +36,10 @@ func (f Format) String() string {
 		return "gzip"
 	case Zstd:
 		return "zstd"
+	case Bzip2:
+		return "bzip2"
+	case Xz:
+		return "xz"
 	}
 	return fmt.Sprintf("Format(%d)", int(f))
 }
@@ -56,8 +62,6 @@ var magics = []struct {
 	magic []byte
 	name  string
 }{
-	{[]byte{0xfd, '7', 'z', 'X', 'Z', 0x00}, "xz"},
-	{[]byte("BZh"), "bzip2"},
 	{[]byte{0x04, 0x22, 0x4d, 0x18}, "lz4"},
 	{[]byte{0x1f, 0x9d}, "compress (.Z)"},
 	{[]byte{0x1f, 0xa0}, "compress (LZH)"},
@@ -67,7 +71,7 @@ var magics = []struct {
 }
 
 // Detect peeks at the first bytes of br and reports their compression. A
-// recognized but unsupported format (xz, bzip2, ...) is an error wrapping
+// recognized but unsupported format (lz4, zip, ...) is an error wrapping
 // ErrUnsupported that names it. Short inputs are reported as None.
 func Detect(br *bufio.Reader) (Format, error) {
 	head, err := br.Peek(8)
@@ -79,6 +83,10 @@ func Detect(br *bufio.Reader) (Format, error) {
 		return Gzip, nil
 	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		return Zstd, nil
+	case isBzip2(head):
+		return Bzip2, nil
+	case bytes.HasPrefix(head, xzMagic):
+		return Xz, nil
 	}
 	for _, m := range magics {
 		if bytes.HasPrefix(head, m.magic) {
@@ -114,6 +122,8 @@ func NewReader(r io.Reader, f Format) (io.ReadCloser, error) {
 			return nil, fmt.Errorf("reading zstd: %w", err)
 		}
 		return zstdReadCloser{zr}, nil
+	case Bzip2, Xz:
+		return newReadOnly(r, f)
 	}
 	return nil, fmt.Errorf("%w: %v", ErrUnsupported, f)
 }

@@ -97,8 +97,10 @@ func TestDetect(t *testing.T) {
 		{"plain tar", []byte("hello/world\x00\x00"), None, ""},
 		{"empty", nil, None, ""},
 		{"one byte", []byte{0x1f}, None, ""},
-		{"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0}, None, "xz"},
-		{"bzip2", []byte("BZh91AY&SY"), None, "bzip2"},
+		{"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0}, Xz, ""},
+		{"bzip2", []byte("BZh91AY&SY"), Bzip2, ""},
+		{"empty bzip2", []byte("BZh9\x17\x72\x45\x38\x50\x90"), Bzip2, ""},
+		{"tar entry named BZh", []byte("BZh9 not a stream\x00"), None, ""},
 		{"lz4", []byte{0x04, 0x22, 0x4d, 0x18, 0}, None, "lz4"},
 		{"zip", []byte("PK\x03\x04...."), None, "zip"},
 	} {

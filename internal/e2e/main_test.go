@@ -13,6 +13,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(crashChildEnv) != "" {
 		os.Exit(crashChild())
 	}
+	if os.Getenv(spoolChildEnv) != "" {
+		os.Exit(spoolChild())
+	}
 	dir, err := os.MkdirTemp("", "e2e-docker-config-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

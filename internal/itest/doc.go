@@ -1,5 +1,6 @@
 // Package itest holds helpers for integration tests that drive tools no one
-// here wrote: skopeo, umoci, runc and Docker Distribution's registry.
+// here wrote: skopeo, umoci, runc, buildah and Docker Distribution's
+// registry.
 //
 // A test states the tools it needs with [Require]. On a developer's machine
 // a missing tool skips the test with a message saying which Debian package

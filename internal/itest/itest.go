@@ -20,6 +20,7 @@ var packageOf = map[string]string{
 	"go":              "golang (or https://go.dev/dl)",
 	"git":             "git",
 	"tar":             "tar",
+	"buildah":         "buildah",
 }
 
 // InCI reports whether the tests run in CI, where CI is set to a true value.
@@ -69,9 +70,16 @@ func Run(t testing.TB, name string, args ...string) string {
 // error text holds the command line, the exit status and both streams.
 func RunErr(t testing.TB, name string, args ...string) (string, error) {
 	t.Helper()
+	return RunEnvErr(t, nil, name, args...)
+}
+
+// RunEnvErr is [RunErr] with the environment env (nil: this process's).
+func RunEnvErr(t testing.TB, env []string, name string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

@@ -95,3 +95,30 @@ func FuzzFilter(f *testing.F) {
 		}
 	})
 }
+func TestRulesMatchPrefix(t *testing.T) {
+	f, err := NewFilter(nil, []string{"services/api/node_modules", "**/*.log", "!services/api/keep.log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Rules{Filter: f, MatchPrefix: "services/api"}
+	for _, tc := range []struct {
+		rel        string
+		dir        bool
+		keep, skip bool
+	}{
+		{"node_modules", true, false, true},
+		{"node_modules/x.js", false, false, false},
+		{"debug.log", false, false, false},
+		{"keep.log", false, true, false},
+		{"src", true, true, false},
+	} {
+		if got := r.Keep(tc.rel, tc.dir); got != tc.keep {
+			t.Errorf("Rules{MatchPrefix: services/api}.Keep(%q) = %v, want %v", tc.rel, got, tc.keep)
+		}
+		if tc.dir {
+			if got := r.SkipDir(tc.rel); got != tc.skip {
+				t.Errorf("Rules{MatchPrefix: services/api}.SkipDir(%q) = %v, want %v", tc.rel, got, tc.skip)
+			}
+		}
+	}
+}

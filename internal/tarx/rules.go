@@ -23,6 +23,12 @@ type Rules struct {
 	OverrideModTime bool
 	UID, GID        int
 	PreserveOwner   bool
+	// MatchPrefix, when set, is put before a name (with a "/") to match
+	// it against Filter: patterns written for a parent directory.
+	MatchPrefix string
+	// Chmod, when set, gives the mode of every entry but symlinks from
+	// its mode (permission bits, 0o7777) and whether it is a directory.
+	Chmod func(mode int64, dir bool) int64
 
 	onlySeen []bool // which Only names kept an entry
 	incSeen  []bool // which include patterns kept an entry
@@ -45,7 +51,7 @@ func (r *Rules) noteKept(rel string) {
 		if r.incSeen == nil {
 			r.incSeen = make([]bool, n)
 		}
-		r.Filter.markIncluded(rel, r.incSeen)
+		r.Filter.markIncluded(r.matchName(rel), r.incSeen)
 	}
 }
 
@@ -132,7 +138,15 @@ func (r *Rules) Keep(rel string, isDir bool) bool {
 			return false
 		}
 	}
-	return r.Filter.Keep(rel)
+	return r.Filter.Keep(r.matchName(rel))
+}
+
+// matchName is rel as Filter sees it.
+func (r *Rules) matchName(rel string) string {
+	if r.MatchPrefix == "" {
+		return rel
+	}
+	return r.MatchPrefix + "/" + rel
 }
 
 // SkipDir reports whether nothing at or under the stripped relative
@@ -153,48 +167,21 @@ func (r *Rules) SkipDir(rel string) bool {
 			return true
 		}
 	}
-	return r.Filter.SkipDir(rel)
+	return r.Filter.SkipDir(r.matchName(rel))
 }
 
 // Rewrite turns a source header into the header to place, or errSkip
 // when the rules leave the entry out. It does not modify in. The
 // returned source name is the cleaned name of the input, for errors.
 func (r *Rules) Rewrite(in *tar.Header) (*tar.Header, error) {
-	src, err := SourceName(in.Name)
+	src, typ, err := entryType(in)
 	if err != nil {
 		return nil, err
 	}
-	typ := in.Typeflag
-	switch typ {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
-		typ = tar.TypeReg
-	case tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-	case tar.TypeXGlobalHeader:
-		return nil, errSkip // global PAX headers carry no entry
-	default:
-		return nil, fmt.Errorf("entry %q: type %q: %w", in.Name, typ, ErrUnsupportedEntry)
+	rel, keep, err := r.kept(src, typ)
+	if err != nil || !keep {
+		return nil, err
 	}
-	if src == "" {
-		// The source's own root ("./"): it becomes the root directory of
-		// the placement, if there is one.
-		if typ != tar.TypeDir {
-			return nil, fmt.Errorf("entry %q: non-directory with empty name: %w", in.Name, ErrUnsupportedEntry)
-		}
-		if r.Strip > 0 || r.Root == "" {
-			return nil, errSkip
-		}
-	}
-	rel, ok := src, true
-	if src != "" {
-		rel, ok = r.stripped(src)
-	}
-	if !ok {
-		return nil, errSkip
-	}
-	if !r.Keep(rel, typ == tar.TypeDir) {
-		return nil, errSkip
-	}
-	r.noteKept(rel)
 	out := &tar.Header{
 		Typeflag: typ,
 		Name:     r.join(rel),
@@ -207,29 +194,14 @@ func (r *Rules) Rewrite(in *tar.Header) (*tar.Header, error) {
 	if r.PreserveOwner {
 		out.Uid, out.Gid = in.Uid, in.Gid
 	}
+	if r.Chmod != nil && typ != tar.TypeSymlink {
+		out.Mode = r.Chmod(out.Mode, typ == tar.TypeDir)
+	}
 	if r.OverrideModTime || in.ModTime.IsZero() || in.ModTime.Unix() < 0 {
 		out.ModTime = r.ModTime
 	}
-	switch typ {
-	case tar.TypeReg:
-		out.Size = in.Size
-	case tar.TypeSymlink:
-		if in.Linkname == "" {
-			return nil, fmt.Errorf("entry %q: symlink with empty target: %w", in.Name, ErrUnsupportedEntry)
-		}
-		out.Linkname = in.Linkname
-	case tar.TypeLink:
-		t, err := SourceName(in.Linkname)
-		if err != nil {
-			return nil, fmt.Errorf("entry %q: hardlink target: %w", in.Name, err)
-		}
-		trel, ok := r.stripped(t)
-		if t == "" || !ok {
-			return nil, fmt.Errorf("entry %q: hardlink to %q: %w", in.Name, in.Linkname, ErrLinkTarget)
-		}
-		out.Linkname = r.join(trel)
-	case tar.TypeChar, tar.TypeBlock:
-		out.Devmajor, out.Devminor = in.Devmajor, in.Devminor
+	if err := r.typeFields(in, out); err != nil {
+		return nil, err
 	}
 	for k, v := range in.PAXRecords {
 		if strings.HasPrefix(k, "SCHILY.xattr.") || strings.HasPrefix(k, "LIBARCHIVE.xattr.") {
@@ -240,6 +212,74 @@ func (r *Rules) Rewrite(in *tar.Header) (*tar.Header, error) {
 		}
 	}
 	return out, nil
+}
+
+// entryType cleans the entry's name and maps its type to one a layer
+// holds (errSkip for global PAX headers).
+func entryType(in *tar.Header) (src string, typ byte, err error) {
+	if src, err = SourceName(in.Name); err != nil {
+		return "", 0, err
+	}
+	typ = in.Typeflag
+	switch typ {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
+		typ = tar.TypeReg
+	case tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+	case tar.TypeXGlobalHeader:
+		return "", 0, errSkip // global PAX headers carry no entry
+	default:
+		return "", 0, fmt.Errorf("entry %q: type %q: %w", in.Name, typ, ErrUnsupportedEntry)
+	}
+	if src == "" && typ != tar.TypeDir {
+		return "", 0, fmt.Errorf("entry %q: non-directory with empty name: %w", in.Name, ErrUnsupportedEntry)
+	}
+	return src, typ, nil
+}
+
+// kept applies strip and the filters to the clean source name src, and
+// reports the stripped name and whether the entry is kept.
+func (r *Rules) kept(src string, typ byte) (rel string, keep bool, err error) {
+	if src == "" && (r.Strip > 0 || r.Root == "") {
+		// The source's own root ("./") is the root directory of the
+		// placement, if there is one.
+		return "", false, errSkip
+	}
+	rel, ok := src, true
+	if src != "" {
+		rel, ok = r.stripped(src)
+	}
+	if !ok || !r.Keep(rel, typ == tar.TypeDir) {
+		return "", false, errSkip
+	}
+	r.noteKept(rel)
+	return rel, true, nil
+}
+
+// typeFields sets what depends on the type: size, link targets, device
+// numbers.
+func (r *Rules) typeFields(in, out *tar.Header) error {
+	switch out.Typeflag {
+	case tar.TypeReg:
+		out.Size = in.Size
+	case tar.TypeSymlink:
+		if in.Linkname == "" {
+			return fmt.Errorf("entry %q: symlink with empty target: %w", in.Name, ErrUnsupportedEntry)
+		}
+		out.Linkname = in.Linkname
+	case tar.TypeLink:
+		t, err := SourceName(in.Linkname)
+		if err != nil {
+			return fmt.Errorf("entry %q: hardlink target: %w", in.Name, err)
+		}
+		trel, ok := r.stripped(t)
+		if t == "" || !ok {
+			return fmt.Errorf("entry %q: hardlink to %q: %w", in.Name, in.Linkname, ErrLinkTarget)
+		}
+		out.Linkname = r.join(trel)
+	case tar.TypeChar, tar.TypeBlock:
+		out.Devmajor, out.Devminor = in.Devmajor, in.Devminor
+	}
+	return nil
 }
 
 // Skipped reports whether err from Rewrite means "leave the entry out".

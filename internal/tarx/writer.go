@@ -2,13 +2,19 @@ package tarx
 
 import (
 	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/gobin"
 )
 
 // kind is what a name is in the layer being written.
@@ -101,7 +107,20 @@ type Writer struct {
 	stale      bool   // a whiteout came late: the plan needs a pass of its own
 
 	written []Node // what the layer holds, in order
+
+	det  gobin.Detector // finds Go executables among the regular files
+	bins []Binary
 }
+
+// Binary is a Go executable the layer holds.
+type Binary struct {
+	Name   string // clean relative name
+	Info   *debug.BuildInfo
+	Digest string // "sha256:<hex>" of the file
+}
+
+// Binaries returns the Go executables the written layer holds, in order.
+func (w *Writer) Binaries() []Binary { return w.bins }
 
 // NewWriter returns a Writer writing to w.
 func NewWriter(w io.Writer, o Options) *Writer {
@@ -374,8 +393,10 @@ func (w *Writer) emit(name string, h *tar.Header, source string, open func() (io
 		return fmt.Errorf("reading entry %q: %w", source, err)
 	}
 	defer rc.Close()
+	w.det.Reset()
+	sn := &sniffer{det: &w.det, sum: sha256.New()}
 	bp := bufPool.Get().(*[]byte)
-	n, err := io.CopyBuffer(w.tw, io.LimitReader(rc, h.Size), *bp)
+	n, err := io.CopyBuffer(io.MultiWriter(w.tw, sn), io.LimitReader(rc, h.Size), *bp)
 	bufPool.Put(bp)
 	if err != nil {
 		return fmt.Errorf("writing entry %q: %w", source, err)
@@ -383,7 +404,27 @@ func (w *Writer) emit(name string, h *tar.Header, source string, open func() (io
 	if n != h.Size {
 		return fmt.Errorf("writing entry %q: content has %d bytes, header says %d: %w", source, n, h.Size, io.ErrUnexpectedEOF)
 	}
+	if info, ok := w.det.Result(); ok {
+		w.bins = append(w.bins, Binary{Name: name, Info: info, Digest: "sha256:" + hex.EncodeToString(sn.sum.Sum(nil))})
+	}
 	return nil
+}
+
+// sniffer feeds a file's content to the Go executable detector, and
+// hashes it while it may be one; both stop as soon as it cannot be (most
+// files: at the first bytes).
+type sniffer struct {
+	det *gobin.Detector
+	sum hash.Hash
+}
+
+func (s *sniffer) Write(p []byte) (int, error) {
+	if s.det.Done() {
+		return len(p), nil
+	}
+	s.det.Write(p)
+	s.sum.Write(p)
+	return len(p), nil
 }
 
 // mark records name in the output state.

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -378,4 +379,23 @@ func (w *headWriter) Write(p []byte) (int, error) {
 	}
 	w.n += int64(len(p))
 	return len(p), nil
+}
+
+// TestWriterBinaries: the Go executables among the entries are found as
+// they are written, with their build information and digest.
+func TestWriterBinaries(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	want, err := buildinfo.ReadFile(exe)
+	require.NoError(t, err)
+	bin, err := os.ReadFile(exe)
+	require.NoError(t, err)
+	sum := sha256.Sum256(bin)
+	w, _, err := pass(t, []in{reg("app/tool", string(bin)), reg("app/readme", "not a binary")}, Options{})
+	require.NoError(t, err)
+	require.Len(t, w.Binaries(), 1)
+	got := w.Binaries()[0]
+	assert.Equal(t, "app/tool", got.Name)
+	assert.Equal(t, "sha256:"+hex.EncodeToString(sum[:]), got.Digest)
+	assert.Equal(t, want.String(), got.Info.String(), "build info, as debug/buildinfo reads it")
 }

@@ -127,3 +127,27 @@ func TestPublish(t *testing.T) {
 		t.Errorf("validate.Index = %v", err)
 	}
 }
+
+func TestWriteFiles(t *testing.T) {
+	dir := t.TempDir()
+	err := WriteFiles(dir, map[string]string{"a/b.txt": "b", "bin/run": "#!/bin/sh\n", "empty/": "", "link": "-> a/b.txt"})
+	if err != nil {
+		t.Fatalf("WriteFiles = %v", err)
+	}
+	for name, want := range map[string]os.FileMode{"a/b.txt": 0o644, "bin/run": 0o755, "empty": os.ModeDir | 0o755, "a": os.ModeDir | 0o755, "link": os.ModeSymlink} {
+		fi, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatalf("Lstat(%s) = %v", name, err)
+		}
+		got := fi.Mode()
+		if want&os.ModeSymlink != 0 {
+			got &= os.ModeSymlink
+		}
+		if got != want {
+			t.Errorf("mode of %s = %v, want %v", name, got, want)
+		}
+	}
+	if target, _ := os.Readlink(filepath.Join(dir, "link")); target != "a/b.txt" {
+		t.Errorf("link -> %q, want a/b.txt", target)
+	}
+}

@@ -122,6 +122,22 @@ func Pull(t testing.TB, ref string, opts ...registry.Option) v1.Image {
 	return img
 }
 
+// PullIndex is Pull for an image index (validate.Index).
+func PullIndex(t testing.TB, ref string, opts ...registry.Option) v1.ImageIndex {
+	t.Helper()
+	idx, err := registry.PullIndex(context.Background(), ref, opts...)
+	if err != nil {
+		t.Fatalf("registry.PullIndex(%q) = %v", ref, err)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Fatalf("validate.Index(%s) = %v", ref, err)
+	}
+	if h, _ := idx.Digest(); h.String() != ref[strings.LastIndex(ref, "@")+1:] {
+		t.Fatalf("index digest = %s, want the one of %s", h, ref)
+	}
+	return idx
+}
+
 func check(t testing.TB, img v1.Image, digest string) {
 	t.Helper()
 	if err := validateImage(img); err != nil {

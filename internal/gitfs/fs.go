@@ -1,4 +1,4 @@
-package main
+package gitfs
 
 import (
 	"errors"
@@ -14,22 +14,25 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// gitFS is a read-only io/fs view of a git tree object, read straight from
+// FS is a read-only io/fs view of a git tree object, read straight from
 // the repository's object store: no checkout. It implements fs.ReadDirFS
 // and fs.ReadLinkFS, so layer.FromFS keeps symlinks as symlinks. Modes are
 // git's: directories 0755, files 0644, executables 0755, symlinks 0777.
 // Submodules (gitlinks) have no content in the tree and are left out.
-type gitFS struct {
+type FS struct {
 	root *object.Tree
 }
 
 var (
-	_ fs.ReadDirFS  = gitFS{}
-	_ fs.ReadLinkFS = gitFS{}
+	_ fs.ReadDirFS  = FS{}
+	_ fs.ReadLinkFS = FS{}
 )
 
+// New returns the view of tree.
+func New(tree *object.Tree) FS { return FS{root: tree} }
+
 // entry finds name in the tree; "." is the root.
-func (g gitFS) entry(op, name string) (*object.TreeEntry, error) {
+func (g FS) entry(op, name string) (*object.TreeEntry, error) {
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
@@ -50,7 +53,7 @@ func (g gitFS) entry(op, name string) (*object.TreeEntry, error) {
 }
 
 // Lstat describes name without following a symlink.
-func (g gitFS) Lstat(name string) (fs.FileInfo, error) {
+func (g FS) Lstat(name string) (fs.FileInfo, error) {
 	e, err := g.entry("lstat", name)
 	if err != nil {
 		return nil, err
@@ -59,7 +62,7 @@ func (g gitFS) Lstat(name string) (fs.FileInfo, error) {
 }
 
 // ReadLink returns the target of the symlink name.
-func (g gitFS) ReadLink(name string) (string, error) {
+func (g FS) ReadLink(name string) (string, error) {
 	e, err := g.entry("readlink", name)
 	if err != nil {
 		return "", err
@@ -79,7 +82,7 @@ func (g gitFS) ReadLink(name string) (string, error) {
 }
 
 // ReadDir lists the directory name, sorted by name.
-func (g gitFS) ReadDir(name string) ([]fs.DirEntry, error) {
+func (g FS) ReadDir(name string) ([]fs.DirEntry, error) {
 	t := g.root
 	if name != "." {
 		e, err := g.entry("readdir", name)
@@ -110,7 +113,7 @@ func (g gitFS) ReadDir(name string) ([]fs.DirEntry, error) {
 }
 
 // Open opens name, following symlinks that stay inside the tree.
-func (g gitFS) Open(name string) (fs.File, error) {
+func (g FS) Open(name string) (fs.File, error) {
 	for hops := 0; ; hops++ {
 		e, err := g.entry("open", name)
 		if err != nil {
@@ -152,7 +155,7 @@ func (g gitFS) Open(name string) (fs.File, error) {
 }
 
 // info describes a tree entry.
-func (g gitFS) info(name string, e *object.TreeEntry) (fs.FileInfo, error) {
+func (g FS) info(name string, e *object.TreeEntry) (fs.FileInfo, error) {
 	fi := &gitInfo{name: path.Base(name)}
 	switch e.Mode {
 	case filemode.Dir:

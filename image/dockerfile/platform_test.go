@@ -1,0 +1,126 @@
+package dockerfile
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBuildIndex: one image per platform, each FROM resolved for it,
+// TARGETARCH set, BUILDPLATFORM stages resolved for the build platform.
+func TestBuildIndex(t *testing.T) {
+	dir := newContext(t, map[string]string{"app-amd64": "x86 binary", "app-arm64": "arm binary"})
+	images := map[string]v1.Image{}
+	for _, p := range []string{"linux/amd64", "linux/arm64", "linux/s390x"} {
+		images["alpine|"+p] = baseImage(t, p, v1.Config{Env: []string{"PATH=/bin", "ARCH=" + p}}, baseFile{Path: "/etc/arch", Data: []byte(p)})
+	}
+	var resolved []string
+	resolver := func(ctx context.Context, ref string, p v1.Platform) (v1.Image, error) {
+		resolved = append(resolved, ref+" "+platformString(p))
+		return resolverOf(images)(ctx, ref, p)
+	}
+	idx, err := BuildIndex(context.Background(), WithContextDir(dir), WithResolver(resolver),
+		WithPlatforms("linux/amd64", "linux/arm64"), WithBuildPlatform("linux/s390x"),
+		WithDockerfileContent([]byte(`FROM --platform=$BUILDPLATFORM alpine AS tools
+ARG TARGETARCH
+ENV TOOLS_FOR=$TARGETARCH
+FROM alpine
+ARG TARGETARCH
+COPY app-$TARGETARCH /app
+COPY --from=tools /etc /etc
+ENV BUILT_FOR=$TARGETARCH
+`)))
+	require.NoError(t, err)
+	require.NoError(t, validate.Index(idx), "validate.Index")
+	mt, err := idx.MediaType()
+	require.NoError(t, err)
+	assert.Equal(t, types.OCIImageIndex, mt, "index media type")
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
+	require.Len(t, im.Manifests, 2, "one image per platform")
+	for i, want := range []struct{ platform, arch, content string }{
+		{"linux/amd64", "amd64", "x86 binary"}, {"linux/arm64", "arm64", "arm binary"},
+	} {
+		d := im.Manifests[i]
+		assert.Equal(t, want.platform, d.Platform.String(), "platform of index entry %d", i)
+		img, err := idx.Image(d.Digest)
+		require.NoError(t, err)
+		cf := configOf(t, img)
+		assert.Equal(t, want.arch, cf.Architecture, "config architecture")
+		assert.Contains(t, cf.Config.Env, "ARCH="+want.platform, "FROM resolved for the platform")
+		assert.Contains(t, cf.Config.Env, "BUILT_FOR="+want.arch, "TARGETARCH")
+		assert.Equal(t, want.content, files(t, img)["app"].Body, "COPY app-$TARGETARCH")
+		assert.Equal(t, "linux/s390x", files(t, img)["etc/arch"].Body, "COPY --from the build platform's stage")
+	}
+	assert.ElementsMatch(t, []string{"alpine linux/s390x", "alpine linux/amd64", "alpine linux/s390x", "alpine linux/arm64"}, resolved,
+		"the tools stage resolved for the build platform, the final one for each target")
+}
+
+// TestTargetAndStages: WithTarget, stages built on stages (ENV, ARG,
+// WORKDIR and USER carried over), ONBUILD triggers of a base stage and of
+// a base image.
+func TestTargetAndStages(t *testing.T) {
+	dir := newContext(t, map[string]string{"a": "a", "b": "b"})
+	withTriggers := baseImage(t, "linux/amd64", v1.Config{OnBuild: []string{"COPY a /from-trigger", "ENV TRIGGERED=1"}, Env: []string{"PATH=/x"}})
+	df := `FROM scratch AS base
+ARG V=1
+ENV E=$V
+WORKDIR /w
+ONBUILD COPY b /onbuild-b
+FROM base AS mid
+ENV F=$V
+COPY a .
+FROM triggers AS fromimage
+LABEL x=y
+FROM mid
+`
+	res := WithResolver(resolverOf(map[string]v1.Image{"triggers": withTriggers}))
+	img := mustBuild(t, dir, df, res)
+	cf := configOf(t, img)
+	assert.Equal(t, []string{dockerPath, "E=1", "F=1"}, cf.Config.Env, "ENV and ARG carried to derived stages")
+	assert.Equal(t, "/w", cf.Config.WorkingDir, "WORKDIR carried over")
+	assert.Equal(t, "w/a: 0 644 0:0 \"a\"\n", listing(files(t, img), "w/a"), "COPY relative to the inherited WORKDIR")
+	assert.Equal(t, "onbuild-b: 0 644 0:0 \"b\"\n", listing(files(t, img), "onbuild-b"), "ONBUILD of the base stage ran in mid")
+	assert.Nil(t, cf.Config.OnBuild, "triggers do not carry over")
+
+	img = mustBuild(t, dir, df, res, WithTarget("fromimage"))
+	cf = configOf(t, img)
+	assert.Contains(t, cf.Config.Env, "TRIGGERED=1", "ONBUILD ENV of the base image")
+	assert.Equal(t, "from-trigger: 0 644 0:0 \"a\"\n", listing(files(t, img), "from-trigger"), "ONBUILD COPY of the base image")
+	assert.Nil(t, cf.Config.OnBuild, "the base image's triggers are consumed")
+	assert.Equal(t, map[string]string{"x": "y"}, cf.Config.Labels, "target stage")
+}
+
+// TestBaseAnnotations: an image from a Resolver that says its reference
+// gives the result the base annotations; the history keeps the base's.
+func TestBaseAnnotations(t *testing.T) {
+	base := debianish(t, "linux/amd64")
+	ref, err := name.ParseReference("registry.example.com/library/debian:12")
+	require.NoError(t, err)
+	img := mustBuild(t, t.TempDir(), "FROM registry.example.com/library/debian:12\nENV A=1\nWORKDIR /x\n",
+		WithResolver(func(context.Context, string, v1.Platform) (v1.Image, error) { return referenced{base, ref}, nil }))
+	m, err := img.Manifest()
+	require.NoError(t, err)
+	bd, err := base.Digest()
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{
+		"org.opencontainers.image.base.name":   "registry.example.com/library/debian:12",
+		"org.opencontainers.image.base.digest": bd.String(),
+	}, m.Annotations, "base annotations")
+	cf := configOf(t, img)
+	assert.Equal(t, "stevedore: files 8 -> /", cf.History[0].CreatedBy, "the base's history first")
+	assert.Equal(t, []string{"ENV A=1 (empty)", "WORKDIR /x"}, history(cf, 1), "then the Dockerfile's")
+}
+
+type referenced struct {
+	v1.Image
+	ref name.Reference
+}
+
+func (r referenced) Reference() name.Reference { return r.ref }

@@ -1,0 +1,116 @@
+package image
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"io/fs"
+	"slices"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/layer"
+)
+
+// TestTree: the file tree of a stack of layers, whiteouts and opaque
+// directories applied, read from layers of any origin.
+func TestTree(t *testing.T) {
+	lower := tarLayer(t, types.OCILayer,
+		tarFile{name: "etc/passwd", body: "root:x:0:0::/root:/bin/sh\n"},
+		tarFile{name: "etc/motd", body: "hi\n"},
+		tarFile{name: "var/cache/a", body: "a"},
+		tarFile{name: "var/cache/b", body: "b"},
+	)
+	upper, err := layer.New(t.Context(), []layer.Source{
+		layer.Deletions("/etc/motd"),
+		layer.Opaque("/var/cache"),
+		layer.Files([]layer.File{
+			{Path: "/var/cache/c", Data: []byte("c")},
+			{Path: "/etc/pw", Mode: fs.ModeSymlink, Linkname: "passwd"},
+		}),
+	})
+	require.NoError(t, err)
+	img := mustBuild(t, nil, WithLayers(lower, upper))
+	tree, err := NewTree(img, t.TempDir())
+	require.NoError(t, err)
+	_, ok := tree.Lookup("/etc/passwd")
+	assert.False(t, ok, "Lookup before Load")
+	require.NoError(t, tree.Load(t.Context()))
+
+	var names []string
+	for n := range tree.All() {
+		names = append(names, n.Name)
+	}
+	assert.Equal(t, []string{"etc", "etc/passwd", "etc/pw", "var", "var/cache", "var/cache/c"}, names)
+	n, ok := tree.Lookup("/etc/passwd")
+	require.True(t, ok)
+	assert.Equal(t, byte(tar.TypeReg), n.Type)
+	assert.Equal(t, v1.Hash{Algorithm: "sha256", Hex: sha256Hex("root:x:0:0::/root:/bin/sh\n")}, n.Digest, "content digest")
+	b, err := tree.ReadFile(t.Context(), "/etc/pw")
+	require.NoError(t, err, "ReadFile through a symlink")
+	assert.Equal(t, "root:x:0:0::/root:/bin/sh\n", string(b))
+	_, err = tree.ReadFile(t.Context(), "/etc/motd")
+	assert.ErrorIs(t, err, ErrNotFound, "ReadFile of a deleted file")
+	_, err = tree.ReadFile(t.Context(), "/var")
+	assert.ErrorIs(t, err, ErrNotRegular)
+	assert.Equal(t, chainID(configOf(t, img).RootFS.DiffIDs), tree.ID())
+}
+
+// TestSkipUnchanged: files, links and directories the base has exactly
+// so are left out of the added layer; the rest is written.
+func TestSkipUnchanged(t *testing.T) {
+	base := mustBuild(t, nil, WithLayers(tarLayer(t, types.OCILayer,
+		tarFile{name: "srv/same", body: "same"},
+		tarFile{name: "srv/changed", body: "old"},
+	)))
+	add, err := layer.FromFiles([]layer.File{
+		{Path: "/srv/same", Data: []byte("same")},
+		{Path: "/srv/changed", Data: []byte("new")},
+		{Path: "/srv/new", Data: []byte("n")},
+	})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		opts []Option
+		want []string
+	}{
+		{nil, []string{"srv/changed", "srv/new", "srv/same"}},
+		{[]Option{WithSkipUnchanged()}, []string{"srv/changed", "srv/new"}},
+	} {
+		img := mustBuild(t, base, append(tc.opts, WithLayers(add))...)
+		ls, err := img.Layers()
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, layerNames(t, ls[len(ls)-1]), "added layer with %d options", len(tc.opts))
+	}
+}
+
+// layerNames lists the names of a layer's non-directory entries, sorted.
+func layerNames(t testing.TB, l v1.Layer) []string {
+	t.Helper()
+	rc, err := l.Uncompressed()
+	require.NoError(t, err)
+	defer rc.Close()
+	var out []string
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		if h.Typeflag != tar.TypeDir {
+			out = append(out, h.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}

@@ -1,0 +1,93 @@
+package layer
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/stevedore-dev/stevedore/internal/cache"
+	"github.com/stevedore-dev/stevedore/internal/ctxio"
+	"github.com/stevedore-dev/stevedore/internal/tarx"
+)
+
+// hostFile is one host file placed under a name of its own.
+type hostFile struct {
+	sourceBase
+	path string // host path, as given
+	dst  string // clean relative name in the layer
+}
+
+// HostFile is one regular file of the host placed at dst, a slash path in
+// the image (absolute, or relative to "/"), whatever its name on the host:
+// `COPY app /bin/server`. The file is opened with os.Open, so a symlink is
+// followed; anything but a regular file fails the build. Its permission
+// bits (setuid, setgid and sticky included) are kept; its mtime and owner
+// are replaced as for Dir (see WithModTime, WithOwner). With WithCache the
+// file is keyed like a Tarball without WithSHA256: its absolute path,
+// size, mtime, inode and ctime. WithOwner, WithModTime and WithChmod are
+// the options that make sense.
+func HostFile(path, dst string, opts ...SourceOption) Source {
+	t, err := newSourceBase(kindHostFile, "layer.HostFile", opts)
+	c, ok := cleanRel(dst)
+	switch {
+	case err != nil:
+		return invalid{err}
+	case path == "":
+		return invalid{fmt.Errorf("%w: layer.HostFile: empty path", ErrInvalidOption)}
+	case !ok || c == "":
+		return invalid{fmt.Errorf("%w: layer.HostFile: invalid destination %q", ErrInvalidOption, dst)}
+	}
+	return &hostFile{sourceBase: t, path: path, dst: c}
+}
+
+func (h *hostFile) describe() string { return "file -> /" + tarxJoin(h.opts.root, h.dst) }
+
+func (h *hostFile) key(_ context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
+	keyRules(k, "hostfile", p)
+	abs, err := filepath.Abs(h.path)
+	if err != nil {
+		return false, err
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return false, fmt.Errorf("file: %w", err)
+	}
+	k.AddString(abs).AddString(h.dst)
+	addStat(k, fi)
+	return true, nil
+}
+
+func (h *hostFile) write(ctx context.Context, w *tarx.Writer, p *prepared) error {
+	f, err := os.Open(h.path)
+	if err != nil {
+		return fmt.Errorf("opening file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("file %s: %w", h.path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("file %s: %w: %v is not a regular file", h.path, ErrUnsupportedEntry, fi.Mode().Type())
+	}
+	hdr := modeHeader(h.dst, fi.Mode())
+	hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
+	e := tarx.Entry{Header: hdr, Source: h.path, Reopen: true, Open: func() (io.ReadCloser, error) {
+		return io.NopCloser(ctxio.Reader(ctx, io.NewSectionReader(f, 0, fi.Size()))), nil
+	}}
+	if _, err := place(w, p, e); err != nil {
+		return fmt.Errorf("file %s: %w", h.path, err)
+	}
+	return nil
+}
+
+// tarxJoin joins a clean relative root and name.
+func tarxJoin(root, name string) string {
+	if root == "" {
+		return name
+	}
+	return root + "/" + name
+}
