@@ -163,3 +163,48 @@ func TestTreeFromTOC(t *testing.T) {
 	untouched := func(l v1.Layer) v1.Layer { return untouchableLayer{l, t} }
 	assert.Equal(t, want, nodesOf(t, baseTree(t, img, cache, untouched, keep)), "tree from the cache")
 }
+
+// tocOnly is a base whose layers must not be decompressed.
+type tocOnly struct {
+	v1.Image
+	t testing.TB
+}
+
+func (i tocOnly) Layers() ([]v1.Layer, error) {
+	ls, err := i.Image.Layers()
+	for j := range ls {
+		ls[j] = noDecompress{ls[j], i.t}
+	}
+	return ls, err
+}
+
+// TestSkipUnchangedWithTOC: WithSkipUnchanged compares files with the
+// content digests of the tree below, which an eStargz or zstd:chunked
+// layer's table of contents gives, for a base's layers and for the layers
+// added before, without decompressing them.
+func TestSkipUnchangedWithTOC(t *testing.T) {
+	for _, c := range lazyCompressions {
+		base := mustBuild(t, nil, WithLayers(lazyLayer(t, c, 4)))
+		dir := filepath.Join(t.TempDir(), "layout")
+		require.NoError(t, WriteOCILayout(t.Context(), dir, base, WithRefName("base")))
+		lay, err := ReadOCILayout(dir)
+		require.NoError(t, err)
+		read, err := lay.Image("base")
+		require.NoError(t, err)
+
+		run := []layer.File{{Path: "/app/run", Data: []byte("#!/bin/sh\necho run\n"), Mode: 0o755}}
+		again, err := layer.FromFiles(append(run, layer.File{Path: "/app/new", Data: []byte("new")}))
+		require.NoError(t, err)
+		added, err := layer.FromFiles([]layer.File{{Path: "/opt/tool", Data: []byte("tool"), Mode: 0o755}}, layer.WithCompression(c))
+		require.NoError(t, err)
+		toolAgain, err := layer.FromFiles([]layer.File{{Path: "/opt/tool", Data: []byte("tool"), Mode: 0o755}, {Path: "/opt/other", Data: []byte("o")}})
+		require.NoError(t, err)
+		img, err := Build(t.Context(), tocOnly{read, t}, WithLayers(again, added, toolAgain), WithSkipUnchanged())
+		require.NoError(t, err)
+		ls, err := img.Layers()
+		require.NoError(t, err)
+		n := len(ls)
+		assert.Equal(t, []string{"app/new"}, layerNames(t, ls[n-3]), "%v base: the layer repeating /app/run", c)
+		assert.Equal(t, []string{"opt/other"}, layerNames(t, ls[n-1]), "%v layer below: the layer repeating /opt/tool", c)
+	}
+}
