@@ -3,7 +3,6 @@ package image
 import (
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -69,12 +68,7 @@ func TestBuildLazyLayers(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, d.Annotations, lastDescriptor(t, oci.(v1.Image)).Annotations, "after ToOCI")
 
-				dir := filepath.Join(t.TempDir(), "layout")
-				require.NoError(t, WriteOCILayout(t.Context(), dir, img, WithRefName("v1")))
-				lay, err := ReadOCILayout(dir)
-				require.NoError(t, err)
-				read, err := lay.Image("v1")
-				require.NoError(t, err)
+				read := throughLayout(t, img)
 				assert.Equal(t, d.Annotations, lastDescriptor(t, read).Annotations, "read back from an OCI layout")
 
 				on := mustBuild(t, read, WithLayers(tarLayer(t, types.OCILayer, tarFile{name: "etc/more", body: "more"})))

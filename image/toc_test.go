@@ -31,12 +31,17 @@ func lazyBase(t testing.TB) v1.Image {
 	require.NoError(t, err)
 	gz, err := layer.FromFiles([]layer.File{{Path: "/etc/conf", Data: []byte("k=v\n")}})
 	require.NoError(t, err)
-	img := mustBuild(t, nil, WithLayers(lazyLayer(t, layer.EStargz, 3), zc, gz))
+	return throughLayout(t, mustBuild(t, nil, WithLayers(lazyLayer(t, layer.EStargz, 3), zc, gz)))
+}
+
+// throughLayout writes img to an OCI layout and reads it back.
+func throughLayout(t testing.TB, img v1.Image) v1.Image {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "layout")
-	require.NoError(t, WriteOCILayout(t.Context(), dir, img, WithRefName("base")))
+	require.NoError(t, WriteOCILayout(t.Context(), dir, img, WithRefName("v1")))
 	lay, err := ReadOCILayout(dir)
 	require.NoError(t, err)
-	read, err := lay.Image("base")
+	read, err := lay.Image("v1")
 	require.NoError(t, err)
 	return read
 }
@@ -184,13 +189,7 @@ func (i tocOnly) Layers() ([]v1.Layer, error) {
 // added before, without decompressing them.
 func TestSkipUnchangedWithTOC(t *testing.T) {
 	for _, c := range lazyCompressions {
-		base := mustBuild(t, nil, WithLayers(lazyLayer(t, c, 4)))
-		dir := filepath.Join(t.TempDir(), "layout")
-		require.NoError(t, WriteOCILayout(t.Context(), dir, base, WithRefName("base")))
-		lay, err := ReadOCILayout(dir)
-		require.NoError(t, err)
-		read, err := lay.Image("base")
-		require.NoError(t, err)
+		read := throughLayout(t, mustBuild(t, nil, WithLayers(lazyLayer(t, c, 4))))
 
 		run := []layer.File{{Path: "/app/run", Data: []byte("#!/bin/sh\necho run\n"), Mode: 0o755}}
 		again, err := layer.FromFiles(append(run, layer.File{Path: "/app/new", Data: []byte("new")}))
