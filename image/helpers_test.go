@@ -33,6 +33,8 @@ type tarFile struct {
 	body string
 	mode int64
 	dir  bool
+	typ  byte   // another type than a file or directory (tar.TypeSymlink, ...)
+	link string // its link target
 }
 
 // tarBytes builds an uncompressed tar with fixed mtimes and owners.
@@ -45,9 +47,12 @@ func tarBytes(t testing.TB, files ...tarFile) []byte {
 		if h.Mode == 0 {
 			h.Mode = 0o644
 		}
-		if f.dir {
+		switch {
+		case f.typ != 0:
+			h.Typeflag, h.Linkname = f.typ, f.link
+		case f.dir:
 			h.Typeflag = tar.TypeDir
-		} else {
+		default:
 			h.Typeflag = tar.TypeReg
 			h.Size = int64(len(f.body))
 		}

@@ -8,14 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
+	"maps"
+	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/stevedore-dev/stevedore/internal/cache"
+	"github.com/stevedore-dev/stevedore/internal/ctxio"
 	"github.com/stevedore-dev/stevedore/internal/fstree"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -156,66 +162,18 @@ func (t *Tree) All() iter.Seq[layer.Node] {
 var ErrNotRegular = errors.New("image: not a regular file")
 
 // ReadFile returns the content of the regular file at name, following
-// symlinks as a container would (absolute targets from the image root).
-// It loads the tree if needed and reads the one layer that holds the
-// file, up to the file. A path the image does not have is an error
-// wrapping ErrNotFound.
+// symlinks as [Tree.Resolve] does (absolute targets from the image root);
+// a hardlink reads as its target. It loads the tree if needed and reads
+// the one layer that holds the file, up to the file. A path the image
+// does not have is an error wrapping ErrNotFound.
 func (t *Tree) ReadFile(ctx context.Context, name string) ([]byte, error) {
-	if err := t.Load(ctx); err != nil {
-		return nil, err
-	}
-	tr := t.loaded()
-	p, err := tr.Resolve(clean(name))
-	if err != nil {
-		return nil, fmt.Errorf("image: reading %s: %w", name, err)
-	}
-	n, ok := tr.Lookup(p)
-	switch {
-	case !ok:
-		return nil, fmt.Errorf("image: reading %s: %w", name, ErrNotFound)
-	case n.Type != tar.TypeReg:
-		return nil, fmt.Errorf("image: reading %s: %w", name, ErrNotRegular)
-	}
-	return readFromLayer(ctx, t.layers[tr.Origin(p)], p, n.Size)
-}
-
-// readFromLayer reads the content of name from one layer's tar, following
-// hardlinks within it.
-func readFromLayer(ctx context.Context, l v1.Layer, name string, size int64) ([]byte, error) {
-	rc, err := l.Uncompressed()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	want := map[string]bool{name: true}
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("image: %s is not in its layer: %w", name, ErrNotFound)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("image: reading %s: %w", name, err)
-		}
-		n, err := tarx.SourceName(h.Name)
-		if err != nil {
-			continue
-		}
-		if h.Typeflag == tar.TypeLink && want[n] {
-			// A hardlink to a file written earlier in the layer would
-			// have been found first; one to a later name is followed.
-			if t, err := tarx.SourceName(h.Linkname); err == nil {
-				want[t] = true
-			}
-			continue
-		}
-		if want[n] && (h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA) {
-			return io.ReadAll(io.LimitReader(tr, size))
-		}
-	}
+	var out []byte
+	err := t.ReadFiles(ctx, []string{name}, func(_ string, r io.Reader) error {
+		var err error
+		out, err = io.ReadAll(r)
+		return err
+	})
+	return out, err
 }
 
 func clean(name string) string {
@@ -322,4 +280,167 @@ func (ix *indexer) remember(d v1.Hash, nodes []tarx.Node, full bool) {
 	ix.mu.Lock()
 	ix.mem[d], ix.full[d] = nodes, full
 	ix.mu.Unlock()
+}
+
+// TreeOf returns the file tree of img, as NewTree does with t's cache
+// directory, sharing t's layer indexes in memory: a layer that t, or any
+// tree made from t this way, has indexed is not indexed again. A program
+// that looks at many images with layers in common (the stages of a
+// Dockerfile, each one layer more than the last) indexes each layer
+// once.
+func (t *Tree) TreeOf(img v1.Image) (*Tree, error) {
+	nt, err := NewTree(img, "")
+	if err != nil {
+		return nil, err
+	}
+	nt.ix = t.ix
+	return nt, nil
+}
+
+// rootNode is what an image has at its root.
+var rootNode = layer.Node{Type: tar.TypeDir, Mode: 0o755}
+
+// Resolve follows the symlinks of every element of name ("/usr/lib/x" or
+// "usr/lib/x") as a container would, absolute targets from the image
+// root, and returns the clean relative path reached ("" for the root, a
+// directory 0755 owned by root) and what the image has there, never a
+// symlink. ".." never climbs above the root: a relative link that would
+// leave it resolves from the root, as in a container, and as docker
+// build's COPY resolves its paths.
+//
+// ok is false when the image has nothing at the path; the path returned
+// is then where an entry created at name would land. A loop (more than 40
+// links) is an error wrapping syscall.ELOOP, a path through something
+// that is not a directory one wrapping syscall.ENOTDIR. Resolve finds
+// nothing before [Tree.Load].
+func (t *Tree) Resolve(name string) (string, layer.Node, bool, error) {
+	tr := t.loaded()
+	if tr == nil {
+		return clean(name), layer.Node{}, false, nil
+	}
+	p, err := tr.ResolveInRoot(clean(name))
+	if err != nil {
+		return "", layer.Node{}, false, fmt.Errorf("image: %w", &fs.PathError{Op: "resolve", Path: "/" + clean(name), Err: syscall.ELOOP})
+	}
+	if p == "" {
+		return "", rootNode, true, nil
+	}
+	if n, ok := tr.Lookup(p); ok {
+		return p, toNode(n), true, nil
+	}
+	// The first parent the image has tells a missing name from one below
+	// a file.
+	for d := path.Dir(p); d != "."; d = path.Dir(d) {
+		if n, ok := tr.Lookup(d); ok {
+			if n.Type != tar.TypeDir {
+				return "", layer.Node{}, false, fmt.Errorf("image: %w", &fs.PathError{Op: "resolve", Path: "/" + clean(name), Err: syscall.ENOTDIR})
+			}
+			break
+		}
+	}
+	return p, layer.Node{}, false, nil
+}
+
+// ReadFiles calls f with the content of each regular file of names,
+// symlinks followed as [Tree.Resolve] follows them; a hardlink reads as
+// its target. It loads the tree if needed, then reads each layer that
+// holds one of the files once, lowest layer first, up to the last of
+// them: f is called one file at a time, in the order the layers hold
+// them, once for each distinct name, with r valid until it returns.
+//
+// A name the image does not have is an error wrapping ErrNotFound, one
+// that is not a regular file an error wrapping ErrNotRegular, and
+// nothing is read then. An error of f stops the reading and is returned.
+func (t *Tree) ReadFiles(ctx context.Context, names []string, f func(name string, r io.Reader) error) error {
+	if err := t.Load(ctx); err != nil {
+		return err
+	}
+	tr := t.loaded()
+	wants := map[int]map[string][]string{} // layer -> entry -> names
+	for _, name := range names {
+		p, n, ok, err := t.Resolve(name)
+		switch {
+		case err != nil:
+			return fmt.Errorf("image: reading %s: %w", name, err)
+		case !ok:
+			return fmt.Errorf("image: reading %s: %w", name, ErrNotFound)
+		case n.Type != tar.TypeReg:
+			return fmt.Errorf("image: reading %s: %w", name, ErrNotRegular)
+		}
+		l, entry := tr.Content(p)
+		if wants[l] == nil {
+			wants[l] = map[string][]string{}
+		}
+		if !slices.Contains(wants[l][entry], name) {
+			wants[l][entry] = append(wants[l][entry], name)
+		}
+	}
+	for _, l := range slices.Sorted(maps.Keys(wants)) {
+		if err := readEntries(ctx, t.layers[l], wants[l], f); err != nil {
+			return fmt.Errorf("image: reading layer %d (%s): %w", l, t.diffIDs[l], err)
+		}
+	}
+	return nil
+}
+
+// readEntries reads l up to the last entry of want (entry name -> the
+// names f is called with for its content).
+func readEntries(ctx context.Context, l v1.Layer, want map[string][]string, f func(name string, r io.Reader) error) error {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(ctxio.Reader(ctx, rc))
+	for len(want) > 0 {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			missing := slices.Min(slices.Collect(maps.Keys(want)))
+			return fmt.Errorf("/%s is not in its layer: %w", missing, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		name, err := tarx.SourceName(h.Name)
+		names, ok := want[name]
+		if err != nil || !ok || (h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA && h.Typeflag != tar.TypeGNUSparse) {
+			continue
+		}
+		delete(want, name)
+		if err := serve(tr, names, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serve calls f with r for each of names; the content is spooled to a
+// temp file when there are several.
+func serve(r io.Reader, names []string, f func(name string, r io.Reader) error) error {
+	if len(names) == 1 {
+		return f(names[0], r)
+	}
+	spool, err := os.CreateTemp("", "stevedore-tree-*")
+	if err != nil {
+		return err
+	}
+	// Unlinked at once where the system allows: nothing is left behind,
+	// however the process ends.
+	unlinked := os.Remove(spool.Name()) == nil
+	defer func() {
+		spool.Close()
+		if !unlinked {
+			os.Remove(spool.Name())
+		}
+	}()
+	n, err := io.Copy(spool, r)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := f(name, io.NewSectionReader(spool, 0, n)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

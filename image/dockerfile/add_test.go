@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -17,13 +18,16 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ulikunitz/xz"
 
+	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/internal/gitfs/gittest"
+	"github.com/stevedore-dev/stevedore/layer"
 )
 
 // tarOf is a tar with a directory, a file owned 33:33, an executable and a
@@ -232,4 +236,33 @@ func TestMultiStageContext(t *testing.T) {
 	cancel()
 	_, err := Build(ctx, WithContextDir(t.TempDir()), WithDockerfileContent([]byte("FROM scratch\nLABEL a=b\n")))
 	assert.ErrorIs(t, err, context.Canceled, "Build with a cancelled context")
+}
+
+// TestCopyFromHardlinks: COPY --from writes the hardlinks of the source
+// image as regular files with their target's content, mode and owner,
+// and leaves out what an upper layer of the source deletes.
+func TestCopyFromHardlinks(t *testing.T) {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, h := range []*tar.Header{
+		{Typeflag: tar.TypeReg, Name: "opt/a", Mode: 0o750, Uid: 7, Size: 4},
+		{Typeflag: tar.TypeLink, Name: "opt/b", Linkname: "opt/a", Mode: 0o750, Uid: 7},
+		{Typeflag: tar.TypeReg, Name: "opt/gone", Mode: 0o644},
+	} {
+		require.NoError(t, tw.WriteHeader(h))
+		if h.Size > 0 {
+			_, err := tw.Write([]byte("data"))
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, tw.Close())
+	lower, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b.Bytes())), nil })
+	require.NoError(t, err)
+	upper, err := layer.New(t.Context(), []layer.Source{layer.Deletions("/opt/gone")})
+	require.NoError(t, err)
+	src, err := image.Build(t.Context(), nil, image.WithLayers(lower, upper), image.WithPlatform("linux/amd64"))
+	require.NoError(t, err)
+	img := mustBuild(t, t.TempDir(), "FROM scratch\nCOPY --from=src /opt /copy/\n", WithResolver(resolverOf(map[string]v1.Image{"src": src})))
+	assert.Equal(t, "copy: 5 755 0:0\ncopy/a: 0 750 7:0 \"data\"\ncopy/b: 0 750 7:0 \"data\"\n", listing(files(t, img), "copy"),
+		"COPY --from of a directory with a hardlink and a deleted file")
 }

@@ -11,8 +11,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+
+	"github.com/stevedore-dev/stevedore/image"
 )
 
 // defaultPath is the PATH docker build gives a stage whose base has none.
@@ -85,7 +88,7 @@ type source struct {
 	p       *parsed
 	content []byte
 	ctxt    *buildContext
-	indexes *indexCache
+	trees   *image.Tree // the empty image's: the trees of the build's images are made from it
 }
 
 // load reads and parses the Dockerfile and opens the context.
@@ -106,7 +109,13 @@ func load(o *options) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &source{p: p, content: content, ctxt: c, indexes: newIndexCache(o.cacheDir)}, nil
+	// The file trees of the images the build reads (the stages', those
+	// COPY --from names) share the index of each layer.
+	trees, err := image.NewTree(empty.Image, o.cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	return &source{p: p, content: content, ctxt: c, trees: trees}, nil
 }
 
 // readDockerfile returns the Dockerfile's name (for errors) and content.
@@ -141,7 +150,7 @@ type platformBuild struct {
 	o        *options
 	p        *parsed
 	ctxt     *buildContext
-	indexes  *indexCache
+	trees    *image.Tree // see source
 	platform v1.Platform
 	global   *envList // predefined and meta arguments
 	target   int
@@ -168,7 +177,7 @@ func (src *source) plan(o *options, platform v1.Platform) (*platformBuild, error
 	if err != nil {
 		return nil, err
 	}
-	pb := &platformBuild{o: o, p: p, ctxt: src.ctxt, indexes: src.indexes, platform: platform,
+	pb := &platformBuild{o: o, p: p, ctxt: src.ctxt, trees: src.trees, platform: platform,
 		images: map[string]v1.Image{}, rep: &reporter{f: o.progress}}
 	if len(o.platforms) > 1 {
 		pb.rep.platform = platformString(platform)

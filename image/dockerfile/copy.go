@@ -1,6 +1,7 @@
 package dockerfile
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -195,11 +196,15 @@ func (s *stageState) fileDest(ctx context.Context, op *copyOp, base string) (str
 		return path.Join(op.dest, base), nil
 	}
 	if s.img != nil {
-		_, fi, ok, err := s.view().resolve(ctx, op.dest)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		t, err := s.tree(ctx)
+		if err != nil {
 			return "", err
 		}
-		if ok && fi.isDir() {
+		_, n, ok, err := t.Resolve(op.dest)
+		if err != nil {
+			return "", err
+		}
+		if ok && n.Type == tar.TypeDir {
 			return path.Join(op.dest, base), nil
 		}
 	}

@@ -30,8 +30,9 @@
 // image so far. Where docker's COPY depends on the stage's files — a
 // destination that is an existing directory, --chown names looked up in
 // its /etc/passwd and /etc/group, the directories WORKDIR creates — the
-// stage's file tree is read from its layers (indexes of base layers are
-// kept in the cache of WithCache). Files copied from the build context get
+// stage's file tree is that of its image so far (image.Tree: symlinks
+// followed inside the root, as docker's COPY does; layer indexes kept in
+// the cache of WithCache). Files copied from the build context get
 // 0:0 and the default mtime (SOURCE_DATE_EPOCH, else the epoch), where
 // docker keeps the context's mtimes; files copied --from a stage or image
 // keep their owners and modes, as docker's do.

@@ -5,19 +5,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
+	"github.com/stevedore-dev/stevedore/layer"
 )
 
 // fromImage returns the image COPY --from names: an earlier stage (by name
@@ -40,8 +40,14 @@ func (s *stageState) fromImage(ctx context.Context, from string) (v1.Image, erro
 // what the source image has.
 type fromEntry struct {
 	dst string
-	src string // name in the source image (a hardlink's target)
-	fi  fileInfo
+	src string // name in the source image
+	n   layer.Node
+}
+
+// fromTree is the file tree COPY --from reads.
+type fromTree struct {
+	*image.Tree
+	nodes []layer.Node // every path, sorted
 }
 
 // fromParts plans COPY --from: the sources are resolved in the source
@@ -53,17 +59,14 @@ func (s *stageState) fromParts(ctx context.Context, op *copyOp) error {
 	if err != nil {
 		return err
 	}
-	layers, err := img.Layers()
+	t, err := s.b.loadTree(ctx, img)
 	if err != nil {
-		return err
-	}
-	v := newView(layers, s.b.indexes)
-	if err := v.load(ctx); err != nil {
 		return fmt.Errorf("reading --from=%s: %w", op.from, err)
 	}
+	ft := &fromTree{Tree: t, nodes: slices.Collect(t.All())}
 	var entries []fromEntry
 	for _, src := range op.sd.SourcePaths {
-		es, err := s.fromSource(ctx, op, v, src)
+		es, err := s.fromSource(ctx, op, ft, src)
 		if err != nil {
 			return err
 		}
@@ -72,7 +75,7 @@ func (s *stageState) fromParts(ctx context.Context, op *copyOp) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	tmp, sum, err := writeFromTar(ctx, v, entries)
+	tmp, sum, err := writeFromTar(ctx, t, entries)
 	if err != nil {
 		return fmt.Errorf("copying from %s: %w", op.from, err)
 	}
@@ -82,22 +85,22 @@ func (s *stageState) fromParts(ctx context.Context, op *copyOp) error {
 }
 
 // fromSource selects the entries of one source of COPY --from.
-func (s *stageState) fromSource(ctx context.Context, op *copyOp, v *view, src string) ([]fromEntry, error) {
+func (s *stageState) fromSource(ctx context.Context, op *copyOp, ft *fromTree, src string) ([]fromEntry, error) {
 	rel := cleanName(src)
 	matches := []string{rel}
 	if containsWildcards(rel) {
-		matches = v.glob(ctx, rel)
+		matches = ft.glob(rel)
 	}
 	var out []fromEntry
 	for _, m := range matches {
-		real, fi, ok, err := v.resolve(ctx, m)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		real, n, ok, err := ft.Resolve(m)
+		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			return nil, fmt.Errorf("%w: %q not found in %s", ErrNotFound, "/"+m, op.from)
 		}
-		if !fi.isDir() {
+		if n.Type != tar.TypeDir {
 			dst, err := s.fileDest(ctx, op, path.Base(m))
 			if err != nil {
 				return nil, err
@@ -105,13 +108,13 @@ func (s *stageState) fromSource(ctx context.Context, op *copyOp, v *view, src st
 			if err := s.parentDirs(ctx, op, path.Dir(dst)); err != nil {
 				return nil, err
 			}
-			out = append(out, fromEntry{dst: cleanName(dst), src: real, fi: fi})
+			out = append(out, fromEntry{dst: cleanName(dst), src: real, n: n})
 			continue
 		}
 		if err := s.parentDirs(ctx, op, op.dest); err != nil {
 			return nil, err
 		}
-		es, err := v.under(real, op.excludes)
+		es, err := ft.under(real, op.excludes)
 		if err != nil {
 			return nil, err
 		}
@@ -123,61 +126,75 @@ func (s *stageState) fromSource(ctx context.Context, op *copyOp, v *view, src st
 	return out, nil
 }
 
+// below returns the nodes below dir ("" for the root), sorted.
+func (ft *fromTree) below(dir string) []layer.Node {
+	if dir == "" {
+		return ft.nodes
+	}
+	prefix := dir + "/"
+	i, _ := slices.BinarySearchFunc(ft.nodes, prefix, func(n layer.Node, p string) int { return strings.Compare(n.Name, p) })
+	j := i
+	for j < len(ft.nodes) && strings.HasPrefix(ft.nodes[j].Name, prefix) {
+		j++
+	}
+	return ft.nodes[i:j]
+}
+
 // under lists what the tree has below dir, named relative to it, minus
 // what the exclude patterns (relative to dir) leave out.
-func (v *view) under(dir string, excludes []string) ([]fromEntry, error) {
+func (ft *fromTree) under(dir string, excludes []string) ([]fromEntry, error) {
 	f, err := tarx.NewFilter(nil, excludes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: --exclude: %v", ErrParse, err)
 	}
 	var out []fromEntry
-	for name, fi := range v.tree {
-		rel, ok := strings.CutPrefix(name, dir+"/")
-		if dir == "" {
-			rel, ok = name, true
+	for _, n := range ft.below(dir) {
+		rel := relTo(dir, n.Name)
+		if f.Keep(rel) {
+			out = append(out, fromEntry{dst: rel, src: n.Name, n: n})
 		}
-		if !ok || !f.Keep(rel) {
-			continue
-		}
-		out = append(out, fromEntry{dst: rel, src: name, fi: fi})
 	}
 	return out, nil
+}
+
+// relTo is name (below dir) relative to dir.
+func relTo(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return name[len(dir)+1:]
 }
 
 // glob matches pattern against the tree as COPY does in a stage: the
 // part before the first wildcard resolved, the rest matched component by
 // component (filepath.Match), results sorted.
-func (v *view) glob(ctx context.Context, pattern string) []string {
+func (ft *fromTree) glob(pattern string) []string {
 	comps := strings.Split(pattern, "/")
 	i := slices.IndexFunc(comps, containsWildcards)
 	base, rest := strings.Join(comps[:i], "/"), strings.Join(comps[i:], "/")
 	depth := len(comps) - i
-	real, fi, ok, err := v.resolve(ctx, base)
-	if err != nil || !ok || !fi.isDir() {
+	real, n, ok, err := ft.Resolve(base)
+	if err != nil || !ok || n.Type != tar.TypeDir {
 		return nil
 	}
 	var out []string
-	for name := range v.tree {
-		rel, ok := strings.CutPrefix(name, real+"/")
-		if real == "" {
-			rel, ok = name, true
-		}
-		if !ok || strings.Count(rel, "/")+1 != depth {
+	for _, n := range ft.below(real) {
+		rel := relTo(real, n.Name)
+		if strings.Count(rel, "/")+1 != depth {
 			continue
 		}
 		if m, _ := filepath.Match(rest, rel); m {
-			out = append(out, name)
+			out = append(out, n.Name)
 		}
 	}
-	sort.Strings(out)
 	return out
 }
 
 // writeFromTar writes entries, sorted by name (the last of equal names
 // wins), to a temp tarball and returns its path and sha256. Contents are
-// read from the source layers, each layer once; hardlinks become regular
+// read from the source layers, each layer once; hardlinks are regular
 // files with their target's content.
-func writeFromTar(ctx context.Context, v *view, entries []fromEntry) (string, string, error) {
+func writeFromTar(ctx context.Context, t *image.Tree, entries []fromEntry) (string, string, error) {
 	slices.SortStableFunc(entries, func(a, b fromEntry) int { return strings.Compare(a.dst, b.dst) })
 	entries = lastByName(entries)
 	// Contents: spooled in layer order, then written in name order.
@@ -187,39 +204,27 @@ func writeFromTar(ctx context.Context, v *view, entries []fromEntry) (string, st
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
-	offsets := map[string][2]int64{}
-	byLayer := map[int]map[string]bool{}
-	for i, e := range entries {
-		if e.fi.Type == tar.TypeLink {
-			fi, ok := v.tree[e.fi.Link]
-			if !ok {
-				return "", "", fmt.Errorf("/%s: hardlink to missing /%s", e.src, e.fi.Link)
-			}
-			entries[i].src, entries[i].fi = e.fi.Link, fi
-			e = entries[i]
-		}
-		if e.fi.Type == tar.TypeReg && e.fi.Size > 0 {
-			if byLayer[e.fi.layer] == nil {
-				byLayer[e.fi.layer] = map[string]bool{}
-			}
-			byLayer[e.fi.layer][e.src] = true
+	var names []string
+	seen := map[string]bool{}
+	for _, e := range entries {
+		switch {
+		case e.n.Type == tar.TypeLink:
+			return "", "", fmt.Errorf("/%s: hardlink to missing /%s", e.src, e.n.Linkname)
+		case e.n.Type == tar.TypeReg && e.n.Size > 0 && !seen[e.src]:
+			seen[e.src] = true
+			names = append(names, e.src)
 		}
 	}
+	offsets := map[string][2]int64{}
 	var off int64
-	for li, want := range byLayer {
-		err := v.stream(ctx, li, func(name string, h *tar.Header, r io.Reader) (bool, error) {
-			if !want[name] {
-				return false, nil
-			}
-			delete(want, name)
-			n, err := io.Copy(spool, r)
-			offsets[name] = [2]int64{off, n}
-			off += n
-			return len(want) == 0, err
-		})
-		if err != nil {
-			return "", "", err
-		}
+	err = t.ReadFiles(ctx, names, func(name string, r io.Reader) error {
+		n, err := io.Copy(spool, r)
+		offsets[name] = [2]int64{off, n}
+		off += n
+		return err
+	})
+	if err != nil {
+		return "", "", err
 	}
 	return writeSorted(entries, spool, offsets)
 }
@@ -246,16 +251,16 @@ func writeSorted(entries []fromEntry, spool *os.File, offsets map[string][2]int6
 	tw := tar.NewWriter(io.MultiWriter(f, h))
 	err = func() error {
 		for _, e := range entries {
-			hdr := &tar.Header{Typeflag: e.fi.Type, Name: e.dst, Mode: e.fi.Mode, Uid: e.fi.UID, Gid: e.fi.GID}
+			hdr := &tar.Header{Typeflag: e.n.Type, Name: e.dst, Mode: e.n.Mode, Uid: e.n.UID, Gid: e.n.GID}
 			var body io.Reader
-			switch e.fi.Type {
+			switch e.n.Type {
 			case tar.TypeReg:
 				o := offsets[e.src]
 				hdr.Size, body = o[1], io.NewSectionReader(spool, o[0], o[1])
 			case tar.TypeDir:
 				hdr.Name += "/"
 			case tar.TypeSymlink:
-				hdr.Linkname = e.fi.Link
+				hdr.Linkname = e.n.Linkname
 			case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 			default:
 				continue

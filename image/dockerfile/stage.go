@@ -1,15 +1,18 @@
 package dockerfile
 
 import (
+	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/stevedore-dev/stevedore/image"
 )
 
 // stageState is a stage being built: the image so far and docker's view
@@ -26,7 +29,7 @@ type stageState struct {
 	cmdSet   bool         // CMD given in this stage (ENTRYPOINT then keeps it)
 	pending  []v1.History // entries since the last commit
 	base     baseInfo     // the image the stage (or its base stage) starts from
-	fsView   *view        // of img, made on demand
+	fsTree   *image.Tree  // of img, made on demand
 	triggers []triggerCommand
 }
 
@@ -50,18 +53,28 @@ func (s *stageState) name() string {
 	return strconv.Itoa(s.index)
 }
 
-// view is the file tree of the stage's image so far.
-func (s *stageState) view() *view {
-	if s.fsView == nil {
-		var layers []v1.Layer
-		if s.img != nil {
-			if ls, err := s.img.Layers(); err == nil {
-				layers = ls
-			}
+// tree is the file tree of the stage's image so far (not nil), loaded.
+func (s *stageState) tree(ctx context.Context) (*image.Tree, error) {
+	if s.fsTree == nil {
+		t, err := s.b.loadTree(ctx, s.img)
+		if err != nil {
+			return nil, err
 		}
-		s.fsView = newView(layers, s.b.indexes)
+		s.fsTree = t
 	}
-	return s.fsView
+	return s.fsTree, nil
+}
+
+// loadTree returns the file tree of img, loaded.
+func (b *platformBuild) loadTree(ctx context.Context, img v1.Image) (*image.Tree, error) {
+	t, err := b.trees.TreeOf(img)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Load(ctx); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // expand runs variable expansion on the words of cmd, as BuildKit does
@@ -248,17 +261,21 @@ func (s *stageState) missingDirs(ctx context.Context, dir string) ([]string, err
 		// Nothing committed yet: the stage is empty.
 		return ancestorsAndSelf(cleanName(dir)), nil
 	}
+	t, err := s.tree(ctx)
+	if err != nil {
+		return nil, err
+	}
 	parts := strings.Split(cleanName(dir), "/")
 	for i := len(parts); i > 0; i-- {
 		p := strings.Join(parts[:i], "/")
-		real, fi, ok, err := s.view().resolve(ctx, p)
-		if errors.Is(err, ErrNotFound) || (err == nil && !ok) {
-			continue
-		}
+		real, n, ok, err := t.Resolve(p)
 		if err != nil {
 			return nil, err
 		}
-		if !fi.isDir() {
+		if !ok {
+			continue
+		}
+		if n.Type != tar.TypeDir {
 			return nil, fmt.Errorf("mkdir %s: /%s is not a directory", dir, p)
 		}
 		var out []string
@@ -281,6 +298,11 @@ func ancestorsAndSelf(rel string) []string {
 		out[i] = strings.Join(parts[:i+1], "/")
 	}
 	return out
+}
+
+// cleanName is a slash path as a clean relative path ("" for the root).
+func cleanName(name string) string {
+	return strings.TrimPrefix(path.Clean("/"+name), "/")
 }
 
 func joinRel(a, b string) string {
@@ -311,13 +333,24 @@ func (s *stageState) resolveOwner(ctx context.Context, spec string) (owner, erro
 	return c.resolve(passwd, group)
 }
 
-// readFile reads a small file of the stage's filesystem; a missing one
-// reads as empty.
+// maxReadFile bounds the files of a stage that are read (/etc/passwd,
+// /etc/group).
+const maxReadFile = 16 << 20
+
+// readFile reads a small file of the stage's filesystem (symlinks
+// followed); an empty stage has none.
 func (s *stageState) readFile(ctx context.Context, p string) ([]byte, error) {
 	if s.img == nil {
 		return nil, nil
 	}
-	return s.view().readFile(ctx, p, 16<<20)
+	t, err := s.tree(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, n, ok, err := t.Resolve(p); err == nil && ok && n.Size > maxReadFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", p, maxReadFile)
+	}
+	return t.ReadFile(ctx, p)
 }
 
 // commitLayer commits l with the pending history.
@@ -340,6 +373,6 @@ func (s *stageState) commit(ctx context.Context, l layerRef) error {
 	if err != nil {
 		return err
 	}
-	s.img, s.pending, s.fsView = img, nil, nil
+	s.img, s.pending, s.fsTree = img, nil, nil
 	return nil
 }

@@ -58,13 +58,34 @@ func TestApply(t *testing.T) {
 
 func TestHardlinkAndOrigin(t *testing.T) {
 	tr := New()
-	tr.Apply([]tarx.Node{{Name: "a", Type: tar.TypeReg, Size: 3, Digest: "sha256:x"}})
-	tr.Apply([]tarx.Node{{Name: "b", Type: tar.TypeLink, Linkname: "a"}})
+	tr.Apply([]tarx.Node{{Name: "a", Type: tar.TypeReg, Mode: 0o600, UID: 5, Size: 3, Digest: "sha256:x"}})
+	tr.Apply([]tarx.Node{{Name: "b", Type: tar.TypeLink, Mode: 0o777, Linkname: "a"}})
 	b, ok := tr.Lookup("b")
 	require.True(t, ok)
-	assert.Equal(t, tarx.Node{Name: "b", Type: tar.TypeReg, Size: 3, Digest: "sha256:x"}, b, "a hardlink is its target's content")
+	assert.Equal(t, tarx.Node{Name: "b", Type: tar.TypeReg, Mode: 0o600, UID: 5, Size: 3, Digest: "sha256:x"}, b, "a hardlink is its target: metadata and content")
 	assert.Equal(t, 0, tr.Origin("a"))
 	assert.Equal(t, 1, tr.Origin("b"))
+}
+
+func TestContent(t *testing.T) {
+	tr := New()
+	tr.Apply([]tarx.Node{file("a"), {Name: "h", Type: tar.TypeLink, Linkname: "a"}, file("r")})
+	tr.Apply([]tarx.Node{{Name: "b", Type: tar.TypeLink, Linkname: "h"}, {Name: "r", Type: tar.TypeLink, Linkname: "a"}})
+	tr.Apply([]tarx.Node{file("r")})
+	for _, tc := range []struct {
+		name, why string
+		layer     int
+		entry     string
+	}{
+		{"a", "a file", 0, "a"},
+		{"h", "a hardlink in its target's layer", 0, "a"},
+		{"b", "a hardlink to a hardlink of a lower layer", 0, "a"},
+		{"r", "a file replacing a hardlink", 2, "r"},
+	} {
+		l, e := tr.Content(tc.name)
+		assert.Equal(t, tc.layer, l, "Content(%q) layer (%s)", tc.name, tc.why)
+		assert.Equal(t, tc.entry, e, "Content(%q) entry (%s)", tc.name, tc.why)
+	}
 }
 
 func TestResolve(t *testing.T) {
@@ -73,20 +94,35 @@ func TestResolve(t *testing.T) {
 		mk("abs", tar.TypeSymlink, "/usr/lib"), mk("usr/lib/up", tar.TypeSymlink, "../../etc"),
 		mk("loop1", tar.TypeSymlink, "loop2"), mk("loop2", tar.TypeSymlink, "loop1"),
 		mk("out", tar.TypeSymlink, "../../x")})
-	for in, want := range map[string]string{
-		"lib/x":         "usr/lib/x",
-		"abs/x":         "usr/lib/x",
-		"lib/up/passwd": "etc/passwd",
-		"usr":           "usr",
-		"lib":           "usr/lib",
+	for _, tc := range []struct {
+		in     string
+		inRoot bool // ResolveInRoot, not Resolve
+		want   string
+		err    error
+	}{
+		{"lib/x", false, "usr/lib/x", nil},
+		{"abs/x", false, "usr/lib/x", nil},
+		{"lib/up/passwd", false, "etc/passwd", nil},
+		{"usr", false, "usr", nil},
+		{"lib", false, "usr/lib", nil},
+		{"loop1/x", false, "", ErrLink},
+		{"out/x", false, "", ErrLink},
+		{"abs/x", true, "usr/lib/x", nil},
+		{"lib/up/passwd", true, "etc/passwd", nil},
+		{"out/y", true, "x/y", nil},
+		{"loop1/x", true, "", ErrLink},
 	} {
-		got, err := tr.Resolve(in)
-		require.NoError(t, err, "Resolve(%q)", in)
-		assert.Equal(t, want, got, "Resolve(%q)", in)
-	}
-	for _, in := range []string{"loop1/x", "out/x"} {
-		_, err := tr.Resolve(in)
-		assert.ErrorIs(t, err, ErrLink, "Resolve(%q)", in)
+		resolve, fn := tr.Resolve, "Resolve"
+		if tc.inRoot {
+			resolve, fn = tr.ResolveInRoot, "ResolveInRoot"
+		}
+		got, err := resolve(tc.in)
+		if tc.err != nil {
+			assert.ErrorIs(t, err, tc.err, "%s(%q)", fn, tc.in)
+			continue
+		}
+		require.NoError(t, err, "%s(%q)", fn, tc.in)
+		assert.Equal(t, tc.want, got, "%s(%q)", fn, tc.in)
 	}
 }
 

@@ -18,17 +18,35 @@ type Tree struct {
 	nodes    map[string]tarx.Node
 	children map[string]map[string]struct{} // directory -> names of its children
 	origin   map[string]int                 // name -> the layer that put it there
+	content  map[string]source              // a hardlink -> where its content is
 	layer    int                            // the layer being applied
+}
+
+// source is an entry of one layer's tar.
+type source struct {
+	layer int
+	name  string
 }
 
 // New returns an empty tree.
 func New() *Tree {
-	return &Tree{nodes: map[string]tarx.Node{}, children: map[string]map[string]struct{}{}, origin: map[string]int{}}
+	return &Tree{nodes: map[string]tarx.Node{}, children: map[string]map[string]struct{}{}, origin: map[string]int{}, content: map[string]source{}}
 }
 
 // Origin returns the number (from 0, in Apply order) of the layer that
 // put name in the tree.
 func (t *Tree) Origin(name string) int { return t.origin[name] }
+
+// Content returns where the content of the regular file at name is: the
+// layer (numbered as Origin numbers them) and the name of the entry in
+// that layer's tar. For a hardlink, that is its target's entry, in the
+// layer that holds the target, which may be below the hardlink's.
+func (t *Tree) Content(name string) (layer int, entry string) {
+	if s, ok := t.content[name]; ok {
+		return s.layer, s.name
+	}
+	return t.origin[name], name
+}
 
 // Lookup returns the node at name (clean, relative), without following
 // symlinks.
@@ -77,12 +95,18 @@ func (t *Tree) Apply(layer []tarx.Node) {
 }
 
 // put adds n, replacing what was at its name, and makes its parents
-// directories, as extraction does.
+// directories, as extraction does. A hardlink to a regular file the tree
+// has becomes that file under its own name (extraction makes one inode of
+// both): its type, mode, owner, size and content are the target's.
 func (t *Tree) put(n tarx.Node) {
+	var content *source
 	if n.Type == tar.TypeLink {
 		if target, ok := t.nodes[n.Linkname]; ok && target.Type == tar.TypeReg {
-			n.Type, n.Size, n.Digest = tar.TypeReg, target.Size, target.Digest
-			n.Linkname = ""
+			l, e := t.Content(n.Linkname)
+			content = &source{l, e}
+			name := n.Name
+			n = target
+			n.Name = name
 		}
 	}
 	if old, ok := t.nodes[n.Name]; ok && (old.Type != tar.TypeDir || n.Type != tar.TypeDir) {
@@ -99,11 +123,15 @@ func (t *Tree) put(n tarx.Node) {
 		}
 	}
 	t.link(n)
+	if content != nil {
+		t.content[n.Name] = *content
+	}
 }
 
 func (t *Tree) link(n tarx.Node) {
 	t.nodes[n.Name] = n
 	t.origin[n.Name] = t.layer
+	delete(t.content, n.Name)
 	dir := parentOf(n.Name)
 	kids := t.children[dir]
 	if kids == nil {
@@ -124,6 +152,7 @@ func (t *Tree) remove(name string) {
 	delete(t.children, name)
 	delete(t.nodes, name)
 	delete(t.origin, name)
+	delete(t.content, name)
 	delete(t.children[parentOf(name)], name)
 }
 
@@ -148,8 +177,19 @@ var ErrLink = errors.New("symlink cannot be followed")
 
 // Resolve follows the symlinks of every element of name (clean,
 // relative), as the kernel would inside a container: absolute targets
-// from the root, at most 40 links.
-func (t *Tree) Resolve(name string) (string, error) {
+// from the root, at most 40 links. A relative target that climbs above
+// the root is an error wrapping ErrLink, as for a layer placed on the
+// tree.
+func (t *Tree) Resolve(name string) (string, error) { return t.resolve(name, false) }
+
+// ResolveInRoot is Resolve with ".." stopping at the root, as in a
+// container, whose root is its own, and as docker build's COPY resolves
+// paths: a relative target that climbs above the root resolves from the
+// root ("../../etc" from /a is /etc). Only a loop (more than 40 links) is
+// an error wrapping ErrLink.
+func (t *Tree) ResolveInRoot(name string) (string, error) { return t.resolve(name, true) }
+
+func (t *Tree) resolve(name string, inRoot bool) (string, error) {
 	parts := strings.Split(name, "/")
 	cur, hops := "", 0
 	for i := 0; i < len(parts); i++ {
@@ -165,7 +205,7 @@ func (t *Tree) Resolve(name string) (string, error) {
 		target := n.Linkname
 		if !path.IsAbs(target) {
 			target = path.Join(parentOf(next), target)
-			if target == ".." || strings.HasPrefix(target, "../") {
+			if !inRoot && (target == ".." || strings.HasPrefix(target, "../")) {
 				return "", fmt.Errorf("%q -> %q leaves the root: %w", "/"+next, n.Linkname, ErrLink)
 			}
 		}
