@@ -139,7 +139,15 @@ func build(ctx context.Context, b *baseImage, o *options, p plan) (v1.Image, err
 	if err != nil {
 		return nil, err
 	}
-	return assemble(fam, b, adds, rawConfig, anns)
+	img, err := assemble(fam, b, adds, rawConfig, anns)
+	if err != nil {
+		return nil, err
+	}
+	img.made = &made{base: b.img, baseName: b.name, created: created, platform: platformOf(cf), config: cf.Config}
+	for _, a := range adds {
+		img.made.added = append(img.made.added, unwrap(a.l))
+	}
+	return img, nil
 }
 
 // chooseFamily decides the media type family of the result before any
@@ -255,7 +263,7 @@ func annotations(fam mediatype.Family, baseName string, base interface{ Digest()
 }
 
 // assemble writes the manifest of the result.
-func assemble(fam mediatype.Family, b *baseImage, adds []addedLayer, rawConfig []byte, anns map[string]string) (v1.Image, error) {
+func assemble(fam mediatype.Family, b *baseImage, adds []addedLayer, rawConfig []byte, anns map[string]string) (*builtImage, error) {
 	n := len(b.descs) + len(adds)
 	layers := make([]v1.Layer, 0, n)
 	descs := make([]v1.Descriptor, 0, n)
@@ -293,6 +301,14 @@ func assemble(fam mediatype.Family, b *baseImage, adds []addedLayer, rawConfig [
 		return nil, fmt.Errorf("image: encoding manifest: %w", err)
 	}
 	return newBuiltImage(fam.Manifest(), rawManifest, rawConfig, layers)
+}
+
+// platformOf is the platform a config states.
+func platformOf(cf *v1.ConfigFile) v1.Platform {
+	if p := cf.Platform(); p != nil {
+		return *p
+	}
+	return v1.Platform{}
 }
 
 // alignHistory returns base history whose non-empty entries number exactly

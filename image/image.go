@@ -20,6 +20,7 @@ type builtImage struct {
 	layers      []v1.Layer
 	digests     []v1.Hash
 	diffIDs     []v1.Hash
+	made        *made // what Build knew, for Facts; nil for other images
 }
 
 var _ v1.Image = (*builtImage)(nil)
