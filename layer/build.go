@@ -40,7 +40,7 @@ func (l *layer) build(ctx context.Context) error {
 		}
 		preps[i] = p
 	}
-	if l.cacheDir != "" {
+	if l.cacheDir != "" || l.share.remote != nil {
 		return l.buildCached(ctx, preps)
 	}
 	return l.buildSpool(ctx, preps)
@@ -112,7 +112,7 @@ func (l *layer) pass(ctx context.Context, out io.Writer, preps []*prepared, opts
 	}
 	var (
 		digestH, diffH hash.Hash
-		cw             *countWriter
+		cw, tw         *countWriter
 		zw             io.WriteCloser = nopCloser{io.Discard}
 		err            error
 	)
@@ -125,7 +125,8 @@ func (l *layer) pass(ctx context.Context, out io.Writer, preps []*prepared, opts
 		if err != nil {
 			return result{}, nil, err
 		}
-		zw = multiCloser{Writer: io.MultiWriter(zw, diffH), c: zw}
+		tw = &countWriter{w: diffH}
+		zw = multiCloser{Writer: io.MultiWriter(zw, tw), c: zw}
 	}
 	w := tarx.NewWriter(ctxio.Writer(ctx, zw), opts)
 	err = l.writeSources(ctx, w, preps)
@@ -144,7 +145,7 @@ func (l *layer) pass(ctx context.Context, out io.Writer, preps []*prepared, opts
 	if out == nil || w.NeedsPlan() {
 		return result{}, w, nil
 	}
-	return result{digest: sum(digestH), diffID: sum(diffH), size: cw.n}, w, nil
+	return result{digest: sum(digestH), diffID: sum(diffH), size: cw.n, tarSize: tw.n}, w, nil
 }
 
 // writeSources registers every source's whiteouts, then writes every

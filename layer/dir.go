@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -62,35 +63,50 @@ func (s *dirSource) walk(ctx context.Context, p *prepared, mk func(fileTree) vis
 	return unmatched(p, "dir "+s.dir)
 }
 
-// key hashes a stat walk: what the build would place, and each file's
-// size, mtime, mode, inode and ctime, which change with its content.
+// key adds the directory's content: each kept entry's relative path,
+// type, mode, link target and, for a regular file, the sha256 of its
+// content (owners and times come from the rules). The content hash is
+// remembered by the key of the stat walk that precedes it (see sumMemo),
+// so an unchanged tree costs a stat walk and a fresh one a read.
 func (s *dirSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	keyRules(k, "dir", p)
-	err := s.walk(ctx, p, func(t fileTree) visitor {
-		return func(e walked) (bool, error) {
-			if _, err := p.rules.Rewrite(e.hdr); tarx.Skipped(err) {
-				return false, nil
-			} else if err != nil {
-				return false, err
-			}
-			link := e.hdr.Linkname
-			if e.hdr.Typeflag == tar.TypeChar || e.hdr.Typeflag == tar.TypeBlock {
-				link = fmt.Sprintf("%d,%d", e.hdr.Devmajor, e.hdr.Devminor)
-			}
-			k.AddString(e.rel).AddString(string(e.hdr.Typeflag)).AddString(link)
-			addStat(k, e.fi)
-			return true, nil
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return false, fmt.Errorf("opening directory: %w", err)
+	}
+	defer root.Close()
+	abs, err := filepath.Abs(s.dir)
+	if err != nil {
+		return false, err
+	}
+	t := &dirTree{root: root}
+	stat := cache.NewKey("layer/dir-stat/v1").AddString(abs)
+	var ents []walked
+	err = walk(ctx, t, p, func(e walked) (bool, error) {
+		if _, err := p.rules.Rewrite(e.hdr); tarx.Skipped(err) {
+			return false, nil
+		} else if err != nil {
+			return false, err
 		}
+		addHeader(stat, e)
+		addStat(stat, e.fi)
+		ents = append(ents, e)
+		return true, nil
 	})
-	k.AddString("end")
-	return err == nil, err
-}
-
-// addStat adds what a stat says about a file's content.
-func addStat(k *cache.KeyBuilder, fi fs.FileInfo) {
-	k.AddInt(fi.Size()).AddInt(fi.ModTime().UnixNano()).AddUint(uint64(fi.Mode()))
-	ino, ctime := changeID(fi)
-	k.AddUint(ino).AddInt(ctime)
+	if err == nil {
+		err = unmatched(p, "dir "+s.dir)
+	}
+	if err != nil {
+		return false, fmt.Errorf("dir %s: %w", s.dir, err)
+	}
+	sum, err := p.sums.sum(stat.AddString("end").Sum(), func() (string, error) {
+		return treeContent(ctx, t, ents)
+	})
+	if err != nil {
+		return false, fmt.Errorf("dir %s: %w", s.dir, err)
+	}
+	k.AddString(sum)
+	return true, nil
 }
 
 // dirTree reads a host directory through os.Root.

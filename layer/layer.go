@@ -25,6 +25,7 @@ type layer struct {
 	mediaType types.MediaType
 	tempDir   string
 	cacheDir  string
+	share     cacheShare
 	createdBy string
 	placement Placement
 
@@ -36,6 +37,9 @@ type layer struct {
 	res   result
 	blob  blob
 	files []Node // what the built layer holds; nil until asked for on a cache hit
+	// stored is the layer as the remote cache holds it, when the build
+	// found it there or put it there.
+	stored v1.Layer
 }
 
 var (
@@ -43,12 +47,14 @@ var (
 	_ Computable = (*layer)(nil)
 	_ Describer  = (*layer)(nil)
 	_ Lister     = (*layer)(nil)
+	_ Shared     = (*layer)(nil)
 )
 
 // result is what one pass over the sources yields.
 type result struct {
 	digest, diffID v1.Hash
 	size           int64
+	tarSize        int64 // bytes of the tar stream; 0 when not built here
 }
 
 // New merges sources into one layer, in order. Layer options apply to the
@@ -76,6 +82,9 @@ func newLayer(ctx context.Context, srcs []Source, o *layerOptions) (*layer, erro
 	if len(srcs) == 0 {
 		return nil, fmt.Errorf("%w: no sources", ErrInvalidOption)
 	}
+	if o.share.limit > 0 && o.cacheDir == "" {
+		return nil, fmt.Errorf("%w: WithCacheLimit needs WithCache", ErrInvalidOption)
+	}
 	parts := make([]string, len(srcs))
 	for i, s := range srcs {
 		switch s := s.(type) {
@@ -91,6 +100,7 @@ func newLayer(ctx context.Context, srcs []Source, o *layerOptions) (*layer, erro
 		srcs:      srcs,
 		tempDir:   o.tempDir,
 		cacheDir:  o.cacheDir,
+		share:     o.share,
 		conc:      o.concurrency,
 		createdBy: "stevedore: " + strings.Join(parts, "; "),
 	}
@@ -147,7 +157,7 @@ func (l *layer) Place(p Placement) v1.Layer {
 	return &layer{
 		ctx: l.ctx, srcs: l.srcs, comp: l.comp, level: l.level, conc: l.conc,
 		mediaType: l.mediaType, tempDir: l.tempDir, cacheDir: l.cacheDir,
-		createdBy: l.createdBy, placement: p,
+		share: l.share, createdBy: l.createdBy, placement: p,
 	}
 }
 
