@@ -16,12 +16,17 @@ type retyped struct {
 var (
 	_ v1.Layer        = (*retyped)(nil)
 	_ layer.Describer = (*retyped)(nil)
+	_ layer.Shared    = (*retyped)(nil)
+	_ layer.Shared    = (*described)(nil)
 )
 
 func (l *retyped) MediaType() (types.MediaType, error) { return l.mt, nil }
 
 // CreatedBy passes on the history text of the layer inside.
 func (l *retyped) CreatedBy() string { return createdBy(l.Layer) }
+
+// SharedLayer passes on what the layer inside says (see layer.Shared).
+func (l *retyped) SharedLayer() v1.Layer { return sharedLayer(l.Layer) }
 
 // retype returns l with media type mt, l itself when it has it already.
 func retype(l v1.Layer, have, mt types.MediaType) v1.Layer {
@@ -43,6 +48,18 @@ type described struct {
 func describe(l v1.Layer, by string) v1.Layer { return &described{Layer: l, by: by} }
 
 func (l *described) CreatedBy() string { return l.by }
+
+// SharedLayer passes on what the layer inside says (see layer.Shared).
+func (l *described) SharedLayer() v1.Layer { return sharedLayer(l.Layer) }
+
+// sharedLayer returns the layer as a remote layer cache holds it (see
+// layer.Shared), or nil.
+func sharedLayer(l v1.Layer) v1.Layer {
+	if s, ok := l.(layer.Shared); ok {
+		return s.SharedLayer()
+	}
+	return nil
+}
 
 // unwrap returns the layer inside this package's wrappers.
 func unwrap(l v1.Layer) v1.Layer {
