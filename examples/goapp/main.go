@@ -19,7 +19,9 @@
 //
 // The binary's layer is cached in -cache by content: rebuilding unchanged
 // source (go build is reproducible with -trimpath) reuses the cached layer
-// and gives the same digest. The image size is printed on stderr; the last
+// and gives the same digest. With -cache-repo REPO the layers are shared
+// through a registry: a CI machine building the same source finds them
+// there, and its push mounts them instead of uploading them. The image size is printed on stderr; the last
 // line of stdout is REF@sha256:... or FILE@sha256:....
 package main
 
@@ -54,7 +56,7 @@ type config struct {
 	pkg, base, target, out string
 	platforms              []string
 	user                   string
-	cacheDir               string
+	cacheDir, cacheRepo    string
 	log                    cli.Logger
 }
 
@@ -68,6 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default goapp.oci.tar when there is no -target)")
 	fs.StringVar(&c.user, "user", "65532", "`USER` the container runs as (uid, uid:gid or name)")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
+	cli.CacheRepoFlag(fs, &c.cacheRepo)
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Packs a Go main package into a tiny image (one static binary per platform); with no flags, a hello-world.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
@@ -114,6 +117,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	// The layer caches: -cache on this machine, -cache-repo shared by every
+	// machine (a binary built elsewhere from the same source is found there).
+	cacheOpts := []layer.Option{layer.WithCacheEvents(c.log.CacheEvent)}
+	if c.cacheDir != "" {
+		cacheOpts = append(cacheOpts, layer.WithCache(c.cacheDir), layer.WithCacheLimit(cli.DefaultCacheLimit))
+	}
+	if c.cacheRepo != "" {
+		rc, err := registry.NewLayerCache(c.cacheRepo)
+		if err != nil {
+			return fmt.Errorf("-cache-repo: %w", err)
+		}
+		cacheOpts = append(cacheOpts, layer.WithRemoteCache(rc))
+	}
+
 	// One binary, and one layer, per platform.
 	layers := map[string]v1.Layer{}
 	for _, p := range c.platforms {
@@ -127,12 +144,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		// An in-memory file: the cache key is its content, so an unchanged
-		// binary finds its layer in the cache.
-		opts := []layer.Option{}
-		if c.cacheDir != "" {
-			opts = append(opts, layer.WithCache(c.cacheDir))
-		}
-		l, err := layer.FromFiles([]layer.File{{Path: "/app/" + name, Data: data, Mode: 0o755}}, opts...)
+		// binary finds its layer in the caches.
+		l, err := layer.FromFiles([]layer.File{{Path: "/app/" + name, Data: data, Mode: 0o755}}, cacheOpts...)
 		if err != nil {
 			return err
 		}

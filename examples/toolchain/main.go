@@ -22,9 +22,18 @@
 // Credentials come from the docker config ($DOCKER_CONFIG/config.json or
 // ~/.docker/config.json, with its credential helpers), as for docker itself.
 // Layers are cached in -cache, so a second run with the same inputs costs a
-// stat walk of the Go tree and gives the same digest. The last line of
-// stdout is the result: REF@sha256:... after a push, FILE@sha256:... after
-// a write.
+// stat walk of the Go tree and gives the same digest. With -cache-repo REPO
+// they are shared through a registry: another machine building from the
+// same inputs (a fresh checkout, a fresh cache) reads them once to hash
+// them, finds the layers there, and its push mounts them instead of
+// uploading them:
+//
+//	go run ./examples/toolchain -base registry.example.com/base:1 \
+//		-cache-repo registry.example.com/team/cache \
+//		-target registry.example.com/team/toolchain:go1.25 -v
+//
+// The last line of stdout is the result: REF@sha256:... after a push,
+// FILE@sha256:... after a write.
 package main
 
 import (
@@ -57,7 +66,8 @@ type config struct {
 	platform            string
 	platformSet         bool // -platform was given
 	compression         layer.Compression
-	cacheDir            string
+	cacheDir, cacheRepo string
+	remote              *registry.LayerCache // -cache-repo; nil without
 	log                 cli.Logger
 }
 
@@ -73,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.platform, "platform", "linux/amd64", "`OS/ARCH[/VARIANT]` of the image (without -go-url and -platform: the local Go's, when it is a linux one)")
 	comp := fs.String("compression", "gzip", "layer compression: gzip or zstd")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
+	cli.CacheRepoFlag(fs, &c.cacheRepo)
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Builds a Go (+ ko) toolchain image; with no flags, offline from the local Go installation.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
@@ -96,7 +107,28 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if _, err := v1.ParsePlatform(c.platform); err != nil || !strings.Contains(c.platform, "/") {
 		return nil, fmt.Errorf("-platform %q: want os/arch or os/arch/variant, like linux/arm64", c.platform)
 	}
+	if c.cacheRepo != "" {
+		// A layer cache in a registry, shared by every machine: what one
+		// built, the others find by the content of their inputs.
+		var err error
+		if c.remote, err = registry.NewLayerCache(c.cacheRepo); err != nil {
+			return nil, fmt.Errorf("-cache-repo: %w", err)
+		}
+	}
 	return c, nil
+}
+
+// cacheOptions are the options of the layer caches: -cache (bounded to
+// cli.DefaultCacheLimit) and -cache-repo.
+func (c *config) cacheOptions() []layer.Option {
+	opts := []layer.Option{layer.WithCacheEvents(c.log.CacheEvent)}
+	if c.cacheDir != "" {
+		opts = append(opts, layer.WithCache(c.cacheDir), layer.WithCacheLimit(cli.DefaultCacheLimit))
+	}
+	if c.remote != nil {
+		opts = append(opts, layer.WithRemoteCache(c.remote))
+	}
+	return opts
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -154,9 +186,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	layers := []v1.Layer{goLayer}
 	if c.koURL != "" {
 		c.log.Printf("ko: %s (only its ko entry, at /usr/local/bin/ko)", c.koURL)
-		ko, err := fromURLOrFile(ctx, c.koURL,
+		ko, err := fromURLOrFile(ctx, c.koURL, append(c.cacheOptions(),
 			layer.WithOnly("ko"), layer.WithRoot("/usr/local/bin"),
-			layer.WithCompression(c.compression))
+			layer.WithCompression(c.compression))...)
 		if err != nil {
 			return fmt.Errorf("-ko-url: %w", err)
 		}
@@ -164,14 +196,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// The image. Build computes the new layers (tar, compress, hash) here,
-	// or finds them in the cache.
-	img, err := image.Build(ctx, base,
+	// or finds them in the caches.
+	iopts := []image.Option{
 		image.WithLayers(layers...),
 		image.WithPathPrepend("/usr/local/go/bin"),
 		image.WithEnv("CGO_ENABLED", "0"),
 		image.WithEnv("GOFLAGS", "-trimpath"),
 		image.WithWorkDir("/workspace"),
-	)
+	}
+	if c.remote != nil {
+		iopts = append(iopts, image.WithRemoteCache(c.remote)) // the /workspace layer
+	}
+	img, err := image.Build(ctx, base, iopts...)
 	if err != nil {
 		return err
 	}
@@ -203,10 +239,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // goLayer returns the layer holding Go at /usr/local/go: from -go-url, or
 // the local installation.
 func (c *config) goLayer(ctx context.Context, local *localInstall) (v1.Layer, error) {
-	opts := []layer.Option{layer.WithCompression(c.compression)}
-	if c.cacheDir != "" {
-		opts = append(opts, layer.WithCache(c.cacheDir))
-	}
+	opts := append(c.cacheOptions(), layer.WithCompression(c.compression))
 	if c.goURL != "" {
 		c.log.Printf("go: %s", c.goURL)
 		// Release tarballs hold go/...: keep only that, under /usr/local.
