@@ -88,7 +88,8 @@ func (m sumMemo) put(statKey, s string) error {
 		return errors.Join(err, w.Abort())
 	}
 	h := sha256.Sum256([]byte(s))
-	_, err = w.Commit(memoKey(statKey), cache.Meta{
+	// Not synced: a memo lost in a crash costs a read of the source.
+	_, err = w.CommitUnsynced(memoKey(statKey), cache.Meta{
 		Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h[:])},
 		Size:      int64(len(s)),
 		MediaType: sumMediaType,
@@ -144,9 +145,10 @@ func fileSums(ctx context.Context, t fileTree, ents []walked) ([]string, error) 
 	var wg sync.WaitGroup
 	for w := range errs {
 		wg.Go(func() {
+			buf := make([]byte, 64<<10)
 			for i := range next {
 				if errs[w] == nil {
-					sums[i], errs[w] = fileSum(ctx, t, ents[i])
+					sums[i], errs[w] = fileSum(ctx, t, ents[i], buf)
 				}
 			}
 		})
@@ -162,8 +164,8 @@ func fileSums(ctx context.Context, t fileTree, ents []walked) ([]string, error) 
 }
 
 // fileSum returns the sha256 (hex) of a walked regular file, checking
-// that its size is still the walk's.
-func fileSum(ctx context.Context, t fileTree, e walked) (string, error) {
+// that its size is still the walk's; buf is its read buffer.
+func fileSum(ctx context.Context, t fileTree, e walked, buf []byte) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -176,7 +178,7 @@ func fileSum(ctx context.Context, t fileTree, e walked) (string, error) {
 	}
 	defer rc.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, ctxio.Reader(ctx, rc))
+	n, err := io.CopyBuffer(h, ctxio.Reader(ctx, rc), buf)
 	if err != nil {
 		return "", fmt.Errorf("entry %q: %w", e.rel, err)
 	}
