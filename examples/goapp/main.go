@@ -119,16 +119,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// The layer caches: -cache on this machine, -cache-repo shared by every
 	// machine (a binary built elsewhere from the same source is found there).
-	cacheOpts := []layer.Option{layer.WithCacheEvents(c.log.CacheEvent)}
-	if c.cacheDir != "" {
-		cacheOpts = append(cacheOpts, layer.WithCache(c.cacheDir), layer.WithCacheLimit(cli.DefaultCacheLimit))
-	}
-	if c.cacheRepo != "" {
-		rc, err := registry.NewLayerCache(c.cacheRepo)
-		if err != nil {
-			return fmt.Errorf("-cache-repo: %w", err)
-		}
-		cacheOpts = append(cacheOpts, layer.WithRemoteCache(rc))
+	caches, err := cli.NewCaches(c.cacheDir, c.cacheRepo, c.log)
+	if err != nil {
+		return err
 	}
 
 	// One binary, and one layer, per platform.
@@ -145,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		// An in-memory file: the cache key is its content, so an unchanged
 		// binary finds its layer in the caches.
-		l, err := layer.FromFiles([]layer.File{{Path: "/app/" + name, Data: data, Mode: 0o755}}, cacheOpts...)
+		l, err := layer.FromFiles([]layer.File{{Path: "/app/" + name, Data: data, Mode: 0o755}}, caches.Options...)
 		if err != nil {
 			return err
 		}

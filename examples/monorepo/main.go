@@ -123,17 +123,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// The layer caches: -cache on this machine, -cache-repo shared by every
 	// machine (a fresh clone elsewhere hashes the service and finds it).
-	opts = append(opts, layer.WithCacheEvents(c.log.CacheEvent))
-	if c.cacheDir != "" {
-		opts = append(opts, layer.WithCache(c.cacheDir), layer.WithCacheLimit(cli.DefaultCacheLimit))
+	caches, err := cli.NewCaches(c.cacheDir, c.cacheRepo, c.log)
+	if err != nil {
+		return err
 	}
-	if c.cacheRepo != "" {
-		rc, err := registry.NewLayerCache(c.cacheRepo)
-		if err != nil {
-			return fmt.Errorf("-cache-repo: %w", err)
-		}
-		opts = append(opts, layer.WithRemoteCache(rc))
-	}
+	opts = append(opts, caches.Options...)
 	app, err := layer.FromDir(svc, opts...)
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,7 +68,7 @@ type config struct {
 	platformSet         bool // -platform was given
 	compression         layer.Compression
 	cacheDir, cacheRepo string
-	remote              *registry.LayerCache // -cache-repo; nil without
+	caches              *cli.Caches
 	log                 cli.Logger
 }
 
@@ -107,28 +108,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if _, err := v1.ParsePlatform(c.platform); err != nil || !strings.Contains(c.platform, "/") {
 		return nil, fmt.Errorf("-platform %q: want os/arch or os/arch/variant, like linux/arm64", c.platform)
 	}
-	if c.cacheRepo != "" {
-		// A layer cache in a registry, shared by every machine: what one
-		// built, the others find by the content of their inputs.
-		var err error
-		if c.remote, err = registry.NewLayerCache(c.cacheRepo); err != nil {
-			return nil, fmt.Errorf("-cache-repo: %w", err)
-		}
+	// The layer caches: -cache on this machine, -cache-repo in a registry,
+	// shared by every machine: what one built, the others find by the
+	// content of their inputs.
+	var err error
+	if c.caches, err = cli.NewCaches(c.cacheDir, c.cacheRepo, c.log); err != nil {
+		return nil, err
 	}
 	return c, nil
-}
-
-// cacheOptions are the options of the layer caches: -cache (bounded to
-// cli.DefaultCacheLimit) and -cache-repo.
-func (c *config) cacheOptions() []layer.Option {
-	opts := []layer.Option{layer.WithCacheEvents(c.log.CacheEvent)}
-	if c.cacheDir != "" {
-		opts = append(opts, layer.WithCache(c.cacheDir), layer.WithCacheLimit(cli.DefaultCacheLimit))
-	}
-	if c.remote != nil {
-		opts = append(opts, layer.WithRemoteCache(c.remote))
-	}
-	return opts
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -186,9 +173,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	layers := []v1.Layer{goLayer}
 	if c.koURL != "" {
 		c.log.Printf("ko: %s (only its ko entry, at /usr/local/bin/ko)", c.koURL)
-		ko, err := fromURLOrFile(ctx, c.koURL, append(c.cacheOptions(),
+		ko, err := fromURLOrFile(ctx, c.koURL, slices.Concat(c.caches.Options, []layer.Option{
 			layer.WithOnly("ko"), layer.WithRoot("/usr/local/bin"),
-			layer.WithCompression(c.compression))...)
+			layer.WithCompression(c.compression)})...)
 		if err != nil {
 			return fmt.Errorf("-ko-url: %w", err)
 		}
@@ -204,8 +191,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		image.WithEnv("GOFLAGS", "-trimpath"),
 		image.WithWorkDir("/workspace"),
 	}
-	if c.remote != nil {
-		iopts = append(iopts, image.WithRemoteCache(c.remote)) // the /workspace layer
+	if c.caches.Remote != nil {
+		iopts = append(iopts, image.WithRemoteCache(c.caches.Remote)) // the /workspace layer
 	}
 	img, err := image.Build(ctx, base, iopts...)
 	if err != nil {
@@ -239,7 +226,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // goLayer returns the layer holding Go at /usr/local/go: from -go-url, or
 // the local installation.
 func (c *config) goLayer(ctx context.Context, local *localInstall) (v1.Layer, error) {
-	opts := append(c.cacheOptions(), layer.WithCompression(c.compression))
+	opts := slices.Concat(c.caches.Options, []layer.Option{layer.WithCompression(c.compression)})
 	if c.goURL != "" {
 		c.log.Printf("go: %s", c.goURL)
 		// Release tarballs hold go/...: keep only that, under /usr/local.
