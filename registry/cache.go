@@ -37,6 +37,9 @@ const (
 	createdAnnotation   = "org.opencontainers.image.created"
 	emptyConfig         = "{}"
 	maxTagLen           = 128
+	// lookupTimeout bounds a lookup: a registry that does not answer must
+	// not hold a build up.
+	lookupTimeout = 30 * time.Second
 )
 
 // LayerCache is a cache of built layers kept in an OCI repository, shared
@@ -67,6 +70,12 @@ const (
 // policies (by tag prefix and push date) can do the same on their side.
 // Deleting manifests frees no space until the registry's garbage
 // collection runs.
+//
+// Trust: a build believes the entries it finds. Whoever can push to the
+// cache repository decides what the layers of every build using it hold,
+// as with any shared build cache: give push access to the builders only.
+// A hit's blob is checked against its digest when it is read; its diff
+// ID is the entry's.
 type LayerCache struct {
 	repo name.Repository
 	opts []Option
@@ -76,8 +85,9 @@ type LayerCache struct {
 // NewLayerCache returns the layer cache kept in the repository repo
 // ("registry.example.com/team/cache", no tag or digest), accessed with
 // opts, as for [Push] (credentials must allow pushing to repo). Unless
-// opts say otherwise with [WithRetries], a failed request is retried once:
-// a cache that does not answer must not hold a build up. It does no I/O.
+// opts say otherwise with [WithRetries], a failed request is retried once,
+// and a lookup is abandoned after 30 seconds: a cache that does not answer
+// must not hold a build up. It does no I/O.
 func NewLayerCache(repo string, opts ...Option) (*LayerCache, error) {
 	o, err := makeOptions(append([]Option{WithRetries(1)}, opts...))
 	if err != nil {
@@ -120,7 +130,9 @@ func (lc *LayerCache) Lookup(ctx context.Context, key string) (l v1.Layer, ok bo
 	if err != nil {
 		return nil, false, err
 	}
-	c, err := newCall(ctx, lc.opts)
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	c, err := newCall(lctx, lc.opts)
 	if err != nil {
 		return nil, false, err
 	}
