@@ -146,9 +146,15 @@ func fileSums(ctx context.Context, t fileTree, ents []walked) ([]string, error) 
 	for w := range errs {
 		wg.Go(func() {
 			buf := make([]byte, 64<<10)
+			open := t.open
+			if dt, ok := t.(*dirTree); ok {
+				var c dirCursor
+				defer c.close()
+				open = func(rel string, fi fs.FileInfo) (io.ReadCloser, error) { return dt.openAt(&c, rel, fi) }
+			}
 			for i := range next {
 				if errs[w] == nil {
-					sums[i], errs[w] = fileSum(ctx, t, ents[i], buf)
+					sums[i], errs[w] = fileSum(ctx, open, ents[i], buf)
 				}
 			}
 		})
@@ -163,16 +169,17 @@ func fileSums(ctx context.Context, t fileTree, ents []walked) ([]string, error) 
 	return sums, errors.Join(errs...)
 }
 
-// fileSum returns the sha256 (hex) of a walked regular file, checking
-// that its size is still the walk's; buf is its read buffer.
-func fileSum(ctx context.Context, t fileTree, e walked, buf []byte) (string, error) {
+// fileSum returns the sha256 (hex) of a walked regular file, opened with
+// open, checking that its size is still the walk's; buf is its read
+// buffer.
+func fileSum(ctx context.Context, open func(string, fs.FileInfo) (io.ReadCloser, error), e walked, buf []byte) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
 	if testHookHash != nil {
 		testHookHash(e.rel)
 	}
-	rc, err := t.open(e.rel, e.fi)
+	rc, err := open(e.rel, e.fi)
 	if err != nil {
 		return "", fmt.Errorf("entry %q: %w", e.rel, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,7 +124,48 @@ func (t *dirTree) readDir(dir string) ([]fs.DirEntry, error) {
 	return ents, err
 }
 
-func (t *dirTree) info(rel string, _ fs.DirEntry) (fs.FileInfo, error) { return t.root.Lstat(rel) }
+// info is what readDir's lstat said of e (a directory read through
+// os.Root has its entries lstat-ed as it is read), else a new lstat.
+func (t *dirTree) info(rel string, e fs.DirEntry) (fs.FileInfo, error) {
+	if e != nil {
+		if fi, err := e.Info(); err == nil {
+			return fi, nil
+		}
+	}
+	return t.root.Lstat(rel)
+}
+
+// dirCursor holds the directory of a tree opened last, so that the files
+// of one directory are opened with one system call each, where a path
+// from the root costs one per element. Not safe for concurrent use.
+type dirCursor struct {
+	dir string
+	sub *os.Root
+}
+
+// enter returns dir (relative to root, "." for root itself), opened.
+func (c *dirCursor) enter(root *os.Root, dir string) (*os.Root, error) {
+	if dir == "." {
+		return root, nil
+	}
+	if c.sub != nil && c.dir == dir {
+		return c.sub, nil
+	}
+	c.close()
+	sub, err := root.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	c.dir, c.sub = dir, sub
+	return sub, nil
+}
+
+func (c *dirCursor) close() {
+	if c.sub != nil {
+		c.sub.Close()
+		c.sub = nil
+	}
+}
 
 func (t *dirTree) header(rel string, fi fs.FileInfo) (*tar.Header, devIno, error) {
 	mode := fi.Mode()
@@ -165,6 +207,25 @@ func (t *dirTree) open(rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	return opened(f, rel, fi)
+}
+
+// openAt is open through c, a cursor of the calling goroutine.
+func (t *dirTree) openAt(c *dirCursor, rel string, fi fs.FileInfo) (io.ReadCloser, error) {
+	d, err := c.enter(t.root, path.Dir(rel))
+	if err != nil {
+		return nil, err
+	}
+	f, err := d.Open(path.Base(rel))
+	if err != nil {
+		return nil, err
+	}
+	return opened(f, rel, fi)
+}
+
+// opened checks that f, just opened at rel, is still the regular file
+// the walk saw as fi.
+func opened(f *os.File, rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 	ofi, err := f.Stat()
 	switch {
 	case err != nil:
