@@ -191,8 +191,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		image.WithEnv("GOFLAGS", "-trimpath"),
 		image.WithWorkDir("/workspace"),
 	}
+	// The /workspace layer, and the index of the base's files that layers
+	// are placed on, come from the caches too.
+	if c.cacheDir != "" {
+		iopts = append(iopts, image.WithCache(c.cacheDir))
+	}
 	if c.caches.Remote != nil {
-		iopts = append(iopts, image.WithRemoteCache(c.caches.Remote)) // the /workspace layer
+		iopts = append(iopts, image.WithRemoteCache(c.caches.Remote))
 	}
 	img, err := image.Build(ctx, base, iopts...)
 	if err != nil {

@@ -78,6 +78,7 @@ func oursToolchain(ctx context.Context, cache string, rc layer.RemoteCache, base
 	}
 	caches := []layer.Option{layer.WithCache(cache)}
 	iopts := []image.Option{
+		image.WithCache(cache),
 		image.WithPathPrepend("/usr/local/go/bin"),
 		image.WithEnv("CGO_ENABLED", "0"),
 		image.WithEnv("GOFLAGS", "-trimpath"),
