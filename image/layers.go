@@ -44,7 +44,7 @@ func layersToAdd(b *baseImage, o *options, extra []v1.Layer, created time.Time) 
 	var ls []v1.Layer
 	var fixed []string
 	if o.workDir != "" && o.workDir != "/" && path.Clean("/"+b.cf.Config.WorkingDir) != o.workDir {
-		wl, err := workDirLayer(o.workDir, created, o.cacheDir)
+		wl, err := workDirLayer(o.workDir, created, o)
 		if err != nil {
 			return nil, err
 		}
@@ -82,10 +82,13 @@ const emptyLayerHistory = "stevedore: empty layer (an image has at least one)"
 
 // workDirLayer returns the layer of WithWorkDir: dir made if missing (its
 // parents too), as a Dockerfile's WORKDIR makes it.
-func workDirLayer(dir string, mtime time.Time, cacheDir string) (v1.Layer, error) {
+func workDirLayer(dir string, mtime time.Time, o *options) (v1.Layer, error) {
 	var opts []layer.LayerOption
-	if cacheDir != "" {
-		opts = append(opts, layer.WithCache(cacheDir))
+	if o.cacheDir != "" {
+		opts = append(opts, layer.WithCache(o.cacheDir))
+	}
+	if o.remoteCache != nil {
+		opts = append(opts, layer.WithRemoteCache(o.remoteCache))
 	}
 	l, err := layer.New(context.Background(), []layer.Source{layer.Dirs([]string{dir}, layer.WithModTime(mtime))}, opts...)
 	if err != nil {

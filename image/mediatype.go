@@ -19,6 +19,8 @@ var (
 	_ layer.Describer = (*retyped)(nil)
 	_ layer.Annotated = (*retyped)(nil)
 	_ layer.Annotated = (*described)(nil)
+	_ layer.Shared    = (*retyped)(nil)
+	_ layer.Shared    = (*described)(nil)
 )
 
 func (l *retyped) MediaType() (types.MediaType, error) { return l.mt, nil }
@@ -31,6 +33,9 @@ func (l *retyped) Annotations() (map[string]string, error) { return annotationsO
 
 // CacheHit passes on the layer inside's (layer.Cached).
 func (l *retyped) CacheHit() bool { return cacheHit(l.Layer) }
+
+// SharedLayer passes on what the layer inside says (see layer.Shared).
+func (l *retyped) SharedLayer() v1.Layer { return sharedLayer(l.Layer) }
 
 // retype returns l with media type mt, l itself when it has it already.
 func retype(l v1.Layer, have, mt types.MediaType) v1.Layer {
@@ -63,6 +68,18 @@ func (l *described) CacheHit() bool { return cacheHit(l.Layer) }
 func cacheHit(l v1.Layer) bool {
 	c, ok := l.(layer.Cached)
 	return ok && c.CacheHit()
+}
+
+// SharedLayer passes on what the layer inside says (see layer.Shared).
+func (l *described) SharedLayer() v1.Layer { return sharedLayer(l.Layer) }
+
+// sharedLayer returns the layer as a remote layer cache holds it (see
+// layer.Shared), or nil.
+func sharedLayer(l v1.Layer) v1.Layer {
+	if s, ok := l.(layer.Shared); ok {
+		return s.SharedLayer()
+	}
+	return nil
 }
 
 // unwrap returns the layer inside this package's wrappers.

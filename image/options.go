@@ -6,6 +6,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/layer"
 )
 
 // Option configures [Build], [BuildIndex] and [BuildAny]: the layers to
@@ -61,6 +63,7 @@ type options struct {
 	configHistory  bool
 	oci            bool
 	cacheDir       string
+	remoteCache    layer.RemoteCache
 	skipUnchanged  bool
 	history        []v1.History // WithHistory
 	historySet     bool
@@ -317,6 +320,20 @@ func WithCache(dir string) Option {
 			return errOption("WithCache", "empty directory")
 		}
 		o.cacheDir = dir
+		return nil
+	}
+}
+
+// WithRemoteCache shares the layer Build makes itself for [WithWorkDir]
+// through rc, as layer.WithRemoteCache does for the layers given, so that
+// an image built on several machines has no layer that only one of them
+// can push without uploading it. The default is no remote cache.
+func WithRemoteCache(rc layer.RemoteCache) Option {
+	return func(o *options) error {
+		if rc == nil {
+			return errOption("WithRemoteCache", "nil cache")
+		}
+		o.remoteCache = rc
 		return nil
 	}
 }

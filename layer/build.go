@@ -40,7 +40,7 @@ func (l *layer) build(ctx context.Context) error {
 		}
 		preps[i] = p
 	}
-	if l.cacheDir != "" {
+	if l.cacheDir != "" || l.share.remote != nil {
 		return l.buildCached(ctx, preps)
 	}
 	return l.buildSpool(ctx, preps)
@@ -188,23 +188,26 @@ func (l *layer) newEncoder(ctx context.Context, out io.Writer) (encoder, error) 
 	if err != nil {
 		return nil, err
 	}
-	diffH := sha256.New()
-	return &plainEncoder{Writer: io.MultiWriter(zw, diffH), zw: zw, diffH: diffH}, nil
+	e := &plainEncoder{zw: zw, diffH: sha256.New()}
+	e.tar = &countWriter{w: e.diffH}
+	e.Writer = io.MultiWriter(zw, e.tar)
+	return e, nil
 }
 
 // plainEncoder compresses the tar (gzip, zstd or none), which is the
 // layer's uncompressed content: its sha256 is the diffID.
 type plainEncoder struct {
-	io.Writer // zw and diffH
+	io.Writer // zw and tar
 	zw        io.WriteCloser
 	diffH     hash.Hash
+	tar       *countWriter // counts the tar into diffH
 }
 
 func (e *plainEncoder) finish(bool) (result, error) {
 	if err := e.zw.Close(); err != nil {
 		return result{}, err
 	}
-	return result{diffID: sum(e.diffH)}, nil
+	return result{diffID: sum(e.diffH), tarSize: e.tar.n}, nil
 }
 
 // discardEncoder is the encoder of a collecting pass.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
 
@@ -15,37 +16,70 @@ import (
 
 // keyVersion names the format of layer cache keys and of the bytes they
 // map to; change it whenever either changes.
-const keyVersion = "layer/v2"
+const keyVersion = "layer/v3"
 
-// buildCached serves the layer from the cache, or builds it into the
-// cache. A source that cannot be keyed (a URL without WithSHA256) makes
-// the layer bypass the cache.
+// buildCached serves the layer from the local cache, else from the
+// remote cache, else builds it (into the local cache when there is one)
+// and stores it in the remote cache. A source that cannot be keyed (a URL
+// without WithSHA256) makes the layer bypass both caches.
 func (l *layer) buildCached(ctx context.Context, preps []*prepared) error {
-	c, err := cache.Open(l.cacheDir)
-	if err != nil {
-		return fmt.Errorf("opening layer cache: %w", err)
+	var c *cache.Cache
+	if l.cacheDir != "" {
+		var err error
+		if c, err = l.openCache(); err != nil {
+			return fmt.Errorf("opening layer cache: %w", err)
+		}
 	}
-	key, ok, err := l.cacheKey(ctx, preps)
+	key, ok, err := l.cacheKey(ctx, c, preps)
 	if err != nil {
 		return fmt.Errorf("building layer (%s): computing cache key: %w", l.createdBy, err)
 	}
 	if !ok {
 		return l.buildSpool(ctx, preps)
 	}
-	if e, err := c.Get(key); err == nil {
-		l.res = result{digest: e.Digest, diffID: e.DiffID, size: e.Size, annotations: e.Annotations}
-		l.blob = &cacheBlob{entry: e}
+	if c != nil {
+		if e, err := c.Get(key); err == nil {
+			l.res = result{digest: e.Digest, diffID: e.DiffID, size: e.Size, annotations: e.Annotations}
+			l.blob = &cacheBlob{entry: e}
+			l.hit = true
+			l.report(CacheEvent{Kind: CacheHit, Key: key, Digest: e.Digest})
+			return nil
+		}
+		// Any lookup failure is a miss: the build below replaces the entry.
+		l.report(CacheEvent{Kind: CacheMiss, Key: key})
+	}
+	hit, store := l.fromRemote(ctx, key)
+	if hit {
 		l.hit = true
 		return nil
 	}
-	// Any lookup failure is a miss: the build below replaces the entry.
-	e, res, files, err := l.buildEntry(ctx, c, key, preps)
+	if c == nil {
+		err = l.buildSpool(ctx, preps)
+	} else {
+		var e *cache.Entry
+		var res result
+		var files []tarx.Node
+		if e, res, files, err = l.buildEntry(ctx, c, key, preps); err == nil {
+			l.res, l.files = res, l.written(files)
+			l.blob = &cacheBlob{entry: e, verified: true}
+		}
+	}
 	if err != nil {
 		return err
 	}
-	l.res, l.files = res, l.written(files)
-	l.blob = &cacheBlob{entry: e, verified: true}
+	if store {
+		l.toRemote(ctx, key)
+	}
 	return nil
+}
+
+// openCache opens the local cache, with the limit of WithCacheLimit.
+func (l *layer) openCache() (*cache.Cache, error) {
+	var opts []cache.Option
+	if l.share.limit > 0 {
+		opts = append(opts, cache.WithLimit(l.share.limit))
+	}
+	return cache.Open(l.cacheDir, opts...)
 }
 
 // buildEntry builds the layer into a new cache entry of key, and keeps
@@ -77,8 +111,9 @@ func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, prep
 
 // cacheKey hashes everything that determines the layer's bytes. ok is
 // false when a source cannot be keyed without reading it (a URL without
-// WithSHA256).
-func (l *layer) cacheKey(ctx context.Context, preps []*prepared) (key string, ok bool, err error) {
+// WithSHA256). c, when not nil, remembers the content hashes of sources
+// by their stat keys.
+func (l *layer) cacheKey(ctx context.Context, c *cache.Cache, preps []*prepared) (key string, ok bool, err error) {
 	k := cache.NewKey(keyVersion)
 	k.AddString(l.comp.String()).AddInt(int64(l.level)).AddInt(int64(len(l.srcs)))
 	if len(l.prioritized) > 0 { // EStargz and ZstdChunked only
@@ -89,6 +124,7 @@ func (l *layer) cacheKey(ctx context.Context, preps []*prepared) (key string, ok
 	}
 	k.AddBool(l.placement.SkipUnchanged)
 	for i, s := range l.srcs {
+		preps[i].sums = sumMemo{c}
 		if ok, err := s.key(ctx, k, preps[i]); err != nil || !ok {
 			return "", false, err
 		}
@@ -160,7 +196,7 @@ func (b *cacheBlob) verify(l *layer) error {
 	if !errors.Is(err, cache.ErrCorrupt) && !errors.Is(err, cache.ErrMiss) {
 		return fmt.Errorf("verifying cached layer (%s): %w", l.createdBy, err)
 	}
-	c, err := cache.Open(l.cacheDir)
+	c, err := l.openCache()
 	if err != nil {
 		return fmt.Errorf("rebuilding corrupt cached layer (%s): %w", l.createdBy, err)
 	}
@@ -170,7 +206,7 @@ func (b *cacheBlob) verify(l *layer) error {
 			return err
 		}
 	}
-	key, _, err := l.cacheKey(l.ctx, preps)
+	key, _, err := l.cacheKey(l.ctx, c, preps)
 	if err != nil {
 		return err
 	}
@@ -182,5 +218,42 @@ func (b *cacheBlob) verify(l *layer) error {
 		return fmt.Errorf("rebuilding corrupt cached layer (%s): rebuilt digest %s differs from %s (the source changed)", l.createdBy, res.digest, l.res.digest)
 	}
 	b.entry = e
+	return nil
+}
+
+// WithCacheLimit bounds the size of the blobs kept in the cache directory
+// of WithCache to maxBytes: after each layer is stored, the least recently
+// used entries are removed until the rest fit (the entry just stored
+// stays, even alone over the limit). It needs WithCache. The default is
+// no limit: the directory grows until PruneCache is run.
+func WithCacheLimit(maxBytes int64) LayerOption {
+	return func(o *layerOptions) error {
+		if maxBytes <= 0 {
+			return optErr("WithCacheLimit", "limit %d is not positive", maxBytes)
+		}
+		o.share.limit = maxBytes
+		return nil
+	}
+}
+
+// PruneCache removes the least recently used entries of the layer cache
+// in dir (see WithCache) until its blobs take at most maxBytes;
+// PruneCache(dir, 0) empties it. It also removes what a crashed process
+// left behind. It is safe while other processes use the cache. A dir that
+// does not exist is left alone.
+func PruneCache(dir string, maxBytes int64) error {
+	if dir == "" || maxBytes < 0 {
+		return fmt.Errorf("%w: PruneCache(%q, %d): want a directory and a limit >= 0", ErrInvalidOption, dir, maxBytes)
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	c, err := cache.Open(dir)
+	if err != nil {
+		return fmt.Errorf("pruning layer cache: %w", err)
+	}
+	if err := c.Prune(maxBytes); err != nil {
+		return fmt.Errorf("pruning layer cache: %w", err)
+	}
 	return nil
 }

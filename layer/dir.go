@@ -8,6 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -62,35 +64,50 @@ func (s *dirSource) walk(ctx context.Context, p *prepared, mk func(fileTree) vis
 	return unmatched(p, "dir "+s.dir)
 }
 
-// key hashes a stat walk: what the build would place, and each file's
-// size, mtime, mode, inode and ctime, which change with its content.
+// key adds the directory's content: each kept entry's relative path,
+// type, mode, link target and, for a regular file, the sha256 of its
+// content (owners and times come from the rules). The content hash is
+// remembered by the key of the stat walk that precedes it (see sumMemo),
+// so an unchanged tree costs a stat walk and a fresh one a read.
 func (s *dirSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	keyRules(k, "dir", p)
-	err := s.walk(ctx, p, func(t fileTree) visitor {
-		return func(e walked) (bool, error) {
-			if _, err := p.rules.Rewrite(e.hdr); tarx.Skipped(err) {
-				return false, nil
-			} else if err != nil {
-				return false, err
-			}
-			link := e.hdr.Linkname
-			if e.hdr.Typeflag == tar.TypeChar || e.hdr.Typeflag == tar.TypeBlock {
-				link = fmt.Sprintf("%d,%d", e.hdr.Devmajor, e.hdr.Devminor)
-			}
-			k.AddString(e.rel).AddString(string(e.hdr.Typeflag)).AddString(link)
-			addStat(k, e.fi)
-			return true, nil
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return false, fmt.Errorf("opening directory: %w", err)
+	}
+	defer root.Close()
+	abs, err := filepath.Abs(s.dir)
+	if err != nil {
+		return false, err
+	}
+	t := &dirTree{root: root}
+	stat := cache.NewKey("layer/dir-stat/v1").AddString(abs)
+	var ents []walked
+	err = walk(ctx, t, p, func(e walked) (bool, error) {
+		if _, err := p.rules.Rewrite(e.hdr); tarx.Skipped(err) {
+			return false, nil
+		} else if err != nil {
+			return false, err
 		}
+		addHeader(stat, e)
+		addStat(stat, e.fi)
+		ents = append(ents, e)
+		return true, nil
 	})
-	k.AddString("end")
-	return err == nil, err
-}
-
-// addStat adds what a stat says about a file's content.
-func addStat(k *cache.KeyBuilder, fi fs.FileInfo) {
-	k.AddInt(fi.Size()).AddInt(fi.ModTime().UnixNano()).AddUint(uint64(fi.Mode()))
-	ino, ctime := changeID(fi)
-	k.AddUint(ino).AddInt(ctime)
+	if err == nil {
+		err = unmatched(p, "dir "+s.dir)
+	}
+	if err != nil {
+		return false, fmt.Errorf("dir %s: %w", s.dir, err)
+	}
+	sum, err := p.sums.sum(stat.AddString("end").Sum(), func() (string, error) {
+		return treeContent(ctx, t, ents)
+	})
+	if err != nil {
+		return false, fmt.Errorf("dir %s: %w", s.dir, err)
+	}
+	k.AddString(sum)
+	return true, nil
 }
 
 // dirTree reads a host directory through os.Root.
@@ -107,7 +124,48 @@ func (t *dirTree) readDir(dir string) ([]fs.DirEntry, error) {
 	return ents, err
 }
 
-func (t *dirTree) info(rel string, _ fs.DirEntry) (fs.FileInfo, error) { return t.root.Lstat(rel) }
+// info is what readDir's lstat said of e (a directory read through
+// os.Root has its entries lstat-ed as it is read), else a new lstat.
+func (t *dirTree) info(rel string, e fs.DirEntry) (fs.FileInfo, error) {
+	if e != nil {
+		if fi, err := e.Info(); err == nil {
+			return fi, nil
+		}
+	}
+	return t.root.Lstat(rel)
+}
+
+// dirCursor holds the directory of a tree opened last, so that the files
+// of one directory are opened with one system call each, where a path
+// from the root costs one per element. Not safe for concurrent use.
+type dirCursor struct {
+	dir string
+	sub *os.Root
+}
+
+// enter returns dir (relative to root, "." for root itself), opened.
+func (c *dirCursor) enter(root *os.Root, dir string) (*os.Root, error) {
+	if dir == "." {
+		return root, nil
+	}
+	if c.sub != nil && c.dir == dir {
+		return c.sub, nil
+	}
+	c.close()
+	sub, err := root.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	c.dir, c.sub = dir, sub
+	return sub, nil
+}
+
+func (c *dirCursor) close() {
+	if c.sub != nil {
+		c.sub.Close()
+		c.sub = nil
+	}
+}
 
 func (t *dirTree) header(rel string, fi fs.FileInfo) (*tar.Header, devIno, error) {
 	mode := fi.Mode()
@@ -149,6 +207,25 @@ func (t *dirTree) open(rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	return opened(f, rel, fi)
+}
+
+// openAt is open through c, a cursor of the calling goroutine.
+func (t *dirTree) openAt(c *dirCursor, rel string, fi fs.FileInfo) (io.ReadCloser, error) {
+	d, err := c.enter(t.root, path.Dir(rel))
+	if err != nil {
+		return nil, err
+	}
+	f, err := d.Open(path.Base(rel))
+	if err != nil {
+		return nil, err
+	}
+	return opened(f, rel, fi)
+}
+
+// opened checks that f, just opened at rel, is still the regular file
+// the walk saw as fi.
+func opened(f *os.File, rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 	ofi, err := f.Stat()
 	switch {
 	case err != nil:

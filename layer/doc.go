@@ -153,6 +153,24 @@
 // kept, so the next call builds again. image.Build calls it, so cancelling
 // a build stops the layers' work too.
 //
+// # Caches
+//
+// WithCache keeps built layers in a directory, keyed by content: the
+// options that change the bytes and the content of the inputs (for a
+// directory, each entry's path, type, mode, link target and content
+// digest), never host paths, inodes or times. A stat walk leads to the
+// content key through a record in the same directory, so an unchanged
+// tree costs a stat walk, and a fresh clone one read of its files (hashed,
+// not compressed). WithCacheLimit and PruneCache bound the directory.
+//
+// WithRemoteCache shares layers between machines through a RemoteCache,
+// such as an OCI repository (registry.NewLayerCache): a machine that
+// misses a layer locally looks its content key up there; on a hit it
+// builds nothing and downloads nothing (registry.Push mounts the blob
+// from the cache repository), on a miss it builds the layer and stores
+// it there. A remote cache that fails is reported (WithCacheEvents),
+// never an error of the build.
+//
 // # Spool files
 //
 // Without WithCache, a built layer's blob lives in a temp file (see

@@ -27,6 +27,7 @@ type layer struct {
 	mediaType types.MediaType
 	tempDir   string
 	cacheDir  string
+	share     cacheShare
 	createdBy string
 	placement Placement
 	// prioritized are the WithPrioritizedFiles paths (lazy formats only).
@@ -41,6 +42,9 @@ type layer struct {
 	blob  blob
 	files []Node // what the built layer holds; nil until asked for on a cache hit
 	hit   bool   // served from the cache
+	// stored is the layer as the remote cache holds it, when the build
+	// found it there or put it there.
+	stored v1.Layer
 }
 
 var (
@@ -50,6 +54,7 @@ var (
 	_ Lister     = (*layer)(nil)
 	_ Annotated  = (*layer)(nil)
 	_ Cached     = (*layer)(nil)
+	_ Shared     = (*layer)(nil)
 )
 
 // result is what one pass over the sources yields.
@@ -57,6 +62,7 @@ type result struct {
 	digest, diffID v1.Hash
 	size           int64
 	annotations    map[string]string // the lazy formats' descriptor annotations
+	tarSize        int64 // bytes of the tar stream; 0 when not built here
 }
 
 // New merges sources into one layer, in order. Layer options apply to the
@@ -84,6 +90,9 @@ func newLayer(ctx context.Context, srcs []Source, o *layerOptions) (*layer, erro
 	if len(srcs) == 0 {
 		return nil, fmt.Errorf("%w: no sources", ErrInvalidOption)
 	}
+	if o.share.limit > 0 && o.cacheDir == "" {
+		return nil, fmt.Errorf("%w: WithCacheLimit needs WithCache", ErrInvalidOption)
+	}
 	parts := make([]string, len(srcs))
 	for i, s := range srcs {
 		switch s := s.(type) {
@@ -99,6 +108,7 @@ func newLayer(ctx context.Context, srcs []Source, o *layerOptions) (*layer, erro
 		srcs:      srcs,
 		tempDir:   o.tempDir,
 		cacheDir:  o.cacheDir,
+		share:     o.share,
 		conc:      o.concurrency,
 		createdBy: "stevedore: " + strings.Join(parts, "; "),
 	}
@@ -167,7 +177,7 @@ func (l *layer) Place(p Placement) v1.Layer {
 	return &layer{
 		ctx: l.ctx, srcs: l.srcs, comp: l.comp, level: l.level, conc: l.conc,
 		mediaType: l.mediaType, tempDir: l.tempDir, cacheDir: l.cacheDir,
-		createdBy: l.createdBy, placement: p, prioritized: l.prioritized,
+		share: l.share, createdBy: l.createdBy, placement: p, prioritized: l.prioritized,
 	}
 }
 

@@ -66,7 +66,7 @@ func (e *lazyEncoder) finish(keep bool) (result, error) {
 	if o.err != nil {
 		return result{}, o.err
 	}
-	return result{diffID: o.res.DiffID, annotations: o.res.Annotations}, nil
+	return result{diffID: o.res.DiffID, annotations: o.res.Annotations, tarSize: o.res.UncompressedSize}, nil
 }
 
 // lazyFiles lists the entries of a built eStargz or zstd:chunked layer

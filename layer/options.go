@@ -159,6 +159,7 @@ type layerOptions struct {
 	level       int
 	levelSet    bool
 	cacheDir    string
+	share       cacheShare
 	mediaType   types.MediaType
 	tempDir     string
 	concurrency int
@@ -405,24 +406,32 @@ func WithLevel(n int) LayerOption {
 }
 
 // WithCache keeps built layers in a cache directory (created if needed,
-// shared safely between processes) keyed by a hash of the options that
-// affect the bytes, of the tree the layer lands on (see Placement), and
-// of the inputs:
+// shared safely between processes) keyed by content: a hash of the
+// options that affect the bytes, of the tree the layer lands on (see
+// Placement), and of the inputs' content:
 //
-//   - a directory: the sorted list of (path, size, mtime, mode, inode,
-//     ctime, link target) from a stat walk with the filters applied;
-//   - a tarball: its absolute path, size, mtime, inode and ctime, or its
-//     WithSHA256 when given;
+//   - a directory: each kept entry's relative path, type, mode, link
+//     target and, for a regular file, the sha256 of its content (the
+//     owner and times are those of the options);
+//   - a tarball: its sha256 (its WithSHA256 when given);
 //   - a URL: its WithSHA256, so a hit downloads nothing; a URL without
 //     WithSHA256 is not cached (the layer is built into a temp file);
-//   - Files and fs.FS sources: their paths, modes and contents (read, not
-//     compressed).
+//   - Files and fs.FS sources: their paths, modes and contents.
+//
+// Host paths, inode numbers and file times never enter a key, so a fresh
+// clone of the same sources on another machine has the same keys (see
+// WithRemoteCache). Reading every file to hash it is only needed once: the
+// cache also maps a stat walk of a directory (names, sizes, mtimes,
+// inodes, ctimes) or a stat of a tarball to the content hash it gave, so
+// an unchanged tree costs a stat walk, and a fresh clone one read of its
+// files (hashed, not compressed).
 //
 // On a hit no tar is written and nothing is compressed. A hit's blob is
 // re-hashed once before its bytes are first served; a corrupt entry is
 // rebuilt, never served. A source changed between the key's walk and the
-// build is not detected. The default is no cache: each layer spools to an
-// unlinked temp file.
+// build is not detected. The cache grows without bound unless
+// WithCacheLimit is given (or PruneCache run). The default is no cache:
+// each layer spools to an unlinked temp file.
 func WithCache(dir string) LayerOption {
 	return func(o *layerOptions) error {
 		if dir == "" {

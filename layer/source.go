@@ -48,6 +48,8 @@ type prepared struct {
 	// override: every entry gets modTime (tarballs and files keep their
 	// own unless WithModTime is given).
 	override bool
+	// sums remembers content hashes by stat key, for key.
+	sums sumMemo
 }
 
 // sourceBase holds the options every source kind but Deletions shares, and

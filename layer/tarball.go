@@ -66,9 +66,9 @@ func (s *tarballSource) write(ctx context.Context, w *tarx.Writer, p *prepared) 
 	return v.check(ctx, err, what)
 }
 
-// key is the tarball's WithSHA256, else its absolute path and what a
-// stat says of its content.
-func (s *tarballSource) key(_ context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
+// key is the tarball's sha256: its WithSHA256, else the hash of its
+// bytes, remembered by a stat of the file (see sumMemo).
+func (s *tarballSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	keyRules(k, "tarball", p)
 	k.AddInt(s.opts.sizeLimit)
 	if s.opts.sha256 != "" {
@@ -83,8 +83,13 @@ func (s *tarballSource) key(_ context.Context, k *cache.KeyBuilder, p *prepared)
 	if err != nil {
 		return false, fmt.Errorf("tarball: %w", err)
 	}
-	k.AddString(abs)
-	addStat(k, fi)
+	stat := cache.NewKey("layer/file-stat/v1").AddString(abs)
+	addStat(stat, fi)
+	sum, err := p.sums.sum(stat.Sum(), func() (string, error) { return fileSHA256(ctx, abs, fi) })
+	if err != nil {
+		return false, fmt.Errorf("tarball: %w", err)
+	}
+	k.AddString(sum)
 	return true, nil
 }
 

@@ -20,6 +20,10 @@
 // Loopback registries (localhost, 127.0.0.0/8, [::1]) may speak plain
 // HTTP; any other needs [WithInsecure].
 //
+// [LayerCache] keeps built layers in a repository, shared by every machine
+// that builds the same inputs (see layer.WithRemoteCache); Push mounts
+// the layers found there instead of uploading them.
+//
 // Package registrytest is an in-process registry for tests, with
 // authentication, TLS, fault injection and counters.
 package registry

@@ -50,6 +50,7 @@ func push(ctx context.Context, ref, op string, t pushable, opts []Option) (name.
 	if err != nil {
 		return name.Digest{}, err
 	}
+	t = mountShared(t, r.Context())
 	c.rep = newReporter(c.o.progress, ref)
 	obs := &observer{rep: c.rep, repo: r.Context().RepositoryStr()}
 	c.tr.observe = obs.observe

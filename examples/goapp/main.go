@@ -23,8 +23,11 @@
 //
 // The binary's layer is cached in -cache by content: rebuilding unchanged
 // source (go build is reproducible with -trimpath) reuses the cached layer
-// and gives the same digest. The image size is printed on stderr; the last
-// line of stdout is REF@sha256:... or FILE@sha256:....
+// and gives the same digest. With -cache-repo REPO the layers are shared
+// through a registry: a CI machine building the same source finds them
+// there, and its push mounts them instead of uploading them. The image
+// size is printed on stderr; the last line of stdout is REF@sha256:... or
+// FILE@sha256:....
 package main
 
 import (
@@ -58,7 +61,8 @@ type config struct {
 	pkg, base, target, out string
 	platforms              []string
 	user                   string
-	cacheDir               string
+	cacheDir, cacheRepo    string
+	caches                 *cli.Caches
 	log                    cli.Logger
 }
 
@@ -72,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default goapp.oci.tar when there is no -target)")
 	fs.StringVar(&c.user, "user", "65532", "`USER` the container runs as (uid, uid:gid or name)")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
+	cli.CacheRepoFlag(fs, &c.cacheRepo)
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Packs a Go main package into a tiny image (one static binary per platform); with no flags, a hello-world.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
@@ -118,6 +123,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	name, err := mainPackageName(ctx, dir, pkg)
 	if err != nil {
+		return err
+	}
+
+	// The layer caches: -cache on this machine, -cache-repo shared by every
+	// machine (a binary built elsewhere from the same source is found there).
+	if c.caches, err = cli.NewCaches(c.cacheDir, c.cacheRepo, c.log); err != nil {
 		return err
 	}
 
@@ -176,12 +187,8 @@ func (c *config) binaryLayer(ctx context.Context, work, dir, pkg, name string, p
 		return nil, err
 	}
 	// An in-memory file: the cache key is its content, so an unchanged
-	// binary finds its layer in the cache.
-	var opts []layer.Option
-	if c.cacheDir != "" {
-		opts = append(opts, layer.WithCache(c.cacheDir))
-	}
-	l, err := layer.FromFiles([]layer.File{{Path: "/app/" + name, Data: data, Mode: 0o755}}, opts...)
+	// binary finds its layer in the caches.
+	l, err := layer.FromFiles([]layer.File{{Path: "/app/" + name, Data: data, Mode: 0o755}}, c.caches.Options...)
 	if err != nil {
 		return nil, err
 	}

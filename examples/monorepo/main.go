@@ -19,7 +19,10 @@
 //		-target registry.example.com/shop/checkout:v1
 //
 // The service's directory is layered from a cache (-cache) when nothing in
-// it changed since the last build, at the cost of a stat walk. The last
+// it changed since the last build, at the cost of a stat walk. With
+// -cache-repo REPO the layer is shared through a registry: a fresh clone
+// on another machine reads the service once to hash it, finds the layer
+// there, and its push mounts it instead of uploading it. The last
 // line of stdout is REF@sha256:... or FILE@sha256:....
 package main
 
@@ -45,10 +48,10 @@ import (
 func main() { cli.Main("monorepo", run) }
 
 type config struct {
-	repo, service     string
-	base, target, out string
-	cacheDir          string
-	log               cli.Logger
+	repo, service       string
+	base, target, out   string
+	cacheDir, cacheRepo string
+	log                 cli.Logger
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -60,6 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.target, "target", "", "push the image to `REF`; without it the image is written with -o")
 	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default monorepo.oci.tar when there is no -target)")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
+	cli.CacheRepoFlag(fs, &c.cacheRepo)
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Builds the image of one service of a monorepo, reading nothing outside services/NAME; with no flags, a generated demo.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
@@ -117,9 +121,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		c.log.Printf("excluding what %s says", ignore)
 		opts = append(opts, layer.WithIgnoreFile(ignore))
 	}
-	if c.cacheDir != "" {
-		opts = append(opts, layer.WithCache(c.cacheDir))
+	// The layer caches: -cache on this machine, -cache-repo shared by every
+	// machine (a fresh clone elsewhere hashes the service and finds it).
+	caches, err := cli.NewCaches(c.cacheDir, c.cacheRepo, c.log)
+	if err != nil {
+		return err
 	}
+	opts = append(opts, caches.Options...)
 	app, err := layer.FromDir(svc, opts...)
 	if err != nil {
 		return err

@@ -22,9 +22,18 @@
 // Credentials come from the docker config ($DOCKER_CONFIG/config.json or
 // ~/.docker/config.json, with its credential helpers), as for docker itself.
 // Layers are cached in -cache, so a second run with the same inputs costs a
-// stat walk of the Go tree and gives the same digest. The last line of
-// stdout is the result: REF@sha256:... after a push, FILE@sha256:... after
-// a write.
+// stat walk of the Go tree and gives the same digest. With -cache-repo REPO
+// they are shared through a registry: another machine building from the
+// same inputs (a fresh checkout, a fresh cache) reads them once to hash
+// them, finds the layers there, and its push mounts them instead of
+// uploading them:
+//
+//	go run ./examples/toolchain -base registry.example.com/base:1 \
+//		-cache-repo registry.example.com/team/cache \
+//		-target registry.example.com/team/toolchain:go1.25 -v
+//
+// The last line of stdout is the result: REF@sha256:... after a push,
+// FILE@sha256:... after a write.
 //
 // -compression estargz makes eStargz layers, which containerd's stargz
 // snapshotter pulls lazily (the go and ko binaries first) and every other
@@ -41,6 +50,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,7 +72,8 @@ type config struct {
 	platform            string
 	platformSet         bool // -platform was given
 	compression         layer.Compression
-	cacheDir            string
+	cacheDir, cacheRepo string
+	caches              *cli.Caches
 	log                 cli.Logger
 }
 
@@ -78,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.platform, "platform", "linux/amd64", "`OS/ARCH[/VARIANT]` of the image (without -go-url and -platform: the local Go's, when it is a linux one)")
 	comp := fs.String("compression", "gzip", "layer compression: gzip, zstd, or, for lazy pulling, estargz or zstd:chunked (go and ko prioritized)")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
+	cli.CacheRepoFlag(fs, &c.cacheRepo)
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Builds a Go (+ ko) toolchain image; with no flags, offline from the local Go installation.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
@@ -101,6 +113,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if _, err := v1.ParsePlatform(c.platform); err != nil || !strings.Contains(c.platform, "/") {
 		return nil, fmt.Errorf("-platform %q: want os/arch or os/arch/variant, like linux/arm64", c.platform)
 	}
+	// The layer caches: -cache on this machine, -cache-repo in a registry,
+	// shared by every machine: what one built, the others find by the
+	// content of their inputs.
+	var err error
+	if c.caches, err = cli.NewCaches(c.cacheDir, c.cacheRepo, c.log); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -110,7 +129,7 @@ var compressions = []layer.Compression{layer.Gzip, layer.Zstd, layer.EStargz, la
 // compressionOptions are the layer options of -compression; for the lazy
 // formats, the layer's main binary (an image path) comes first.
 func (c *config) compressionOptions(binary string) []layer.Option {
-	opts := []layer.Option{layer.WithCompression(c.compression)}
+	opts := append(slices.Clone(c.caches.Options), layer.WithCompression(c.compression))
 	if c.compression == layer.EStargz || c.compression == layer.ZstdChunked {
 		opts = append(opts, layer.WithPrioritizedFiles(binary))
 	}
@@ -181,14 +200,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// The image. Build computes the new layers (tar, compress, hash) here,
-	// or finds them in the cache.
-	img, err := image.Build(ctx, base,
+	// or finds them in the caches.
+	iopts := []image.Option{
 		image.WithLayers(layers...),
 		image.WithPathPrepend("/usr/local/go/bin"),
 		image.WithEnv("CGO_ENABLED", "0"),
 		image.WithEnv("GOFLAGS", "-trimpath"),
 		image.WithWorkDir("/workspace"),
-	)
+	}
+	// The /workspace layer, and the index of the base's files that layers
+	// are placed on, come from the caches too.
+	if c.cacheDir != "" {
+		iopts = append(iopts, image.WithCache(c.cacheDir))
+	}
+	if c.caches.Remote != nil {
+		iopts = append(iopts, image.WithRemoteCache(c.caches.Remote))
+	}
+	img, err := image.Build(ctx, base, iopts...)
 	if err != nil {
 		return err
 	}
@@ -221,9 +249,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // the local installation.
 func (c *config) goLayer(ctx context.Context, local *localInstall) (v1.Layer, error) {
 	opts := c.compressionOptions("/usr/local/go/bin/go")
-	if c.cacheDir != "" {
-		opts = append(opts, layer.WithCache(c.cacheDir))
-	}
 	if c.goURL != "" {
 		c.log.Printf("go: %s", c.goURL)
 		// Release tarballs hold go/...: keep only that, under /usr/local.

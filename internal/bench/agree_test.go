@@ -173,7 +173,7 @@ func TestImageWaysAgree(t *testing.T) {
 	check(t, plainToolchain(ctx, dir, srv.Ref(baseRepo), srv.Ref("plain/toolchain:go"), goGz, koGz))
 	plainStats := srv.Stats()
 	srv.ResetStats()
-	check(t, oursToolchain(ctx, t.TempDir(), t.TempDir(), srv.Ref(baseRepo), srv.Ref("ours/toolchain:go"), goGz, koGz))
+	check(t, oursToolchain(ctx, t.TempDir(), t.TempDir(), nil, srv.Ref(baseRepo), srv.Ref("ours/toolchain:go"), goGz, koGz))
 	oursStats := srv.Stats()
 	for way, st := range map[string]registrytest.Stats{"plain": plainStats, "stevedore": oursStats} {
 		want := map[string]int{"plain": 1, "stevedore": 3}[way]

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -68,28 +69,36 @@ func freshRegistry(b testing.TB, withBase bool) *registrytest.Server {
 }
 
 // oursToolchain is stevedore's way to build and push the toolchain image,
-// as examples/toolchain does it. index keeps the base's file index
-// (image.WithCache): the layers are placed on the base's file tree.
-func oursToolchain(ctx context.Context, cache, index, baseRef, target, goGz, koGz string) error {
+// as examples/toolchain does it; index keeps the index of the base's
+// files that layers are placed on (image.WithCache); rc, when not nil, is
+// the layer cache shared by every machine (examples/toolchain's
+// -cache-repo).
+func oursToolchain(ctx context.Context, cache, index string, rc layer.RemoteCache, baseRef, target, goGz, koGz string) error {
 	base, err := registry.Pull(ctx, baseRef)
 	if err != nil {
 		return err
 	}
-	goL, err := layer.FromTarball(goGz, layer.WithOnly("go"), layer.WithRoot("/usr/local"), layer.WithCache(cache))
-	if err != nil {
-		return err
-	}
-	koL, err := layer.FromTarball(koGz, layer.WithOnly("ko"), layer.WithRoot("/usr/local/bin"), layer.WithCache(cache))
-	if err != nil {
-		return err
-	}
-	img, err := image.Build(ctx, base,
+	caches := []layer.Option{layer.WithCache(cache)}
+	iopts := []image.Option{
 		image.WithCache(index),
-		image.WithLayers(goL, koL),
 		image.WithPathPrepend("/usr/local/go/bin"),
 		image.WithEnv("CGO_ENABLED", "0"),
 		image.WithEnv("GOFLAGS", "-trimpath"),
-		image.WithWorkDir("/workspace"))
+		image.WithWorkDir("/workspace"),
+	}
+	if rc != nil {
+		caches = append(caches, layer.WithRemoteCache(rc))
+		iopts = append(iopts, image.WithRemoteCache(rc))
+	}
+	goL, err := layer.FromTarball(goGz, slices.Concat(caches, []layer.Option{layer.WithOnly("go"), layer.WithRoot("/usr/local")})...)
+	if err != nil {
+		return err
+	}
+	koL, err := layer.FromTarball(koGz, slices.Concat(caches, []layer.Option{layer.WithOnly("ko"), layer.WithRoot("/usr/local/bin")})...)
+	if err != nil {
+		return err
+	}
+	img, err := image.Build(ctx, base, append(iopts, image.WithLayers(goL, koL))...)
 	if err != nil {
 		return err
 	}
@@ -216,9 +225,10 @@ func BenchmarkToolchainImage(b *testing.B) {
 			return plainToolchain(ctx, spool, srv.Ref(baseRepo), srv.Ref(toolchainRepo), rel.Gz, ko)
 		},
 		ours: func(ctx context.Context, srv *registrytest.Server, cache, index string) error {
-			return oursToolchain(ctx, cache, index, srv.Ref(baseRepo), srv.Ref(toolchainRepo), rel.Gz, ko)
+			return oursToolchain(ctx, cache, index, nil, srv.Ref(baseRepo), srv.Ref(toolchainRepo), rel.Gz, ko)
 		},
 	}.run(b)
+	toolchainMachineB(b, rel.Gz, ko)
 }
 
 // BenchmarkAppImage (suite item e) packs a prebuilt static Go binary

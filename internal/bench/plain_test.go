@@ -262,6 +262,13 @@ func plainApp(ctx context.Context, spool, bin, target string) error {
 	if err != nil {
 		return err
 	}
+	return plainPushScratch(ctx, l, "/app/hello", target)
+}
+
+// plainPushScratch is the plain way to push one layer on scratch, for
+// linux/amd64, with an entrypoint and a non-root user:
+// mutate.AppendLayers on empty.Image, mutate.ConfigFile, remote.Write.
+func plainPushScratch(ctx context.Context, l v1.Layer, entrypoint, target string) error {
 	img, err := mutate.AppendLayers(empty.Image, l)
 	if err != nil {
 		return err
@@ -272,7 +279,7 @@ func plainApp(ctx context.Context, spool, bin, target string) error {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config.Entrypoint = []string{"/app/hello"}
+	cf.Config.Entrypoint = []string{entrypoint}
 	cf.Config.User = "65532"
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
@@ -282,6 +289,16 @@ func plainApp(ctx context.Context, spool, bin, target string) error {
 		return err
 	}
 	return remote.Write(tr, img, remote.WithContext(ctx))
+}
+
+// plainService is the plain way to build and push the image of one
+// service of a monorepo: plainDirLayer, then plainPushScratch.
+func plainService(ctx context.Context, spool, root, target string) error {
+	l, err := plainDirLayer(spool, root, []string{paymentsDir})
+	if err != nil {
+		return err
+	}
+	return plainPushScratch(ctx, l, "/"+paymentsDir+"/bin/payments", target)
 }
 
 // clearDir removes the files in dir (spooled temp files).

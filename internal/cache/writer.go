@@ -24,6 +24,8 @@ type Writer struct {
 	h    hash.Hash
 	n    int64
 	done bool // committed or aborted
+	// unsynced: CommitUnsynced, no fsync
+	unsynced bool
 }
 
 // NewWriter starts a blob in a temporary file inside the cache directory
@@ -103,6 +105,16 @@ func (w *Writer) Commit(key string, m Meta) (*Entry, error) {
 	return e, nil
 }
 
+// CommitUnsynced is Commit without the fsyncs, for entries that are
+// cheaper to recompute than to make durable (a record derived from other
+// data). A crash may lose such an entry, or leave one whose blob is
+// empty or short: Get and Open then report a miss or ErrCorrupt, never
+// other bytes as the entry's.
+func (w *Writer) CommitUnsynced(key string, m Meta) (*Entry, error) {
+	w.unsynced = true
+	return w.Commit(key, m)
+}
+
 func (w *Writer) commit(key string, m Meta) (*Entry, error) {
 	if err := validateKey(key); err != nil {
 		return nil, err
@@ -118,7 +130,7 @@ func (w *Writer) commit(key string, m Meta) (*Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: committing key %s: %w", key, err)
 	}
-	if err := w.f.Sync(); err != nil {
+	if err := w.sync(w.f); err != nil {
 		return nil, fmt.Errorf("cache: syncing %s: %w", w.f.Name(), err)
 	}
 
@@ -146,14 +158,16 @@ func (w *Writer) commit(key string, m Meta) (*Entry, error) {
 	}
 	// From here a failure leaves at worst a blob no entry refers to, which
 	// Prune removes.
-	if err := c.writeMeta(ep, raw); err != nil {
+	if err := c.writeMeta(ep, raw, w.sync); err != nil {
 		return nil, fmt.Errorf("cache: committing key %s: %w", key, err)
 	}
-	if err := syncDir(c.path(blobsDir)); err != nil {
-		return nil, err
-	}
-	if err := syncDir(c.path(entriesDir)); err != nil {
-		return nil, err
+	for _, d := range []string{blobsDir, entriesDir} {
+		if w.unsynced {
+			break
+		}
+		if err := syncDir(c.path(d)); err != nil {
+			return nil, err
+		}
 	}
 	info, err := os.Stat(ep)
 	if err != nil {
@@ -176,9 +190,18 @@ func (w *Writer) commit(key string, m Meta) (*Entry, error) {
 	return e, nil
 }
 
-// writeMeta atomically replaces the file at p with raw: a synced temporary
-// file renamed over it. Its mtime, the entry's last use, is set to now.
-func (c *Cache) writeMeta(p string, raw []byte) error {
+// sync flushes f to stable storage, unless the writer commits unsynced.
+func (w *Writer) sync(f *os.File) error {
+	if w.unsynced {
+		return nil
+	}
+	return f.Sync()
+}
+
+// writeMeta atomically replaces the file at p with raw: a temporary file,
+// flushed with sync, renamed over it. Its mtime, the entry's last use, is
+// set to now.
+func (c *Cache) writeMeta(p string, raw []byte, sync func(*os.File) error) error {
 	f, err := os.CreateTemp(c.path(tmpDir), "meta-*.tmp")
 	if err != nil {
 		return err
@@ -188,7 +211,7 @@ func (c *Cache) writeMeta(p string, raw []byte) error {
 		_, err = f.Write(raw)
 	}
 	if err == nil {
-		err = f.Sync()
+		err = sync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -1,7 +1,8 @@
 // Package cli holds the few lines every example program shares: running a
 // program with a cancellable context and a one-line error, publishing the
 // result (push to a registry, or write an OCI tarball) and printing its
-// digest reference, and the default cache directory.
+// digest reference, the default cache directory, and the layer caches of
+// -cache and -cache-repo.
 //
 // It is deliberately small: each example's main.go keeps the stevedore calls
 // a reader wants to copy, and this package only keeps boilerplate out of

@@ -1,0 +1,218 @@
+package layer
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/internal/cache"
+	"github.com/stevedore-dev/stevedore/internal/ctxio"
+)
+
+// Content keys. A layer's cache key hashes the content of its inputs,
+// never host paths, inodes or times, so that a fresh clone on another
+// machine finds the layers built elsewhere (WithRemoteCache). Hashing a
+// tree's content means reading it; to keep an unchanged tree as cheap as
+// a stat walk, the local cache remembers, for the key of a stat walk
+// (names, sizes, mtimes, modes, inodes, ctimes, and the host path), the
+// content hash that walk led to.
+
+// testHookHash, when set by a test, sees every file read to hash it
+// (from several goroutines).
+var testHookHash func(name string)
+
+// sumMemo remembers content hashes by stat key in the local cache. Its
+// zero value (no cache) remembers nothing.
+type sumMemo struct{ c *cache.Cache }
+
+// sumMediaType is the media type of the memo entries in the cache.
+const sumMediaType = "application/vnd.stevedore.content-sum.v1"
+
+// sum returns the content hash of a source whose stat walk gave statKey:
+// the one remembered, else compute's, which is then remembered.
+func (m sumMemo) sum(statKey string, compute func() (string, error)) (string, error) {
+	if s, ok := m.get(statKey); ok {
+		return s, nil
+	}
+	s, err := compute()
+	if err != nil {
+		return "", err
+	}
+	// A memo that cannot be written costs the next build a read.
+	_ = m.put(statKey, s)
+	return s, nil
+}
+
+func memoKey(statKey string) string { return "sum-" + statKey }
+
+func (m sumMemo) get(statKey string) (string, bool) {
+	if m.c == nil {
+		return "", false
+	}
+	e, err := m.c.Get(memoKey(statKey))
+	if err != nil {
+		return "", false
+	}
+	rc, err := e.Open()
+	if err != nil {
+		return "", false
+	}
+	defer rc.Close()
+	// Read to the end, so that the entry's digest is checked.
+	b, err := io.ReadAll(io.LimitReader(rc, 2*sha256.Size+1))
+	if err != nil || !isHexSum(string(b)) {
+		return "", false
+	}
+	return string(b), true
+}
+
+func (m sumMemo) put(statKey, s string) error {
+	if m.c == nil {
+		return nil
+	}
+	w, err := m.c.NewWriter()
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, s); err != nil {
+		return errors.Join(err, w.Abort())
+	}
+	h := sha256.Sum256([]byte(s))
+	// Not synced: a memo lost in a crash costs a read of the source.
+	_, err = w.CommitUnsynced(memoKey(statKey), cache.Meta{
+		Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h[:])},
+		Size:      int64(len(s)),
+		MediaType: sumMediaType,
+		CreatedBy: "content hash of a source, by its stat key",
+	})
+	return err
+}
+
+func isHexSum(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == sha256.Size
+}
+
+// addHeader adds what a walked entry's source header says of its bytes:
+// relative path, type, mode, link target or device numbers, size.
+func addHeader(k *cache.KeyBuilder, e walked) {
+	link := e.hdr.Linkname
+	if e.hdr.Typeflag == tar.TypeChar || e.hdr.Typeflag == tar.TypeBlock {
+		link = fmt.Sprintf("%d,%d", e.hdr.Devmajor, e.hdr.Devminor)
+	}
+	k.AddString(e.rel).AddString(string(e.hdr.Typeflag)).AddInt(e.hdr.Mode).AddString(link).AddInt(e.hdr.Size)
+}
+
+// addStat adds what a stat says about a file's content, on this host.
+func addStat(k *cache.KeyBuilder, fi fs.FileInfo) {
+	k.AddInt(fi.Size()).AddInt(fi.ModTime().UnixNano()).AddUint(uint64(fi.Mode()))
+	ino, ctime := changeID(fi)
+	k.AddUint(ino).AddInt(ctime)
+}
+
+// treeContent hashes the entries of a walk, in order: their headers (see
+// addHeader) and the sha256 of each regular file's content. Files are
+// read in parallel.
+func treeContent(ctx context.Context, t fileTree, ents []walked) (string, error) {
+	sums, err := fileSums(ctx, t, ents)
+	if err != nil {
+		return "", err
+	}
+	k := cache.NewKey("layer/tree-content/v1").AddInt(int64(len(ents)))
+	for i, e := range ents {
+		addHeader(k, e)
+		k.AddString(sums[i])
+	}
+	return k.AddString("end").Sum(), nil
+}
+
+// fileSums returns the sha256 (hex) of each regular file of ents, "" for
+// other entries.
+func fileSums(ctx context.Context, t fileTree, ents []walked) ([]string, error) {
+	sums := make([]string, len(ents))
+	next := make(chan int)
+	errs := make([]error, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Go(func() {
+			buf := make([]byte, 64<<10)
+			open := t.open
+			if dt, ok := t.(*dirTree); ok {
+				var c dirCursor
+				defer c.close()
+				open = func(rel string, fi fs.FileInfo) (io.ReadCloser, error) { return dt.openAt(&c, rel, fi) }
+			}
+			for i := range next {
+				if errs[w] == nil {
+					sums[i], errs[w] = fileSum(ctx, open, ents[i], buf)
+				}
+			}
+		})
+	}
+	for i, e := range ents {
+		if e.hdr.Typeflag == tar.TypeReg {
+			next <- i
+		}
+	}
+	close(next)
+	wg.Wait()
+	return sums, errors.Join(errs...)
+}
+
+// fileSum returns the sha256 (hex) of a walked regular file, opened with
+// open, checking that its size is still the walk's; buf is its read
+// buffer.
+func fileSum(ctx context.Context, open func(string, fs.FileInfo) (io.ReadCloser, error), e walked, buf []byte) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if testHookHash != nil {
+		testHookHash(e.rel)
+	}
+	rc, err := open(e.rel, e.fi)
+	if err != nil {
+		return "", fmt.Errorf("entry %q: %w", e.rel, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, ctxio.Reader(ctx, rc), buf)
+	if err != nil {
+		return "", fmt.Errorf("entry %q: %w", e.rel, err)
+	}
+	if n != e.hdr.Size {
+		return "", fmt.Errorf("entry %q changed during the walk (%d bytes, then %d)", e.rel, e.hdr.Size, n)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// fileSHA256 returns the sha256 (hex) of the file at path, which a stat
+// described as fi.
+func fileSHA256(ctx context.Context, path string, fi fs.FileInfo) (string, error) {
+	if testHookHash != nil {
+		testHookHash(path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, ctxio.Reader(ctx, f))
+	if err != nil {
+		return "", err
+	}
+	if n != fi.Size() {
+		return "", fmt.Errorf("%s changed while it was hashed (%d bytes, then %d)", path, fi.Size(), n)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
