@@ -62,7 +62,7 @@ type result struct {
 	digest, diffID v1.Hash
 	size           int64
 	annotations    map[string]string // the lazy formats' descriptor annotations
-	tarSize        int64 // bytes of the tar stream; 0 when not built here
+	tarSize        int64             // bytes of the tar stream; 0 when not built here
 }
 
 // New merges sources into one layer, in order. Layer options apply to the
