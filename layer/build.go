@@ -40,6 +40,7 @@ func (l *layer) build(ctx context.Context) error {
 		}
 		preps[i] = p
 	}
+	l.preps = preps
 	if l.cacheDir != "" || l.share.remote != nil {
 		return l.buildCached(ctx, preps)
 	}
@@ -162,7 +163,7 @@ func (l *layer) pass(ctx context.Context, out io.Writer, preps []*prepared, opts
 	if out == nil || w.NeedsPlan() {
 		return result{}, w, nil
 	}
-	res.digest, res.size = sum(digestH), cw.n
+	res.digest, res.size, res.bins, res.scanned = sum(digestH), cw.n, w.Binaries(), true
 	return res, w, nil
 }
 

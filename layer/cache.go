@@ -16,7 +16,7 @@ import (
 
 // keyVersion names the format of layer cache keys and of the bytes they
 // map to; change it whenever either changes.
-const keyVersion = "layer/v3"
+const keyVersion = "layer/v4"
 
 // buildCached serves the layer from the local cache, else from the
 // remote cache, else builds it (into the local cache when there is one)
@@ -100,6 +100,8 @@ func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, prep
 	if err != nil {
 		return nil, result{}, nil, fmt.Errorf("building layer (%s): %w", l.createdBy, err)
 	}
+	// The Go executables found, for Facts on a later hit.
+	_ = storeBinaries(c, res.diffID, res.bins)
 	// The list is an optimisation for a later layer placed on this one:
 	// without it, the blob is read back (a lazy format's, which lists its
 	// entries at its end, always is: see written).

@@ -71,14 +71,32 @@ func (s *dirSource) walk(ctx context.Context, p *prepared, mk func(fileTree) vis
 // so an unchanged tree costs a stat walk and a fresh one a read.
 func (s *dirSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	keyRules(k, "dir", p)
+	sum, err := s.content(ctx, p)
+	if err != nil {
+		return false, err
+	}
+	k.AddString(sum)
+	return true, nil
+}
+
+func (s *dirSource) input(ctx context.Context, p *prepared) (Input, bool, error) {
+	sum, err := s.content(ctx, p)
+	if err != nil {
+		return Input{}, false, err
+	}
+	return Input{Kind: "dir", Digest: hexDigest(sum), Destination: s.root()}, true, nil
+}
+
+// content is the directory's content hash (see key).
+func (s *dirSource) content(ctx context.Context, p *prepared) (string, error) {
 	root, err := os.OpenRoot(s.dir)
 	if err != nil {
-		return false, fmt.Errorf("opening directory: %w", err)
+		return "", fmt.Errorf("opening directory: %w", err)
 	}
 	defer root.Close()
 	abs, err := filepath.Abs(s.dir)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	t := &dirTree{root: root}
 	stat := cache.NewKey("layer/dir-stat/v1").AddString(abs)
@@ -98,16 +116,15 @@ func (s *dirSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (
 		err = unmatched(p, "dir "+s.dir)
 	}
 	if err != nil {
-		return false, fmt.Errorf("dir %s: %w", s.dir, err)
+		return "", fmt.Errorf("dir %s: %w", s.dir, err)
 	}
 	sum, err := p.sums.sum(stat.AddString("end").Sum(), func() (string, error) {
 		return treeContent(ctx, t, ents)
 	})
 	if err != nil {
-		return false, fmt.Errorf("dir %s: %w", s.dir, err)
+		return "", fmt.Errorf("dir %s: %w", s.dir, err)
 	}
-	k.AddString(sum)
-	return true, nil
+	return sum, nil
 }
 
 // dirTree reads a host directory through os.Root.

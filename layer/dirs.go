@@ -58,6 +58,10 @@ func (s *dirsSource) write(ctx context.Context, w *tarx.Writer, p *prepared) err
 	return nil
 }
 
+func (s *dirsSource) input(context.Context, *prepared) (Input, bool, error) {
+	return Input{Kind: "mkdir", Destination: "/" + strings.Join(s.paths, " /")}, true, nil
+}
+
 func (s *dirsSource) key(_ context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	keyRules(k, "dirs", p)
 	k.AddStrings(s.paths...)

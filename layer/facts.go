@@ -1,10 +1,19 @@
 package layer
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"runtime/debug"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/internal/cache"
+	"github.com/stevedore-dev/stevedore/internal/ctxio"
+	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
 // Facts is what a layer's build knows of its inputs and its content: what
@@ -49,4 +58,176 @@ type Binary struct {
 // layer if needed and returns what the build knows of it.
 type Recorder interface {
 	Facts(ctx context.Context) (Facts, error)
+}
+
+var _ Recorder = (*layer)(nil)
+
+// Facts implements Recorder. It builds the layer if needed. The inputs'
+// digests are those the build or its cache key computed; a directory or
+// fs.FS of a layer built without WithCache is read once more to hash its
+// content. The Go executables are those the build found as it wrote the
+// layer; for a layer served from a cache, those the cache recorded beside
+// it (or, for an entry without that record, found by reading its blob
+// once).
+func (l *layer) Facts(ctx context.Context) (Facts, error) {
+	if err := l.Compute(ctx); err != nil {
+		return Facts{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var f Facts
+	for i, s := range l.srcs {
+		in, ok, err := s.input(ctx, l.preps[i])
+		if err != nil {
+			return Facts{}, fmt.Errorf("facts of layer (%s): %w", l.createdBy, err)
+		}
+		if ok {
+			f.Inputs = append(f.Inputs, in)
+		}
+	}
+	bins, err := l.binaries(ctx)
+	if err != nil {
+		return Facts{}, fmt.Errorf("facts of layer (%s): Go executables: %w", l.createdBy, err)
+	}
+	for _, b := range bins {
+		d, err := v1.NewHash(b.Digest)
+		if err != nil {
+			return Facts{}, fmt.Errorf("facts of layer (%s): %s: %w", l.createdBy, b.Name, err)
+		}
+		f.Binaries = append(f.Binaries, Binary{Path: "/" + b.Name, Info: b.Info, Digest: d})
+	}
+	return f, nil
+}
+
+// binaries returns the Go executables of the built layer: the writer's
+// list, else the one kept with the cache entry or the remote entry, else
+// those found reading the blob (then kept in the cache). l.mu is held.
+func (l *layer) binaries(ctx context.Context) ([]tarx.Binary, error) {
+	if l.res.scanned {
+		return l.res.bins, nil
+	}
+	var c *cache.Cache
+	if l.cacheDir != "" {
+		c, _ = cache.Open(l.cacheDir)
+	}
+	if c != nil {
+		if bins, ok := loadBinaries(c, l.res.diffID); ok {
+			return bins, nil
+		}
+	}
+	if r, ok := l.stored.(interface{ GoBinaries() ([]byte, bool) }); ok {
+		if raw, ok := r.GoBinaries(); ok {
+			if bins, err := decodeBinaries(raw); err == nil {
+				return bins, nil
+			}
+		}
+	}
+	bins, err := l.scanBinaries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.res.bins, l.res.scanned = bins, true
+	if c != nil {
+		_ = storeBinaries(c, l.res.diffID, bins)
+	}
+	return bins, nil
+}
+
+// scanBinaries reads the blob for its Go executables.
+func (l *layer) scanBinaries(ctx context.Context) ([]tarx.Binary, error) {
+	rc, err := l.blob.open(l)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	zr, err := compressReader(ctxio.Reader(ctx, rc), l.comp)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	return tarx.ScanBinaries(zr)
+}
+
+// binaryRecord is how a cache keeps a Go executable found in a layer:
+// its build information as runtime/debug.BuildInfo.String writes it (and
+// debug.ParseBuildInfo reads it back, but for the Go version).
+type binaryRecord struct {
+	Name      string `json:"name"`
+	Digest    string `json:"digest"`
+	GoVersion string `json:"goVersion"`
+	BuildInfo string `json:"buildInfo"`
+}
+
+// goBinariesKey is the cache key of the list of Go executables of the
+// layer with diff ID d.
+func goBinariesKey(d v1.Hash) string {
+	return cache.NewKey("layer/go-binaries/v1").AddString(d.String()).Sum()
+}
+
+func encodeBinaries(bins []tarx.Binary) []byte {
+	recs := make([]binaryRecord, 0, len(bins))
+	for _, b := range bins {
+		recs = append(recs, binaryRecord{Name: b.Name, Digest: b.Digest, GoVersion: b.Info.GoVersion, BuildInfo: b.Info.String()})
+	}
+	raw, _ := json.Marshal(recs) // strings only: cannot fail
+	return raw
+}
+
+func decodeBinaries(raw []byte) ([]tarx.Binary, error) {
+	var recs []binaryRecord
+	if err := json.Unmarshal(raw, &recs); err != nil {
+		return nil, err
+	}
+	bins := make([]tarx.Binary, 0, len(recs))
+	for _, r := range recs {
+		info, err := debug.ParseBuildInfo(r.BuildInfo)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Name, err)
+		}
+		info.GoVersion = r.GoVersion
+		if _, err := v1.NewHash(r.Digest); err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Name, err)
+		}
+		bins = append(bins, tarx.Binary{Name: r.Name, Digest: r.Digest, Info: info})
+	}
+	return bins, nil
+}
+
+// storeBinaries keeps the list of Go executables of the layer with diff
+// ID d in c.
+func storeBinaries(c *cache.Cache, d v1.Hash, bins []tarx.Binary) error {
+	raw := encodeBinaries(bins)
+	w, err := c.NewWriter()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(raw); err != nil {
+		return errors.Join(err, w.Abort())
+	}
+	h, n, _ := v1.SHA256(bytes.NewReader(raw))
+	_, err = w.Commit(goBinariesKey(d), cache.Meta{
+		Digest: h, Size: n, MediaType: "application/vnd.stevedore.go-binaries.v1+json",
+		CreatedBy: "Go executables of layer " + d.String(),
+	})
+	return err
+}
+
+// loadBinaries reads the list storeBinaries kept; ok is false when there
+// is none or it cannot be read.
+func loadBinaries(c *cache.Cache, d v1.Hash) (bins []tarx.Binary, ok bool) {
+	e, err := c.Get(goBinariesKey(d))
+	if err != nil {
+		return nil, false
+	}
+	rc, err := e.Open()
+	if err != nil {
+		return nil, false
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(rc) // reads to the end: a corrupt entry fails
+	if err != nil {
+		return nil, false
+	}
+	bins, err = decodeBinaries(raw)
+	return bins, err == nil
 }

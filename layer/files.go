@@ -101,14 +101,24 @@ func (s *filesSource) write(ctx context.Context, w *tarx.Writer, p *prepared) er
 	return unmatched(p, "files")
 }
 
-// key hashes every file, content included.
+// key hashes every file, content included (see content).
 func (s *filesSource) key(_ context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	keyRules(k, "files", p)
-	k.AddInt(int64(len(s.files)))
+	k.AddString(s.content())
+	return true, nil
+}
+
+func (s *filesSource) input(context.Context, *prepared) (Input, bool, error) {
+	return Input{Kind: "files", Digest: hexDigest(s.content()), Destination: s.root()}, true, nil
+}
+
+// content hashes every file: path, mode, link target, time and bytes.
+func (s *filesSource) content() string {
+	k := cache.NewKey("layer/files-content/v1").AddInt(int64(len(s.files)))
 	for _, f := range s.files {
 		k.AddString(f.Path).AddUint(uint64(f.Mode)).AddString(f.Linkname).AddInt(f.ModTime.Unix()).AddBool(f.ModTime.IsZero()).AddBytes(f.Data)
 	}
-	return true, nil
+	return k.Sum()
 }
 
 // fileHeader is the source header of an in-memory File.

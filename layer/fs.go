@@ -43,34 +43,52 @@ func (s *fsSource) write(ctx context.Context, w *tarx.Writer, p *prepared) error
 	return unmatched(p, "fs")
 }
 
-// key hashes the names, types, modes, link targets and contents the
-// build would place (contents are read, not compressed).
+// key hashes the tree's content (see content).
 func (s *fsSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	keyRules(k, "fs", p)
+	sum, err := s.content(ctx, p)
+	if err != nil {
+		return false, err
+	}
+	k.AddString(sum)
+	return true, nil
+}
+
+func (s *fsSource) input(ctx context.Context, p *prepared) (Input, bool, error) {
+	sum, err := s.content(ctx, p)
+	if err != nil {
+		return Input{}, false, err
+	}
+	return Input{Kind: "fs", Digest: hexDigest(sum), Destination: s.root()}, true, nil
+}
+
+// content hashes what the build would place, as a directory's content
+// is hashed: each kept entry's path, type, mode, link target and the
+// sha256 of each regular file (read, not compressed). An fs.FS has no
+// stat key to remember it by: it is read each time.
+func (s *fsSource) content(ctx context.Context, p *prepared) (string, error) {
 	t := &fsTree{fsys: s.fsys}
+	var ents []walked
 	err := walk(ctx, t, p, func(e walked) (bool, error) {
-		out, err := p.rules.Rewrite(e.hdr)
-		if tarx.Skipped(err) {
+		if _, err := p.rules.Rewrite(e.hdr); tarx.Skipped(err) {
 			return false, nil
 		} else if err != nil {
 			return false, err
 		}
-		k.AddString(out.Name).AddInt(out.Mode).AddString(string(out.Typeflag)).AddString(out.Linkname)
-		if out.Typeflag != tar.TypeReg {
-			return true, nil
-		}
-		rc, err := t.open(e.rel, e.fi)
-		if err != nil {
-			return false, err
-		}
-		defer rc.Close()
-		return true, k.AddReader(out.Size, rc)
+		ents = append(ents, e)
+		return true, nil
 	})
-	if err != nil {
-		return false, fmt.Errorf("fs: %w", err)
+	if err == nil {
+		err = unmatched(p, "fs")
 	}
-	k.AddString("end")
-	return true, unmatched(p, "fs")
+	if err != nil {
+		return "", fmt.Errorf("fs: %w", err)
+	}
+	sum, err := treeContent(ctx, t, ents)
+	if err != nil {
+		return "", fmt.Errorf("fs: %w", err)
+	}
+	return sum, nil
 }
 
 // fsTree reads an fs.FS.

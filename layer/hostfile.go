@@ -45,6 +45,14 @@ func HostFile(path, dst string, opts ...SourceOption) Source {
 
 func (h *hostFile) describe() string { return "file -> /" + tarxJoin(h.opts.root, h.dst) }
 
+func (h *hostFile) input(ctx context.Context, p *prepared) (Input, bool, error) {
+	sum, err := hostFileSHA256(ctx, h.path, p)
+	if err != nil {
+		return Input{}, false, fmt.Errorf("file: %w", err)
+	}
+	return Input{Kind: "file", Digest: hexDigest(sum), Destination: "/" + tarxJoin(h.opts.root, h.dst)}, true, nil
+}
+
 func (h *hostFile) key(_ context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	keyRules(k, "hostfile", p)
 	abs, err := filepath.Abs(h.path)

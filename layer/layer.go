@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/stevedore-dev/stevedore/internal/compress"
+	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
 // layer is the v1.Layer built by New. Its bytes are produced on first use,
@@ -40,8 +41,9 @@ type layer struct {
 	err   error
 	res   result
 	blob  blob
-	files []Node // what the built layer holds; nil until asked for on a cache hit
-	hit   bool   // served from the cache
+	preps []*prepared // the sources' rules of the build, for Facts
+	files []Node      // what the built layer holds; nil until asked for on a cache hit
+	hit   bool        // served from the cache
 	// stored is the layer as the remote cache holds it, when the build
 	// found it there or put it there.
 	stored v1.Layer
@@ -63,6 +65,10 @@ type result struct {
 	size           int64
 	annotations    map[string]string // the lazy formats' descriptor annotations
 	tarSize        int64             // bytes of the tar stream; 0 when not built here
+	// bins are the Go executables the writer found; scanned says the
+	// layer was written here, so that bins is the whole list.
+	bins    []tarx.Binary
+	scanned bool
 }
 
 // New merges sources into one layer, in order. Layer options apply to the

@@ -28,8 +28,12 @@ type RemoteCache interface {
 	Lookup(ctx context.Context, key string) (l v1.Layer, ok bool, err error)
 	// Put stores the built layer l under key and returns it as stored (as
 	// Lookup would return it). Besides v1.Layer, l has the methods
-	// CreatedBy() string (see Describer) and UncompressedSize() int64
-	// (the size of its tar stream), for the store's records.
+	// CreatedBy() string (see Describer), UncompressedSize() int64 (the
+	// size of its tar stream) and GoBinaries() ([]byte, bool) (an opaque
+	// record of the Go executables it holds, for Recorder), for the
+	// store's records. A store that keeps the last one returns it from
+	// the method of the same name of the layers Lookup returns, so that
+	// the facts of a layer found there cost no download.
 	Put(ctx context.Context, key string, l v1.Layer) (v1.Layer, error)
 }
 
@@ -178,6 +182,15 @@ func (b builtLayer) UncompressedSize() int64             { return b.l.res.tarSiz
 func (b builtLayer) Annotations() (map[string]string, error) { return b.l.res.annotations, nil }
 
 func (b builtLayer) Compressed() (io.ReadCloser, error) { return b.l.blob.open(b.l) }
+
+// GoBinaries is the record of the Go executables the build found (see
+// RemoteCache.Put); ok is false when the layer was not written here.
+func (b builtLayer) GoBinaries() (record []byte, ok bool) {
+	if !b.l.res.scanned {
+		return nil, false
+	}
+	return encodeBinaries(b.l.res.bins), true
+}
 
 func (b builtLayer) Uncompressed() (io.ReadCloser, error) {
 	rc, err := b.Compressed()

@@ -25,6 +25,9 @@ type memRemote struct {
 	reads     int // blobs read through layers it returned
 	lookupErr error
 	putErr    error
+	// keepBinaries keeps the record of GoBinaries, as registry.LayerCache
+	// does.
+	keepBinaries bool
 }
 
 type memEntry struct {
@@ -33,6 +36,7 @@ type memEntry struct {
 	blob           []byte
 	createdBy      string
 	tarSize        int64
+	bins           []byte // nil: no record
 }
 
 func newMemRemote() *memRemote { return &memRemote{entries: map[string]memEntry{}} }
@@ -79,6 +83,9 @@ func (m *memRemote) Put(_ context.Context, key string, l v1.Layer) (v1.Layer, er
 	}
 	e.createdBy = l.(Describer).CreatedBy()
 	e.tarSize = l.(interface{ UncompressedSize() int64 }).UncompressedSize()
+	if raw, ok := l.(interface{ GoBinaries() ([]byte, bool) }).GoBinaries(); ok && m.keepBinaries {
+		e.bins = raw
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.entries[key] = e
@@ -88,8 +95,19 @@ func (m *memRemote) Put(_ context.Context, key string, l v1.Layer) (v1.Layer, er
 // layer is an entry as Lookup returns it.
 func (m *memRemote) layer(e memEntry) v1.Layer {
 	l, _ := partial.CompressedToLayer(&memLayer{m: m, e: e})
+	if e.bins != nil {
+		return withBinaries{l, e.bins}
+	}
 	return l
 }
+
+// withBinaries is a stored layer with the record of its Go executables.
+type withBinaries struct {
+	v1.Layer
+	bins []byte
+}
+
+func (w withBinaries) GoBinaries() ([]byte, bool) { return w.bins, true }
 
 type memLayer struct {
 	m *memRemote

@@ -34,6 +34,9 @@ type Source interface {
 	key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error)
 	// write places the source's entries.
 	write(ctx context.Context, w *tarx.Writer, p *prepared) error
+	// input says what the source is, for the layer's Facts; ok is false
+	// for sources that are not inputs (deletions).
+	input(ctx context.Context, p *prepared) (in Input, ok bool, err error)
 }
 
 // prepared is what a source resolves when the layer is built: its rules
@@ -50,6 +53,9 @@ type prepared struct {
 	override bool
 	// sums remembers content hashes by stat key, for key.
 	sums sumMemo
+	// sha256 is the hex sha256 of what a download read, recorded by the
+	// write that verified it (for Facts).
+	sha256 string
 }
 
 // sourceBase holds the options every source kind but Deletions shares, and
@@ -216,4 +222,5 @@ func (s invalid) whiteouts(*tarx.Writer, *prepared) error { return s.err }
 func (s invalid) key(context.Context, *cache.KeyBuilder, *prepared) (bool, error) {
 	return false, s.err
 }
-func (s invalid) write(context.Context, *tarx.Writer, *prepared) error { return s.err }
+func (s invalid) write(context.Context, *tarx.Writer, *prepared) error  { return s.err }
+func (s invalid) input(context.Context, *prepared) (Input, bool, error) { return Input{}, false, s.err }

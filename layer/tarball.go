@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"hash"
 	"io"
 	"os"
@@ -63,35 +64,63 @@ func (s *tarballSource) write(ctx context.Context, w *tarx.Writer, p *prepared) 
 	what := "tarball " + s.path
 	v := s.verifier(f)
 	err = placeTar(ctx, w, p, v.r, what, s.opts.sizeLimit)
-	return v.check(ctx, err, what)
+	return v.done(ctx, err, what, p)
 }
 
-// key is the tarball's sha256: its WithSHA256, else the hash of its
-// bytes, remembered by a stat of the file (see sumMemo).
+// key is the tarball's sha256 (see sha).
 func (s *tarballSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	keyRules(k, "tarball", p)
 	k.AddInt(s.opts.sizeLimit)
-	if s.opts.sha256 != "" {
-		k.AddString(s.opts.sha256)
-		return true, nil
-	}
-	abs, err := filepath.Abs(s.path)
+	sum, err := s.sha(ctx, p)
 	if err != nil {
 		return false, err
-	}
-	fi, err := os.Stat(abs)
-	if err != nil {
-		return false, fmt.Errorf("tarball: %w", err)
-	}
-	stat := cache.NewKey("layer/file-stat/v1").AddString(abs)
-	addStat(stat, fi)
-	sum, err := p.sums.sum(stat.Sum(), func() (string, error) { return fileSHA256(ctx, abs, fi) })
-	if err != nil {
-		return false, fmt.Errorf("tarball: %w", err)
 	}
 	k.AddString(sum)
 	return true, nil
 }
+
+// sha is the tarball's sha256 in hex: its WithSHA256, else the hash of
+// its bytes, remembered by a stat of the file (see sumMemo).
+func (s *tarballSource) sha(ctx context.Context, p *prepared) (string, error) {
+	if s.opts.sha256 != "" {
+		return s.opts.sha256, nil
+	}
+	if p.sha256 != "" { // read by the build
+		return p.sha256, nil
+	}
+	sum, err := hostFileSHA256(ctx, s.path, p)
+	if err != nil {
+		return "", fmt.Errorf("tarball: %w", err)
+	}
+	return sum, nil
+}
+
+func (s *tarballSource) input(ctx context.Context, p *prepared) (Input, bool, error) {
+	sum, err := s.sha(ctx, p)
+	if err != nil {
+		return Input{}, false, err
+	}
+	return Input{Kind: "tarball", Digest: hexDigest(sum), Destination: s.root()}, true, nil
+}
+
+// hostFileSHA256 is the sha256 (hex) of a host file, remembered by its
+// stat (see sumMemo).
+func hostFileSHA256(ctx context.Context, path string, p *prepared) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return "", err
+	}
+	stat := cache.NewKey("layer/file-stat/v1").AddString(abs)
+	addStat(stat, fi)
+	return p.sums.sum(stat.Sum(), func() (string, error) { return fileSHA256(ctx, abs, fi) })
+}
+
+// hexDigest is the sha256 Hash of a hex sum.
+func hexDigest(sum string) v1.Hash { return v1.Hash{Algorithm: "sha256", Hex: sum} }
 
 // verifier checks WithSHA256 over everything read through r.
 type verifier struct {
@@ -101,11 +130,8 @@ type verifier struct {
 }
 
 func (t sourceBase) verifier(r io.Reader) *verifier {
-	v := &verifier{r: r, want: t.opts.sha256}
-	if v.want != "" {
-		v.h = sha256.New()
-		v.r = io.TeeReader(r, v.h)
-	}
+	v := &verifier{r: r, want: t.opts.sha256, h: sha256.New()}
+	v.r = io.TeeReader(r, v.h)
 	return v
 }
 
@@ -113,7 +139,7 @@ func (t sourceBase) verifier(r io.Reader) *verifier {
 // failed, the rest of the input is still hashed (unless ctx is done): a
 // mismatch is the better explanation, so it is reported first.
 func (v *verifier) check(ctx context.Context, err error, what string) error {
-	if v.h == nil {
+	if v.want == "" {
 		return err
 	}
 	if err == nil {
@@ -127,6 +153,15 @@ func (v *verifier) check(ctx context.Context, err error, what string) error {
 	}
 	if serr := v.sum(what); serr != nil {
 		return errors.Join(serr, err)
+	}
+	return err
+}
+
+// done is check, recording the sha256 of what was read in p when all
+// went well (for Facts).
+func (v *verifier) done(ctx context.Context, err error, what string, p *prepared) error {
+	if err = v.check(ctx, err, what); err == nil {
+		p.sha256 = hex.EncodeToString(v.h.Sum(nil))
 	}
 	return err
 }

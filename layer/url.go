@@ -69,7 +69,20 @@ func (s *urlSource) write(ctx context.Context, w *tarx.Writer, p *prepared) erro
 	}
 	v := s.verifier(resp.Body)
 	err = placeTar(ctx, w, p, v.r, desc, s.opts.sizeLimit)
-	return v.check(ctx, s.scrub(err), s.safe)
+	return v.done(ctx, s.scrub(err), s.safe, p)
+}
+
+// input is the URL with the sha256 of what it gave: its WithSHA256, else
+// what the build read.
+func (s *urlSource) input(_ context.Context, p *prepared) (Input, bool, error) {
+	in := Input{Kind: "url", URI: s.safe, Destination: s.root()}
+	switch {
+	case s.opts.sha256 != "":
+		in.Digest = hexDigest(s.opts.sha256)
+	case p.sha256 != "":
+		in.Digest = hexDigest(p.sha256)
+	}
+	return in, true, nil
 }
 
 // get starts the download, checking the status.

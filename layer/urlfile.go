@@ -46,6 +46,12 @@ func (f *urlFile) describe() string {
 	return "url file " + f.safe + " -> /" + tarxJoin(f.opts.root, f.dst)
 }
 
+func (f *urlFile) input(ctx context.Context, p *prepared) (Input, bool, error) {
+	in, _, err := f.urlSource.input(ctx, p)
+	in.Kind, in.Destination = "url file", "/"+tarxJoin(f.opts.root, f.dst)
+	return in, true, err
+}
+
 func (f *urlFile) key(_ context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	if f.opts.sha256 == "" {
 		return false, nil
@@ -76,11 +82,11 @@ func (f *urlFile) write(ctx context.Context, w *tarx.Writer, p *prepared) error 
 	if err != nil {
 		return fmt.Errorf("downloading %s: %w", f.safe, f.scrub(err))
 	}
-	if want := f.opts.sha256; want != "" {
-		if got := hex.EncodeToString(h.Sum(nil)); got != want {
-			return fmt.Errorf("%w: %s has sha256:%s, want sha256:%s", ErrDigestMismatch, f.safe, got, want)
-		}
+	got := hex.EncodeToString(h.Sum(nil))
+	if want := f.opts.sha256; want != "" && got != want {
+		return fmt.Errorf("%w: %s has sha256:%s, want sha256:%s", ErrDigestMismatch, f.safe, got, want)
 	}
+	p.sha256 = got
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.dst, Mode: 0o600, Size: n}
 	e := tarx.Entry{Header: hdr, Source: f.safe, Reopen: true, Open: func() (io.ReadCloser, error) {
 		return io.NopCloser(io.NewSectionReader(tmp, 0, n)), nil

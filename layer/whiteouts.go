@@ -89,5 +89,10 @@ func (s *whiteoutSource) key(_ context.Context, k *cache.KeyBuilder, p *prepared
 	return true, nil
 }
 
+// input: deletions are not inputs.
+func (s *whiteoutSource) input(context.Context, *prepared) (Input, bool, error) {
+	return Input{}, false, nil
+}
+
 // write places nothing: whiteouts are registered before any entry.
 func (s *whiteoutSource) write(context.Context, *tarx.Writer, *prepared) error { return nil }

@@ -31,13 +31,14 @@ const (
 	// the tag is the prefix and the layer's cache key.
 	LayerCacheTagPrefix = "layer-"
 
-	keyAnnotation       = "dev.stevedore.cache.key"
-	createdByAnnotation = "dev.stevedore.layer.created-by"
-	diffIDAnnotation    = "dev.stevedore.layer.diff-id"
-	tarSizeAnnotation   = "dev.stevedore.layer.uncompressed-size"
-	createdAnnotation   = "org.opencontainers.image.created"
-	emptyConfig         = "{}"
-	maxTagLen           = 128
+	keyAnnotation        = "dev.stevedore.cache.key"
+	createdByAnnotation  = "dev.stevedore.layer.created-by"
+	diffIDAnnotation     = "dev.stevedore.layer.diff-id"
+	tarSizeAnnotation    = "dev.stevedore.layer.uncompressed-size"
+	goBinariesAnnotation = "dev.stevedore.layer.go-binaries"
+	createdAnnotation    = "org.opencontainers.image.created"
+	emptyConfig          = "{}"
+	maxTagLen            = 128
 	// lookupTimeout bounds a lookup: a registry that does not answer must
 	// not hold a build up.
 	lookupTimeout = 30 * time.Second
@@ -53,7 +54,9 @@ const (
 // dev.stevedore.layer.diff-id and dev.stevedore.layer.uncompressed-size),
 // whose config is the OCI empty descriptor, and whose annotations hold the
 // cache key (dev.stevedore.cache.key), the layer's history text and the
-// time it was stored (org.opencontainers.image.created). It is tagged
+// time it was stored (org.opencontainers.image.created), and the record of
+// the Go executables the layer holds (dev.stevedore.layer.go-binaries),
+// from which an SBOM is made without downloading the layer. It is tagged
 // [LayerCacheTagPrefix] + the key.
 //
 // A lookup is one manifest GET (plus the registry's authentication round
@@ -126,6 +129,8 @@ func (lc *LayerCache) tag(key string) (name.Tag, error) {
 
 // Lookup returns the layer stored under key, without downloading it, and
 // ok false when the repository has no such entry (or does not exist).
+// Besides v1.Layer, the layer has the method Mountable()
+// *remote.MountableLayer, for go-containerregistry's remote.Write.
 func (lc *LayerCache) Lookup(ctx context.Context, key string) (l v1.Layer, ok bool, err error) {
 	tag, err := lc.tag(key)
 	if err != nil {
@@ -201,6 +206,10 @@ type record struct {
 	// anns are the layer's own descriptor annotations (an eStargz
 	// layer's TOC digest, say), kept with the entry.
 	anns map[string]string
+	// bins is the layer package's record of the Go executables of the
+	// layer (see layer.RemoteCache); hasBins says there is one.
+	bins    string
+	hasBins bool
 }
 
 func recordOf(l v1.Layer) (record, error) {
@@ -224,6 +233,10 @@ func recordOf(l v1.Layer) (record, error) {
 	if d, ok := l.(interface{ CreatedBy() string }); ok {
 		r.createdBy = d.CreatedBy()
 	}
+	if b, ok := l.(interface{ GoBinaries() ([]byte, bool) }); ok {
+		raw, ok := b.GoBinaries()
+		r.bins, r.hasBins = string(raw), ok
+	}
 	if a, ok := l.(interface {
 		Annotations() (map[string]string, error)
 	}); ok {
@@ -246,6 +259,9 @@ func (r record) manifest(key string, now time.Time) v1.Manifest {
 	anns := map[string]string{keyAnnotation: key, createdAnnotation: now.UTC().Format(time.RFC3339)}
 	if r.createdBy != "" {
 		anns[createdByAnnotation] = r.createdBy
+	}
+	if r.hasBins {
+		anns[goBinariesAnnotation] = r.bins
 	}
 	return v1.Manifest{
 		SchemaVersion: 2,
@@ -274,6 +290,7 @@ func parseEntry(key string, m *v1.Manifest) (record, error) {
 		return record{}, fmt.Errorf("%d layers, want 1", len(m.Layers))
 	}
 	r := record{desc: m.Layers[0], createdBy: m.Annotations[createdByAnnotation]}
+	r.bins, r.hasBins = m.Annotations[goBinariesAnnotation]
 	var err error
 	if r.diffID, err = v1.NewHash(r.desc.Annotations[diffIDAnnotation]); err != nil {
 		return record{}, fmt.Errorf("annotation %s: %w", diffIDAnnotation, err)
@@ -315,8 +332,25 @@ func (lc *LayerCache) layer(ctx context.Context, r record) v1.Layer {
 		return rc, nil
 	}}
 	l, _ := partial.CompressedToLayer(sl) // fails only for a nil argument
-	return &remote.MountableLayer{Layer: l, Reference: ref}
+	return &cachedLayer{MountableLayer: &remote.MountableLayer{Layer: l, Reference: ref}, rec: r}
 }
+
+// cachedLayer is a layer of the cache as Lookup and Put return it: the
+// layer mountable from the cache repository (Push mounts it; Mountable
+// returns it for go-containerregistry's remote.Write, which mounts only a
+// *remote.MountableLayer), with the entry's record of the Go executables
+// it holds.
+type cachedLayer struct {
+	*remote.MountableLayer
+	rec record
+}
+
+// GoBinaries returns the record of the Go executables kept with the
+// entry (see layer.RemoteCache).
+func (c *cachedLayer) GoBinaries() ([]byte, bool) { return []byte(c.rec.bins), c.rec.hasBins }
+
+// Mountable returns the layer as go-containerregistry mounts it.
+func (c *cachedLayer) Mountable() *remote.MountableLayer { return c.MountableLayer }
 
 // storedLayer is a layer of the cache, as its entry describes it.
 type storedLayer struct {

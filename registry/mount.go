@@ -49,12 +49,18 @@ func needsMounts(img v1.Image, target name.Repository) bool {
 // cacheRef returns where a layer cache of target's registry, in another
 // repository, holds l.
 func cacheRef(l v1.Layer, target name.Repository) (name.Reference, bool) {
-	s, ok := l.(shared)
-	if !ok {
-		return nil, false
+	var ml *remote.MountableLayer
+	if c, ok := l.(*cachedLayer); ok { // a LayerCache's own layer
+		ml = c.MountableLayer
+	} else if s, ok := l.(shared); ok {
+		switch sl := s.SharedLayer().(type) {
+		case *cachedLayer:
+			ml = sl.MountableLayer
+		case *remote.MountableLayer:
+			ml = sl
+		}
 	}
-	ml, ok := s.SharedLayer().(*remote.MountableLayer)
-	if !ok {
+	if ml == nil {
 		return nil, false
 	}
 	from := ml.Reference.Context()

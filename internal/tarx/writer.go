@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"maps"
+	"path"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -462,5 +463,36 @@ func DirHeader(name string, mtime time.Time) *tar.Header {
 		Mode:     0o755,
 		ModTime:  mtime,
 		Format:   tar.FormatUnknown,
+	}
+}
+
+// ScanBinaries returns the Go executables among the regular files of the
+// tar stream r, in order, as a Writer would have found them writing it:
+// for layers whose writer is gone (read back from a cache).
+func ScanBinaries(r io.Reader) ([]Binary, error) {
+	tr := tar.NewReader(r)
+	var det gobin.Detector
+	var bins []Binary
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return bins, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if h.Typeflag != tar.TypeReg || h.Size == 0 {
+			continue
+		}
+		det.Reset()
+		sn := &sniffer{det: &det, sum: sha256.New()}
+		if _, err := io.CopyBuffer(sn, tr, *bp); err != nil {
+			return nil, err
+		}
+		if info, ok := det.Result(); ok {
+			bins = append(bins, Binary{Name: strings.TrimSuffix(strings.TrimPrefix(path.Clean("/"+h.Name), "/"), "/"), Info: info, Digest: "sha256:" + hex.EncodeToString(sn.sum.Sum(nil))})
+		}
 	}
 }
