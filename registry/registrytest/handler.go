@@ -96,13 +96,22 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case rt.kind == KindManifest && r.Method == http.MethodPut:
 		s.serveManifestPut(w, r, rt, count)
 	default:
-		rec := &statusRecorder{ResponseWriter: w}
-		s.app.ServeHTTP(rec, r)
-		s.counted(r, rt, rec.status, count)
+		s.serveApp(w, r, func(status int, _ http.Header) { s.counted(r, rt, status, count) })
 	}
 }
 
-// counted updates the counters after the registry answered.
+// serveApp hands a request to Distribution and calls before with the
+// status and headers of its answer before they are sent, so that the
+// counters are up to date when the client sees the answer.
+func (s *Server) serveApp(w http.ResponseWriter, r *http.Request, before func(int, http.Header)) {
+	rec := &statusRecorder{ResponseWriter: w, before: before}
+	s.app.ServeHTTP(rec, r)
+	if rec.status == 0 { // nothing written: net/http answers 200
+		rec.WriteHeader(http.StatusOK)
+	}
+}
+
+// counted updates the counters and the referrers index for an answer.
 func (s *Server) counted(r *http.Request, rt route, status int, count func(func(*Stats))) {
 	switch {
 	case status < 200 || status > 299:
@@ -132,21 +141,16 @@ func (s *Server) serveMount(w http.ResponseWriter, r *http.Request, refuse bool,
 		q.Del("from")
 		r = r.Clone(r.Context())
 		r.URL.RawQuery = q.Encode()
-		if from != "" {
+	}
+	s.serveApp(w, r, func(status int, _ http.Header) {
+		switch {
+		case from == "":
+		case status == http.StatusCreated:
+			count(func(st *Stats) { st.Mounts++ })
+		case status == http.StatusAccepted:
 			count(func(st *Stats) { st.MountsRefused++ })
 		}
-		s.app.ServeHTTP(w, r)
-		return
-	}
-	rec := &statusRecorder{ResponseWriter: w}
-	s.app.ServeHTTP(rec, r)
-	switch {
-	case from == "":
-	case rec.status == http.StatusCreated:
-		count(func(st *Stats) { st.Mounts++ })
-	case rec.status == http.StatusAccepted:
-		count(func(st *Stats) { st.MountsRefused++ })
-	}
+	})
 }
 
 // serveManifestPut stores a manifest through the registry and, when it
@@ -165,18 +169,16 @@ func (s *Server) serveManifestPut(w http.ResponseWriter, r *http.Request, rt rou
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	subject, desc := parseSubject(body, r.Header.Get("Content-Type"), rt.reference)
-	rec := &statusRecorder{ResponseWriter: w}
-	if subject != nil {
-		rec.onCreated = func(h http.Header) { h.Set("OCI-Subject", subject.String()) }
-	}
-	s.app.ServeHTTP(rec, r)
-	if rec.status != http.StatusCreated {
-		return
-	}
-	if subject != nil {
-		s.refs.add(rt.repo, *subject, desc)
-	}
-	count(func(st *Stats) { st.ManifestPUTs++ })
+	s.serveApp(w, r, func(status int, h http.Header) {
+		if status != http.StatusCreated {
+			return
+		}
+		if subject != nil {
+			s.refs.add(rt.repo, *subject, desc)
+			h.Set("OCI-Subject", subject.String())
+		}
+		count(func(st *Stats) { st.ManifestPUTs++ })
+	})
 }
 
 // blobSize asks the registry, in process, for the size of a blob in a
@@ -192,19 +194,19 @@ func (s *Server) blobSize(repo, digest string) (int64, bool) {
 	return n, true
 }
 
-// statusRecorder remembers the status of an answer and can add headers to
-// a 201 Created before it is sent.
+// statusRecorder calls before with the status and headers of an answer
+// before they are sent.
 type statusRecorder struct {
 	http.ResponseWriter
-	status    int
-	onCreated func(http.Header)
+	status int
+	before func(status int, h http.Header)
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
+	if r.status == 0 && code >= 200 {
 		r.status = code
-		if code == http.StatusCreated && r.onCreated != nil {
-			r.onCreated(r.Header())
+		if r.before != nil {
+			r.before(code, r.Header())
 		}
 	}
 	r.ResponseWriter.WriteHeader(code)

@@ -1,6 +1,7 @@
 package registrytest
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -42,7 +43,7 @@ type subjectManifest struct {
 // digest uses ref's algorithm when ref is a digest, else sha256.
 func parseSubject(body []byte, contentType, ref string) (*v1.Hash, v1.Descriptor) {
 	var m subjectManifest
-	if json.Unmarshal(body, &m) != nil || m.Subject == nil {
+	if !bytes.Contains(body, []byte(`"subject"`)) || json.Unmarshal(body, &m) != nil || m.Subject == nil {
 		return nil, v1.Descriptor{}
 	}
 	alg := digest.Canonical
