@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/pem"
 	"encoding/xml"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,14 @@ func TestConformance(t *testing.T) {
 			res := runConformance(t, bin, s, tc.user, tc.pass)
 			t.Logf("conformance with %s: %d passed, %d failed, %d skipped of %d",
 				tc.name, res.count("passed"), res.count("failed"), res.count("skipped"), len(res))
+
+			if testing.Verbose() {
+				for _, name := range slices.Sorted(maps.Keys(res)) {
+					if res[name] == "failed" {
+						t.Logf("failed: %s", name)
+					}
+				}
+			}
 
 			var missing []string
 			for _, name := range reference {
