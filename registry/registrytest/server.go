@@ -9,7 +9,6 @@ import (
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
@@ -105,29 +104,33 @@ func Start(opts ...Option) (*Server, error) {
 	}
 	s.stats.Requests = map[string]int{}
 	s.stats.Downloads = map[v1.Hash]int{}
+	// Everything the handler reads is set before the server starts.
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.Host = s.srv.Listener.Addr().String()
 	scheme := "http"
 	if o.tls {
 		cert, pool, err := selfSigned()
 		if err != nil {
+			s.srv.Close()
 			closeDistribution(s.app)
 			return nil, err
 		}
 		s.certs, s.leaf = pool, cert.Leaf
 		s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		s.srv.StartTLS()
 		scheme = "https"
-	} else {
-		s.srv.Start()
 	}
-	s.Host = strings.TrimPrefix(s.srv.URL, scheme+"://")
 	switch {
 	case o.basicUser != "":
 		s.auth = &authenticator{basic: true, user: o.basicUser, pass: o.basicPass}
 	case o.tokenUser != "":
 		s.auth = &authenticator{user: o.tokenUser, pass: o.tokenPass,
 			realm: scheme + "://" + s.Host + "/token", tokens: map[string]*grant{}}
+	}
+	if o.tls {
+		s.srv.StartTLS()
+	} else {
+		s.srv.Start()
 	}
 	return s, nil
 }
