@@ -1,9 +1,12 @@
 package stevedore_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -73,30 +76,44 @@ type modulePackage struct {
 	deps []string // full import paths
 }
 
+var (
+	listOnce sync.Once
+	listed   []modulePackage
+	listErr  error
+)
+
 // modulePackages lists the module's packages (tests excluded) with their
-// dependencies.
+// dependencies, running go list once for all the tests.
 func modulePackages(t *testing.T) []modulePackage {
 	t.Helper()
+	listOnce.Do(func() { listed, listErr = listPackages() })
+	if listErr != nil {
+		t.Fatal(listErr)
+	}
+	if len(listed) == 0 {
+		t.Fatal("go list reported no packages of this module")
+	}
+	return listed
+}
+
+func listPackages() ([]modulePackage, error) {
 	out, err := exec.Command("go", "list", "-deps", "-json=ImportPath,Deps", "./...").Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		return nil, fmt.Errorf("go list: %w", err)
 	}
 	var pkgs []modulePackage
-	dec := json.NewDecoder(strings.NewReader(string(out)))
+	dec := json.NewDecoder(bytes.NewReader(out))
 	for dec.More() {
 		var p struct {
 			ImportPath string
 			Deps       []string
 		}
 		if err := dec.Decode(&p); err != nil {
-			t.Fatal(err)
+			return nil, fmt.Errorf("decoding go list: %w", err)
 		}
 		if rel, ok := strings.CutPrefix(p.ImportPath, module+"/"); ok {
 			pkgs = append(pkgs, modulePackage{rel: rel, deps: p.Deps})
 		}
 	}
-	if len(pkgs) == 0 {
-		t.Fatal("go list reported no packages of this module")
-	}
-	return pkgs
+	return pkgs, nil
 }

@@ -85,19 +85,24 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// buildConformance compiles the conformance program once into a temporary
-// directory, at the version go.mod pins.
+// buildConformance returns the conformance program at the version go.mod
+// pins: `go tool -n` builds it once into the build cache and prints its
+// path, so later runs neither compile nor link it again.
 func buildConformance(t *testing.T) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	bin := filepath.Join(t.TempDir(), "conformance")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, conformancePkg).CombinedOutput()
-	require.NoError(t, err, "go build %s:\n%s", conformancePkg, out)
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, goBin, "tool", "-n", conformancePkg)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "go tool -n %s:\n%s", conformancePkg, stderr.String())
+	bin := strings.TrimSpace(string(out))
+	require.FileExists(t, bin, "go tool -n %s", conformancePkg)
 	return bin
 }
 
