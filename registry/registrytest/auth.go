@@ -46,16 +46,18 @@ func (a *authenticator) credsOK(r *http.Request) bool {
 }
 
 // check authenticates a registry request. It answers 401 itself and returns
-// false when the request may not proceed.
-func (a *authenticator) check(s *Server, w http.ResponseWriter, r *http.Request, kind Kind, repo string) (*grant, bool) {
+// false when the request may not proceed. With tokens, as in Distribution,
+// a cross-repository mount needs pull on the source repository too, and
+// the challenge asks for both scopes.
+func (a *authenticator) check(s *Server, w http.ResponseWriter, r *http.Request, rt route) bool {
 	if a.basic {
 		if a.credsOK(r) {
-			return nil, true
+			return true
 		}
 		s.count(func(st *Stats) { st.AuthFailures++ })
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", basicRealm))
 		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
-		return nil, false
+		return false
 	}
 
 	action := "pull"
@@ -63,24 +65,39 @@ func (a *authenticator) check(s *Server, w http.ResponseWriter, r *http.Request,
 		action = "push"
 	}
 	g := a.lookup(r)
+	from := mountSource(r, rt)
 	switch {
-	case g != nil && kind == KindPing:
-		return g, true
-	case g != nil && repo != "" && g.allows(repo, action):
-		return g, true
+	case g != nil && rt.kind == KindPing:
+		return true
+	case g != nil && rt.repo != "" && g.allows(rt.repo, action) && (from == "" || g.allows(from, "pull")):
+		return true
 	}
 	s.count(func(st *Stats) { st.AuthFailures++ })
 	challenge := fmt.Sprintf("Bearer realm=%q,service=%q", a.realm, tokenService)
-	if repo != "" {
+	if rt.repo != "" {
 		actions := "pull"
 		if action == "push" {
 			actions = "pull,push"
 		}
-		challenge += fmt.Sprintf(",scope=%q", "repository:"+repo+":"+actions)
+		scopes := []string{"repository:" + rt.repo + ":" + actions}
+		if from != "" && from != rt.repo {
+			// As Distribution asks: a mount needs pull on its source too.
+			scopes = append(scopes, "repository:"+from+":pull")
+		}
+		challenge += fmt.Sprintf(",scope=%q", strings.Join(scopes, " "))
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
 	writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
-	return nil, false
+	return false
+}
+
+// mountSource returns the source repository of a cross-repository mount
+// request, or "".
+func mountSource(r *http.Request, rt route) string {
+	if rt.kind != KindUpload || r.Method != http.MethodPost || r.URL.Query().Get("mount") == "" {
+		return ""
+	}
+	return r.URL.Query().Get("from")
 }
 
 func (a *authenticator) lookup(r *http.Request) *grant {

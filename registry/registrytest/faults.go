@@ -109,17 +109,17 @@ func (f Fault) validate() error {
 	switch f.kind {
 	case faultFail:
 		if f.status < 400 || f.status > 599 {
-			return fmt.Errorf("registrytest: fault status %d is not an HTTP error status", f.status)
+			return fmt.Errorf("%w: WithFaults: fault status %d is not an HTTP error status", ErrInvalidOption, f.status)
 		}
 	case faultReset, faultDelay, faultRefuseMount:
 	default:
-		return fmt.Errorf("registrytest: zero Fault (use FailEvery, FailRate, ResetEvery, ...)")
+		return fmt.Errorf("%w: WithFaults: zero Fault (use FailEvery, FailRate, ResetEvery, ...)", ErrInvalidOption)
 	}
 	if f.every < 0 || f.first < 0 || f.rate < 0 || f.rate > 1 {
-		return fmt.Errorf("registrytest: fault with bad count or rate (every %d, first %d, rate %g)", f.every, f.first, f.rate)
+		return fmt.Errorf("%w: WithFaults: fault with bad count or rate (every %d, first %d, rate %g)", ErrInvalidOption, f.every, f.first, f.rate)
 	}
 	if f.every == 0 && f.first == 0 && f.rate == 0 {
-		return fmt.Errorf("registrytest: fault never fires (count or rate is zero)")
+		return fmt.Errorf("%w: WithFaults: fault never fires (count or rate is zero)", ErrInvalidOption)
 	}
 	return nil
 }

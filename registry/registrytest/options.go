@@ -1,9 +1,6 @@
 package registrytest
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Option configures a [Server] made by [New] or [Start].
 type Option func(*options) error
@@ -28,7 +25,7 @@ func defaultOptions() *options {
 func WithBasicAuth(user, pass string) Option {
 	return func(o *options) error {
 		if user == "" || pass == "" {
-			return errors.New("registrytest: WithBasicAuth needs a user and a password")
+			return fmt.Errorf("%w: WithBasicAuth: needs a user and a password", ErrInvalidOption)
 		}
 		o.basicUser, o.basicPass = user, pass
 		return nil
@@ -46,7 +43,7 @@ func WithBasicAuth(user, pass string) Option {
 func WithTokenAuth(user, pass string) Option {
 	return func(o *options) error {
 		if user == "" || pass == "" {
-			return errors.New("registrytest: WithTokenAuth needs a user and a password")
+			return fmt.Errorf("%w: WithTokenAuth: needs a user and a password", ErrInvalidOption)
 		}
 		o.tokenUser, o.tokenPass = user, pass
 		return nil
@@ -64,8 +61,9 @@ func WithTLS() Option {
 }
 
 // WithFaults injects the given faults into the server's answers (see
-// [FailEvery], [FailRate], [ResetEvery], [ResetRate], [Delay],
-// [RefuseMounts]). Several calls add up. The default is no faults.
+// [FailEvery], [FailFirst], [FailRate], [ResetEvery], [ResetRate],
+// [Delay], [RefuseMounts]). Several calls add up. The default is no
+// faults.
 func WithFaults(faults ...Fault) Option {
 	return func(o *options) error {
 		for _, f := range faults {
@@ -90,7 +88,7 @@ func WithSeed(seed int64) Option {
 
 func (o *options) validate() error {
 	if o.basicUser != "" && o.tokenUser != "" {
-		return fmt.Errorf("registrytest: WithBasicAuth and WithTokenAuth cannot be combined")
+		return fmt.Errorf("%w: WithBasicAuth and WithTokenAuth cannot be combined", ErrInvalidOption)
 	}
 	return nil
 }

@@ -1,146 +1,139 @@
 package registrytest
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-)
 
-func get(t *testing.T, c *http.Client, url string, header ...string) *http.Response {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	resp.Body.Close()
-	return resp
-}
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
 
 func TestBasicAuthChallenge(t *testing.T) {
 	s := New(t, WithBasicAuth("u", "p"))
-	c := &http.Client{}
-	resp := get(t, c, s.URL()+"/v2/")
-	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic realm=") {
-		t.Errorf("GET /v2/ = %d %q, want 401 Basic challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
-	}
-	req, _ := http.NewRequest(http.MethodGet, s.URL()+"/v2/", nil)
+
+	r := do(t, s, http.MethodGet, "/v2/", nil)
+	assert.Equal(t, http.StatusUnauthorized, r.status, "GET /v2/ without credentials")
+	assert.Equal(t, `Basic realm="registrytest"`, r.header.Get("WWW-Authenticate"), "GET /v2/ without credentials: challenge")
+
+	req, err := http.NewRequest(http.MethodGet, s.URL()+"/v2/", nil)
+	require.NoError(t, err)
 	req.SetBasicAuth("u", "p")
-	r2, err := c.Do(req)
-	if err != nil || r2.StatusCode != 200 {
-		t.Errorf("GET /v2/ with credentials = %v, %v", r2, err)
-	}
-	r2.Body.Close()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "GET /v2/ with credentials")
+	assert.Equal(t, 1, s.Stats().AuthFailures, "AuthFailures")
 }
 
 func TestTokenAuthChallengeAndScopes(t *testing.T) {
 	s := New(t, WithTokenAuth("u", "p"))
-	c := &http.Client{}
-	resp := get(t, c, s.URL()+"/v2/app/manifests/v1")
-	ch := resp.Header.Get("WWW-Authenticate")
-	for _, want := range []string{"Bearer realm=", `service="registrytest"`, `scope="repository:app:pull"`} {
-		if resp.StatusCode != 401 || !strings.Contains(ch, want) {
-			t.Errorf("GET manifest = %d %q, want 401 with %s", resp.StatusCode, ch, want)
-		}
+	realm := `Bearer realm="` + s.URL() + `/token",service="registrytest"`
+	for _, tc := range []struct {
+		method, path, want string
+	}{
+		{http.MethodGet, "/v2/app/manifests/v1", realm + `,scope="repository:app:pull"`},
+		{http.MethodPut, "/v2/app/manifests/v1", realm + `,scope="repository:app:pull,push"`},
+		// A mount needs pull on its source too, as in Distribution.
+		{http.MethodPost, "/v2/app/blobs/uploads/?mount=sha256:" + strings.Repeat("0", 64) + "&from=base",
+			realm + `,scope="repository:app:pull,push repository:base:pull"`},
+		{http.MethodGet, "/v2/", realm},
+	} {
+		r := do(t, s, tc.method, tc.path, nil)
+		assert.Equal(t, http.StatusUnauthorized, r.status, "%s %s without a token", tc.method, tc.path)
+		assert.Equal(t, tc.want, r.header.Get("WWW-Authenticate"), "%s %s without a token: challenge", tc.method, tc.path)
 	}
-	if r := get(t, c, s.URL()+"/token?scope=repository:app:pull"); r.StatusCode != 401 {
-		t.Errorf("token without credentials = %d, want 401", r.StatusCode)
-	}
+	assert.Equal(t, http.StatusUnauthorized, do(t, s, http.MethodGet, "/token?scope=repository:app:pull", nil).status,
+		"token without credentials")
+
 	// A token for "app" does not open "other".
-	g := &grant{access: map[string][]string{"app": {"pull"}}, expires: time.Now().Add(time.Minute)}
-	s.auth.tokens["tok"] = g
-	if r := get(t, c, s.URL()+"/v2/app/tags/list", "Authorization", "Bearer tok"); r.StatusCode == 401 {
-		t.Errorf("GET app tags with an app:pull token = 401")
-	}
-	if r := get(t, c, s.URL()+"/v2/other/tags/list", "Authorization", "Bearer tok"); r.StatusCode != 401 {
-		t.Errorf("GET other tags with an app:pull token = %d, want 401", r.StatusCode)
-	}
-	if st := s.Stats(); st.AuthFailures < 3 {
-		t.Errorf("AuthFailures = %d, want >= 3", st.AuthFailures)
-	}
+	s.auth.tokens["tok"] = &grant{access: map[string][]string{"app": {"pull"}}, expires: time.Now().Add(time.Minute)}
+	assert.NotEqual(t, http.StatusUnauthorized, do(t, s, http.MethodGet, "/v2/app/tags/list", nil, "Authorization", "Bearer tok").status,
+		"GET app's tags with an app:pull token")
+	assert.Equal(t, http.StatusUnauthorized, do(t, s, http.MethodGet, "/v2/other/tags/list", nil, "Authorization", "Bearer tok").status,
+		"GET other's tags with an app:pull token")
+	assert.Equal(t, http.StatusUnauthorized, do(t, s, http.MethodPut, "/v2/app/manifests/v1", nil, "Authorization", "Bearer tok").status,
+		"PUT app's manifest with an app:pull token")
+	assert.Equal(t, 7, s.Stats().AuthFailures, "AuthFailures")
 }
 
 func TestFaultsAndCounters(t *testing.T) {
 	s := New(t, WithFaults(FailEvery(2, 500).On(KindPing), FailFirst(1, 429).RetryAfter(1500*time.Millisecond).On(KindOther)))
-	c := &http.Client{}
 	var codes []int
 	for range 4 {
-		codes = append(codes, get(t, c, s.URL()+"/v2/").StatusCode)
+		codes = append(codes, do(t, s, http.MethodGet, "/v2/", nil).status)
 	}
-	if want := []int{200, 500, 200, 500}; !equal(codes, want) {
-		t.Errorf("FailEvery(2, 500): statuses %v, want %v", codes, want)
-	}
-	r := get(t, c, s.URL()+"/v2/app/tags/list")
-	if r.StatusCode != 429 || r.Header.Get("Retry-After") != "2" {
-		t.Errorf("FailFirst(1, 429).RetryAfter(1.5s) = %d Retry-After %q, want 429 and 2", r.StatusCode, r.Header.Get("Retry-After"))
-	}
+	assert.Equal(t, []int{200, 500, 200, 500}, codes, "FailEvery(2, 500): statuses")
+
+	r := do(t, s, http.MethodGet, "/v2/app/tags/list", nil)
+	assert.Equal(t, http.StatusTooManyRequests, r.status, "FailFirst(1, 429)")
+	assert.Equal(t, "2", r.header.Get("Retry-After"), "RetryAfter(1.5s): Retry-After rounds up to whole seconds")
+	assert.NotEqual(t, http.StatusTooManyRequests, do(t, s, http.MethodGet, "/v2/app/tags/list", nil).status, "FailFirst(1, 429) after the first")
+
 	st := s.Stats()
-	if st.Requests["GET ping"] != 4 || st.Faults != 3 {
-		t.Errorf("stats = %+v, want 4 pings and 3 faults", st)
-	}
+	assert.Equal(t, 4, st.Requests["GET ping"], `Requests["GET ping"]`)
+	assert.Equal(t, 2, st.Requests["GET other"], `Requests["GET other"]`)
+	assert.Equal(t, 3, st.Faults, "Faults")
+
 	s.ResetStats()
-	if st := s.Stats(); st.Faults != 0 || len(st.Requests) != 0 {
-		t.Errorf("after ResetStats: %+v", st)
-	}
+	st = s.Stats()
+	assert.Zero(t, st.Faults, "Faults after ResetStats")
+	assert.Empty(t, st.Requests, "Requests after ResetStats")
 }
 
 func TestResetDropsConnection(t *testing.T) {
 	s := New(t, WithFaults(ResetEvery(1)))
-	_, err := http.Get(s.URL() + "/v2/")
+	resp, err := http.Get(s.URL() + "/v2/")
 	if err == nil {
-		t.Fatal("GET through ResetEvery(1) succeeded")
+		resp.Body.Close()
 	}
+	assert.Error(t, err, "GET through ResetEvery(1)")
+	assert.Equal(t, 1, s.Stats().Faults, "Faults")
 }
 
 func TestInvalidOptions(t *testing.T) {
-	for name, opt := range map[string]Option{
-		"FailEvery(0, 500)":   WithFaults(FailEvery(0, 500)),
-		"FailEvery(1, 200)":   WithFaults(FailEvery(1, 200)),
-		"FailRate(2, 500)":    WithFaults(FailRate(2, 500)),
-		"zero Fault":          WithFaults(Fault{}),
-		"WithBasicAuth(\"\")": WithBasicAuth("", "p"),
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"FailEvery(0, 500)", []Option{WithFaults(FailEvery(0, 500))}},
+		{"FailEvery(1, 200)", []Option{WithFaults(FailEvery(1, 200))}},
+		{"FailRate(2, 500)", []Option{WithFaults(FailRate(2, 500))}},
+		{"zero Fault", []Option{WithFaults(Fault{})}},
+		{`WithBasicAuth("", "p")`, []Option{WithBasicAuth("", "p")}},
+		{`WithTokenAuth("u", "")`, []Option{WithTokenAuth("u", "")}},
+		{"basic and token", []Option{WithBasicAuth("a", "b"), WithTokenAuth("a", "b")}},
 	} {
-		if _, err := Start(opt); err == nil {
-			t.Errorf("Start(%s) = nil error", name)
+		s, err := Start(tc.opts...)
+		if s != nil {
+			s.Close()
 		}
+		assert.ErrorIs(t, err, ErrInvalidOption, "Start(%s)", tc.name)
 	}
-	if _, err := Start(WithBasicAuth("a", "b"), WithTokenAuth("a", "b")); err == nil {
-		t.Error("Start(basic and token) = nil error")
-	}
+	s, err := Start(nil, WithSeed(7))
+	require.NoError(t, err, "Start(nil option, WithSeed(7))")
+	s.Close()
 }
 
 func TestSeedIndexAndTLS(t *testing.T) {
 	s := New(t, WithTLS())
-	idx, err := s.SeedIndex(context.Background(), "multi:v1", "linux/amd64", "linux/arm64/v8", "linux/riscv64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, _ := idx.IndexManifest()
-	if len(im.Manifests) != 3 {
-		t.Errorf("SeedIndex made %d manifests, want 3", len(im.Manifests))
-	}
-	c := &http.Client{Transport: s.Transport()}
-	if r := get(t, c, s.URL()+"/v2/multi/manifests/v1"); r.StatusCode != 200 {
-		t.Errorf("GET seeded index over TLS = %d", r.StatusCode)
-	}
-	if _, err := http.Get(s.URL() + "/v2/"); err == nil || !strings.Contains(err.Error(), "certificate") {
-		t.Errorf("GET without the CertPool = %v, want a certificate error", err)
-	}
-}
+	idx, err := s.SeedIndex(t.Context(), "multi:v1", "linux/amd64", "linux/arm64/v8", "linux/riscv64")
+	require.NoError(t, err)
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
+	assert.Len(t, im.Manifests, 3, "SeedIndex manifests")
 
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
+	r := do(t, s, http.MethodGet, "/v2/multi/manifests/v1", nil, "Accept", "application/vnd.oci.image.index.v1+json")
+	assert.Equal(t, http.StatusOK, r.status, "GET seeded index over TLS")
+	dig, err := idx.Digest()
+	require.NoError(t, err)
+	assert.Equal(t, dig.String(), r.header.Get("Docker-Content-Digest"), "GET seeded index: digest")
+
+	resp, err := http.Get(s.URL() + "/v2/")
+	if err == nil {
+		resp.Body.Close()
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	require.Error(t, err, "GET without the CertPool")
+	assert.Contains(t, err.Error(), "certificate", "GET without the CertPool")
 }
