@@ -62,6 +62,7 @@ const (
 	KindFS      Kind = "fs"      // an io/fs tree; Digest is its content digest
 	KindFiles   Kind = "files"   // in-memory files; Digest is their content digest
 	KindTarball Kind = "tarball" // a local tarball; Digest is the sha256 of the file
+	KindFile    Kind = "file"    // a local file placed as it is; Digest is its sha256
 	KindURL     Kind = "url"     // a download; Digest is the sha256 of what was downloaded
 	KindGit     Kind = "git"     // a git repository at a commit
 )
@@ -108,7 +109,7 @@ func (f Facts) normalized() (Facts, error) {
 	f.Inputs = slices.Clone(f.Inputs)
 	for _, in := range f.Inputs {
 		switch in.Kind {
-		case KindDir, KindFS, KindFiles, KindTarball:
+		case KindDir, KindFS, KindFiles, KindTarball, KindFile:
 			if err := checkDigest(string(in.Kind)+" input "+in.URI, in.Digest, true); err != nil {
 				return f, err
 			}

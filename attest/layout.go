@@ -149,3 +149,20 @@ func WriteOCILayout(ctx context.Context, dir string, artifacts ...v1.Image) erro
 	}
 	return nil
 }
+
+// OCIEntries returns the image.WithEntry options that carry artifacts in
+// an OCI tarball (image.WriteOCITarball), as [WriteOCILayout] adds them
+// to a layout: per subject, an index of its referrers named
+// "sha256-<hex of the subject>". Give the main artifact a name with
+// image.WithRefName: the tarball then has more than one entry.
+func OCIEntries(artifacts ...v1.Image) ([]image.WriteOption, error) {
+	refs, err := ReferrersIndexes(artifacts...)
+	if err != nil {
+		return nil, err
+	}
+	opts := make([]image.WriteOption, 0, len(refs))
+	for _, r := range refs {
+		opts = append(opts, image.WithEntry(r.Tag, r.Index))
+	}
+	return opts, nil
+}

@@ -73,7 +73,14 @@ func imageToOCI(img v1.Image) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newBuiltImage(out.MediaType, raw, cfg, ls)
+	c, err := newBuiltImage(out.MediaType, raw, cfg, ls)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := img.(*builtImage); ok {
+		c.made = b.made // the same build: the same facts
+	}
+	return c, nil
 }
 
 func indexToOCI(idx v1.ImageIndex) (v1.ImageIndex, error) {

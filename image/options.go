@@ -34,6 +34,13 @@ type WriteOption func(*writeOptions) error
 
 type writeOptions struct {
 	refName string
+	extra   []entry // WithEntry
+}
+
+// entry is an artifact and the name of its index.json entry.
+type entry struct {
+	refName string
+	a       Artifact
 }
 
 // configEdit is one config change, applied in option order.
@@ -382,6 +389,24 @@ func WithRefName(name string) WriteOption {
 			return errOption("WithRefName", "name %q must be non-empty without whitespace", name)
 		}
 		o.refName = name
+		return nil
+	}
+}
+
+// WithEntry also writes a, with an index.json entry named refName (as
+// [WithRefName] names the main one; an entry of that name already in a
+// layout is replaced). attest.OCIEntries uses it to carry an image's SBOM
+// and provenance in an OCI tarball, as the referrers tag scheme does in a
+// registry. a is converted with [ToOCI], like the main artifact.
+func WithEntry(refName string, a Artifact) WriteOption {
+	return func(o *writeOptions) error {
+		if refName == "" || strings.ContainsAny(refName, " \t\n") {
+			return errOption("WithEntry", "name %q must be non-empty without whitespace", refName)
+		}
+		if a == nil {
+			return errOption("WithEntry", "nil artifact for %q", refName)
+		}
+		o.extra = append(o.extra, entry{refName, a})
 		return nil
 	}
 }

@@ -168,17 +168,14 @@ func WriteOCITarball(ctx context.Context, path string, a Artifact, opts ...Write
 		if err := s.file("oci-layout", []byte(ociLayoutFile)); err != nil {
 			return err
 		}
-		desc, err := putArtifact(ctx, s, a)
+		descs, err := putEntries(ctx, s, a, o)
 		if err != nil {
 			return err
-		}
-		if o.refName != "" {
-			desc.Annotations = map[string]string{RefNameAnnotation: o.refName}
 		}
 		idx, err := json.Marshal(v1.IndexManifest{
 			SchemaVersion: 2,
 			MediaType:     types.OCIImageIndex,
-			Manifests:     []v1.Descriptor{desc},
+			Manifests:     descs,
 		})
 		if err != nil {
 			return err
@@ -317,29 +314,11 @@ func WriteOCILayout(ctx context.Context, dir string, a Artifact, opts ...WriteOp
 		}
 		s.created = append(s.created, filepath.Join(dir, "oci-layout"))
 	}
-	desc, err := putArtifact(ctx, s, a)
+	descs, err := putEntries(ctx, s, a, o)
 	if err != nil {
 		return fmt.Errorf("image: writing layout %s: %w", dir, err)
 	}
-	if o.refName != "" {
-		desc.Annotations = map[string]string{RefNameAnnotation: o.refName}
-	}
-	manifests := make([]v1.Descriptor, 0, len(existing.Manifests)+1)
-	dup := false
-	for _, d := range existing.Manifests {
-		ref := d.Annotations[RefNameAnnotation]
-		if o.refName != "" && ref == o.refName {
-			continue
-		}
-		if o.refName == "" && ref == "" && d.Digest == desc.Digest {
-			dup = true
-		}
-		manifests = append(manifests, d)
-	}
-	if !dup {
-		manifests = append(manifests, desc)
-	}
-	existing.Manifests = manifests
+	existing.Manifests = mergeEntries(existing.Manifests, descs)
 	raw, err := json.Marshal(existing)
 	if err != nil {
 		return fmt.Errorf("image: writing layout %s: %w", dir, err)
@@ -348,6 +327,63 @@ func WriteOCILayout(ctx context.Context, dir string, a Artifact, opts ...WriteOp
 		_, err := w.Write(raw)
 		return err
 	})
+}
+
+// putEntries writes the blobs of a and of the WithEntry artifacts, and
+// returns their index.json entries, named.
+func putEntries(ctx context.Context, s blobSink, a Artifact, o *writeOptions) ([]v1.Descriptor, error) {
+	entries := append([]entry{{o.refName, a}}, o.extra...)
+	descs := make([]v1.Descriptor, 0, len(entries))
+	for i, e := range entries {
+		a := e.a
+		if i > 0 {
+			var err error
+			if a, err = ToOCI(a); err != nil {
+				return nil, fmt.Errorf("entry %s: %w", e.refName, err)
+			}
+		}
+		desc, err := putArtifact(ctx, s, a)
+		if err != nil {
+			if i > 0 {
+				return nil, fmt.Errorf("entry %s: %w", e.refName, err)
+			}
+			return nil, err
+		}
+		if e.refName != "" {
+			desc.Annotations = map[string]string{RefNameAnnotation: e.refName}
+		}
+		descs = append(descs, desc)
+	}
+	return descs, nil
+}
+
+// mergeEntries adds entries to a layout's index.json entries: a named
+// entry replaces the one of the same name; an unnamed one already there
+// is not repeated.
+func mergeEntries(existing, entries []v1.Descriptor) []v1.Descriptor {
+	out := make([]v1.Descriptor, 0, len(existing)+len(entries))
+	named := map[string]bool{}
+	for _, d := range entries {
+		named[d.Annotations[RefNameAnnotation]] = true
+	}
+	unnamed := map[v1.Hash]bool{}
+	for _, d := range existing {
+		ref := d.Annotations[RefNameAnnotation]
+		if ref != "" && named[ref] {
+			continue
+		}
+		if ref == "" {
+			unnamed[d.Digest] = true
+		}
+		out = append(out, d)
+	}
+	for _, d := range entries {
+		if d.Annotations[RefNameAnnotation] == "" && unnamed[d.Digest] {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // readLayoutIndex reads dir/index.json, or returns an empty index when dir
