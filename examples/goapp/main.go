@@ -46,6 +46,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/cli"
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -63,6 +64,7 @@ type config struct {
 	user                   string
 	cacheDir, cacheRepo    string
 	caches                 *cli.Caches
+	sbom                   bool
 	log                    cli.Logger
 }
 
@@ -77,6 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.user, "user", "65532", "`USER` the container runs as (uid, uid:gid or name)")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
 	cli.CacheRepoFlag(fs, &c.cacheRepo)
+	sbom := cli.SBOMFlag(fs)
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Packs a Go main package into a tiny image (one static binary per platform); with no flags, a hello-world.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
@@ -95,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		c.platforms = append(c.platforms, p)
 	}
+	c.sbom = *sbom
 	if err := cli.Destination(fs, c.target, &c.out); err != nil {
 		return nil, err
 	}
@@ -165,7 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// Progress of a push, with -v.
 	popts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
-	ref, err := cli.Publish(ctx, result, c.target, c.out, "latest", popts...)
+	ref, err := c.publish(ctx, result, popts)
 	done()
 	if err != nil {
 		return err
@@ -305,4 +309,19 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// publish pushes or writes the image, with its SBOM and provenance unless
+// -sbom=false: attest.Of makes them from what image.Build recorded, and
+// they go to the registry as referrers of the image (registry.PushReferrers)
+// or into the OCI tarball (attest.OCIEntries).
+func (c *config) publish(ctx context.Context, a image.Artifact, opts []registry.Option) (string, error) {
+	if !c.sbom {
+		return cli.Publish(ctx, a, c.target, c.out, "latest", opts...)
+	}
+	ref, n, err := cli.PublishAttested(ctx, a, c.target, c.out, "latest", attest.Options{}, opts...)
+	if err == nil {
+		c.log.Printf("attached %d artifacts (SBOM and provenance)", n)
+	}
+	return ref, err
 }

@@ -17,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
 	"github.com/stevedore-dev/stevedore/registry"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
@@ -49,6 +50,20 @@ func TestDefault(t *testing.T) {
 		out := runBinary(t, bin)
 		assert.True(t, strings.HasPrefix(out, "hello from a stevedore image (linux/amd64"), "running /app/hello printed %q", out)
 	}
+
+	// -sbom is on by default: the tarball holds the image's SBOM and
+	// provenance; the SBOM lists the program's module and Go version.
+	att := exampletest.TarballAttestations(t, out1, r1.Digest)
+	assert.Len(t, att, 2, "artifacts attached to the image")
+	pkgs := att.Packages(t)
+	assert.Contains(t, pkgs, "hello", "the program's main module")
+	assert.Equal(t, strings.TrimPrefix(runtime.Version(), "go"), strings.TrimPrefix(pkgs["stdlib"], "go"), "the Go version")
+	assert.Contains(t, string(att[attest.MediaTypeInToto]), `"entrypoint"`, "the provenance's parameters")
+
+	out3 := filepath.Join(dir, "3.oci.tar")
+	r3 := exampletest.Run(t, run, "-o", out3, "-cache", cache, "-sbom=false")
+	assert.Equal(t, r1.Digest, r3.Digest, "the image is the same without -sbom")
+	assert.Empty(t, exampletest.TarballAttestations(t, out3, r3.Digest), "artifacts with -sbom=false")
 }
 
 // TestTwoPlatforms packs the hello-world for linux/amd64 and linux/arm64
@@ -280,6 +295,13 @@ func TestIndexOnBase(t *testing.T) {
 		}
 		files := exampletest.LayerFilesLimit(t, layers[len(layers)-1], 64<<20)
 		checkBinary(t, files, "/app/hello", machines[d.Platform.Architecture])
+
+		// Each platform's image has its SBOM and provenance, pushed as
+		// its referrers.
+		att := exampletest.RegistryAttestations(t, r.Name+"@"+d.Digest.String())
+		assert.Len(t, att, 2, "artifacts attached to the %s image", d.Platform)
+		assert.Contains(t, att.Packages(t), "hello", "the %s image's SBOM lists the program", d.Platform)
+		assert.Contains(t, string(att[attest.MediaTypeInToto]), `"platform":"`+d.Platform.String()+`"`, "the provenance's platform")
 	}
 }
 

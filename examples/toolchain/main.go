@@ -56,6 +56,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/cli"
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -74,6 +75,7 @@ type config struct {
 	compression         layer.Compression
 	cacheDir, cacheRepo string
 	caches              *cli.Caches
+	sbom                bool
 	log                 cli.Logger
 }
 
@@ -90,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	comp := fs.String("compression", "gzip", "layer compression: gzip, zstd, or, for lazy pulling, estargz or zstd:chunked (go and ko prioritized)")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
 	cli.CacheRepoFlag(fs, &c.cacheRepo)
+	sbom := cli.SBOMFlag(fs)
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Builds a Go (+ ko) toolchain image; with no flags, offline from the local Go installation.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
@@ -104,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-compression %q: want gzip, zstd, estargz or zstd:chunked", *comp)
 	}
 	fs.Visit(func(f *flag.Flag) { c.platformSet = c.platformSet || f.Name == "platform" })
+	c.sbom = *sbom
 	if err := cli.Destination(fs, c.target, &c.out); err != nil {
 		return nil, err
 	}
@@ -235,7 +239,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// Progress of a push, with -v.
 	opts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
-	ref, err := cli.Publish(ctx, img, c.target, c.out, "latest", opts...)
+	ref, err := c.publish(ctx, img, opts)
 	done()
 	if err != nil {
 		return err
@@ -342,4 +346,19 @@ func pushMinimalBase(ctx context.Context, ref, platform string) error {
 		return fmt.Errorf("serving the minimal base: %w", err)
 	}
 	return nil
+}
+
+// publish pushes or writes the image, with its SBOM and provenance unless
+// -sbom=false: attest.Of makes them from what image.Build recorded, and
+// they go to the registry as referrers of the image (registry.PushReferrers)
+// or into the OCI tarball (attest.OCIEntries).
+func (c *config) publish(ctx context.Context, a image.Artifact, opts []registry.Option) (string, error) {
+	if !c.sbom {
+		return cli.Publish(ctx, a, c.target, c.out, "latest", opts...)
+	}
+	ref, n, err := cli.PublishAttested(ctx, a, c.target, c.out, "latest", attest.Options{}, opts...)
+	if err == nil {
+		c.log.Printf("attached %d artifacts (SBOM and provenance)", n)
+	}
+	return ref, err
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,9 +14,11 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/spdx/tools-golang/spdx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
@@ -119,6 +123,24 @@ func TestDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d files of %s checked", n, local.goroot)
+
+	// -sbom is on by default: the SBOM lists the Go executables of the
+	// toolchain, found as its layer was written.
+	att := exampletest.TarballAttestations(t, out1, r1.Digest)
+	assert.Len(t, att, 2, "artifacts attached to the image")
+	var goBin *spdx.Package
+	for _, p := range att.SBOM(t).Packages {
+		if p.PackageFileName == "/usr/local/go/bin/go" {
+			goBin = p
+		}
+	}
+	if assert.NotNil(t, goBin, "the SBOM lists /usr/local/go/bin/go") {
+		assert.Equal(t, "cmd/go", goBin.PackageName)
+		assert.Contains(t, goBin.PackageComment, local.version, "built with the local Go")
+		want := sha256.Sum256(files["/usr/local/go/bin/go"].Data)
+		require.NotEmpty(t, goBin.PackageChecksums)
+		assert.Equal(t, hex.EncodeToString(want[:]), goBin.PackageChecksums[0].Value, "sha256 of the executable")
+	}
 }
 
 func checkToolchainConfig(t *testing.T, cfg *v1.Config, basePath string) {
@@ -218,6 +240,15 @@ func TestPushReleaseTarballs(t *testing.T) {
 	if got := string(files["/usr/local/bin/ko"].Data); got != "#!/bin/sh\necho ko fake\n" {
 		t.Errorf("/usr/local/bin/ko = %q", got)
 	}
+
+	// The provenance, pushed as a referrer, names the Go download with
+	// the sha256 it was verified against.
+	att := exampletest.RegistryAttestations(t, r1.Ref)
+	assert.Len(t, att, 2, "artifacts attached to the image")
+	prov := string(att[attest.MediaTypeInToto])
+	assert.Contains(t, prov, `"downloadLocation":"`+goURL+`"`)
+	assert.Contains(t, prov, goSHA, "the Go tarball's sha256")
+	assert.Contains(t, prov, `"`+strings.TrimPrefix(r1.Digest, "sha256:")+`"`, "the subject")
 }
 
 // TestBaseAndPlatform builds on a base from a registry, for another

@@ -74,9 +74,19 @@ func freshRegistry(b testing.TB, withBase bool) *registrytest.Server {
 // the layer cache shared by every machine (examples/toolchain's
 // -cache-repo).
 func oursToolchain(ctx context.Context, cache, index string, rc layer.RemoteCache, baseRef, target, goGz, koGz string) error {
-	base, err := registry.Pull(ctx, baseRef)
+	img, err := buildToolchain(ctx, cache, index, rc, baseRef, goGz, koGz)
 	if err != nil {
 		return err
+	}
+	_, err = registry.Push(ctx, target, img)
+	return err
+}
+
+// buildToolchain builds the image oursToolchain pushes.
+func buildToolchain(ctx context.Context, cache, index string, rc layer.RemoteCache, baseRef, goGz, koGz string) (v1.Image, error) {
+	base, err := registry.Pull(ctx, baseRef)
+	if err != nil {
+		return nil, err
 	}
 	caches := []layer.Option{layer.WithCache(cache)}
 	iopts := []image.Option{
@@ -92,13 +102,19 @@ func oursToolchain(ctx context.Context, cache, index string, rc layer.RemoteCach
 	}
 	goL, err := layer.FromTarball(goGz, slices.Concat(caches, []layer.Option{layer.WithOnly("go"), layer.WithRoot("/usr/local")})...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	koL, err := layer.FromTarball(koGz, slices.Concat(caches, []layer.Option{layer.WithOnly("ko"), layer.WithRoot("/usr/local/bin")})...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	img, err := image.Build(ctx, base, append(iopts, image.WithLayers(goL, koL))...)
+	return image.Build(ctx, base, append(iopts, image.WithLayers(goL, koL))...)
+}
+
+// oursApp is stevedore's way to pack a static binary on scratch, as
+// examples/goapp does it for one platform.
+func oursApp(ctx context.Context, cache, bin, target string) error {
+	img, err := buildApp(ctx, cache, bin)
 	if err != nil {
 		return err
 	}
@@ -106,27 +122,21 @@ func oursToolchain(ctx context.Context, cache, index string, rc layer.RemoteCach
 	return err
 }
 
-// oursApp is stevedore's way to pack a static binary on scratch, as
-// examples/goapp does it for one platform.
-func oursApp(ctx context.Context, cache, bin, target string) error {
+// buildApp builds the image oursApp pushes.
+func buildApp(ctx context.Context, cache, bin string) (v1.Image, error) {
 	data, err := os.ReadFile(bin)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l, err := layer.FromFiles([]layer.File{{Path: "/app/hello", Data: data, Mode: 0o755}}, layer.WithCache(cache))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	img, err := image.Build(ctx, nil,
+	return image.Build(ctx, nil,
 		image.WithPlatform("linux/amd64"),
 		image.WithLayers(l),
 		image.WithEntrypoint("/app/hello"),
 		image.WithUser("65532"))
-	if err != nil {
-		return err
-	}
-	_, err = registry.Push(ctx, target, img)
-	return err
 }
 
 // imageCase is one image job done both ways.

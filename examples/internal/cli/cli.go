@@ -122,7 +122,9 @@ func (l Logger) Printf(format string, args ...any) {
 // Publish pushes a (a v1.Image or a v1.ImageIndex) to target when target is
 // not empty, and otherwise writes it to the OCI tarball file, named
 // refName in its index.json. It returns "REF@sha256:..." for a push and
-// "FILE@sha256:..." for a file.
+// "FILE@sha256:..." for a file (the digest of the manifest the file holds:
+// an artifact of the Docker family is written with OCI media types, see
+// image.ToOCI).
 func Publish(ctx context.Context, a image.Artifact, target, file, refName string, opts ...registry.Option) (string, error) {
 	if target != "" {
 		switch a := a.(type) {
@@ -145,6 +147,10 @@ func Publish(ctx context.Context, a image.Artifact, target, file, refName string
 	var wopts []image.WriteOption
 	if refName != "" {
 		wopts = append(wopts, image.WithRefName(refName))
+	}
+	a, err := image.ToOCI(a)
+	if err != nil {
+		return "", err
 	}
 	if err := image.WriteOCITarball(ctx, file, a, wopts...); err != nil {
 		return "", err

@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/stevedore-dev/stevedore/attest"
+	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/registry"
+)
+
+// SBOMFlag defines -sbom on fs, on by default as in ko.
+func SBOMFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("sbom", true, "attach an SPDX SBOM and a SLSA provenance statement to the image, as OCI referrers (with -o: inside the tarball); -sbom=false to turn off")
+}
+
+// PublishAttested is Publish, with the image's SBOM and provenance (see
+// package attest, made from what image.Build recorded, and o) attached:
+// pushed after the image as referrers of each platform image, or written
+// into the OCI tarball as the referrers tag scheme keeps them (the image
+// then goes in converted to OCI media types, so that the artifacts' subject
+// is the manifest the tarball holds). It returns the reference as Publish
+// does, and the number of artifacts attached.
+func PublishAttested(ctx context.Context, a image.Artifact, target, file, refName string, o attest.Options, opts ...registry.Option) (ref string, attached int, err error) {
+	if target != "" {
+		if ref, err = Publish(ctx, a, target, "", "", opts...); err != nil {
+			return "", 0, err
+		}
+		r, err := name.ParseReference(target)
+		if err != nil {
+			return "", 0, err
+		}
+		if o.Name == "" {
+			o.Name = r.Context().Name()
+		}
+		arts, err := attest.Of(ctx, a, o)
+		if err != nil {
+			return "", 0, err
+		}
+		if _, err := registry.PushReferrers(ctx, target, arts, opts...); err != nil {
+			return "", 0, fmt.Errorf("attaching the SBOM and provenance: %w", err)
+		}
+		return ref, len(arts), nil
+	}
+	oci, err := image.ToOCI(a)
+	if err != nil {
+		return "", 0, err
+	}
+	if o.Name == "" {
+		o.Name = refName
+	}
+	arts, err := attest.Of(ctx, oci, o)
+	if err != nil {
+		return "", 0, err
+	}
+	wopts, err := attest.OCIEntries(arts...)
+	if err != nil {
+		return "", 0, err
+	}
+	if refName != "" {
+		wopts = append(wopts, image.WithRefName(refName))
+	}
+	if err := image.WriteOCITarball(ctx, file, oci, wopts...); err != nil {
+		return "", 0, err
+	}
+	h, err := oci.Digest()
+	if err != nil {
+		return "", 0, err
+	}
+	return file + "@" + h.String(), len(arts), nil
+}
