@@ -75,7 +75,13 @@ func TestIntegrationCacheRepo(t *testing.T) {
 	img := exampletest.Pull(t, b.Ref, registry.WithBasicAuth(user, password))
 	cfgDigest, err := img.ConfigName()
 	require.NoError(t, err)
-	assert.Equal(t, map[string]int{cfgDigest.String(): 1}, st.Uploads, "blobs uploaded by machine B (the config only)")
+	want := map[string]int{cfgDigest.String(): 1}
+	attached := exampletest.AttachedBlobs(t, b.Ref, registry.WithBasicAuth(user, password))
+	assert.Len(t, attached, 3, "blobs of the SBOM and provenance: two payloads and the empty config")
+	for h := range attached {
+		want[h.String()] = 1
+	}
+	assert.Equal(t, want, st.Uploads, "blobs uploaded by machine B (the config and the attached artifacts' only)")
 	layers, err := img.Layers()
 	require.NoError(t, err)
 	assert.Equal(t, len(layers), st.Mounts, "layers mounted by machine B's push")

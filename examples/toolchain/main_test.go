@@ -137,7 +137,9 @@ func TestDefault(t *testing.T) {
 	if assert.NotNil(t, goBin, "the SBOM lists /usr/local/go/bin/go") {
 		assert.Equal(t, "cmd/go", goBin.PackageName)
 		assert.Contains(t, goBin.PackageComment, local.version, "built with the local Go")
-		want := sha256.Sum256(files["/usr/local/go/bin/go"].Data)
+		exe, err := os.ReadFile(filepath.Join(local.goroot, "bin", "go"))
+		require.NoError(t, err)
+		want := sha256.Sum256(exe)
 		require.NotEmpty(t, goBin.PackageChecksums)
 		assert.Equal(t, hex.EncodeToString(want[:]), goBin.PackageChecksums[0].Value, "sha256 of the executable")
 	}

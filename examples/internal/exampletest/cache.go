@@ -2,6 +2,8 @@ package exampletest
 
 import (
 	"context"
+	"maps"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -17,7 +19,8 @@ import (
 // layer in the shared layer cache (-cache-repo) and pushed to ref (as
 // printed: REF@sha256:...), from the registry's counters since it
 // started: no layer blob of the image or index at ref downloaded; only
-// its configs uploaded (one per image); every layer mounted.
+// its configs uploaded (one per image), and the blobs of the artifacts
+// attached to its images (-sbom); every layer mounted.
 func CheckSharedCache(t testing.TB, st registrytest.Stats, ref string) {
 	t.Helper()
 	ctx := context.Background()
@@ -31,7 +34,9 @@ func CheckSharedCache(t testing.TB, st registrytest.Stats, ref string) {
 		require.NoError(t, err)
 		imgs = []v1.Image{img}
 	}
-	layers, configBytes := 0, int64(0)
+	layers := 0
+	uploads := map[v1.Hash]int64{} // the blobs machine B had to send
+	name := ref[:strings.LastIndex(ref, "@")]
 	for _, img := range imgs {
 		ls, err := img.Layers()
 		require.NoError(t, err)
@@ -41,11 +46,40 @@ func CheckSharedCache(t testing.TB, st registrytest.Stats, ref string) {
 			assert.Zero(t, st.Downloads[d], "downloads of layer %s", d)
 		}
 		layers += len(ls)
-		raw, err := img.RawConfigFile()
+		m, err := img.Manifest()
 		require.NoError(t, err)
-		configBytes += int64(len(raw))
+		uploads[m.Config.Digest] = m.Config.Size
+		d, err := img.Digest()
+		require.NoError(t, err)
+		maps.Copy(uploads, AttachedBlobs(t, name+"@"+d.String()))
 	}
-	assert.Equal(t, len(imgs), st.BlobUploads, "blobs uploaded (the configs only)")
-	assert.Equal(t, configBytes, st.BlobUploadBytes, "bytes uploaded (the configs')")
+	var uploadBytes int64
+	for _, n := range uploads {
+		uploadBytes += n
+	}
+	assert.Equal(t, len(uploads), st.BlobUploads, "blobs uploaded (the configs and the attached artifacts' only)")
+	assert.Equal(t, uploadBytes, st.BlobUploadBytes, "bytes uploaded (the configs' and the attached artifacts')")
 	assert.Equal(t, layers, st.Mounts, "layers mounted")
+}
+
+// AttachedBlobs returns the blobs (digest and size) of the artifacts that
+// refer to ref (NAME@sha256:...): an image's SBOM and provenance.
+func AttachedBlobs(t testing.TB, ref string, opts ...registry.Option) map[v1.Hash]int64 {
+	t.Helper()
+	ctx := context.Background()
+	name := ref[:strings.LastIndex(ref, "@")]
+	attached, err := registry.Referrers(ctx, ref, "", opts...)
+	require.NoError(t, err)
+	blobs := map[v1.Hash]int64{}
+	for _, a := range attached {
+		art, err := registry.Pull(ctx, name+"@"+a.Digest.String(), opts...)
+		require.NoError(t, err)
+		m, err := art.Manifest()
+		require.NoError(t, err)
+		blobs[m.Config.Digest] = m.Config.Size
+		for _, l := range m.Layers {
+			blobs[l.Digest] = l.Size
+		}
+	}
+	return blobs
 }
