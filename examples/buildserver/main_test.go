@@ -202,6 +202,9 @@ func TestConcurrencyLimit(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { h := health(t, url); return h["running"] == 2.0 && h["queued"] == 6.0 },
 		10*time.Second, 10*time.Millisecond, "2 running and 6 queued")
+	// Running is counted when a build takes its slot, a moment before it
+	// resolves its FROM image: wait until both are held by the gate.
+	require.Eventually(t, func() bool { return g.inside.Load() == 2 }, 10*time.Second, 5*time.Millisecond, "2 builds at the gate")
 	close(g.release)
 	wg.Wait()
 	assert.Equal(t, int32(8), ok.Load(), "every queued build completes")
