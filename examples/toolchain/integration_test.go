@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
 	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stevedore-dev/stevedore/registry"
@@ -71,4 +74,20 @@ func TestIntegrationDistribution(t *testing.T) {
 	if want := "go version " + f[0] + " " + f[1] + "/" + f[2]; got != want {
 		t.Errorf("go version in the container = %q, want %q", got, want)
 	}
+}
+
+// TestIntegrationTarballWithSBOM: the default output, which carries the
+// SBOM and provenance beside the image, is still read by skopeo (by the
+// image's name, "latest": the tarball has more than one entry), with the
+// printed digest.
+func TestIntegrationTarballWithSBOM(t *testing.T) {
+	itest.Require(t, "skopeo")
+	out := filepath.Join(t.TempDir(), "toolchain.oci.tar")
+	r := exampletest.Run(t, run, "-o", out, "-cache", sharedCache)
+	require.Len(t, exampletest.TarballAttestations(t, out, r.Digest), 2, "artifacts in the tarball")
+	var insp struct{ Digest string }
+	require.NoError(t, json.Unmarshal([]byte(itest.Run(t, "skopeo", "inspect", "oci-archive:"+out+":latest")), &insp))
+	assert.Equal(t, r.Digest, insp.Digest, "skopeo inspect oci-archive:%s:latest", out)
+	layout := filepath.Join(t.TempDir(), "layout")
+	itest.Run(t, "skopeo", "copy", "--quiet", "--preserve-digests", "oci-archive:"+out+":latest", "oci:"+layout+":toolchain")
 }
