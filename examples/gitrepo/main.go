@@ -29,10 +29,12 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/cli"
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/internal/gitfs"
@@ -51,6 +53,7 @@ type config struct {
 	repo, ref, dst    string
 	base, target, out string
 	cacheDir          string
+	sbom              bool
 	log               cli.Logger
 }
 
@@ -64,11 +67,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.target, "target", "", "push the image to `REF`; without it the image is written with -o")
 	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default gitrepo.oci.tar when there is no -target)")
 	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
+	sbom := cli.SBOMFlag(fs)
 	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Builds an image of a git repository's tree at a ref, cloned in memory; with no flags, a generated demo repository.")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
+	c.sbom = *sbom
 	if !path.IsAbs(c.dst) {
 		return nil, fmt.Errorf("-dst %q: want an absolute directory such as /src", c.dst)
 	}
@@ -133,11 +138,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// Progress of a push, with -v.
 	popts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
-	ref, err := cli.Publish(ctx, img, c.target, c.out, "latest", popts...)
+	var ref string
+	if c.sbom {
+		// The provenance names the repository and the commit, which the
+		// build itself only knows as an io/fs tree.
+		var n int
+		ref, n, err = cli.PublishAttested(ctx, img, c.target, c.out, "latest", attest.Options{
+			Inputs: []attest.Input{{Kind: attest.KindGit, URI: sourceURI(c.repo), Commit: co.Commit, Ref: c.ref, Destination: c.dst}},
+		}, popts...)
+		c.log.Printf("attached %d artifacts (SBOM and provenance)", n)
+	} else {
+		ref, err = cli.Publish(ctx, img, c.target, c.out, "latest", popts...)
+	}
 	done()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, ref)
 	return nil
+}
+
+// sourceURI is the repository's URL without credentials, query or
+// fragment; a local path becomes a file:// URL.
+func sourceURI(repo string) string {
+	u, err := url.Parse(repo)
+	if err != nil || u.Scheme == "" {
+		abs, aerr := filepath.Abs(repo)
+		if aerr != nil {
+			abs = repo
+		}
+		return "file://" + filepath.ToSlash(abs)
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -14,7 +15,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
+	"github.com/stretchr/testify/assert"
 
+	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
 	"github.com/stevedore-dev/stevedore/internal/gitfs"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
@@ -92,9 +95,11 @@ func TestCloneFileURL(t *testing.T) {
 		{"feature", second},
 	}
 	digests := map[plumbing.Hash]string{}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {
-			args := []string{"-repo", "file://" + dir, "-ref", tt.ref, "-dst", "/work/src", "-target", srv.Ref("src:" + tt.commit.String()[:12]), "-cache", cache}
+			// A repository per ref: the provenance of each names its ref.
+			target := srv.Ref(fmt.Sprintf("src%d:%s", i, tt.commit.String()[:12]))
+			args := []string{"-repo", "file://" + dir, "-ref", tt.ref, "-dst", "/work/src", "-target", target, "-cache", cache}
 			r1 := exampletest.Run(t, run, args...)
 			r2 := exampletest.Run(t, run, args...)
 			if r1.Digest != r2.Digest {
@@ -114,6 +119,12 @@ func TestCloneFileURL(t *testing.T) {
 			if _, ok := cfg.Labels["org.opencontainers.image.source"]; ok {
 				t.Error("a file:// repository got a source label")
 			}
+			// The provenance, pushed as a referrer, names the repository
+			// and the commit the ref resolved to.
+			prov := string(exampletest.RegistryAttestations(t, r1.Ref)[attest.MediaTypeInToto])
+			assert.Contains(t, prov, `"uri":"git+file://`+dir+`@`+tt.commit.String()+`"`, "the git dependency")
+			assert.Contains(t, prov, `"gitCommit":"`+tt.commit.String()+`"`, "the commit")
+			assert.Contains(t, prov, `"ref":"`+tt.ref+`"`, "the ref asked for")
 			files := exampletest.Files(t, img)
 			want := map[string]fs.FileMode{
 				"/work":                             fs.ModeDir | 0o755,
