@@ -62,7 +62,7 @@ func startDemo(ctx context.Context, c *config) (*demo, error) {
 		return nil, err
 	}
 	c.context = dir
-	c.log.Printf("demo context in %s; node:12 is a stand-in served at %s", dir, base)
+	c.Log.Printf("demo context in %s; node:12 is a stand-in served at %s", dir, base)
 	d.resolver = func(ctx context.Context, ref string, p v1.Platform) (v1.Image, error) {
 		if ref != "node:12" {
 			return nil, fmt.Errorf("the demo serves node:12 only, not %s", ref)
