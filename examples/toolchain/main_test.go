@@ -53,58 +53,50 @@ func TestDefault(t *testing.T) {
 	before := exampletest.CacheBlobs(t, sharedCache)
 	r2 := exampletest.Run(t, run, "-o", out2, "-cache", sharedCache)
 	after := exampletest.CacheBlobs(t, sharedCache)
-	if len(before) == 0 {
-		t.Error("the layer cache is empty after a build")
-	}
+	assert.NotEmpty(t, before, "the layer cache after a build")
 	for blob, ino := range before {
-		if after[blob] != ino {
-			t.Errorf("cache blob %s was rewritten by the second run: the Go layer was rebuilt, not reused", blob)
-		}
+		assert.Equal(t, ino, after[blob], "inode of cache blob %s after the second run (a new one: the Go layer was rebuilt, not reused)", blob)
 	}
-	if r1.Name != out1 || r2.Name != out2 {
-		t.Fatalf("printed %q and %q, want %s@... and %s@...", r1.Ref, r2.Ref, out1, out2)
-	}
-	if r1.Digest != r2.Digest {
-		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
-	}
-	if r1.Stderr != "" {
-		t.Errorf("stderr without -v = %q, want nothing", r1.Stderr)
-	}
+	require.Equal(t, out1, r1.Name, "file printed by the first run (%s)", r1.Ref)
+	require.Equal(t, out2, r2.Name, "file printed by the second run (%s)", r2.Ref)
+	require.Equal(t, r1.Digest, r2.Digest, "digest of the second run")
+	assert.Empty(t, r1.Stderr, "stderr without -v")
 
 	img := exampletest.OpenTarball(t, out1, "latest", r1.Digest)
-	cfg := exampletest.Config(t, img)
-	checkToolchainConfig(t, cfg, image.DefaultPath)
-	if cf, _ := img.ConfigFile(); cf.OS != "linux" || cf.Architecture != "amd64" {
-		t.Errorf("platform = %s/%s, want linux/amd64", cf.OS, cf.Architecture)
-	}
+	local, err := localGo(context.Background())
+	require.NoError(t, err)
+	checkDefaultImage(t, img, local)
+
+	// -sbom is on by default: the SBOM lists the Go executables of the
+	// toolchain, found as its layer was written.
+	att := exampletest.TarballAttestations(t, out1, r1.Digest)
+	assert.Len(t, att, 2, "artifacts attached to the image")
+	checkGoInSBOM(t, att.SBOM(t), local)
+}
+
+// checkDefaultImage checks the image the default command built: the
+// local Go installation on the minimal base, for linux/amd64.
+func checkDefaultImage(t *testing.T, img v1.Image, local *localInstall) {
+	t.Helper()
+	checkToolchainConfig(t, exampletest.Config(t, img), image.DefaultPath)
+	cf, err := img.ConfigFile()
+	require.NoError(t, err)
+	assert.Equal(t, "linux/amd64", cf.OS+"/"+cf.Architecture, "platform")
 	m, err := img.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := m.Annotations[image.BaseNameAnnotation]; ok {
-		t.Errorf("annotation %s = %q, want none for the in-process base (its address changes every run)", image.BaseNameAnnotation, m.Annotations[image.BaseNameAnnotation])
-	}
+	require.NoError(t, err)
+	assert.NotContains(t, m.Annotations, image.BaseNameAnnotation, "annotations: none names the in-process base (its address changes every run)")
 
 	files := exampletest.Files(t, img)
-	local, err := localGo(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	wantVersion, err := os.ReadFile(filepath.Join(local.goroot, "VERSION"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := string(files["/usr/local/go/VERSION"].Data); got != string(wantVersion) {
-		t.Errorf("/usr/local/go/VERSION = %q, want %q (%s)", got, wantVersion, local.version)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, string(wantVersion), string(files["/usr/local/go/VERSION"].Data), "/usr/local/go/VERSION (%s)", local.version)
 	checkMode(t, files, "/usr/local/go/bin/go", 0o755)
 	checkMode(t, files, "/usr/local/go/bin/gofmt", 0o755)
 	checkMode(t, files, "/workspace", fs.ModeDir|0o755)
 	checkMode(t, files, "/tmp", fs.ModeDir|fs.ModeSticky|0o777)
 	checkMode(t, files, "/etc/passwd", 0o644)
-	if !strings.HasPrefix(string(files["/etc/passwd"].Data), "root:x:0:0:") {
-		t.Errorf("/etc/passwd = %q, want a root entry", files["/etc/passwd"].Data)
-	}
+	assert.True(t, strings.HasPrefix(string(files["/etc/passwd"].Data), "root:x:0:0:"), "/etc/passwd = %q, want a root entry", files["/etc/passwd"].Data)
+
 	// Every file of the Go installation is there.
 	n := 0
 	err = filepath.WalkDir(local.goroot, func(p string, d fs.DirEntry, err error) error {
@@ -119,17 +111,16 @@ func TestDefault(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Logf("%d files of %s checked", n, local.goroot)
+}
 
-	// -sbom is on by default: the SBOM lists the Go executables of the
-	// toolchain, found as its layer was written.
-	att := exampletest.TarballAttestations(t, out1, r1.Digest)
-	assert.Len(t, att, 2, "artifacts attached to the image")
+// checkGoInSBOM checks that sbom lists the go command of the local Go
+// installation.
+func checkGoInSBOM(t *testing.T, sbom *spdx.Document, local *localInstall) {
+	t.Helper()
 	var goBin *spdx.Package
-	for _, p := range att.SBOM(t).Packages {
+	for _, p := range sbom.Packages {
 		if p.PackageFileName == "/usr/local/go/bin/go" {
 			goBin = p
 		}
@@ -153,28 +144,20 @@ func checkToolchainConfig(t *testing.T, cfg *v1.Config, basePath string) {
 		"GOFLAGS":     "-trimpath",
 	}
 	for k, v := range want {
-		if got, _ := exampletest.Env(cfg, k); got != v {
-			t.Errorf("env %s = %q, want %q", k, got, v)
-		}
+		got, _ := exampletest.Env(cfg, k)
+		assert.Equal(t, v, got, "env %s", k)
 	}
-	if cfg.WorkingDir != "/workspace" {
-		t.Errorf("WorkingDir = %q, want /workspace", cfg.WorkingDir)
-	}
+	assert.Equal(t, "/workspace", cfg.WorkingDir, "WorkingDir")
 }
 
 func checkMode(t *testing.T, files map[string]exampletest.File, name string, want fs.FileMode) {
 	t.Helper()
 	f, ok := files[name]
-	if !ok {
-		t.Errorf("%s is not in the image", name)
+	if !assert.True(t, ok, "%s in the image", name) {
 		return
 	}
-	if got := exampletest.Mode(f); got != want {
-		t.Errorf("mode of %s = %v, want %v", name, got, want)
-	}
-	if f.Header.Uid != 0 || f.Header.Gid != 0 {
-		t.Errorf("owner of %s = %d:%d, want 0:0", name, f.Header.Uid, f.Header.Gid)
-	}
+	assert.Equal(t, want, exampletest.Mode(f), "mode of %s", name)
+	assert.Equal(t, "0:0", fmt.Sprintf("%d:%d", f.Header.Uid, f.Header.Gid), "owner of %s", name)
 }
 
 // releases serves a fake Go release tarball and a fake ko release tarball,
