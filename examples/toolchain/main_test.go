@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -193,22 +192,12 @@ func TestPushReleaseTarballs(t *testing.T) {
 	r1 := exampletest.Run(t, run, args...)
 	srv.ResetStats()
 	r2 := exampletest.Run(t, run, args...)
-	if r1.Digest != r2.Digest {
-		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
-	}
-	if want := srv.Ref("team/toolchain"); r1.Name != want {
-		t.Errorf("printed %s, want %s@sha256:...", r1.Ref, want)
-	}
-	if st := srv.Stats(); st.BlobUploads != 0 {
-		t.Errorf("second push uploaded %d blobs, want 0 (the image is unchanged)", st.BlobUploads)
-	}
+	require.Equal(t, r1.Digest, r2.Digest, "digest of the second run")
+	assert.Equal(t, srv.Ref("team/toolchain"), r1.Name, "repository printed (%s)", r1.Ref)
+	assert.Zero(t, srv.Stats().BlobUploads, "blobs the second push uploaded (the image is unchanged)")
 	// -go-sha256 makes the Go tarball cacheable: downloaded once.
-	if n := gets("/go1.99.0.linux-amd64.tar.gz"); n != 1 {
-		t.Errorf("Go tarball downloaded %d times in two runs, want 1 (cached by its sha256)", n)
-	}
-	if !strings.Contains(r1.Stderr, "go: "+goURL) {
-		t.Errorf("stderr with -v = %q, want it to name the Go tarball", r1.Stderr)
-	}
+	assert.Equal(t, 1, gets("/go1.99.0.linux-amd64.tar.gz"), "downloads of the Go tarball in two runs (cached by its sha256)")
+	assert.Contains(t, r1.Stderr, "go: "+goURL, "stderr with -v names the Go tarball")
 
 	img := exampletest.Pull(t, r1.Ref)
 	checkToolchainConfig(t, exampletest.Config(t, img), image.DefaultPath)
@@ -218,13 +207,10 @@ func TestPushReleaseTarballs(t *testing.T) {
 	checkMode(t, files, "/usr/local/bin/ko", 0o755)
 	checkMode(t, files, "/workspace", fs.ModeDir|0o755)
 	for _, name := range []string{"/usr/local/stray.txt", "/stray.txt", "/usr/local/bin/LICENSE", "/usr/local/bin/README.md", "/LICENSE"} {
-		if _, ok := files[name]; ok {
-			t.Errorf("%s is in the image, want only go/... and ko from the tarballs", name)
-		}
+		_, ok := files[name]
+		assert.False(t, ok, "%s is in the image, want only go/... and ko from the tarballs", name)
 	}
-	if got := string(files["/usr/local/bin/ko"].Data); got != "#!/bin/sh\necho ko fake\n" {
-		t.Errorf("/usr/local/bin/ko = %q", got)
-	}
+	assert.Equal(t, "#!/bin/sh\necho ko fake\n", string(files["/usr/local/bin/ko"].Data), "/usr/local/bin/ko")
 
 	// The provenance, pushed as a referrer, names the Go download with
 	// the sha256 it was verified against.
@@ -242,9 +228,7 @@ func TestBaseAndPlatform(t *testing.T) {
 	srv := registrytest.New(t)
 	ctx := context.Background()
 	baseIdx, err := srv.SeedIndex(ctx, "library/base:1", "linux/amd64", "linux/arm64")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	goURL, goSHA, _, _ := releases(t)
 	out := filepath.Join(t.TempDir(), "tc.oci.tar")
 	r := exampletest.Run(t, run, "-base", srv.Ref("library/base:1"), "-platform", "linux/arm64",
@@ -252,37 +236,23 @@ func TestBaseAndPlatform(t *testing.T) {
 	img := exampletest.OpenTarball(t, out, "latest", r.Digest)
 
 	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cf.OS != "linux" || cf.Architecture != "arm64" {
-		t.Errorf("platform = %s/%s, want linux/arm64", cf.OS, cf.Architecture)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "linux/arm64", cf.OS+"/"+cf.Architecture, "platform")
 	checkToolchainConfig(t, &cf.Config, image.DefaultPath)
 	m, err := img.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := m.Annotations[image.BaseNameAnnotation], srv.Ref("library/base:1"); got != want {
-		t.Errorf("annotation %s = %q, want %q", image.BaseNameAnnotation, got, want)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, srv.Ref("library/base:1"), m.Annotations[image.BaseNameAnnotation], "annotation %s", image.BaseNameAnnotation)
 	idxm, err := baseIdx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var baseDigest string
 	for _, d := range idxm.Manifests {
 		if d.Platform != nil && d.Platform.Architecture == "arm64" {
 			baseDigest = d.Digest.String()
 		}
 	}
-	if got := m.Annotations[image.BaseDigestAnnotation]; got != baseDigest {
-		t.Errorf("annotation %s = %q, want the arm64 base %q", image.BaseDigestAnnotation, got, baseDigest)
-	}
-	last := m.Layers[len(m.Layers)-1]
-	if last.MediaType != types.OCILayerZStd {
-		t.Errorf("Go layer media type = %s, want %s", last.MediaType, types.OCILayerZStd)
-	}
+	require.NotEmpty(t, baseDigest, "the base's arm64 image")
+	assert.Equal(t, baseDigest, m.Annotations[image.BaseDigestAnnotation], "annotation %s (the arm64 base's)", image.BaseDigestAnnotation)
+	assert.Equal(t, types.OCILayerZStd, m.Layers[len(m.Layers)-1].MediaType, "Go layer media type")
 }
 
 func TestErrors(t *testing.T) {
@@ -308,18 +278,13 @@ func TestErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := exampletest.RunErr(t, run, tt.args...)
-			if err == nil {
-				t.Fatalf("run(%q) = nil, want an error; stdout %q", tt.args, r.Stdout)
+			require.Error(t, err, "run(%q); stdout %q", tt.args, r.Stdout)
+			if tt.is != nil {
+				assert.ErrorIs(t, err, tt.is, "run(%q)", tt.args)
 			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("run(%q) = %v, want an error wrapping %v", tt.args, err, tt.is)
-			}
-			if msg := err.Error() + r.Stderr; !strings.Contains(msg, tt.substr) {
-				t.Errorf("run(%q) = %v (stderr %q), want it to mention %q", tt.args, err, r.Stderr, tt.substr)
-			}
-			if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("after a failed run, %s exists (%v), want no output file", out, err)
-			}
+			assert.Contains(t, err.Error()+r.Stderr, tt.substr, "run(%q): the error and stderr", tt.args)
+			_, err = os.Stat(out)
+			assert.ErrorIs(t, err, fs.ErrNotExist, "after a failed run, %s", out)
 		})
 	}
 }
@@ -332,9 +297,7 @@ func TestLocalTarball(t *testing.T) {
 		"go/bin/go":  "#!/bin/sh\n",
 	})
 	file := filepath.Join(t.TempDir(), "go1.99.0.linux-amd64.tar.gz")
-	if err := os.WriteFile(file, goTar, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(file, goTar, 0o644))
 	var digests []string
 	for _, src := range []string{file, "file://" + file} {
 		out := filepath.Join(t.TempDir(), "tc.oci.tar")
@@ -343,9 +306,7 @@ func TestLocalTarball(t *testing.T) {
 		checkMode(t, files, "/usr/local/go/bin/go", 0o755)
 		digests = append(digests, r.Digest)
 	}
-	if digests[0] != digests[1] {
-		t.Errorf("a path and its file:// URL gave %s and %s, want the same image", digests[0], digests[1])
-	}
+	assert.Equal(t, digests[0], digests[1], "digests of a path and of its file:// URL")
 }
 
 // TestLazyCompression builds the image with -compression estargz and
