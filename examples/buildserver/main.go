@@ -42,7 +42,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -94,14 +93,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	demo := c.addr == ""
 	if c.root == "" {
-		dir, err := os.MkdirTemp("", "buildserver-demo-")
+		dir, remove, err := cli.DemoDir("buildserver-demo-", writeDemo)
 		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		if err := writeDemo(dir); err != nil {
 			return fmt.Errorf("writing the demo monorepo: %w", err)
 		}
+		defer remove()
 		c.root = dir
 	}
 	root, err := filepath.EvalSymlinks(c.root)

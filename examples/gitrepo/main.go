@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"path"
 	"path/filepath"
 	"time"
@@ -78,14 +77,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if c.repo == "" {
-		dir, err := os.MkdirTemp("", "gitrepo-demo-")
+		dir, remove, err := cli.DemoDir("gitrepo-demo-", createDemo)
 		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		if err := createDemo(dir); err != nil {
 			return fmt.Errorf("creating the demo repository: %w", err)
 		}
+		defer remove()
 		c.repo = "file://" + dir
 		c.Log.Printf("created a demo repository in %s", dir)
 	}

@@ -81,16 +81,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if c.repo == "" {
-		dir, err := os.MkdirTemp("", "monorepo-demo-")
+		dir, remove, err := cli.DemoDir("monorepo-demo-", writeDemo)
 		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		c.repo = dir
-		c.Log.Printf("generating a demo monorepo in %s", c.repo)
-		if err := writeDemo(c.repo); err != nil {
 			return fmt.Errorf("generating the demo monorepo: %w", err)
 		}
+		defer remove()
+		c.repo = dir
+		c.Log.Printf("generated a demo monorepo in %s", c.repo)
 	}
 
 	// Only services/NAME is looked at: a stat of it and of its

@@ -134,3 +134,21 @@ func TestWriteFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "a/b.txt", target, "target of link")
 }
+
+func TestDemoDir(t *testing.T) {
+	dir, remove, err := DemoDir("cli-test-", func(d string) error {
+		return os.WriteFile(filepath.Join(d, "f"), []byte("x"), 0o644)
+	})
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(filepath.Base(dir), "cli-test-"), "DemoDir's directory %s, named after its prefix", dir)
+	assert.FileExists(t, filepath.Join(dir, "f"), "what write wrote")
+	remove()
+	assert.NoDirExists(t, dir, "after remove")
+
+	boom := errors.New("boom")
+	var failed string
+	_, _, err = DemoDir("cli-test-", func(d string) error { failed = d; return boom })
+	assert.ErrorIs(t, err, boom, "DemoDir with a failing write")
+	require.NotEmpty(t, failed)
+	assert.NoDirExists(t, failed, "the directory of a failed write")
+}
