@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -33,23 +32,15 @@ func TestOptions(t *testing.T) {
 		check func(t *testing.T, base, got *v1.ConfigFile, m *v1.Manifest, baseLayers int)
 	}{
 		{"WithEnv new", []Option{WithEnv("FOO", "bar")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if want := append(slices.Clone(base.Config.Env), "FOO=bar"); !slices.Equal(got.Config.Env, want) {
-				t.Errorf("Env = %q, want %q", got.Config.Env, want)
-			}
+			assert.Equal(t, append(slices.Clone(base.Config.Env), "FOO=bar"), got.Config.Env, "Env")
 		}},
 		{"WithEnv replaces in place", []Option{WithEnv("HOME", "/a"), WithEnv("HOME", "/home/app")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			want := setEnv(base.Config.Env, "HOME", "/home/app")
-			if !slices.Equal(got.Config.Env, want) {
-				t.Errorf("Env = %q, want %q", got.Config.Env, want)
-			}
-			if v, _ := lookupEnv(got.Config.Env, "HOME"); v != "/home/app" {
-				t.Errorf("HOME = %q, want /home/app", v)
-			}
+			assert.Equal(t, setEnv(base.Config.Env, "HOME", "/home/app"), got.Config.Env, "Env")
+			v, _ := lookupEnv(got.Config.Env, "HOME")
+			assert.Equal(t, "/home/app", v, "HOME")
 		}},
 		{"WithoutEnv", []Option{WithEnv("X", "1"), WithoutEnv("HOME"), WithoutEnv("X")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if want := unsetEnv(base.Config.Env, "HOME"); !slices.Equal(got.Config.Env, want) {
-				t.Errorf("Env = %q, want %q", got.Config.Env, want)
-			}
+			assert.Equal(t, unsetEnv(base.Config.Env, "HOME"), got.Config.Env, "Env")
 		}},
 		{"WithPathPrepend", []Option{WithPathPrepend("/app/bin", "/usr/bin", "/app/bin")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
 			old, ok := lookupEnv(base.Config.Env, "PATH")
@@ -57,9 +48,7 @@ func TestOptions(t *testing.T) {
 				old = DefaultPath
 			}
 			p, _ := lookupEnv(got.Config.Env, "PATH")
-			if want := "/app/bin:" + old; p != want { // /usr/bin is on both paths already
-				t.Errorf("PATH = %q, want %q", p, want)
-			}
+			assert.Equal(t, "/app/bin:"+old, p, "PATH (/usr/bin is on both paths already)")
 		}},
 		{"WithPathAppend", []Option{WithPathAppend("/opt/tools/bin"), WithPathAppend("/opt/tools/bin", "/bin")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
 			old, ok := lookupEnv(base.Config.Env, "PATH")
@@ -67,111 +56,74 @@ func TestOptions(t *testing.T) {
 				old = DefaultPath
 			}
 			p, _ := lookupEnv(got.Config.Env, "PATH")
-			if want := old + ":/opt/tools/bin"; p != want {
-				t.Errorf("PATH = %q, want %q", p, want)
-			}
+			assert.Equal(t, old+":/opt/tools/bin", p, "PATH")
 		}},
 		{"WithWorkDir new dir adds a layer", []Option{WithWorkDir("/app/work/")}, func(t *testing.T, base, got *v1.ConfigFile, m *v1.Manifest, n int) {
-			if got.Config.WorkingDir != "/app/work" {
-				t.Errorf("WorkingDir = %q, want /app/work", got.Config.WorkingDir)
-			}
-			if len(m.Layers) != n+1 {
-				t.Errorf("layers = %d, want %d", len(m.Layers), n+1)
-			}
-			if h := got.History[len(got.History)-1]; h.CreatedBy != "stevedore: workdir /app/work" {
-				t.Errorf("history created_by = %q, want %q", h.CreatedBy, "stevedore: workdir /app/work")
-			}
+			assert.Equal(t, "/app/work", got.Config.WorkingDir, "WorkingDir")
+			assert.Len(t, m.Layers, n+1, "layers")
+			assert.Equal(t, "stevedore: workdir /app/work", got.History[len(got.History)-1].CreatedBy, "history created_by")
 		}},
 		{"WithWorkDir base's dir adds no layer", []Option{WithWorkDir("/srv")}, func(t *testing.T, base, got *v1.ConfigFile, m *v1.Manifest, n int) {
 			want := n + 1
 			if base.Config.WorkingDir == "/srv" {
 				want = n
 			}
-			if len(m.Layers) != want {
-				t.Errorf("layers = %d, want %d (base WorkingDir %q)", len(m.Layers), want, base.Config.WorkingDir)
-			}
+			assert.Len(t, m.Layers, want, "layers (base WorkingDir %q)", base.Config.WorkingDir)
 		}},
 		{"WithEntrypoint clears inherited Cmd", []Option{WithEntrypoint("/app", "-v")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if !slices.Equal(got.Config.Entrypoint, []string{"/app", "-v"}) || got.Config.Cmd != nil {
-				t.Errorf("Entrypoint, Cmd = %q, %q, want [/app -v], []", got.Config.Entrypoint, got.Config.Cmd)
-			}
+			assert.Equal(t, []string{"/app", "-v"}, got.Config.Entrypoint, "Entrypoint")
+			assert.Nil(t, got.Config.Cmd, "Cmd")
 		}},
 		{"WithEntrypoint then WithCmd", []Option{WithEntrypoint("/app"), WithCmd("serve")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if !slices.Equal(got.Config.Entrypoint, []string{"/app"}) || !slices.Equal(got.Config.Cmd, []string{"serve"}) {
-				t.Errorf("Entrypoint, Cmd = %q, %q, want [/app], [serve]", got.Config.Entrypoint, got.Config.Cmd)
-			}
+			assert.Equal(t, []string{"/app"}, got.Config.Entrypoint, "Entrypoint")
+			assert.Equal(t, []string{"serve"}, got.Config.Cmd, "Cmd")
 		}},
 		{"WithCmd then WithEntrypoint keeps Cmd", []Option{WithCmd("serve"), WithEntrypoint("/app")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if !slices.Equal(got.Config.Cmd, []string{"serve"}) {
-				t.Errorf("Cmd = %q, want [serve]", got.Config.Cmd)
-			}
+			assert.Equal(t, []string{"serve"}, got.Config.Cmd, "Cmd")
 		}},
 		{"WithCmd", []Option{WithCmd("sh", "-c", "echo hi")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if !slices.Equal(got.Config.Cmd, []string{"sh", "-c", "echo hi"}) || !slices.Equal(got.Config.Entrypoint, base.Config.Entrypoint) {
-				t.Errorf("Cmd, Entrypoint = %q, %q", got.Config.Cmd, got.Config.Entrypoint)
-			}
+			assert.Equal(t, []string{"sh", "-c", "echo hi"}, got.Config.Cmd, "Cmd")
+			assert.True(t, slices.Equal(base.Config.Entrypoint, got.Config.Entrypoint), "Entrypoint = %q, want the base's %q", got.Config.Entrypoint, base.Config.Entrypoint)
 		}},
 		{"WithUser", []Option{WithUser("root"), WithUser("65532:65532")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if got.Config.User != "65532:65532" {
-				t.Errorf("User = %q, want 65532:65532", got.Config.User)
-			}
+			assert.Equal(t, "65532:65532", got.Config.User, "User")
 		}},
 		{"WithLabel", []Option{WithLabel("org.opencontainers.image.source", "https://example.com/x")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if got.Config.Labels["org.opencontainers.image.source"] != "https://example.com/x" {
-				t.Errorf("Labels = %v", got.Config.Labels)
-			}
+			assert.Equal(t, "https://example.com/x", got.Config.Labels["org.opencontainers.image.source"], "label org.opencontainers.image.source")
 			for k, v := range base.Config.Labels {
-				if got.Config.Labels[k] != v {
-					t.Errorf("base label %s = %q, want %q", k, got.Config.Labels[k], v)
-				}
+				assert.Equal(t, v, got.Config.Labels[k], "base label %s", k)
 			}
 		}},
 		{"WithExposedPort", []Option{WithExposedPort("8080"), WithExposedPort("53/udp")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			want := map[string]struct{}{"8080/tcp": {}, "53/udp": {}}
-			if !reflect.DeepEqual(got.Config.ExposedPorts, want) {
-				t.Errorf("ExposedPorts = %v, want %v", got.Config.ExposedPorts, want)
-			}
+			assert.Equal(t, map[string]struct{}{"8080/tcp": {}, "53/udp": {}}, got.Config.ExposedPorts, "ExposedPorts")
 		}},
 		{"WithVolume", []Option{WithVolume("/data/")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if _, ok := got.Config.Volumes["/data"]; !ok || len(got.Config.Volumes) != 1 {
-				t.Errorf("Volumes = %v, want /data", got.Config.Volumes)
-			}
+			assert.Equal(t, map[string]struct{}{"/data": {}}, got.Config.Volumes, "Volumes")
 		}},
 		{"WithStopSignal", []Option{WithStopSignal("SIGINT")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if got.Config.StopSignal != "SIGINT" {
-				t.Errorf("StopSignal = %q, want SIGINT", got.Config.StopSignal)
-			}
+			assert.Equal(t, "SIGINT", got.Config.StopSignal, "StopSignal")
 		}},
 		{"WithCreated", []Option{WithCreated(when), WithLayers(randomLayer(t, 5, types.OCILayer))}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if !got.Created.Time.Equal(when) || !got.History[len(got.History)-1].Created.Time.Equal(when) {
-				t.Errorf("Created = %v, last history %v, want %v", got.Created, got.History[len(got.History)-1].Created, when)
-			}
+			assert.True(t, got.Created.Time.Equal(when), "Created = %v, want %v", got.Created, when)
+			last := got.History[len(got.History)-1].Created
+			assert.True(t, last.Time.Equal(when), "Created of the last history entry = %v, want %v", last, when)
 		}},
 		{"default created is the base's", nil, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
 			want := base.Created.Time
 			if want.IsZero() {
 				want = time.Unix(0, 0)
 			}
-			if !got.Created.Time.Equal(want) {
-				t.Errorf("Created = %v, want %v", got.Created, want)
-			}
+			assert.True(t, got.Created.Time.Equal(want), "Created = %v, want %v", got.Created, want)
 		}},
 		{"WithLayers history", []Option{WithLayers(historyLayer{randomLayer(t, 6, types.OCILayer), "stevedore: dir ./dist -> /app"}, randomLayer(t, 7, types.OCILayer))}, func(t *testing.T, base, got *v1.ConfigFile, m *v1.Manifest, n int) {
-			if len(m.Layers) != n+2 {
-				t.Fatalf("layers = %d, want %d", len(m.Layers), n+2)
-			}
+			require.Len(t, m.Layers, n+2, "layers")
 			h := got.History[len(got.History)-2:]
-			if h[0].CreatedBy != "stevedore: dir ./dist -> /app" {
-				t.Errorf("history[-2].CreatedBy = %q", h[0].CreatedBy)
-			}
-			if want := "stevedore: layer " + m.Layers[n+1].Digest.String(); h[1].CreatedBy != want {
-				t.Errorf("history[-1].CreatedBy = %q, want %q", h[1].CreatedBy, want)
-			}
+			assert.Equal(t, "stevedore: dir ./dist -> /app", h[0].CreatedBy, "history[-2].CreatedBy")
+			assert.Equal(t, "stevedore: layer "+m.Layers[n+1].Digest.String(), h[1].CreatedBy, "history[-1].CreatedBy")
 		}},
 		{"WithLayerHistory", []Option{WithLayerHistory("COPY app /app", randomLayer(t, 12, types.OCILayer))}, func(t *testing.T, base, got *v1.ConfigFile, m *v1.Manifest, n int) {
-			if h := got.History[len(got.History)-1]; h.CreatedBy != "COPY app /app" || len(m.Layers) != n+1 {
-				t.Errorf("last history = %+v, layers %d; want COPY app /app, %d", h, len(m.Layers), n+1)
-			}
+			assert.Equal(t, "COPY app /app", got.History[len(got.History)-1].CreatedBy, "last history created_by")
+			assert.Len(t, m.Layers, n+1, "layers")
 		}},
 		{"WithConfigHistory", []Option{WithConfigHistory(), WithEnv("A", "1"), WithLayers(randomLayer(t, 8, types.OCILayer)), WithUser("app")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
 			h := got.History[len(got.History)-3:]
@@ -181,15 +133,14 @@ func TestOptions(t *testing.T) {
 				{CreatedBy: "stevedore: user app", EmptyLayer: true},
 			}
 			for i := range want {
-				if !strings.HasPrefix(h[i].CreatedBy, want[i].CreatedBy) || h[i].EmptyLayer != want[i].EmptyLayer {
-					t.Errorf("history[%d] = %+v, want %+v", i, h[i], want[i])
-				}
+				assert.True(t, strings.HasPrefix(h[i].CreatedBy, want[i].CreatedBy), "history[%d].CreatedBy = %q, want %q...", i, h[i].CreatedBy, want[i].CreatedBy)
+				assert.Equal(t, want[i].EmptyLayer, h[i].EmptyLayer, "history[%d].EmptyLayer", i)
 			}
 		}},
 		{"later options win", []Option{WithUser("a"), WithEnv("K", "1"), WithoutEnv("K"), WithEnv("K", "2"), WithUser("b")}, func(t *testing.T, base, got *v1.ConfigFile, _ *v1.Manifest, _ int) {
-			if v, _ := lookupEnv(got.Config.Env, "K"); v != "2" || got.Config.User != "b" {
-				t.Errorf("K, User = %q, %q, want 2, b", v, got.Config.User)
-			}
+			v, _ := lookupEnv(got.Config.Env, "K")
+			assert.Equal(t, "2", v, "K")
+			assert.Equal(t, "b", got.Config.User, "User")
 		}},
 	}
 	for _, b := range testBases(t) {
@@ -199,18 +150,12 @@ func TestOptions(t *testing.T) {
 			t.Run(b.name+"/"+tc.name, func(t *testing.T) {
 				img := mustBuild(t, b.img, tc.opts...)
 				cf := configOf(t, img)
-				if cf.OS != baseCF.OS || cf.Architecture != baseCF.Architecture {
-					t.Errorf("platform = %s/%s, want the base's %s/%s", cf.OS, cf.Architecture, baseCF.OS, baseCF.Architecture)
-				}
+				assert.Equal(t, baseCF.OS+"/"+baseCF.Architecture, cf.OS+"/"+cf.Architecture, "platform (the base's)")
 				m := manifestOf(t, img)
 				for i, d := range baseM.Layers {
-					if m.Layers[i].Digest != d.Digest {
-						t.Errorf("base layer %d digest = %s, want %s", i, m.Layers[i].Digest, d.Digest)
-					}
+					assert.Equal(t, d.Digest, m.Layers[i].Digest, "base layer %d digest", i)
 				}
-				if m.MediaType != baseM.MediaType {
-					t.Errorf("manifest media type = %s, want the base's %s", m.MediaType, baseM.MediaType)
-				}
+				assert.Equal(t, baseM.MediaType, m.MediaType, "manifest media type (the base's)")
 				tc.check(t, baseCF, cf, m, len(baseM.Layers))
 			})
 		}
@@ -219,27 +164,22 @@ func TestOptions(t *testing.T) {
 
 func TestAnnotations(t *testing.T) {
 	ref, err := name.ParseReference("registry.example/team/base:1.0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, b := range testBases(t) {
 		t.Run(b.name, func(t *testing.T) {
 			base := refImage{b.img, ref}
 			baseDigest := digestOf(t, b.img)
 			img, err := Build(t.Context(), base, WithAnnotation("org.opencontainers.image.title", "demo"))
-			mt, _ := b.img.MediaType()
+			mt, mtErr := b.img.MediaType()
+			require.NoError(t, mtErr)
 			if mt == types.DockerManifestSchema2 {
-				if !errors.Is(err, ErrAnnotationsNeedOCI) {
-					t.Fatalf("Build(docker base, WithAnnotation) error = %v, want ErrAnnotationsNeedOCI", err)
-				}
+				require.ErrorIs(t, err, ErrAnnotationsNeedOCI, "Build(docker base, WithAnnotation)")
 				// Automatic annotations are skipped on Docker images.
 				m := manifestOf(t, mustBuild(t, base))
-				if m.Annotations != nil {
-					t.Errorf("Docker manifest annotations = %v, want none", m.Annotations)
-				}
+				assert.Nil(t, m.Annotations, "Docker manifest annotations")
 				img = mustBuild(t, base, WithOCIMediaTypes(), WithAnnotation("org.opencontainers.image.title", "demo"))
-			} else if err != nil {
-				t.Fatal(err)
+			} else {
+				require.NoError(t, err)
 			}
 			checkImage(t, img)
 			m := manifestOf(t, img)
@@ -248,14 +188,10 @@ func TestAnnotations(t *testing.T) {
 				BaseDigestAnnotation:             baseDigest.String(),
 				"org.opencontainers.image.title": "demo",
 			}
-			if !reflect.DeepEqual(m.Annotations, want) {
-				t.Errorf("annotations = %v, want %v", m.Annotations, want)
-			}
+			assert.Equal(t, want, m.Annotations, "annotations")
 			// An explicit annotation wins over the automatic one.
 			m = manifestOf(t, mustBuild(t, base, WithOCIMediaTypes(), WithAnnotation(BaseNameAnnotation, "mine")))
-			if m.Annotations[BaseNameAnnotation] != "mine" {
-				t.Errorf("base.name = %q, want mine", m.Annotations[BaseNameAnnotation])
-			}
+			assert.Equal(t, "mine", m.Annotations[BaseNameAnnotation], "annotation %s", BaseNameAnnotation)
 		})
 	}
 }
@@ -273,16 +209,11 @@ func TestScratch(t *testing.T) {
 	for _, tc := range tests {
 		img := mustBuild(t, nil, tc.opts...)
 		cf := configOf(t, img)
-		if got := cf.Platform().String(); got != tc.want {
-			t.Errorf("Build(nil).Platform = %s, want %s", got, tc.want)
-		}
-		if !cf.Created.Time.Equal(time.Unix(0, 0)) {
-			t.Errorf("Build(nil).Created = %v, want the Unix epoch", cf.Created)
-		}
+		assert.Equal(t, tc.want, cf.Platform().String(), "Build(nil).Platform")
+		assert.True(t, cf.Created.Time.Equal(time.Unix(0, 0)), "Build(nil).Created = %v, want the Unix epoch", cf.Created)
 		m := manifestOf(t, img)
-		if m.MediaType != types.OCIManifestSchema1 || m.Config.MediaType != types.OCIConfigJSON {
-			t.Errorf("Build(nil) media types = %s, %s, want OCI", m.MediaType, m.Config.MediaType)
-		}
+		assert.Equal(t, types.OCIManifestSchema1, m.MediaType, "Build(nil) manifest media type")
+		assert.Equal(t, types.OCIConfigJSON, m.Config.MediaType, "Build(nil) config media type")
 		// The image spec's schema wants a layer: scratch gets an empty one,
 		// the tar of nothing (1024 zero bytes), whose diff ID is known.
 		zero := sha256.Sum256(make([]byte, 1024))
@@ -296,21 +227,18 @@ func TestSourceDateEpoch(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
 	for _, b := range append(testBases(t), testBase{"scratch", nil}) {
 		cf := configOf(t, mustBuild(t, b.img, WithLayers(randomLayer(t, 1, types.OCILayer))))
-		if want := time.Unix(1700000000, 0); !cf.Created.Time.Equal(want) {
-			t.Errorf("%s: Created = %v, want %v", b.name, cf.Created, want)
-		}
+		want := time.Unix(1700000000, 0)
+		assert.True(t, cf.Created.Time.Equal(want), "%s: Created = %v, want %v", b.name, cf.Created, want)
 	}
 	t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
-	if _, err := Build(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "SOURCE_DATE_EPOCH") {
-		t.Errorf("Build with SOURCE_DATE_EPOCH=yesterday error = %v, want one naming it", err)
-	}
+	_, err := Build(t.Context(), nil)
+	assert.ErrorContains(t, err, "SOURCE_DATE_EPOCH", "Build with SOURCE_DATE_EPOCH=yesterday")
 }
 
 func TestPlatformMismatch(t *testing.T) {
 	base := configuredBase(t, mediatype.OCI) // linux/arm64
-	if _, err := Build(t.Context(), base, WithPlatform("linux/amd64")); !errors.Is(err, ErrPlatformMismatch) {
-		t.Errorf("Build(arm64 base, WithPlatform(amd64)) error = %v, want ErrPlatformMismatch", err)
-	}
+	_, err := Build(t.Context(), base, WithPlatform("linux/amd64"))
+	assert.ErrorIs(t, err, ErrPlatformMismatch, "Build(arm64 base, WithPlatform(amd64))")
 	mustBuild(t, base, WithPlatform("linux/arm64"))
 }
 
@@ -377,18 +305,13 @@ func TestHistoryAlignment(t *testing.T) {
 			cf := configOf(t, base)
 			cf.History = tc.history
 			b, err := mutateConfigFile(base, cf)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			img := mustBuild(t, b, WithLayers(randomLayer(t, 3, types.OCILayer)))
 			got := configOf(t, img)
-			if n := len(got.RootFS.DiffIDs); n != 3 {
-				t.Errorf("diff_ids = %d, want 3", n)
-			}
+			assert.Len(t, got.RootFS.DiffIDs, 3, "diff_ids")
 			last := got.History[len(got.History)-1]
-			if !strings.HasPrefix(last.CreatedBy, "stevedore: layer sha256:") || last.EmptyLayer {
-				t.Errorf("last history = %+v, want the added layer's", last)
-			}
+			assert.True(t, strings.HasPrefix(last.CreatedBy, "stevedore: layer sha256:"), "last history created_by = %q, want the added layer's", last.CreatedBy)
+			assert.False(t, last.EmptyLayer, "last history empty_layer")
 		})
 	}
 }
@@ -398,20 +321,16 @@ func TestUnsupportedBase(t *testing.T) {
 	cf := configOf(t, base)
 	cf.RootFS.DiffIDs = cf.RootFS.DiffIDs[:1]
 	b, err := mutateConfigFile(base, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Build(t.Context(), b); !errors.Is(err, ErrUnsupportedBase) {
-		t.Errorf("Build(base with 1 diff_id for 2 layers) error = %v, want ErrUnsupportedBase", err)
-	}
+	require.NoError(t, err)
+	_, err = Build(t.Context(), b)
+	assert.ErrorIs(t, err, ErrUnsupportedBase, "Build(base with 1 diff_id for 2 layers)")
 }
 
 func TestBuildCancelled(t *testing.T) {
 	ctx, cancel := contextWithCancel(t)
 	cancel()
-	if _, err := Build(ctx, nil); !errors.Is(err, errCanceled) {
-		t.Errorf("Build(cancelled ctx) error = %v, want context.Canceled", err)
-	}
+	_, err := Build(ctx, nil)
+	assert.ErrorIs(t, err, errCanceled, "Build(cancelled ctx)")
 }
 
 // untouchable is a base whose layers fail the test when their bytes are

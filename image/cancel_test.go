@@ -2,11 +2,12 @@ package image
 
 import (
 	"context"
-	"errors"
 	"io"
 	"io/fs"
 	"testing"
 	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/layer"
 )
@@ -53,15 +54,10 @@ func TestBuildCancelStopsLayerBuild(t *testing.T) {
 		MapFS:  fstest.MapFS{"big": {Data: make([]byte, 64<<20), Mode: 0o644}},
 		cancel: cancel,
 	}, layer.WithRoot("/data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Build(ctx, nil, WithLayers(l)); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Build(cancelled during the layer's build) = %v, want context.Canceled", err)
-	}
+	require.NoError(t, err)
+	_, err = Build(ctx, nil, WithLayers(l))
+	require.ErrorIs(t, err, context.Canceled, "Build(cancelled during the layer's build)")
 	img, err := Build(context.Background(), nil, WithLayers(l))
-	if err != nil {
-		t.Fatalf("Build after a cancelled Build = %v", err)
-	}
+	require.NoError(t, err, "Build after a cancelled Build")
 	checkImage(t, img)
 }

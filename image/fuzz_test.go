@@ -1,11 +1,14 @@
 package image
 
 import (
+	"errors"
 	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzReadOCITarball feeds arbitrary archives to ReadOCITarball and reads
@@ -14,28 +17,20 @@ func FuzzReadOCITarball(f *testing.F) {
 	dir := f.TempDir()
 	for i, a := range []Artifact{mustBuild(f, nil), testImage(f, 1)} {
 		p := filepath.Join(dir, "seed"+string(rune('0'+i))+".tar")
-		if err := WriteOCITarball(f.Context(), p, a, WithRefName("x")); err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, WriteOCITarball(f.Context(), p, a, WithRefName("x")))
 		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(b)
 	}
 	f.Add([]byte("not a tar"))
 	work := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tf, err := os.CreateTemp(work, "in-*.tar")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		p := tf.Name()
 		defer os.Remove(p)
 		_, err = tf.Write(b)
-		if cerr := tf.Close(); err != nil || cerr != nil {
-			t.Fatal(err, cerr)
-		}
+		require.NoError(t, errors.Join(err, tf.Close()))
 		l, err := ReadOCITarball(p)
 		if err != nil {
 			return
@@ -68,13 +63,9 @@ func FuzzReadOCITarball(f *testing.F) {
 // every one must give an error or a readable image, never a panic.
 func TestReadOCITarballMutations(t *testing.T) {
 	p0 := filepath.Join(t.TempDir(), "seed.tar")
-	if err := WriteOCITarball(t.Context(), p0, testImage(t, 1), WithRefName("x")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteOCITarball(t.Context(), p0, testImage(t, 1), WithRefName("x")))
 	seed, err := os.ReadFile(p0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rng := rand.New(rand.NewSource(2))
 	dir := t.TempDir()
 	opened := 0
@@ -96,9 +87,7 @@ func TestReadOCITarballMutations(t *testing.T) {
 			}
 		}
 		p := filepath.Join(dir, "in.tar")
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, b, 0o644))
 		l, err := ReadOCITarball(p)
 		if err != nil {
 			continue

@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/require"
 )
 
 // tarFile is one entry of a hand-made test tarball.
@@ -107,9 +108,7 @@ func (l historyLayer) CreatedBy() string { return l.by }
 func randomLayer(t testing.TB, seed int64, mt types.MediaType) v1.Layer {
 	t.Helper()
 	l, err := random.Layer(256, mt, random.WithSource(rand.NewSource(seed)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return l
 }
 
@@ -124,9 +123,7 @@ type testBase struct {
 func randomBase(t testing.TB) v1.Image {
 	t.Helper()
 	img, err := random.Image(128, 2, random.WithSource(rand.NewSource(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return img
 }
 
@@ -147,13 +144,9 @@ func configuredBase(t testing.TB, fam mediatype.Family) v1.Image {
 		mutate.Addendum{Layer: randomLayer(t, 10, lt), History: v1.History{CreatedBy: "ADD rootfs.tar /", Created: v1.Time{Time: baseCreated}}},
 		mutate.Addendum{Layer: randomLayer(t, 11, lt), History: v1.History{CreatedBy: "RUN apt-get install", Created: v1.Time{Time: baseCreated}}},
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cf.OS, cf.Architecture = "linux", "arm64"
 	cf.Created = v1.Time{Time: baseCreated}
 	cf.History = append(cf.History, v1.History{CreatedBy: `CMD ["bash"]`, EmptyLayer: true, Created: v1.Time{Time: baseCreated}})
@@ -165,9 +158,7 @@ func configuredBase(t testing.TB, fam mediatype.Family) v1.Image {
 		Labels:     map[string]string{"base": "yes"},
 	}
 	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return img
 }
 
@@ -195,13 +186,9 @@ func checkImage(t testing.TB, img v1.Image) {
 	// cannot check zstd or uncompressed layers: for images with those, run
 	// its fast mode plus our own layer check.
 	if allGzip(t, img) {
-		if err := validate.Image(img); err != nil {
-			t.Fatalf("validate.Image: %v", err)
-		}
+		require.NoError(t, validate.Image(img), "validate.Image")
 	} else {
-		if err := validate.Image(img, validate.Fast); err != nil {
-			t.Fatalf("validate.Image(Fast): %v", err)
-		}
+		require.NoError(t, validate.Image(img, validate.Fast), "validate.Image(Fast)")
 		checkLayerBytes(t, img)
 	}
 	assertHistoryAligned(t, img)
@@ -214,20 +201,14 @@ func checkIndex(t testing.TB, idx v1.ImageIndex) {
 	t.Helper()
 	// Fast: the layers are checked per image by checkImage below (ggcr's
 	// full mode only reads gzip layers).
-	if err := validate.Index(idx, validate.Fast); err != nil {
-		t.Fatalf("validate.Index: %v", err)
-	}
+	require.NoError(t, validate.Index(idx, validate.Fast), "validate.Index")
 	assertOneFamily(t, idx)
 	checkSchemas(t, idx)
 	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, d := range im.Manifests {
 		img, err := idx.Image(d.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		checkImage(t, img)
 	}
 }
@@ -237,9 +218,7 @@ func checkIndex(t testing.TB, idx v1.ImageIndex) {
 func assertHistoryAligned(t testing.TB, img v1.Image) {
 	t.Helper()
 	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(cf.History) == 0 && len(cf.RootFS.DiffIDs) == 0 {
 		return
 	}
@@ -249,9 +228,7 @@ func assertHistoryAligned(t testing.TB, img v1.Image) {
 			n++
 		}
 	}
-	if n != len(cf.RootFS.DiffIDs) {
-		t.Fatalf("history has %d non-empty entries, rootfs.diff_ids %d", n, len(cf.RootFS.DiffIDs))
-	}
+	require.Equal(t, len(cf.RootFS.DiffIDs), n, "non-empty history entries (one per rootfs.diff_ids)")
 }
 
 // assertOneFamily checks that every media type of a (index, manifests,
@@ -267,42 +244,30 @@ func assertOneFamily(t testing.TB, a Artifact) {
 	var walk func(a Artifact)
 	walk = func(a Artifact) {
 		mt, err := a.MediaType()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		add("artifact", mt)
 		switch a := a.(type) {
 		case v1.Image:
 			m, err := a.Manifest()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			add("manifest.mediaType", m.MediaType)
 			add("config", m.Config.MediaType)
 			ls, err := a.Layers()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			for i, d := range m.Layers {
 				add("layer descriptor", d.MediaType)
 				lmt, err := ls[i].MediaType()
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				add("layer", lmt)
 			}
 		case v1.ImageIndex:
 			im, err := a.IndexManifest()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			add("index.mediaType", im.MediaType)
 			for _, d := range im.Manifests {
 				add("index entry", d.MediaType)
 				img, err := a.Image(d.Digest)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				walk(img)
 			}
 		}
@@ -316,20 +281,16 @@ func assertOneFamily(t testing.TB, a Artifact) {
 		case strings.Contains(s, "vnd.docker."):
 			docker++
 		default:
-			t.Fatalf("media type of neither family: %s", s)
+			require.Failf(t, "media type of neither family", "%s", s)
 		}
 	}
-	if oci > 0 && docker > 0 {
-		t.Fatalf("image mixes OCI and Docker media types: %s", strings.Join(seen, ", "))
-	}
+	require.False(t, oci > 0 && docker > 0, "image mixes OCI and Docker media types: %s", strings.Join(seen, ", "))
 }
 
 func mustBuild(t testing.TB, base v1.Image, opts ...Option) v1.Image {
 	t.Helper()
 	img, err := Build(t.Context(), base, opts...)
-	if err != nil {
-		t.Fatalf("Build: %v", err)
-	}
+	require.NoError(t, err, "Build")
 	checkImage(t, img)
 	return img
 }
@@ -337,27 +298,21 @@ func mustBuild(t testing.TB, base v1.Image, opts ...Option) v1.Image {
 func configOf(t testing.TB, img v1.Image) *v1.ConfigFile {
 	t.Helper()
 	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return cf
 }
 
 func manifestOf(t testing.TB, img v1.Image) *v1.Manifest {
 	t.Helper()
 	m, err := img.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return m
 }
 
 func digestOf(t testing.TB, a Artifact) v1.Hash {
 	t.Helper()
 	d, err := a.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return d
 }
 
@@ -378,9 +333,7 @@ func mutateConfigFile(img v1.Image, cf *v1.ConfigFile) (v1.Image, error) {
 
 func allGzip(t testing.TB, img v1.Image) bool {
 	m, err := img.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, d := range m.Layers {
 		if k, ok := mediatype.LayerKind(d.MediaType); !ok || k.Compression != compress.Gzip {
 			return false
@@ -398,51 +351,37 @@ func checkLayerBytes(t testing.TB, img v1.Image) {
 	m := manifestOf(t, img)
 	cf := configOf(t, img)
 	ls, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ls) != len(m.Layers) || len(cf.RootFS.DiffIDs) != len(m.Layers) {
-		t.Fatalf("layers %d, manifest %d, diff_ids %d", len(ls), len(m.Layers), len(cf.RootFS.DiffIDs))
-	}
+	require.NoError(t, err)
+	require.Len(t, ls, len(m.Layers), "layers (one per manifest entry)")
+	require.Len(t, cf.RootFS.DiffIDs, len(m.Layers), "rootfs.diff_ids (one per manifest entry)")
 	for i, l := range ls {
 		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		blob, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, size, _ := v1.SHA256(bytes.NewReader(blob))
-		if d != m.Layers[i].Digest || size != m.Layers[i].Size {
-			t.Fatalf("layer %d: blob %s %d, manifest %s %d", i, d, size, m.Layers[i].Digest, m.Layers[i].Size)
-		}
+		require.NoError(t, err, "layer %d", i)
+		require.NoError(t, rc.Close(), "layer %d", i)
+		d, size, err := v1.SHA256(bytes.NewReader(blob))
+		require.NoError(t, err)
+		require.Equal(t, m.Layers[i].Digest, d, "layer %d: digest of the blob (the manifest's)", i)
+		require.Equal(t, m.Layers[i].Size, size, "layer %d: size of the blob (the manifest's)", i)
 		k, _ := mediatype.LayerKind(m.Layers[i].MediaType)
 		var r io.Reader = bytes.NewReader(blob)
 		switch k.Compression {
 		case compress.Gzip:
-			if r, err = gzip.NewReader(r); err != nil {
-				t.Fatalf("layer %d: %v", i, err)
-			}
+			r, err = gzip.NewReader(r)
+			require.NoError(t, err, "layer %d", i)
 		case compress.Zstd:
 			zr, err := zstd.NewReader(r)
-			if err != nil {
-				t.Fatalf("layer %d: %v", i, err)
-			}
+			require.NoError(t, err, "layer %d", i)
 			defer zr.Close()
 			r = zr
 		}
 		diffID, _, err := v1.SHA256(r)
-		if err != nil {
-			t.Fatalf("layer %d: decompressing: %v", i, err)
-		}
-		if diffID != cf.RootFS.DiffIDs[i] {
-			t.Fatalf("layer %d: diff ID %s, config %s", i, diffID, cf.RootFS.DiffIDs[i])
-		}
-		if lmt, _ := l.MediaType(); lmt != m.Layers[i].MediaType {
-			t.Fatalf("layer %d: MediaType() %s, manifest %s", i, lmt, m.Layers[i].MediaType)
-		}
+		require.NoError(t, err, "layer %d: decompressing", i)
+		require.Equal(t, cf.RootFS.DiffIDs[i], diffID, "layer %d: diff ID (the config's)", i)
+		lmt, err := l.MediaType()
+		require.NoError(t, err)
+		require.Equal(t, m.Layers[i].MediaType, lmt, "layer %d: MediaType() (the manifest's)", i)
 	}
 }
 
@@ -451,9 +390,7 @@ func validateFast(img v1.Image) error { return validate.Image(img, validate.Fast
 func mustAppend(t testing.TB, base v1.Image, l v1.Layer) v1.Image {
 	t.Helper()
 	img, err := mutate.AppendLayers(base, l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return img
 }
 

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
-	"reflect"
-	"slices"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -33,9 +31,7 @@ func baseIndex(t testing.TB, fam mediatype.Family) v1.ImageIndex {
 		cf.Architecture, cf.Variant = p.Architecture, p.Variant
 		cf.Config.Labels = map[string]string{"n": string(rune('0' + i))}
 		img, err := mutate.ConfigFile(img, cf)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		p := p
 		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
 	}
@@ -50,9 +46,7 @@ func baseIndex(t testing.TB, fam mediatype.Family) v1.ImageIndex {
 func platformsOf(t testing.TB, idx v1.ImageIndex) []string {
 	t.Helper()
 	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var ps []string
 	for _, d := range im.Manifests {
 		ps = append(ps, d.Platform.String())
@@ -87,65 +81,66 @@ func TestBuildIndex(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := append([]IndexOption{shared, perPlatform, WithEnv("A", "1")}, tc.opts...)
 			idx, err := BuildIndex(t.Context(), tc.base, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkIndex(t, idx)
-			if got := platformsOf(t, idx); !slices.Equal(got, tc.platforms) {
-				t.Errorf("platforms = %q, want %q", got, tc.platforms)
-			}
-			if mt, _ := idx.MediaType(); mt != tc.mt {
-				t.Errorf("index media type = %s, want %s", mt, tc.mt)
-			}
-			im, _ := idx.IndexManifest()
-			for _, d := range im.Manifests {
-				img, _ := idx.Image(d.Digest)
-				cf := configOf(t, img)
-				if cf.Architecture != d.Platform.Architecture {
-					t.Errorf("image for %s has architecture %s", d.Platform, cf.Architecture)
-				}
-				if v, _ := lookupEnv(cf.Config.Env, "A"); v != "1" {
-					t.Errorf("image for %s: env A = %q, want 1", d.Platform, v)
-				}
-				// Last layer: the per-platform one, naming its arch.
-				ls, _ := img.Layers()
-				rc, err := ls[len(ls)-1].Uncompressed()
-				if err != nil {
-					t.Fatal(err)
-				}
-				tr := tar.NewReader(rc)
-				if _, err := tr.Next(); err != nil {
-					t.Fatal(err)
-				}
-				b, _ := io.ReadAll(tr)
-				rc.Close()
-				if string(b) != "" && string(b) != d.Platform.Architecture && string(b) != "z" && string(b) != "x" {
-					t.Errorf("image for %s: last layer holds %q", d.Platform, b)
-				}
-			}
-			// Round trip through an OCI tarball.
-			p := filepath.Join(t.TempDir(), "idx.tar")
-			if err := WriteOCITarball(t.Context(), p, idx); err != nil {
-				t.Fatal(err)
-			}
-			l, err := ReadOCITarball(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			got, err := l.ImageIndex("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkIndex(t, got)
-			// A layout holds OCI types: a Docker index is converted.
-			oci, err := ToOCI(idx)
 			require.NoError(t, err)
-			assert.Equal(t, digestOf(t, oci.(v1.ImageIndex)), digestOf(t, got), "round-tripped index digest")
-			mt, _ := got.MediaType()
-			assert.Equal(t, types.OCIImageIndex, mt, "round-tripped index media type")
+			checkIndex(t, idx)
+			assert.Equal(t, tc.platforms, platformsOf(t, idx), "platforms")
+			mt, err := idx.MediaType()
+			require.NoError(t, err)
+			assert.Equal(t, tc.mt, mt, "index media type")
+			checkPlatformImages(t, idx)
+			checkIndexRoundTrip(t, idx)
 		})
 	}
+}
+
+// checkPlatformImages checks the images of an index TestBuildIndex built:
+// each for the architecture its descriptor says, with env A=1, and a last
+// layer holding its architecture's name (or one of the other layers'
+// contents).
+func checkPlatformImages(t *testing.T, idx v1.ImageIndex) {
+	t.Helper()
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		require.NoError(t, err)
+		cf := configOf(t, img)
+		assert.Equal(t, d.Platform.Architecture, cf.Architecture, "architecture of the image for %s", d.Platform)
+		v, _ := lookupEnv(cf.Config.Env, "A")
+		assert.Equal(t, "1", v, "image for %s: env A", d.Platform)
+		// Last layer: the per-platform one, naming its arch.
+		ls, err := img.Layers()
+		require.NoError(t, err)
+		rc, err := ls[len(ls)-1].Uncompressed()
+		require.NoError(t, err)
+		tr := tar.NewReader(rc)
+		_, err = tr.Next()
+		require.NoError(t, err)
+		b, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		require.NoError(t, rc.Close())
+		assert.Contains(t, []string{"", d.Platform.Architecture, "z", "x"}, string(b), "image for %s: content of the last layer", d.Platform)
+	}
+}
+
+// checkIndexRoundTrip writes idx to an OCI tarball and reads it back: the
+// same index, converted to OCI media types (a layout holds OCI types).
+func checkIndexRoundTrip(t *testing.T, idx v1.ImageIndex) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "idx.tar")
+	require.NoError(t, WriteOCITarball(t.Context(), p, idx))
+	l, err := ReadOCITarball(p)
+	require.NoError(t, err)
+	defer l.Close()
+	got, err := l.ImageIndex("")
+	require.NoError(t, err)
+	checkIndex(t, got)
+	oci, err := ToOCI(idx)
+	require.NoError(t, err)
+	assert.Equal(t, digestOf(t, oci.(v1.ImageIndex)), digestOf(t, got), "round-tripped index digest")
+	mt, err := got.MediaType()
+	require.NoError(t, err)
+	assert.Equal(t, types.OCIImageIndex, mt, "round-tripped index media type")
 }
 
 func TestBuildIndexErrors(t *testing.T) {
@@ -156,23 +151,19 @@ func TestBuildIndexErrors(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound, "BuildIndex(WithPlatforms(s390x))")
 	assert.Contains(t, err.Error(), "it has linux/amd64, linux/arm64/v8", "the error lists what the base has")
 	boom := errors.New("boom")
-	if _, err := BuildIndex(t.Context(), baseIndex(t, mediatype.OCI), WithPlatformLayers(func(v1.Platform) ([]v1.Layer, error) { return nil, boom })); !errors.Is(err, boom) {
-		t.Errorf("BuildIndex(failing WithPlatformLayers) error = %v, want boom", err)
-	}
+	_, err = BuildIndex(t.Context(), baseIndex(t, mediatype.OCI), WithPlatformLayers(func(v1.Platform) ([]v1.Layer, error) { return nil, boom }))
+	assert.ErrorIs(t, err, boom, "BuildIndex(failing WithPlatformLayers)")
 }
 
 // TestWorkDirLayer checks the content of WithWorkDir's layer: the directory
 // and its parents, 0755, owned by 0:0.
 func TestWorkDirLayer(t *testing.T) {
 	img := mustBuild(t, nil, WithWorkDir("/srv/app"))
-	ls, _ := img.Layers()
-	if len(ls) != 1 {
-		t.Fatalf("layers = %d, want 1", len(ls))
-	}
+	ls, err := img.Layers()
+	require.NoError(t, err)
+	require.Len(t, ls, 1, "layers")
 	rc, err := ls[0].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	var got []string
@@ -181,17 +172,16 @@ func TestWorkDirLayer(t *testing.T) {
 		if err == io.EOF {
 			break
 		}
-		if err != nil {
-			t.Fatal(err)
+		require.NoError(t, err)
+		type entry struct {
+			typ      byte
+			mode     int64
+			uid, gid int
 		}
-		if h.Typeflag != tar.TypeDir || h.Mode&0o7777 != 0o755 || h.Uid != 0 || h.Gid != 0 {
-			t.Errorf("entry %s: type %c mode %o owner %d:%d, want a 0755 dir owned by 0:0", h.Name, h.Typeflag, h.Mode, h.Uid, h.Gid)
-		}
+		assert.Equal(t, entry{tar.TypeDir, 0o755, 0, 0}, entry{h.Typeflag, h.Mode & 0o7777, h.Uid, h.Gid}, "entry %s: a 0755 dir owned by 0:0", h.Name)
 		got = append(got, filepath.Clean(h.Name))
 	}
-	if want := []string{"srv", "srv/app"}; !slices.Equal(got, want) {
-		t.Errorf("workdir layer entries = %q, want %q", got, want)
-	}
+	assert.Equal(t, []string{"srv", "srv/app"}, got, "workdir layer entries")
 }
 
 // refIndex is an index that says where it came from, as
@@ -207,21 +197,17 @@ func (i refIndex) Reference() name.Reference { return i.ref }
 
 func TestBuildIndexAnnotations(t *testing.T) {
 	ref, err := name.ParseReference("registry.example/base:2")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	base := baseIndex(t, mediatype.OCI)
 	idx, err := BuildIndex(t.Context(), refIndex{base, ref}, WithAnnotation("k", "v"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checkIndex(t, idx)
-	im, _ := idx.IndexManifest()
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
 	want := map[string]string{BaseNameAnnotation: "registry.example/base:2", BaseDigestAnnotation: digestOf(t, base).String(), "k": "v"}
-	if !reflect.DeepEqual(im.Annotations, want) {
-		t.Errorf("index annotations = %v, want %v", im.Annotations, want)
-	}
-	bim, _ := base.IndexManifest()
+	assert.Equal(t, want, im.Annotations, "index annotations")
+	bim, err := base.IndexManifest()
+	require.NoError(t, err)
 	baseDigests := map[string]string{}
 	for _, d := range bim.Manifests {
 		if d.Platform.OS != "unknown" {
@@ -229,15 +215,13 @@ func TestBuildIndexAnnotations(t *testing.T) {
 		}
 	}
 	for _, d := range im.Manifests {
-		img, _ := idx.Image(d.Digest)
+		img, err := idx.Image(d.Digest)
+		require.NoError(t, err)
 		m := manifestOf(t, img)
 		want := map[string]string{BaseNameAnnotation: "registry.example/base:2", BaseDigestAnnotation: baseDigests[d.Platform.Architecture], "k": "v"}
-		if !reflect.DeepEqual(m.Annotations, want) {
-			t.Errorf("image %s annotations = %v, want %v", d.Platform, m.Annotations, want)
-		}
+		assert.Equal(t, want, m.Annotations, "image %s annotations", d.Platform)
 	}
 	// A Docker manifest list cannot carry annotations.
-	if _, err := BuildIndex(t.Context(), baseIndex(t, mediatype.Docker), WithAnnotation("k", "v")); !errors.Is(err, ErrAnnotationsNeedOCI) {
-		t.Errorf("BuildIndex(docker, WithAnnotation) error = %v, want ErrAnnotationsNeedOCI", err)
-	}
+	_, err = BuildIndex(t.Context(), baseIndex(t, mediatype.Docker), WithAnnotation("k", "v"))
+	assert.ErrorIs(t, err, ErrAnnotationsNeedOCI, "BuildIndex(docker, WithAnnotation)")
 }

@@ -3,11 +3,13 @@ package image
 import (
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/internal/mediatype"
-
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/mediatype"
 )
 
 func TestMediaTypes(t *testing.T) {
@@ -38,25 +40,20 @@ func TestMediaTypes(t *testing.T) {
 			l := tarLayer(t, tc.layer, files...)
 			img := mustBuild(t, tc.base, append([]Option{WithLayers(l)}, tc.opts...)...)
 			m := manifestOf(t, img)
-			if m.MediaType != tc.wantMF {
-				t.Errorf("manifest media type = %s, want %s", m.MediaType, tc.wantMF)
-			}
+			assert.Equal(t, tc.wantMF, m.MediaType, "manifest media type")
 			n := len(m.Layers)
-			if got := m.Layers[n-1].MediaType; got != tc.wantLayer {
-				t.Errorf("added layer media type = %s, want %s", got, tc.wantLayer)
-			}
-			ld, _ := l.Digest()
-			if m.Layers[n-1].Digest != ld {
-				t.Errorf("added layer digest = %s, want the layer's own %s (same bytes)", m.Layers[n-1].Digest, ld)
-			}
+			assert.Equal(t, tc.wantLayer, m.Layers[n-1].MediaType, "added layer media type")
+			ld, err := l.Digest()
+			require.NoError(t, err)
+			assert.Equal(t, ld, m.Layers[n-1].Digest, "added layer digest (the layer's own: same bytes)")
 			if tc.base == nil {
 				return
 			}
 			bm := manifestOf(t, tc.base)
 			for i, d := range bm.Layers {
-				if m.Layers[i].MediaType != tc.wantBase || m.Layers[i].Digest != d.Digest || m.Layers[i].Size != d.Size {
-					t.Errorf("base layer %d = %s %s %d, want %s %s %d", i, m.Layers[i].MediaType, m.Layers[i].Digest, m.Layers[i].Size, tc.wantBase, d.Digest, d.Size)
-				}
+				want := v1.Descriptor{MediaType: tc.wantBase, Digest: d.Digest, Size: d.Size}
+				got := v1.Descriptor{MediaType: m.Layers[i].MediaType, Digest: m.Layers[i].Digest, Size: m.Layers[i].Size}
+				assert.Equal(t, want, got, "base layer %d", i)
 			}
 		})
 	}
@@ -68,9 +65,7 @@ func plainGGCR(t testing.TB) v1.Image {
 	t.Helper()
 	l := tarLayer(t, types.DockerLayer, tarFile{name: "plain.txt", body: "plain\n"})
 	img, err := mutate.AppendLayers(configuredBase(t, mediatype.OCI), l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return img
 }
 
@@ -78,9 +73,8 @@ func plainGGCR(t testing.TB) v1.Image {
 // would reject ggcr's plain AppendLayers result.
 func TestPlainGGCRMixes(t *testing.T) {
 	m := manifestOf(t, plainGGCR(t))
-	if m.MediaType != types.OCIManifestSchema1 || m.Layers[len(m.Layers)-1].MediaType != types.DockerLayer {
-		t.Fatalf("plain ggcr image: manifest %s, last layer %s; want OCI manifest with a Docker layer", m.MediaType, m.Layers[len(m.Layers)-1].MediaType)
-	}
+	assert.Equal(t, types.OCIManifestSchema1, m.MediaType, "plain ggcr image: manifest media type")
+	assert.Equal(t, types.DockerLayer, m.Layers[len(m.Layers)-1].MediaType, "plain ggcr image: last layer media type")
 }
 
 // TestBaseLayerObjectTypeDiffers: a base built with mutate.Addendum.MediaType
@@ -89,12 +83,13 @@ func TestPlainGGCRMixes(t *testing.T) {
 func TestBaseLayerObjectTypeDiffers(t *testing.T) {
 	base := mutate.MediaType(mutate.ConfigMediaType(emptyImage(), types.OCIConfigJSON), types.OCIManifestSchema1)
 	base, err := mutate.Append(base, mutate.Addendum{Layer: randomLayer(t, 40, types.DockerLayer), MediaType: types.OCILayer})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	m := manifestOf(t, base)
-	ls, _ := base.Layers()
-	if lmt, _ := ls[0].MediaType(); m.Layers[0].MediaType != types.OCILayer || lmt != types.DockerLayer {
+	ls, err := base.Layers()
+	require.NoError(t, err)
+	lmt, err := ls[0].MediaType()
+	require.NoError(t, err)
+	if m.Layers[0].MediaType != types.OCILayer || lmt != types.DockerLayer {
 		t.Skipf("ggcr no longer reports different types (manifest %s, layer %s)", m.Layers[0].MediaType, lmt)
 	}
 	mustBuild(t, base, WithEnv("A", "1"))

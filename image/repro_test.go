@@ -7,6 +7,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/layer"
 )
@@ -24,20 +26,12 @@ func buildFromDir(t *testing.T, base v1.Image, mtime time.Time) v1.Image {
 	files := map[string]string{"bin/app": "#!/bin/sh\necho app\n", "etc/app.conf": "a=1\n", "README": "readme\n"}
 	for name, body := range files {
 		p := filepath.Join(src, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, mtime, mtime); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o755))
+		require.NoError(t, os.Chtimes(p, mtime, mtime))
 	}
 	l, err := layer.FromDir(src, layer.WithRoot("/app"), layer.WithCache(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return mustBuild(t, base, WithLayers(l), WithWorkDir("/app"), WithEntrypoint("/app/bin/app"),
 		WithEnv("MODE", "prod"), WithPathPrepend("/app/bin"), WithLabel("l", "v"), WithConfigHistory())
 }
@@ -52,11 +46,11 @@ func TestReproducible(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			one := buildFromDir(t, b.img, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
 			two := buildFromDir(t, b.img, time.Now())
-			if d1, d2 := digestOf(t, one), digestOf(t, two); d1 != d2 {
-				r1, _ := one.RawConfigFile()
-				r2, _ := two.RawConfigFile()
-				t.Errorf("same inputs, digests %s and %s\nconfig 1: %s\nconfig 2: %s", d1, d2, r1, r2)
-			}
+			r1, err := one.RawConfigFile()
+			require.NoError(t, err)
+			r2, err := two.RawConfigFile()
+			require.NoError(t, err)
+			assert.Equal(t, digestOf(t, one), digestOf(t, two), "digest of the same inputs built again\nconfig 1: %s\nconfig 2: %s", r1, r2)
 		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // patternReader yields n bytes of a fixed 64 KiB pattern, allocating
@@ -77,9 +79,7 @@ func TestWritesStream(t *testing.T) {
 	}
 	const size = 128 << 20
 	img, err := Build(t.Context(), nil, WithLayers(newBigLayer(size)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dir := t.TempDir()
 	for name, write := range map[string]func() error{
 		"WriteOCITarball":    func() error { return WriteOCITarball(t.Context(), filepath.Join(dir, "a.tar"), img) },
@@ -89,14 +89,10 @@ func TestWritesStream(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		if err := write(); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		require.NoError(t, write(), name)
 		runtime.ReadMemStats(&after)
 		alloc := after.TotalAlloc - before.TotalAlloc
 		t.Logf("%s of a %d MiB layer allocated %.1f MiB in total", name, size>>20, float64(alloc)/(1<<20))
-		if alloc > 16<<20 {
-			t.Errorf("%s allocated %d bytes for a %d-byte layer; want under 16 MiB (streamed)", name, alloc, size)
-		}
+		assert.LessOrEqual(t, alloc, uint64(16<<20), "%s: bytes allocated for a %d-byte layer (streamed: under 16 MiB)", name, size)
 	}
 }

@@ -7,15 +7,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
-
-	"github.com/stevedore-dev/stevedore/internal/mediatype"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/mediatype"
 )
 
 // testImage is a small OCI image with one added layer.
@@ -27,9 +28,7 @@ func testImage(t testing.TB, seed int64) v1.Image {
 func dirNames(t testing.TB, dir string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var names []string
 	for _, e := range ents {
 		names = append(names, e.Name())
@@ -41,79 +40,50 @@ func TestOCILayoutRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	dir := filepath.Join(t.TempDir(), "layout")
 	a, b := testImage(t, 1), testImage(t, 2)
-	if err := WriteOCILayout(ctx, dir, a, WithRefName("a")); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteOCILayout(ctx, dir, b, WithRefName("b")); err != nil {
-		t.Fatal(err)
-	}
-	// Writing b again without a name does not duplicate an entry.
-	if err := WriteOCILayout(ctx, dir, a); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteOCILayout(ctx, dir, a); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteOCILayout(ctx, dir, a, WithRefName("a")))
+	require.NoError(t, WriteOCILayout(ctx, dir, b, WithRefName("b")))
+	// Writing a again without a name does not duplicate an entry.
+	require.NoError(t, WriteOCILayout(ctx, dir, a))
+	require.NoError(t, WriteOCILayout(ctx, dir, a))
 	l, err := ReadOCILayout(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	for name, want := range map[string]v1.Image{"a": a, "b": b} {
 		got, err := l.Image(name)
-		if err != nil {
-			t.Fatalf("Image(%q): %v", name, err)
-		}
+		require.NoError(t, err, "Image(%q)", name)
 		checkImage(t, got)
-		if g, w := digestOf(t, got), digestOf(t, want); g != w {
-			t.Errorf("Image(%q) digest = %s, want %s", name, g, w)
-		}
+		assert.Equal(t, digestOf(t, want), digestOf(t, got), "Image(%q) digest", name)
 	}
-	im, _ := l.Index().IndexManifest()
-	if len(im.Manifests) != 3 {
-		t.Errorf("index.json entries = %d, want 3 (a, b, unnamed a)", len(im.Manifests))
-	}
-	if _, err := l.Image(""); !errors.Is(err, ErrAmbiguous) {
-		t.Errorf("Image(\"\") error = %v, want ErrAmbiguous", err)
-	}
-	if _, err := l.Image("nope"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Image(nope) error = %v, want ErrNotFound", err)
-	}
+	im, err := l.Index().IndexManifest()
+	require.NoError(t, err)
+	assert.Len(t, im.Manifests, 3, "index.json entries (a, b, unnamed a)")
+	_, err = l.Image("")
+	assert.ErrorIs(t, err, ErrAmbiguous, `Image("")`)
+	_, err = l.Image("nope")
+	assert.ErrorIs(t, err, ErrNotFound, "Image(nope)")
 
 	// Cross-check with ggcr's own layout reader.
 	p, err := layout.FromPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	gi, err := p.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	gimg, err := gi.Image(digestOf(t, b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checkImage(t, gimg)
 
 	// Moving a name replaces the entry that had it; the other stays.
 	c := testImage(t, 3)
-	if err := WriteOCILayout(ctx, dir, c, WithRefName("a")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteOCILayout(ctx, dir, c, WithRefName("a")))
 	l2, err := ReadOCILayout(dir)
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err)
+	defer l2.Close()
+	for name, want := range map[string]v1.Image{"a": c, "b": b} {
+		got, err := l2.Image(name)
+		if assert.NoError(t, err, "after moving name a: Image(%q)", name) {
+			assert.Equal(t, digestOf(t, want), digestOf(t, got), "after moving name a: Image(%q) digest", name)
+		}
 	}
-	got, err := l2.Image("a")
-	if err != nil || digestOf(t, got) != digestOf(t, c) {
-		t.Errorf("after moving name a: Image(a) = %v, %v, want %s", got, err, digestOf(t, c))
-	}
-	if got, err := l2.Image("b"); err != nil || digestOf(t, got) != digestOf(t, b) {
-		t.Errorf("after moving name a: Image(b) = %v, %v, want %s", got, err, digestOf(t, b))
-	}
-	if n := dirNames(t, dir); !slices.Equal(n, []string{"blobs", "index.json", "oci-layout"}) {
-		t.Errorf("layout dir holds %q, want blobs, index.json, oci-layout only", n)
-	}
+	assert.Equal(t, []string{"blobs", "index.json", "oci-layout"}, dirNames(t, dir), "layout dir")
 }
 
 func TestOCITarballRoundTrip(t *testing.T) {
@@ -122,59 +92,42 @@ func TestOCITarballRoundTrip(t *testing.T) {
 	img := testImage(t, 4)
 	p1, p2 := filepath.Join(dir, "one.tar"), filepath.Join(dir, "two.tar")
 	for _, p := range []string{p1, p2} {
-		if err := WriteOCITarball(ctx, p, img, WithRefName("latest")); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, WriteOCITarball(ctx, p, img, WithRefName("latest")))
 	}
-	b1, _ := os.ReadFile(p1)
-	b2, _ := os.ReadFile(p2)
-	if string(b1) != string(b2) {
-		t.Errorf("WriteOCITarball twice gave different bytes (%d, %d)", len(b1), len(b2))
-	}
+	b1, err := os.ReadFile(p1)
+	require.NoError(t, err)
+	b2, err := os.ReadFile(p2)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(b1, b2), "WriteOCITarball twice gave different bytes (%d, %d)", len(b1), len(b2))
 	l, err := ReadOCITarball(p1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	for _, ref := range []string{"latest", ""} {
 		got, err := l.Image(ref)
-		if err != nil {
-			t.Fatalf("Image(%q): %v", ref, err)
-		}
+		require.NoError(t, err, "Image(%q)", ref)
 		checkImage(t, got)
-		if digestOf(t, got) != digestOf(t, img) {
-			t.Errorf("Image(%q) digest = %s, want %s", ref, digestOf(t, got), digestOf(t, img))
-		}
+		assert.Equal(t, digestOf(t, img), digestOf(t, got), "Image(%q) digest", ref)
 	}
-	if n := dirNames(t, dir); !slices.Equal(n, []string{"one.tar", "two.tar"}) {
-		t.Errorf("dir holds %q, want the two tarballs only", n)
-	}
+	assert.Equal(t, []string{"one.tar", "two.tar"}, dirNames(t, dir), "dir (the two tarballs only)")
 }
 
 func TestDockerTarball(t *testing.T) {
 	for _, b := range testBases(t) {
 		img := mustBuild(t, b.img, WithLayers(randomLayer(t, 9, types.OCILayer)))
 		p := filepath.Join(t.TempDir(), "img.tar")
-		if err := WriteDockerTarball(t.Context(), p, "example.com/app:v1", img); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, WriteDockerTarball(t.Context(), p, "example.com/app:v1", img))
 		got, err := tarball.ImageFromPath(p, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		// docker archives hold no manifest: compare config and layers.
-		gc, _ := got.ConfigName()
-		wc, _ := img.ConfigName()
-		if gc != wc {
-			t.Errorf("%s: config = %s, want %s", b.name, gc, wc)
-		}
-		if err := validateFast(got); err != nil {
-			t.Errorf("%s: %v", b.name, err)
-		}
+		gc, err := got.ConfigName()
+		require.NoError(t, err)
+		wc, err := img.ConfigName()
+		require.NoError(t, err)
+		assert.Equal(t, wc, gc, "%s: config", b.name)
+		assert.NoError(t, validateFast(got), b.name)
 	}
-	if err := WriteDockerTarball(t.Context(), filepath.Join(t.TempDir(), "x.tar"), "", testImage(t, 1)); err == nil {
-		t.Error("WriteDockerTarball(tag \"\") succeeded, want an error")
-	}
+	err := WriteDockerTarball(t.Context(), filepath.Join(t.TempDir(), "x.tar"), "", testImage(t, 1))
+	assert.Error(t, err, `WriteDockerTarball(tag "")`)
 }
 
 // failingLayer reports the digests of a real layer but fails reading its
@@ -205,9 +158,7 @@ func (errReader) Read([]byte) (int, error) { return 0, errBroken }
 func TestWriteFailuresLeaveNothing(t *testing.T) {
 	good := testImage(t, 5)
 	bad, err := Build(t.Context(), configuredBase(t, mediatype.OCI), WithLayers(failingLayer{randomLayer(t, 6, types.OCILayer)}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
 	writers := map[string]func(ctx context.Context, target string, img v1.Image) error{
@@ -230,27 +181,18 @@ func TestWriteFailuresLeaveNothing(t *testing.T) {
 			dir := t.TempDir()
 			target := filepath.Join(dir, "out")
 			err := write(tc.ctx, target, tc.img)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("%s(%s) error = %v, want %v", name, tc.what, err, tc.want)
-			}
-			if n := dirNames(t, dir); len(n) != 0 {
-				t.Errorf("%s(%s) left %q", name, tc.what, n)
-			}
+			assert.ErrorIs(t, err, tc.want, "%s(%s)", name, tc.what)
+			assert.Empty(t, dirNames(t, dir), "%s(%s) left files", name, tc.what)
 		}
 	}
 
 	// A failed write into an existing layout leaves it as it was.
 	dir := filepath.Join(t.TempDir(), "layout")
-	if err := WriteOCILayout(t.Context(), dir, good, WithRefName("good")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteOCILayout(t.Context(), dir, good, WithRefName("good")))
 	before := treeOf(t, dir)
-	if err := WriteOCILayout(t.Context(), dir, bad, WithRefName("good")); !errors.Is(err, errBroken) {
-		t.Fatalf("WriteOCILayout(bad) error = %v, want errBroken", err)
-	}
-	if after := treeOf(t, dir); !slices.Equal(before, after) {
-		t.Errorf("failed write changed the layout:\nbefore %q\nafter  %q", before, after)
-	}
+	err = WriteOCILayout(t.Context(), dir, bad, WithRefName("good"))
+	require.ErrorIs(t, err, errBroken, "WriteOCILayout(bad)")
+	assert.Equal(t, before, treeOf(t, dir), "the layout after a failed write")
 }
 
 // treeOf lists every file under dir with its size and content hash.
@@ -270,44 +212,31 @@ func treeOf(t testing.TB, dir string) []string {
 		out = append(out, rel+" "+h.Hex[:12])
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return out
 }
 
 func TestReadRejectsTampering(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "layout")
 	img := testImage(t, 7)
-	if err := WriteOCILayout(t.Context(), dir, img, WithRefName("x")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteOCILayout(t.Context(), dir, img, WithRefName("x")))
 	m := manifestOf(t, img)
 	d := m.Layers[len(m.Layers)-1].Digest
 	p := filepath.Join(dir, "blobs", "sha256", d.Hex)
-	b, _ := os.ReadFile(p)
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
 	b[len(b)/2] ^= 0xff
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, b, 0o644))
 	l, err := ReadOCILayout(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	defer l.Close()
 	got, err := l.Image("x")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ly, err := got.LayerByDigest(d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rc, err := ly.Compressed()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer rc.Close()
-	if _, err := io.ReadAll(rc); !errors.Is(err, ErrBlobMismatch) {
-		t.Errorf("reading a tampered blob: error = %v, want ErrBlobMismatch", err)
-	}
+	_, err = io.ReadAll(rc)
+	assert.ErrorIs(t, err, ErrBlobMismatch, "reading a tampered blob")
 }

@@ -138,65 +138,13 @@ func TestBearerTokenAuth(t *testing.T) {
 // credentials came from, or that there were none (and where none were
 // found).
 func TestRefusedSaysWhereCredentialsCameFrom(t *testing.T) {
-	const wrong = "wrong-Pa55-91e2"
 	for _, mode := range []string{"basic", "token"} {
 		opt := registrytest.WithBasicAuth(user, password)
 		if mode == "token" {
 			opt = registrytest.WithTokenAuth(user, password)
 		}
 		s := registrytest.New(t, opt)
-		tests := []struct {
-			name  string
-			setup func(t *testing.T) (opts []Option, want string) // want: the hint, with the paths of this run
-			found bool
-		}{
-			{"WithBasicAuth", func(t *testing.T) ([]Option, string) {
-				emptyDockerConfig(t)
-				return []Option{WithBasicAuth(user, wrong)}, "the credentials came from WithBasicAuth;"
-			}, true},
-			{"WithBearerToken", func(t *testing.T) ([]Option, string) {
-				emptyDockerConfig(t)
-				return []Option{WithBearerToken(token)}, "the credentials came from WithBearerToken;"
-			}, true},
-			{"WithKeychain", func(t *testing.T) ([]Option, string) {
-				return []Option{WithKeychain(staticKeychain{user, wrong})}, "the credentials came from the keychain given with WithKeychain;"
-			}, true},
-			{"WithKeychain without credentials", func(t *testing.T) ([]Option, string) {
-				return []Option{WithKeychain(authn.NewMultiKeychain())}, "no credentials were sent: the keychain given with WithKeychain has none for " + s.Host + ";"
-			}, false},
-			{"docker config", func(t *testing.T) ([]Option, string) {
-				p := writeDockerConfig(t, auths(s.Host, user, wrong))
-				return nil, "the credentials came from the docker config " + p + ";"
-			}, true},
-			{"docker config for another registry", func(t *testing.T) ([]Option, string) {
-				p := writeDockerConfig(t, auths("registry.example.com", user, password))
-				return nil, "no credentials were sent: none for " + s.Host + " in the docker config " + p + " or its credential helpers;"
-			}, false},
-			{"no docker config", func(t *testing.T) ([]Option, string) {
-				dir := emptyDockerConfig(t)
-				return nil, "no credentials were sent: there is no docker config (" + filepath.Join(dir, "config.json") + ") nor podman auth.json;"
-			}, false},
-			{"credential helper", func(t *testing.T) ([]Option, string) {
-				installCredentialHelper(t, "stevedoretest", user, wrong)
-				p := writeDockerConfig(t, map[string]any{"credHelpers": map[string]string{s.Host: "stevedoretest"}})
-				return nil, "the credentials came from the credential helper docker-credential-stevedoretest, as the docker config " + p + " says;"
-			}, true},
-			{"credential store", func(t *testing.T) ([]Option, string) {
-				installCredentialHelper(t, "storetest", user, wrong)
-				p := writeDockerConfig(t, map[string]any{"credsStore": "storetest"})
-				return nil, "the credentials came from the credential helper docker-credential-storetest, as the docker config " + p + " says;"
-			}, true},
-			{"REGISTRY_AUTH_FILE", func(t *testing.T) ([]Option, string) {
-				p := filepath.Join(t.TempDir(), "auth.json")
-				b, err := json.Marshal(auths(s.Host, user, wrong))
-				require.NoError(t, err)
-				require.NoError(t, os.WriteFile(p, b, 0o600))
-				emptyDockerConfig(t)
-				t.Setenv("REGISTRY_AUTH_FILE", p)
-				return nil, "the credentials came from the auth file of REGISTRY_AUTH_FILE " + p + ";"
-			}, true},
-		}
-		for _, tt := range tests {
+		for _, tt := range refusedCases(s.Host) {
 			t.Run(mode+"/"+tt.name, func(t *testing.T) {
 				ctx := ctxT(t)
 				opts, want := tt.setup(t)
@@ -207,23 +155,94 @@ func TestRefusedSaysWhereCredentialsCameFrom(t *testing.T) {
 					} else {
 						_, err = Pull(ctx, s.Ref("team/app:v1"), opts...)
 					}
-					require.ErrorIs(t, err, ErrUnauthorized, "%s %s", tt.name, op)
-					msg := err.Error()
-					assert.Contains(t, msg, want, "%s %s", tt.name, op)
-					who := "an anonymous client"
-					if tt.found {
-						who = "these credentials"
-					}
-					assert.Contains(t, msg, fmt.Sprintf("registry %s refused to let %s %s", s.Host, who, op), "%s %s", tt.name, op)
-					for _, also := range []string{`repository "team/app"`, "WithBasicAuth or DOCKER_CONFIG"} {
-						assert.Contains(t, msg, also, "%s %s", tt.name, op)
-					}
-					for _, secret := range []string{wrong, token, basicHeader(user, wrong)} {
-						assert.NotContains(t, msg, secret, "%s %s", tt.name, op)
-					}
+					checkRefused(t, err, s.Host, op, want, tt.found)
 				}
 			})
 		}
+	}
+}
+
+// wrongPassword is the password of the refused credentials.
+const wrongPassword = "wrong-Pa55-91e2"
+
+// refusedCase is where credentials for a registry at host come from (or
+// do not): setup prepares them and returns the options to pass and the
+// hint a 401 must give, with the paths of this run; found says whether
+// credentials were sent.
+type refusedCase struct {
+	name  string
+	setup func(t *testing.T) (opts []Option, want string)
+	found bool
+}
+
+func refusedCases(host string) []refusedCase {
+	return []refusedCase{
+		{"WithBasicAuth", func(t *testing.T) ([]Option, string) {
+			emptyDockerConfig(t)
+			return []Option{WithBasicAuth(user, wrongPassword)}, "the credentials came from WithBasicAuth;"
+		}, true},
+		{"WithBearerToken", func(t *testing.T) ([]Option, string) {
+			emptyDockerConfig(t)
+			return []Option{WithBearerToken(token)}, "the credentials came from WithBearerToken;"
+		}, true},
+		{"WithKeychain", func(t *testing.T) ([]Option, string) {
+			return []Option{WithKeychain(staticKeychain{user, wrongPassword})}, "the credentials came from the keychain given with WithKeychain;"
+		}, true},
+		{"WithKeychain without credentials", func(t *testing.T) ([]Option, string) {
+			return []Option{WithKeychain(authn.NewMultiKeychain())}, "no credentials were sent: the keychain given with WithKeychain has none for " + host + ";"
+		}, false},
+		{"docker config", func(t *testing.T) ([]Option, string) {
+			p := writeDockerConfig(t, auths(host, user, wrongPassword))
+			return nil, "the credentials came from the docker config " + p + ";"
+		}, true},
+		{"docker config for another registry", func(t *testing.T) ([]Option, string) {
+			p := writeDockerConfig(t, auths("registry.example.com", user, password))
+			return nil, "no credentials were sent: none for " + host + " in the docker config " + p + " or its credential helpers;"
+		}, false},
+		{"no docker config", func(t *testing.T) ([]Option, string) {
+			dir := emptyDockerConfig(t)
+			return nil, "no credentials were sent: there is no docker config (" + filepath.Join(dir, "config.json") + ") nor podman auth.json;"
+		}, false},
+		{"credential helper", func(t *testing.T) ([]Option, string) {
+			installCredentialHelper(t, "stevedoretest", user, wrongPassword)
+			p := writeDockerConfig(t, map[string]any{"credHelpers": map[string]string{host: "stevedoretest"}})
+			return nil, "the credentials came from the credential helper docker-credential-stevedoretest, as the docker config " + p + " says;"
+		}, true},
+		{"credential store", func(t *testing.T) ([]Option, string) {
+			installCredentialHelper(t, "storetest", user, wrongPassword)
+			p := writeDockerConfig(t, map[string]any{"credsStore": "storetest"})
+			return nil, "the credentials came from the credential helper docker-credential-storetest, as the docker config " + p + " says;"
+		}, true},
+		{"REGISTRY_AUTH_FILE", func(t *testing.T) ([]Option, string) {
+			p := filepath.Join(t.TempDir(), "auth.json")
+			b, err := json.Marshal(auths(host, user, wrongPassword))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(p, b, 0o600))
+			emptyDockerConfig(t)
+			t.Setenv("REGISTRY_AUTH_FILE", p)
+			return nil, "the credentials came from the auth file of REGISTRY_AUTH_FILE " + p + ";"
+		}, true},
+	}
+}
+
+// checkRefused checks the error of an operation op ("push" or "pull")
+// refused by the registry at host: ErrUnauthorized, with the hint want,
+// who was refused, what to do about it, and no secret.
+func checkRefused(t *testing.T, err error, host, op, want string, found bool) {
+	t.Helper()
+	require.ErrorIs(t, err, ErrUnauthorized, op)
+	msg := err.Error()
+	assert.Contains(t, msg, want, op)
+	who := "an anonymous client"
+	if found {
+		who = "these credentials"
+	}
+	assert.Contains(t, msg, fmt.Sprintf("registry %s refused to let %s %s", host, who, op), op)
+	for _, also := range []string{`repository "team/app"`, "WithBasicAuth or DOCKER_CONFIG"} {
+		assert.Contains(t, msg, also, op)
+	}
+	for _, secret := range []string{wrongPassword, token, basicHeader(user, wrongPassword)} {
+		assert.NotContains(t, msg, secret, op)
 	}
 }
 

@@ -42,7 +42,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -60,24 +59,25 @@ func init() {
 func main() { cli.Main("buildserver", run) }
 
 type config struct {
+	cli.Common           // -cache and -v
 	addr, root, registry string
 	jobs, queue          int
-	cacheDir             string
-	log                  cli.Logger
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("buildserver", flag.ContinueOnError)
-	c := &config{log: cli.Logger{W: stderr}}
+	c := &config{}
+	c.Register(fs, cli.Flags{
+		CacheHelp:   "layer cache `DIR` shared by the builds (empty: no cache)",
+		VerboseHelp: "log builds on stderr",
+	})
 	fs.StringVar(&c.addr, "addr", "", "serve on `HOST:PORT` until interrupted (default: a one-request demo on a loopback port)")
 	fs.StringVar(&c.root, "root", "", "`DIR` whose subdirectories requests name as \"context\" (default: a generated demo monorepo)")
 	fs.StringVar(&c.registry, "registry", "", "push tags under `HOST[/PREFIX]` (default: an in-process registry)")
 	fs.IntVar(&c.jobs, "jobs", 2, "builds running at once")
 	fs.IntVar(&c.queue, "queue", 16, "builds waiting for a slot; more are refused with 429")
-	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` shared by the builds (empty: no cache)")
-	fs.BoolVar(&c.log.Verbose, "v", false, "log builds on stderr")
 	cli.SetUsage(fs, "Serves POST /build (a RUN-less Dockerfile, built and pushed within the request) and GET /healthz.")
-	if err := cli.Parse(fs, args, stderr); err != nil {
+	if err := c.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
 	if c.jobs < 1 || c.queue < 0 {
@@ -93,14 +93,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	demo := c.addr == ""
 	if c.root == "" {
-		dir, err := os.MkdirTemp("", "buildserver-demo-")
+		dir, remove, err := cli.DemoDir("buildserver-demo-", writeDemo)
 		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		if err := writeDemo(dir); err != nil {
 			return fmt.Errorf("writing the demo monorepo: %w", err)
 		}
+		defer remove()
 		c.root = dir
 	}
 	root, err := filepath.EvalSymlinks(c.root)
@@ -114,10 +111,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer reg.Close()
 		c.registry = reg.Host
-		c.log.Printf("pushing to an in-process registry at %s", reg.Host)
+		c.Log.Printf("pushing to an in-process registry at %s", reg.Host)
 	}
-	s := &server{root: root, registry: c.registry, resolver: cli.Resolver(), cacheDir: c.cacheDir,
-		slots: make(chan struct{}, c.jobs), maxQueue: c.queue, log: c.log}
+	s := &server{root: root, registry: c.registry, resolver: cli.Resolver(), cacheDir: c.CacheDir,
+		slots: make(chan struct{}, c.jobs), maxQueue: c.queue, log: c.Log}
 
 	addr := c.addr
 	if demo {

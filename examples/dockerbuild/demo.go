@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"os"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -29,40 +28,36 @@ var demoFiles = map[string]string{
 // demo is the offline setup: a context in a temp dir and a stand-in
 // node:12 served by an in-process registry.
 type demo struct {
-	dir      string
+	remove   func() // removes the context's temp dir
 	srv      *registrytest.Server
 	resolver dockerfile.Resolver
 }
 
 func (d *demo) close() {
 	d.srv.Close()
-	os.RemoveAll(d.dir)
+	d.remove()
 }
 
 // startDemo writes the demo context, sets c.context to it, and serves the
 // base.
 func startDemo(ctx context.Context, c *config) (*demo, error) {
-	dir, err := os.MkdirTemp("", "dockerbuild-demo-")
+	dir, remove, err := cli.DemoDir("dockerbuild-demo-", func(dir string) error { return cli.WriteFiles(dir, demoFiles) })
 	if err != nil {
-		return nil, err
-	}
-	if err := cli.WriteFiles(dir, demoFiles); err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	srv, err := registrytest.Start()
 	if err != nil {
-		os.RemoveAll(dir)
+		remove()
 		return nil, fmt.Errorf("starting the in-process registry: %w", err)
 	}
-	d := &demo{dir: dir, srv: srv}
+	d := &demo{remove: remove, srv: srv}
 	base := srv.Ref("library/node:12")
 	if err := pushNodeBase(ctx, base); err != nil {
 		d.close()
 		return nil, err
 	}
 	c.context = dir
-	c.log.Printf("demo context in %s; node:12 is a stand-in served at %s", dir, base)
+	c.Log.Printf("demo context in %s; node:12 is a stand-in served at %s", dir, base)
 	d.resolver = func(ctx context.Context, ref string, p v1.Platform) (v1.Image, error) {
 		if ref != "node:12" {
 			return nil, fmt.Errorf("the demo serves node:12 only, not %s", ref)

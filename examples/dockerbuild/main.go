@@ -49,12 +49,13 @@ func main() { cli.Main("dockerbuild", run) }
 
 // config is what the flags say.
 type config struct {
-	context, file, tag, out string
-	buildArgs               []string
-	platforms               []string
-	target, cacheDir        string
-	progress                string
-	log                     cli.Logger
+	cli.Common // -t (Target), -o, -cache and -v
+	context    string
+	file       string
+	buildArgs  []string
+	platforms  []string
+	stage      string // -target
+	progress   string
 }
 
 // listFlag is a repeatable flag.
@@ -65,17 +66,15 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("dockerbuild", flag.ContinueOnError)
-	c := &config{log: cli.Logger{W: stderr}}
+	c := &config{Common: cli.Common{Log: cli.Logger{W: stderr}}}
 	var platforms string
+	// -t, as docker build says it, -o, -cache and -v.
+	c.Register(fs, cli.Flags{Push: "t", Out: "image.oci.tar", VerboseHelp: "print details on stderr"})
 	fs.StringVar(&c.file, "f", "", "the Dockerfile `FILE` (default CONTEXT/Dockerfile)")
-	fs.StringVar(&c.tag, "t", "", "push the image to `REF`; without it the image is written with -o")
-	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default image.oci.tar when there is no -t)")
 	fs.Var((*listFlag)(&c.buildArgs), "build-arg", "set a build argument, `KEY=VALUE` (repeatable)")
 	fs.StringVar(&platforms, "platform", "", "target `PLATFORMS`, comma-separated os/arch[/variant]; several make an index (default: linux on this machine's architecture)")
-	fs.StringVar(&c.target, "target", "", "build the `STAGE` named so, not the last one")
-	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
+	fs.StringVar(&c.stage, "target", "", "build the `STAGE` named so, not the last one")
 	fs.StringVar(&c.progress, "progress", "auto", "progress on stderr: auto (plain on a terminal), plain, or json (docker's JSON message stream)")
-	fs.BoolVar(&c.log.Verbose, "v", false, "print details on stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: dockerbuild [flags] CONTEXT\n\nBuilds a Dockerfile without RUN, without a daemon; with no CONTEXT, an offline demo.\n\n")
 		fs.PrintDefaults()
@@ -97,11 +96,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		c.context, rest = fs.Arg(0), fs.Args()[1:]
 	}
-	if c.tag != "" && c.out != "" {
-		return nil, errors.New("-t and -o: give one (push to a registry, or write a file)")
-	}
-	if c.tag == "" && c.out == "" {
-		c.out = "image.oci.tar"
+	if err := c.Check(); err != nil {
+		return nil, err
 	}
 	for _, kv := range c.buildArgs {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
@@ -149,17 +145,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	c.log.Printf("built in %s", time.Since(start).Round(time.Millisecond))
+	c.Log.Printf("built in %s", time.Since(start).Round(time.Millisecond))
 
 	var popts []registry.Option
 	var done func()
-	if jsonw != nil && c.tag != "" {
+	if jsonw != nil && c.Target != "" {
 		popts = append(popts, cli.PushEvents(jsonw.Event))
 		done = func() {}
 	} else {
-		popts, done = cli.Progress(stderr, c.log.Verbose && c.tag != "")
+		popts, done = cli.Progress(stderr, c.Log.Verbose && c.Target != "")
 	}
-	ref, err := cli.Publish(ctx, result, c.tag, c.out, "latest", popts...)
+	ref, err := cli.Publish(ctx, result, c.Target, c.Out, "latest", popts...)
 	done()
 	if err != nil {
 		if jsonw != nil {
@@ -167,10 +163,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	if jsonw != nil && c.tag != "" {
-		jsonw.Tagged(c.tag)
+	if jsonw != nil && c.Target != "" {
+		jsonw.Tagged(c.Target)
 	}
-	c.log.Printf("done in %s", time.Since(start).Round(time.Millisecond))
+	c.Log.Printf("done in %s", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintln(stdout, ref)
 	return nil
 }
@@ -192,11 +188,11 @@ func (c *config) buildOptions(resolver dockerfile.Resolver, events func(dockerfi
 	if len(c.platforms) > 0 {
 		opts = append(opts, dockerfile.WithPlatforms(c.platforms...))
 	}
-	if c.target != "" {
-		opts = append(opts, dockerfile.WithTarget(c.target))
+	if c.stage != "" {
+		opts = append(opts, dockerfile.WithTarget(c.stage))
 	}
-	if c.cacheDir != "" {
-		opts = append(opts, dockerfile.WithCache(c.cacheDir))
+	if c.CacheDir != "" {
+		opts = append(opts, dockerfile.WithCache(c.CacheDir))
 	}
 	return opts
 }
@@ -207,7 +203,7 @@ func (c *config) progressTo(stderr io.Writer) (func(dockerfile.Event), *dockerfi
 	mode := c.progress
 	if mode == "auto" {
 		mode = "none"
-		if f, ok := stderr.(*os.File); (ok && term.IsTerminal(int(f.Fd()))) || c.log.Verbose {
+		if f, ok := stderr.(*os.File); (ok && term.IsTerminal(int(f.Fd()))) || c.Log.Verbose {
 			mode = "plain"
 		}
 	}
@@ -216,7 +212,7 @@ func (c *config) progressTo(stderr io.Writer) (func(dockerfile.Event), *dockerfi
 		w := dockerfile.NewJSONWriter(stderr)
 		return w.Event, w
 	case "plain":
-		return func(e dockerfile.Event) { plain(stderr, e, c.log.Verbose) }, nil
+		return func(e dockerfile.Event) { plain(stderr, e, c.Log.Verbose) }, nil
 	}
 	return func(dockerfile.Event) {}, nil
 }

@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"path"
 	"path/filepath"
 	"time"
@@ -50,35 +49,24 @@ func init() {
 func main() { cli.Main("gitrepo", run) }
 
 type config struct {
-	repo, ref, dst    string
-	base, target, out string
-	cacheDir          string
-	sbom              bool
-	log               cli.Logger
+	cli.Common
+	repo, ref, dst string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("gitrepo", flag.ContinueOnError)
-	c := &config{log: cli.Logger{W: stderr}}
+	c := &config{}
+	// -base, -target, -o, -cache, -sbom and -v.
+	c.Register(fs, cli.Flags{Base: "scratch", Push: "target", SBOM: true})
 	fs.StringVar(&c.repo, "repo", "", "git repository `URL-or-PATH` (https://, ssh://, file:// or a local path; default: a generated demo repository)")
 	fs.StringVar(&c.ref, "ref", "HEAD", "branch, tag or commit `REF` to take the tree of")
 	fs.StringVar(&c.dst, "dst", "/src", "absolute `DIR` in the image to put the tree in")
-	fs.StringVar(&c.base, "base", "", "base image `REF` (default: scratch)")
-	fs.StringVar(&c.target, "target", "", "push the image to `REF`; without it the image is written with -o")
-	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default gitrepo.oci.tar when there is no -target)")
-	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
-	sbom := cli.SBOMFlag(fs)
-	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Builds an image of a git repository's tree at a ref, cloned in memory; with no flags, a generated demo repository.")
-	if err := cli.Parse(fs, args, stderr); err != nil {
+	if err := c.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
-	c.sbom = *sbom
 	if !path.IsAbs(c.dst) {
 		return nil, fmt.Errorf("-dst %q: want an absolute directory such as /src", c.dst)
-	}
-	if err := cli.Destination(fs, c.target, &c.out); err != nil {
-		return nil, err
 	}
 	return c, nil
 }
@@ -89,16 +77,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if c.repo == "" {
-		dir, err := os.MkdirTemp("", "gitrepo-demo-")
+		dir, remove, err := cli.DemoDir("gitrepo-demo-", createDemo)
 		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		if err := createDemo(dir); err != nil {
 			return fmt.Errorf("creating the demo repository: %w", err)
 		}
+		defer remove()
 		c.repo = "file://" + dir
-		c.log.Printf("created a demo repository in %s", dir)
+		c.Log.Printf("created a demo repository in %s", dir)
 	}
 
 	// Clone into memory: object store only, no worktree.
@@ -107,20 +92,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c.log.Printf("cloned %s in %s; %s is commit %s", gitfs.Redact(c.repo), time.Since(start).Round(time.Millisecond), c.ref, co.Commit)
+	c.Log.Printf("cloned %s in %s; %s is commit %s", gitfs.Redact(c.repo), time.Since(start).Round(time.Millisecond), c.ref, co.Commit)
 
-	opts := []layer.Option{layer.WithRoot(c.dst)}
-	if c.cacheDir != "" {
-		opts = append(opts, layer.WithCache(c.cacheDir))
-	}
-	src, err := layer.FromFS(co.FS, opts...)
+	// The layer cache of -cache: the same tree is not layered twice.
+	src, err := layer.FromFS(co.FS, append(c.LayerOptions(), layer.WithRoot(c.dst))...)
 	if err != nil {
 		return err
 	}
 
 	var base v1.Image
-	if c.base != "" {
-		if base, err = registry.Pull(ctx, c.base); err != nil {
+	if c.Base != "" {
+		if base, err = registry.Pull(ctx, c.Base); err != nil {
 			return err
 		}
 	}
@@ -131,26 +113,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if u, err := url.Parse(c.repo); err == nil && u.Scheme != "" && u.Scheme != "file" && u.User == nil {
 		config = append(config, image.WithLabel("org.opencontainers.image.source", c.repo))
 	}
-	img, err := image.Build(ctx, base, config...)
+	// The caches serve the image too: image.WithCache keeps the index of
+	// the base's files in -cache.
+	img, err := image.Build(ctx, base, append(config, c.ImageOptions()...)...)
 	if err != nil {
 		return err
 	}
 
-	// Progress of a push, with -v.
-	popts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
-	var ref string
-	if c.sbom {
-		// The provenance names the repository and the commit, which the
-		// build itself only knows as an io/fs tree.
-		var n int
-		ref, n, err = cli.PublishAttested(ctx, img, c.target, c.out, "latest", attest.Options{
-			Inputs: []attest.Input{{Kind: attest.KindGit, URI: sourceURI(c.repo), Commit: co.Commit, Ref: c.ref, Destination: c.dst}},
-		}, popts...)
-		c.log.Printf("attached %d artifacts (SBOM and provenance)", n)
-	} else {
-		ref, err = cli.Publish(ctx, img, c.target, c.out, "latest", popts...)
-	}
-	done()
+	// Pushed (with progress, with -v) or written, with the SBOM and
+	// provenance unless -sbom=false. The provenance names the repository
+	// and the commit, which the build itself only knows as an io/fs tree.
+	c.Attest.Inputs = []attest.Input{{Kind: attest.KindGit, URI: sourceURI(c.repo), Commit: co.Commit, Ref: c.ref, Destination: c.dst}}
+	ref, err := c.Publish(ctx, img)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
@@ -30,48 +30,28 @@ import (
 func testRepo(t *testing.T) (dir string, first, second plumbing.Hash) {
 	t.Helper()
 	dir = t.TempDir()
-	if err := createDemo(dir); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, createDemo(dir))
 	repo, err := git.PlainOpen(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	head, err := repo.Head()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	first = head.Hash()
 	w, err := repo.Worktree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Checkout(&git.CheckoutOptions{Branch: plumbing.NewBranchReferenceName("feature"), Create: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("# feature\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Remove("scripts/build.sh"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Add("README.md"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, w.Checkout(&git.CheckoutOptions{Branch: plumbing.NewBranchReferenceName("feature"), Create: true}))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "README.md"), []byte("# feature\n"), 0o644))
+	_, err = w.Remove("scripts/build.sh")
+	require.NoError(t, err)
+	_, err = w.Add("README.md")
+	require.NoError(t, err)
 	sig := &object.Signature{Name: "Test", Email: "test@example.com", When: demoTime.Add(3600e9)}
 	second, err = w.Commit("feature", &git.CommitOptions{Author: sig, Committer: sig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Checkout(&git.CheckoutOptions{Branch: head.Name()}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.CreateTag("v1", first, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.CreateTag("v1-annotated", first, &git.CreateTagOptions{Tagger: sig, Message: "v1"}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, w.Checkout(&git.CheckoutOptions{Branch: head.Name()}))
+	_, err = repo.CreateTag("v1", first, nil)
+	require.NoError(t, err)
+	_, err = repo.CreateTag("v1-annotated", first, &git.CreateTagOptions{Tagger: sig, Message: "v1"})
+	require.NoError(t, err)
 	return dir, first, second
 }
 
@@ -102,23 +82,17 @@ func TestCloneFileURL(t *testing.T) {
 			args := []string{"-repo", "file://" + dir, "-ref", tt.ref, "-dst", "/work/src", "-target", target, "-cache", cache}
 			r1 := exampletest.Run(t, run, args...)
 			r2 := exampletest.Run(t, run, args...)
-			if r1.Digest != r2.Digest {
-				t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
-			}
+			require.Equal(t, r1.Digest, r2.Digest, "digest of the second run")
 			// The same commit, by any of its names, gives the same image.
-			if d, ok := digests[tt.commit]; ok && d != r1.Digest {
-				t.Errorf("-ref %s gave %s, another name of commit %s gave %s", tt.ref, r1.Digest, tt.commit, d)
+			if d, ok := digests[tt.commit]; ok {
+				assert.Equal(t, d, r1.Digest, "-ref %s: digest (the one another name of commit %s gave)", tt.ref, tt.commit)
 			}
 			digests[tt.commit] = r1.Digest
 
 			img := exampletest.Pull(t, r1.Ref)
 			cfg := exampletest.Config(t, img)
-			if got := cfg.Labels["org.opencontainers.image.revision"]; got != tt.commit.String() {
-				t.Errorf("revision label = %q, want %s", got, tt.commit)
-			}
-			if _, ok := cfg.Labels["org.opencontainers.image.source"]; ok {
-				t.Error("a file:// repository got a source label")
-			}
+			assert.Equal(t, tt.commit.String(), cfg.Labels["org.opencontainers.image.revision"], "revision label")
+			assert.NotContains(t, cfg.Labels, "org.opencontainers.image.source", "labels of the image of a file:// repository")
 			// The provenance, pushed as a referrer, names the repository
 			// and the commit the ref resolved to.
 			prov := string(exampletest.RegistryAttestations(t, r1.Ref)[attest.MediaTypeInToto])
@@ -150,18 +124,13 @@ func TestCloneFileURL(t *testing.T) {
 			for name, f := range files {
 				got[name] = exampletest.Mode(f)
 			}
-			if !maps.Equal(got, want) {
-				t.Errorf("files in the image = %v, want %v", got, want)
+			assert.Equal(t, want, got, "files in the image")
+			for name, target := range map[string]string{"/work/src/INTRO.md": "docs/guide/intro.md", "/work/src/docs/scripts": "../scripts"} {
+				if h := files[name].Header; assert.NotNil(t, h, "%s in the image", name) {
+					assert.Equal(t, target, h.Linkname, "target of the symlink %s", name)
+				}
 			}
-			if l := files["/work/src/INTRO.md"].Header; l == nil || l.Linkname != "docs/guide/intro.md" {
-				t.Errorf("/work/src/INTRO.md = %+v, want a symlink to docs/guide/intro.md", l)
-			}
-			if l := files["/work/src/docs/scripts"].Header; l == nil || l.Linkname != "../scripts" {
-				t.Errorf("/work/src/docs/scripts = %+v, want a symlink to ../scripts", l)
-			}
-			if got := string(files["/work/src/README.md"].Data); got != readme {
-				t.Errorf("README.md = %q, want %q", got, readme)
-			}
+			assert.Equal(t, readme, string(files["/work/src/README.md"].Data), "README.md")
 		})
 	}
 }
@@ -171,50 +140,36 @@ func TestDefault(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "g.oci.tar")
 	r1 := exampletest.Run(t, run, "-o", out, "-cache", "")
 	r2 := exampletest.Run(t, run, "-o", out, "-cache", "")
-	if r1.Digest != r2.Digest {
-		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
-	}
+	require.Equal(t, r1.Digest, r2.Digest, "digest of the second run")
 	img := exampletest.OpenTarball(t, out, "latest", r1.Digest)
 	files := exampletest.Files(t, img)
-	if m := exampletest.Mode(files["/src/scripts/build.sh"]); m != 0o755 {
-		t.Errorf("mode of /src/scripts/build.sh = %v, want -rwxr-xr-x", m)
-	}
+	assert.Equal(t, fs.FileMode(0o755), exampletest.Mode(files["/src/scripts/build.sh"]), "mode of /src/scripts/build.sh")
 }
 
 // TestGitFS checks the io/fs adapter with testing/fstest.
 func TestGitFS(t *testing.T) {
 	dir, _, _ := testRepo(t)
 	repo, err := git.Clone(memory.NewStorage(), nil, &git.CloneOptions{URL: "file://" + dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	head, err := repo.Head()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	commit, err := repo.CommitObject(head.Hash())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tree, err := commit.Tree()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	fsys := gitfs.New(tree)
 	want := slices.Sorted(maps.Keys(demoFiles))
-	if err := fstest.TestFS(fsys, want...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fstest.TestFS(fsys, want...))
 	for name, target := range demoLinks {
 		got, err := fs.ReadLink(fsys, name)
-		if err != nil || got != target {
-			t.Errorf("ReadLink(%q) = %q, %v, want %q", name, got, err, target)
+		if assert.NoError(t, err, "ReadLink(%q)", name) {
+			assert.Equal(t, target, got, "ReadLink(%q)", name)
 		}
 	}
 	// A symlink is followed by Open, inside the tree only.
 	b, err := fs.ReadFile(fsys, "INTRO.md")
-	if err != nil || string(b) != demoFiles["docs/guide/intro.md"] {
-		t.Errorf("ReadFile(INTRO.md) = %q, %v, want the content of docs/guide/intro.md", b, err)
+	if assert.NoError(t, err, "ReadFile(INTRO.md)") {
+		assert.Equal(t, demoFiles["docs/guide/intro.md"], string(b), "ReadFile(INTRO.md): the content of docs/guide/intro.md")
 	}
 }
 
@@ -235,15 +190,9 @@ func TestErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := exampletest.RunErr(t, run, tt.args...)
-			if err == nil {
-				t.Fatalf("run(%q) = nil, want an error; stdout %q", tt.args, r.Stdout)
-			}
-			if !strings.Contains(err.Error(), tt.substr) {
-				t.Errorf("run(%q) = %v, want it to mention %q", tt.args, err, tt.substr)
-			}
-			if strings.Contains(err.Error(), "tok3n") {
-				t.Errorf("run(%q) = %v: the error shows the token", tt.args, err)
-			}
+			require.Error(t, err, "run(%q); stdout %q", tt.args, r.Stdout)
+			assert.ErrorContains(t, err, tt.substr, "run(%q)", tt.args)
+			assert.NotContains(t, err.Error(), "tok3n", "run(%q): the error shows the token", tt.args)
 		})
 	}
 }

@@ -46,7 +46,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/cli"
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -59,30 +58,22 @@ var helloSource []byte
 func main() { cli.Main("goapp", run) }
 
 type config struct {
-	pkg, base, target, out string
-	platforms              []string
-	user                   string
-	cacheDir, cacheRepo    string
-	caches                 *cli.Caches
-	sbom                   bool
-	log                    cli.Logger
+	cli.Common
+	pkg       string
+	platforms []string
+	user      string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("goapp", flag.ContinueOnError)
-	c := &config{log: cli.Logger{W: stderr}}
+	c := &config{}
+	// -base, -target, -o, -cache, -cache-repo, -sbom and -v.
+	c.Register(fs, cli.Flags{Base: "scratch", Push: "target", CacheRepo: true, SBOM: true})
 	fs.StringVar(&c.pkg, "pkg", "", "the main package `PATH` to build, as for go build (default: the hello-world program goapp carries)")
-	fs.StringVar(&c.base, "base", "", "base image `REF` (default: scratch)")
 	platforms := fs.String("platforms", "", "comma-separated `OS/ARCH[/VARIANT]` list; more than one makes an image index (default: the base's platforms; linux/amd64 on scratch)")
-	fs.StringVar(&c.target, "target", "", "push the image to `REF`; without it the image is written with -o")
-	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default goapp.oci.tar when there is no -target)")
 	fs.StringVar(&c.user, "user", "65532", "`USER` the container runs as (uid, uid:gid or name)")
-	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
-	cli.CacheRepoFlag(fs, &c.cacheRepo)
-	sbom := cli.SBOMFlag(fs)
-	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Packs a Go main package into a tiny image (one static binary per platform); with no flags, a hello-world.")
-	if err := cli.Parse(fs, args, stderr); err != nil {
+	if err := c.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
 	for _, p := range strings.Split(*platforms, ",") {
@@ -97,10 +88,6 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			return nil, fmt.Errorf("-platforms: %s is listed twice", p)
 		}
 		c.platforms = append(c.platforms, p)
-	}
-	c.sbom = *sbom
-	if err := cli.Destination(fs, c.target, &c.out); err != nil {
-		return nil, err
 	}
 	return c, nil
 }
@@ -130,17 +117,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	// The layer caches: -cache on this machine, -cache-repo shared by every
-	// machine (a binary built elsewhere from the same source is found there).
-	if c.caches, err = cli.NewCaches(c.cacheDir, c.cacheRepo, c.log); err != nil {
-		return err
-	}
-
 	// The base (any reference: an image or an index), checked before
 	// anything is compiled.
 	var base image.Artifact
-	if c.base != "" {
-		if base, err = registry.PullAny(ctx, c.base); err != nil {
+	if c.Base != "" {
+		if base, err = registry.PullAny(ctx, c.Base); err != nil {
 			return err
 		}
 	}
@@ -156,8 +137,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(c.platforms) > 0 {
 		opts = append(opts, image.WithPlatforms(c.platforms...))
 	}
-	if c.cacheDir != "" {
-		opts = append(opts, image.WithCache(c.cacheDir))
+	// The caches serve the image too: image.WithCache keeps the index of
+	// the base's files in -cache.
+	for _, o := range c.ImageOptions() {
+		opts = append(opts, o)
 	}
 	result, err := image.BuildAny(ctx, base, opts...)
 	if err != nil {
@@ -167,10 +150,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	// Progress of a push, with -v.
-	popts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
-	ref, err := c.publish(ctx, result, popts)
-	done()
+	// Pushed (with progress, with -v) or written, with the SBOM and
+	// provenance unless -sbom=false.
+	ref, err := c.Publish(ctx, result)
 	if err != nil {
 		return err
 	}
@@ -182,7 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // binary at /app/NAME.
 func (c *config) binaryLayer(ctx context.Context, work, dir, pkg, name string, p v1.Platform) ([]v1.Layer, error) {
 	bin := filepath.Join(work, strings.ReplaceAll(p.String(), "/", "_"), name)
-	c.log.Printf("go build %s for %s", pkg, p.String())
+	c.Log.Printf("go build %s for %s", pkg, p.String())
 	if err := goBuild(ctx, dir, pkg, p, bin); err != nil {
 		return nil, err
 	}
@@ -191,8 +173,10 @@ func (c *config) binaryLayer(ctx context.Context, work, dir, pkg, name string, p
 		return nil, err
 	}
 	// An in-memory file: the cache key is its content, so an unchanged
-	// binary finds its layer in the caches.
-	l, err := layer.FromFiles([]layer.File{{Path: "/app/" + name, Data: data, Mode: 0o755}}, c.caches.Options...)
+	// binary finds its layer in the caches: -cache on this machine,
+	// -cache-repo shared by every machine (a binary built elsewhere from
+	// the same source is found there).
+	l, err := layer.FromFiles([]layer.File{{Path: "/app/" + name, Data: data, Mode: 0o755}}, c.LayerOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -309,19 +293,4 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// publish pushes or writes the image, with its SBOM and provenance unless
-// -sbom=false: attest.Of makes them from what image.Build recorded, and
-// they go to the registry as referrers of the image (registry.PushReferrers)
-// or into the OCI tarball (attest.OCIEntries).
-func (c *config) publish(ctx context.Context, a image.Artifact, opts []registry.Option) (string, error) {
-	if !c.sbom {
-		return cli.Publish(ctx, a, c.target, c.out, "latest", opts...)
-	}
-	ref, n, err := cli.PublishAttested(ctx, a, c.target, c.out, "latest", attest.Options{}, opts...)
-	if err == nil {
-		c.log.Printf("attached %d artifacts (SBOM and provenance)", n)
-	}
-	return ref, err
 }

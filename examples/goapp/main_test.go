@@ -1,12 +1,10 @@
 package main
 
 import (
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"bytes"
 	"context"
 	"debug/elf"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
@@ -124,12 +124,8 @@ func TestMissingPlatform(t *testing.T) {
 
 func checkConfig(t *testing.T, cfg *v1.Config, entrypoint, user string) {
 	t.Helper()
-	if len(cfg.Entrypoint) != 1 || cfg.Entrypoint[0] != entrypoint {
-		t.Errorf("Entrypoint = %q, want [%q]", cfg.Entrypoint, entrypoint)
-	}
-	if cfg.User != user {
-		t.Errorf("User = %q, want %q", cfg.User, user)
-	}
+	assert.Equal(t, []string{entrypoint}, cfg.Entrypoint, "Entrypoint")
+	assert.Equal(t, user, cfg.User, "User")
 }
 
 // checkBinary checks that name is an executable static ELF binary for
@@ -137,37 +133,49 @@ func checkConfig(t *testing.T, cfg *v1.Config, entrypoint, user string) {
 func checkBinary(t *testing.T, files map[string]exampletest.File, name string, machine elf.Machine) []byte {
 	t.Helper()
 	f, ok := files[name]
-	if !ok {
-		t.Fatalf("%s is not in the image", name)
-	}
-	if got := exampletest.Mode(f); got != 0o755 {
-		t.Errorf("mode of %s = %v, want -rwxr-xr-x", name, got)
-	}
+	require.True(t, ok, "%s in the image", name)
+	assert.Equal(t, fs.FileMode(0o755), exampletest.Mode(f), "mode of %s", name)
 	e, err := elf.NewFile(bytes.NewReader(f.Data))
-	if err != nil {
-		t.Fatalf("%s is not an ELF binary: %v", name, err)
-	}
-	if e.Machine != machine {
-		t.Errorf("%s is for %v, want %v", name, e.Machine, machine)
-	}
+	require.NoError(t, err, "%s is not an ELF binary", name)
+	assert.Equal(t, machine, e.Machine, "machine of %s", name)
 	for _, p := range e.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Errorf("%s has an ELF interpreter: not a static binary (CGO_ENABLED=0 missing?)", name)
-		}
+		assert.NotEqual(t, elf.PT_INTERP, p.Type, "%s has an ELF interpreter: not a static binary (CGO_ENABLED=0 missing?)", name)
 	}
 	return f.Data
+}
+
+// checkOnBase checks that img has the layers of base and one more, the
+// binary's, which holds the static binary name for machine and nothing
+// else but directories.
+func checkOnBase(t *testing.T, img, base v1.Image, name string, machine elf.Machine) {
+	t.Helper()
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	baseLayers, err := base.Layers()
+	require.NoError(t, err)
+	require.Len(t, layers, len(baseLayers)+1, "layers: the base's and the binary's")
+	for i, l := range baseLayers {
+		want, err := l.Digest()
+		require.NoError(t, err)
+		got, err := layers[i].Digest()
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "layer %d: the base's", i)
+	}
+	files := exampletest.LayerFilesLimit(t, layers[len(layers)-1], 64<<20)
+	checkBinary(t, files, name, machine)
+	for n, f := range files {
+		if n != name {
+			assert.True(t, exampletest.Mode(f).IsDir(), "the binary's layer holds %s too", n)
+		}
+	}
 }
 
 func runBinary(t *testing.T, bin []byte) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "bin")
-	if err := os.WriteFile(p, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, bin, 0o755))
 	out, err := exec.Command(p).Output()
-	if err != nil {
-		t.Fatalf("running the binary from the image: %v", err)
-	}
+	require.NoError(t, err, "running the binary from the image")
 	return string(out)
 }
 
@@ -177,12 +185,8 @@ func writeModule(t *testing.T, files map[string]string) string {
 	dir := t.TempDir()
 	for name, content := range files {
 		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
 	}
 	return dir
 }
@@ -192,13 +196,7 @@ func writeModule(t *testing.T, files map[string]string) string {
 func TestPackageOnBase(t *testing.T) {
 	srv := registrytest.New(t)
 	base, err := srv.SeedImage(context.Background(), "base:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	baseLayers, err := base.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	mod := writeModule(t, map[string]string{
 		"go.mod":     "module example.com/greeter/v2\n\ngo 1.22\n",
 		"main.go":    "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"greetings\") }\n",
@@ -209,92 +207,39 @@ func TestPackageOnBase(t *testing.T) {
 		"-user", "1000:1000", "-target", srv.Ref("greeter:v2"), "-cache", t.TempDir()}
 	r1 := exampletest.Run(t, run, args...)
 	r2 := exampletest.Run(t, run, args...)
-	if r1.Digest != r2.Digest {
-		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
-	}
+	require.Equal(t, r1.Digest, r2.Digest, "digest of the second run")
 	img := exampletest.Pull(t, r1.Ref)
 	checkConfig(t, exampletest.Config(t, img), "/app/greeter", "1000:1000")
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(layers) != len(baseLayers)+1 {
-		t.Fatalf("image has %d layers, want the base's %d and the binary's", len(layers), len(baseLayers))
-	}
-	for i, l := range baseLayers {
-		want, _ := l.Digest()
-		if got, _ := layers[i].Digest(); got != want {
-			t.Errorf("layer %d = %s, want the base's %s", i, got, want)
-		}
-	}
-	files := exampletest.LayerFilesLimit(t, layers[len(layers)-1], 64<<20)
-	checkBinary(t, files, "/app/greeter", elf.EM_X86_64)
-	for name, f := range files {
-		if name != "/app/greeter" && !exampletest.Mode(f).IsDir() {
-			t.Errorf("the binary's layer holds %s too", name)
-		}
-	}
+	checkOnBase(t, img, base, "/app/greeter", elf.EM_X86_64)
 }
 
 // TestIndexOnBase packs the hello-world for two platforms on a base index.
 func TestIndexOnBase(t *testing.T) {
 	srv := registrytest.New(t)
 	base, err := srv.SeedIndex(context.Background(), "base:multi", "linux/amd64", "linux/arm64/v8", "linux/s390x")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	baseManifest, err := base.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r := exampletest.Run(t, run, "-base", srv.Ref("base:multi"), "-platforms", "linux/amd64,linux/arm64", "-target", srv.Ref("hello:multi"), "-cache", t.TempDir())
 	idx, err := registry.PullIndex(context.Background(), r.Ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := validate.Index(idx); err != nil {
-		t.Fatalf("validate.Index = %v", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, validate.Index(idx), "validate.Index")
 	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(im.Manifests) != 2 {
-		t.Fatalf("index has %d manifests, want 2 (amd64 and arm64; not the base's s390x)", len(im.Manifests))
-	}
+	require.NoError(t, err)
+	require.Len(t, im.Manifests, 2, "index manifests (amd64 and arm64; not the base's s390x)")
 	machines := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
 	for _, d := range im.Manifests {
 		img, err := idx.Image(d.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		layers, err := img.Layers()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var baseImg v1.Image
 		for _, bd := range baseManifest.Manifests {
 			if bd.Platform.Architecture == d.Platform.Architecture {
-				if baseImg, err = base.Image(bd.Digest); err != nil {
-					t.Fatal(err)
-				}
+				baseImg, err = base.Image(bd.Digest)
+				require.NoError(t, err)
 			}
 		}
-		baseLayers, err := baseImg.Layers()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(layers) != len(baseLayers)+1 {
-			t.Fatalf("%s image has %d layers, want the base's %d and the binary's", d.Platform, len(layers), len(baseLayers))
-		}
-		for i, l := range baseLayers {
-			want, _ := l.Digest()
-			if got, _ := layers[i].Digest(); got != want {
-				t.Errorf("%s layer %d = %s, want the %s base's %s", d.Platform, i, got, d.Platform, want)
-			}
-		}
-		files := exampletest.LayerFilesLimit(t, layers[len(layers)-1], 64<<20)
-		checkBinary(t, files, "/app/hello", machines[d.Platform.Architecture])
+		require.NotNil(t, baseImg, "the base's %s image", d.Platform)
+		checkOnBase(t, img, baseImg, "/app/hello", machines[d.Platform.Architecture])
 
 		// Each platform's image has its SBOM and provenance, pushed as
 		// its referrers.
@@ -328,15 +273,10 @@ func TestErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := exampletest.RunErr(t, run, tt.args...)
-			if err == nil {
-				t.Fatalf("run(%q) = nil, want an error; stdout %q", tt.args, r.Stdout)
-			}
-			if !strings.Contains(err.Error(), tt.substr) {
-				t.Errorf("run(%q) = %v, want it to mention %q", tt.args, err, tt.substr)
-			}
-			if _, err := os.Stat(out); err == nil {
-				t.Errorf("after a failed run, %s exists, want no output file", out)
-			}
+			require.Error(t, err, "run(%q); stdout %q", tt.args, r.Stdout)
+			assert.ErrorContains(t, err, tt.substr, "run(%q)", tt.args)
+			_, statErr := os.Stat(out)
+			assert.Error(t, statErr, "after a failed run, %s exists, want no output file", out)
 		})
 	}
 }

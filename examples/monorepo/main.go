@@ -48,25 +48,19 @@ import (
 func main() { cli.Main("monorepo", run) }
 
 type config struct {
-	repo, service       string
-	base, target, out   string
-	cacheDir, cacheRepo string
-	log                 cli.Logger
+	cli.Common
+	repo, service string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("monorepo", flag.ContinueOnError)
-	c := &config{log: cli.Logger{W: stderr}}
+	c := &config{}
+	// -base, -target, -o, -cache, -cache-repo and -v.
+	c.Register(fs, cli.Flags{Base: "scratch", Push: "target", CacheRepo: true})
 	fs.StringVar(&c.repo, "repo", "", "the monorepo's root `DIR`, which holds services/NAME (default: a generated demo monorepo)")
 	fs.StringVar(&c.service, "service", "", "the service to build, a directory `NAME` under DIR/services (default: api, with the demo monorepo)")
-	fs.StringVar(&c.base, "base", "", "base image `REF` (default: scratch)")
-	fs.StringVar(&c.target, "target", "", "push the image to `REF`; without it the image is written with -o")
-	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default monorepo.oci.tar when there is no -target)")
-	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
-	cli.CacheRepoFlag(fs, &c.cacheRepo)
-	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Builds the image of one service of a monorepo, reading nothing outside services/NAME; with no flags, a generated demo.")
-	if err := cli.Parse(fs, args, stderr); err != nil {
+	if err := c.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
 	switch {
@@ -78,9 +72,6 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.service == "." || c.service == ".." || strings.ContainsAny(c.service, `/\`) {
 		return nil, fmt.Errorf("-service %q: want the name of one directory under DIR/services", c.service)
 	}
-	if err := cli.Destination(fs, c.target, &c.out); err != nil {
-		return nil, err
-	}
 	return c, nil
 }
 
@@ -90,16 +81,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if c.repo == "" {
-		dir, err := os.MkdirTemp("", "monorepo-demo-")
+		dir, remove, err := cli.DemoDir("monorepo-demo-", writeDemo)
 		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		c.repo = dir
-		c.log.Printf("generating a demo monorepo in %s", c.repo)
-		if err := writeDemo(c.repo); err != nil {
 			return fmt.Errorf("generating the demo monorepo: %w", err)
 		}
+		defer remove()
+		c.repo = dir
+		c.Log.Printf("generated a demo monorepo in %s", c.repo)
 	}
 
 	// Only services/NAME is looked at: a stat of it and of its
@@ -118,44 +106,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// A symlink could point outside the service: not followed.
 		return fmt.Errorf("%s is not a regular file (%v); make it one", ignore, fi.Mode().Type())
 	default:
-		c.log.Printf("excluding what %s says", ignore)
+		c.Log.Printf("excluding what %s says", ignore)
 		opts = append(opts, layer.WithIgnoreFile(ignore))
 	}
 	// The layer caches: -cache on this machine, -cache-repo shared by every
 	// machine (a fresh clone elsewhere hashes the service and finds it).
-	caches, err := cli.NewCaches(c.cacheDir, c.cacheRepo, c.log)
-	if err != nil {
-		return err
-	}
-	opts = append(opts, caches.Options...)
+	opts = append(opts, c.LayerOptions()...)
 	app, err := layer.FromDir(svc, opts...)
 	if err != nil {
 		return err
 	}
 
 	var base v1.Image
-	if c.base != "" {
-		c.log.Printf("pulling base %s", c.base)
-		if base, err = registry.Pull(ctx, c.base); err != nil {
+	if c.Base != "" {
+		c.Log.Printf("pulling base %s", c.Base)
+		if base, err = registry.Pull(ctx, c.Base); err != nil {
 			return err
 		}
 	}
-	img, err := image.Build(ctx, base,
+	iopts := []image.Option{
 		image.WithLayers(app),
-		image.WithEntrypoint("/app/dist/"+c.service),
-	)
+		image.WithEntrypoint("/app/dist/" + c.service),
+	}
+	// The caches serve the image too: image.WithCache keeps the index of
+	// the base's files in -cache.
+	img, err := image.Build(ctx, base, append(iopts, c.ImageOptions()...)...)
 	if err != nil {
 		return err
 	}
 	if d, err := app.Digest(); err == nil {
 		size, _ := app.Size()
-		c.log.Printf("layer %s from %s: %d bytes", d, svc, size)
+		c.Log.Printf("layer %s from %s: %d bytes", d, svc, size)
 	}
 
-	// Progress of a push, with -v.
-	popts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
-	ref, err := cli.Publish(ctx, img, c.target, c.out, "latest", popts...)
-	done()
+	// Pushed (with progress, with -v) or written.
+	ref, err := c.Publish(ctx, img)
 	if err != nil {
 		return err
 	}

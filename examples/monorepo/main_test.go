@@ -3,8 +3,10 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
 )
@@ -14,32 +16,20 @@ func TestDefault(t *testing.T) {
 	dir := t.TempDir()
 	r1 := exampletest.Run(t, run, "-o", filepath.Join(dir, "1.tar"), "-cache", "")
 	r2 := exampletest.Run(t, run, "-o", filepath.Join(dir, "2.tar"), "-cache", "")
-	if r1.Digest != r2.Digest {
-		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
-	}
+	require.Equal(t, r1.Digest, r2.Digest, "digest of the second run")
 	img := exampletest.OpenTarball(t, r1.Name, "latest", r1.Digest)
 	files := exampletest.Files(t, img)
-	if got := string(files["/app/dist/api"].Data); got != demo["services/api/dist/api"] {
-		t.Errorf("/app/dist/api = %q, want the demo's", got)
-	}
-	if _, ok := files["/app/debug.log"]; ok {
-		t.Error("/app/debug.log is in the image; the demo's .dockerignore excludes *.log")
-	}
+	assert.Equal(t, demo["services/api/dist/api"], string(files["/app/dist/api"].Data), "/app/dist/api (the demo's)")
+	assert.NotContains(t, files, "/app/debug.log", "files in the image (the demo's .dockerignore excludes *.log)")
 }
 
 func TestErrors(t *testing.T) {
 	repo := t.TempDir()
-	if err := writeDemo(repo); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeDemo(repo))
 	out := filepath.Join(t.TempDir(), "x.tar")
 	linked := filepath.Join(repo, "services", "linked")
-	if err := os.MkdirAll(linked, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("../api/.dockerignore", filepath.Join(linked, ".dockerignore")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(linked, 0o755))
+	require.NoError(t, os.Symlink("../api/.dockerignore", filepath.Join(linked, ".dockerignore")))
 	tests := []struct {
 		name   string
 		args   []string
@@ -54,12 +44,8 @@ func TestErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := exampletest.RunErr(t, run, tt.args...)
-			if err == nil {
-				t.Fatalf("run(%q) = nil, want an error; stdout %q", tt.args, r.Stdout)
-			}
-			if !strings.Contains(err.Error(), tt.substr) {
-				t.Errorf("run(%q) = %v, want it to mention %q", tt.args, err, tt.substr)
-			}
+			require.Error(t, err, "run(%q); stdout %q", tt.args, r.Stdout)
+			assert.ErrorContains(t, err, tt.substr, "run(%q)", tt.args)
 		})
 	}
 }

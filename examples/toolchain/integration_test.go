@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,30 +33,20 @@ func TestIntegrationDistribution(t *testing.T) {
 	// below really are what makes it work.
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	_, err := exampletest.RunErr(t, run, "-target", target, "-cache", sharedCache)
-	if !errors.Is(err, registry.ErrUnauthorized) {
-		t.Fatalf("push without credentials = %v, want an error wrapping registry.ErrUnauthorized", err)
-	}
+	require.ErrorIs(t, err, registry.ErrUnauthorized, "push without credentials")
 
 	// A docker config.json, as `docker login` writes it.
 	cfgDir := t.TempDir()
 	cfg, err := json.Marshal(map[string]any{"auths": map[string]any{
 		d.Host: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(cfgDir, "config.json"), cfg, 0o600))
 	t.Setenv("DOCKER_CONFIG", cfgDir)
 
 	r := exampletest.Run(t, run, "-target", target, "-cache", sharedCache)
-	if want := d.Ref("stevedore/toolchain"); r.Name != want {
-		t.Errorf("printed %s, want %s@sha256:...", r.Ref, want)
-	}
-	if strings.Contains(r.Stdout+r.Stderr, password) {
-		t.Error("the password appears in the output")
-	}
+	assert.Equal(t, d.Ref("stevedore/toolchain"), r.Name, "repository printed (%s)", r.Ref)
+	assert.NotContains(t, r.Stdout+r.Stderr, password, "the output")
 
 	layout := filepath.Join(t.TempDir(), "layout")
 	itest.Run(t, "skopeo", "copy", "--quiet",
@@ -67,13 +56,10 @@ func TestIntegrationDistribution(t *testing.T) {
 	got := strings.TrimSpace(itest.RunBundle(t, bundle, "/usr/local/go/bin/go", "version"))
 
 	out, err := exec.CommandContext(context.Background(), "go", "env", "GOVERSION", "GOHOSTOS", "GOHOSTARCH").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f := strings.Fields(string(out))
-	if want := "go version " + f[0] + " " + f[1] + "/" + f[2]; got != want {
-		t.Errorf("go version in the container = %q, want %q", got, want)
-	}
+	require.Len(t, f, 3, "go env GOVERSION GOHOSTOS GOHOSTARCH")
+	assert.Equal(t, "go version "+f[0]+" "+f[1]+"/"+f[2], got, "go version in the container")
 }
 
 // TestIntegrationTarballWithSBOM: the default output, which carries the

@@ -50,13 +50,11 @@ import (
 	"io/fs"
 	"net/url"
 	"os/exec"
-	"slices"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/cli"
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -68,34 +66,31 @@ func main() { cli.Main("toolchain", run) }
 
 // config is what the flags say.
 type config struct {
-	base, target, out   string
+	cli.Common
 	goURL, goSHA, koURL string
 	platform            string
 	platformSet         bool // -platform was given
 	compression         layer.Compression
-	cacheDir, cacheRepo string
-	caches              *cli.Caches
-	sbom                bool
-	log                 cli.Logger
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("toolchain", flag.ContinueOnError)
-	c := &config{log: cli.Logger{W: stderr}}
-	fs.StringVar(&c.base, "base", "", "base image `REF` (default: a minimal base made in-process and served by an in-process registry)")
-	fs.StringVar(&c.target, "target", "", "push the image to `REF`; without it the image is written with -o")
-	fs.StringVar(&c.out, "o", "", "write the image to `FILE` as an OCI tarball (default toolchain.oci.tar when there is no -target)")
+	c := &config{}
+	// -base, -target, -o, -cache, -cache-repo, -sbom and -v. The layer
+	// caches: -cache on this machine, -cache-repo in a registry, shared by
+	// every machine: what one built, the others find by the content of
+	// their inputs.
+	c.Register(fs, cli.Flags{
+		Base: "a minimal base made in-process and served by an in-process registry",
+		Push: "target", CacheRepo: true, SBOM: true,
+	})
 	fs.StringVar(&c.goURL, "go-url", "", "Go release tarball `URL` (or local path) with go/... inside (default: the Go installation running this, `go env GOROOT`)")
 	fs.StringVar(&c.goSHA, "go-sha256", "", "verify the Go tarball against this sha256 `HEX`")
 	fs.StringVar(&c.koURL, "ko-url", "", "ko release tarball `URL` (or local path); only its ko entry is kept, at /usr/local/bin/ko (default: no ko)")
 	fs.StringVar(&c.platform, "platform", "linux/amd64", "`OS/ARCH[/VARIANT]` of the image (without -go-url and -platform: the local Go's, when it is a linux one)")
 	comp := fs.String("compression", "gzip", "layer compression: gzip, zstd, or, for lazy pulling, estargz or zstd:chunked (go and ko prioritized)")
-	fs.StringVar(&c.cacheDir, "cache", cli.DefaultCacheDir(), "layer cache `DIR` (empty: no cache)")
-	cli.CacheRepoFlag(fs, &c.cacheRepo)
-	sbom := cli.SBOMFlag(fs)
-	fs.BoolVar(&c.log.Verbose, "v", false, "print progress on stderr")
 	cli.SetUsage(fs, "Builds a Go (+ ko) toolchain image; with no flags, offline from the local Go installation.")
-	if err := cli.Parse(fs, args, stderr); err != nil {
+	if err := c.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
 	for _, lc := range compressions {
@@ -107,22 +102,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-compression %q: want gzip, zstd, estargz or zstd:chunked", *comp)
 	}
 	fs.Visit(func(f *flag.Flag) { c.platformSet = c.platformSet || f.Name == "platform" })
-	c.sbom = *sbom
-	if err := cli.Destination(fs, c.target, &c.out); err != nil {
-		return nil, err
-	}
 	if c.goSHA != "" && c.goURL == "" {
 		return nil, errors.New("-go-sha256 verifies -go-url: give -go-url too")
 	}
 	if _, err := v1.ParsePlatform(c.platform); err != nil || !strings.Contains(c.platform, "/") {
 		return nil, fmt.Errorf("-platform %q: want os/arch or os/arch/variant, like linux/arm64", c.platform)
-	}
-	// The layer caches: -cache on this machine, -cache-repo in a registry,
-	// shared by every machine: what one built, the others find by the
-	// content of their inputs.
-	var err error
-	if c.caches, err = cli.NewCaches(c.cacheDir, c.cacheRepo, c.log); err != nil {
-		return nil, err
 	}
 	return c, nil
 }
@@ -133,7 +117,7 @@ var compressions = []layer.Compression{layer.Gzip, layer.Zstd, layer.EStargz, la
 // compressionOptions are the layer options of -compression; for the lazy
 // formats, the layer's main binary (an image path) comes first.
 func (c *config) compressionOptions(binary string) []layer.Option {
-	opts := append(slices.Clone(c.caches.Options), layer.WithCompression(c.compression))
+	opts := append(c.LayerOptions(), layer.WithCompression(c.compression))
 	if c.compression == layer.EStargz || c.compression == layer.ZstdChunked {
 		opts = append(opts, layer.WithPrioritizedFiles(binary))
 	}
@@ -161,46 +145,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// The base: pulled from -base, or made here and served by an in-process
-	// registry, so the pull below is exactly what a real base goes through.
-	var base v1.Image
-	if c.base != "" {
-		c.log.Printf("pulling base %s (%s)", c.base, c.platform)
-		if base, err = registry.Pull(ctx, c.base, registry.WithPlatform(c.platform)); err != nil {
-			return err
-		}
-	} else {
-		srv, err := registrytest.Start()
-		if err != nil {
-			return fmt.Errorf("starting the in-process registry: %w", err)
-		}
-		defer srv.Close()
-		ref := srv.Ref("stevedore/minimal-base:latest")
-		if err := pushMinimalBase(ctx, ref, c.platform); err != nil {
-			return err
-		}
-		c.log.Printf("pulling the minimal base from the in-process registry: %s", ref)
-		img, err := registry.Pull(ctx, ref, registry.WithPlatform(c.platform))
-		if err != nil {
-			return err
-		}
-		// Its address changes at every run: do not record it as the base.
-		base = cli.Anonymous(img)
-	}
-
-	// The layers: Go, and maybe ko.
-	goLayer, err := c.goLayer(ctx, local)
+	// registry, so that the pull is exactly what a real base goes through.
+	base, closeBase, err := c.pullBase(ctx)
 	if err != nil {
 		return err
 	}
-	layers := []v1.Layer{goLayer}
-	if c.koURL != "" {
-		c.log.Printf("ko: %s (only its ko entry, at /usr/local/bin/ko)", c.koURL)
-		ko, err := fromURLOrFile(ctx, c.koURL,
-			append(c.compressionOptions("/usr/local/bin/ko"), layer.WithOnly("ko"), layer.WithRoot("/usr/local/bin"))...)
-		if err != nil {
-			return fmt.Errorf("-ko-url: %w", err)
-		}
-		layers = append(layers, ko)
+	defer closeBase()
+
+	// The layers: Go, and maybe ko.
+	layers, err := c.layers(ctx, local)
+	if err != nil {
+		return err
 	}
 
 	// The image. Build computes the new layers (tar, compress, hash) here,
@@ -213,39 +168,89 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		image.WithWorkDir("/workspace"),
 	}
 	// The /workspace layer, and the index of the base's files that layers
-	// are placed on, come from the caches too.
-	if c.cacheDir != "" {
-		iopts = append(iopts, image.WithCache(c.cacheDir))
-	}
-	if c.caches.Remote != nil {
-		iopts = append(iopts, image.WithRemoteCache(c.caches.Remote))
-	}
+	// are placed on, come from the caches too (image.WithCache,
+	// image.WithRemoteCache).
+	iopts = append(iopts, c.ImageOptions()...)
 	img, err := image.Build(ctx, base, iopts...)
 	if err != nil {
 		return err
 	}
-	// The layers as the image has them (placed on the base: see
-	// image.Build), not the layers passed, which describe them alone.
+	if err := c.logLayers(img, len(layers)); err != nil {
+		return err
+	}
+	c.Log.Printf("image built in %s", time.Since(start).Round(time.Millisecond))
+
+	// Pushed (with progress, with -v) or written, with the SBOM and
+	// provenance unless -sbom=false.
+	ref, err := c.Publish(ctx, img)
+	if err != nil {
+		return err
+	}
+	c.Log.Printf("done in %s", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintln(stdout, ref)
+	return nil
+}
+
+// pullBase pulls the base image of -base, or, without it, makes the
+// minimal base, serves it from an in-process registry and pulls it from
+// there. The image is read until closeBase is called.
+func (c *config) pullBase(ctx context.Context) (base v1.Image, closeBase func(), err error) {
+	if c.Base != "" {
+		c.Log.Printf("pulling base %s (%s)", c.Base, c.platform)
+		base, err = registry.Pull(ctx, c.Base, registry.WithPlatform(c.platform))
+		return base, func() {}, err
+	}
+	srv, err := registrytest.Start()
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting the in-process registry: %w", err)
+	}
+	ref := srv.Ref("stevedore/minimal-base:latest")
+	if err := pushMinimalBase(ctx, ref, c.platform); err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	c.Log.Printf("pulling the minimal base from the in-process registry: %s", ref)
+	img, err := registry.Pull(ctx, ref, registry.WithPlatform(c.platform))
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	// Its address changes at every run: do not record it as the base.
+	return cli.Anonymous(img), srv.Close, nil
+}
+
+// layers returns the layers the image adds: Go, and ko with -ko-url.
+func (c *config) layers(ctx context.Context, local *localInstall) ([]v1.Layer, error) {
+	goLayer, err := c.goLayer(ctx, local)
+	if err != nil {
+		return nil, err
+	}
+	layers := []v1.Layer{goLayer}
+	if c.koURL != "" {
+		c.Log.Printf("ko: %s (only its ko entry, at /usr/local/bin/ko)", c.koURL)
+		ko, err := fromURLOrFile(ctx, c.koURL,
+			append(c.compressionOptions("/usr/local/bin/ko"), layer.WithOnly("ko"), layer.WithRoot("/usr/local/bin"))...)
+		if err != nil {
+			return nil, fmt.Errorf("-ko-url: %w", err)
+		}
+		layers = append(layers, ko)
+	}
+	return layers, nil
+}
+
+// logLayers prints, with -v, the digest and size of the last n layers of
+// img: the layers as the image has them (placed on the base: see
+// image.Build), not the layers passed, which describe them alone.
+func (c *config) logLayers(img v1.Image, n int) error {
 	all, err := img.Layers()
 	if err != nil {
 		return err
 	}
-	for _, l := range all[len(all)-len(layers):] {
+	for _, l := range all[len(all)-n:] {
 		d, _ := l.Digest()
 		size, _ := l.Size()
-		c.log.Printf("layer %s: %.1f MB", d, float64(size)/1e6)
+		c.Log.Printf("layer %s: %.1f MB", d, float64(size)/1e6)
 	}
-	c.log.Printf("image built in %s", time.Since(start).Round(time.Millisecond))
-
-	// Progress of a push, with -v.
-	opts, done := cli.Progress(stderr, c.log.Verbose && c.target != "")
-	ref, err := c.publish(ctx, img, opts)
-	done()
-	if err != nil {
-		return err
-	}
-	c.log.Printf("done in %s", time.Since(start).Round(time.Millisecond))
-	fmt.Fprintln(stdout, ref)
 	return nil
 }
 
@@ -254,7 +259,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func (c *config) goLayer(ctx context.Context, local *localInstall) (v1.Layer, error) {
 	opts := c.compressionOptions("/usr/local/go/bin/go")
 	if c.goURL != "" {
-		c.log.Printf("go: %s", c.goURL)
+		c.Log.Printf("go: %s", c.goURL)
 		// Release tarballs hold go/...: keep only that, under /usr/local.
 		opts = append(opts, layer.WithOnly("go"), layer.WithRoot("/usr/local"))
 		if c.goSHA != "" {
@@ -272,7 +277,7 @@ func (c *config) goLayer(ctx context.Context, local *localInstall) (v1.Layer, er
 		return nil, fmt.Errorf("-platform %s: the local Go installation (%s, %s) is for %s/%s; give -go-url with a %s/%s release tarball",
 			c.platform, local.goroot, local.version, local.host.OS, local.host.Architecture, want.OS, want.Architecture)
 	}
-	c.log.Printf("go: %s from %s", local.version, local.goroot)
+	c.Log.Printf("go: %s from %s", local.version, local.goroot)
 	return layer.FromDir(local.goroot, append(opts, layer.WithRoot("/usr/local/go"))...)
 }
 
@@ -346,19 +351,4 @@ func pushMinimalBase(ctx context.Context, ref, platform string) error {
 		return fmt.Errorf("serving the minimal base: %w", err)
 	}
 	return nil
-}
-
-// publish pushes or writes the image, with its SBOM and provenance unless
-// -sbom=false: attest.Of makes them from what image.Build recorded, and
-// they go to the registry as referrers of the image (registry.PushReferrers)
-// or into the OCI tarball (attest.OCIEntries).
-func (c *config) publish(ctx context.Context, a image.Artifact, opts []registry.Option) (string, error) {
-	if !c.sbom {
-		return cli.Publish(ctx, a, c.target, c.out, "latest", opts...)
-	}
-	ref, n, err := cli.PublishAttested(ctx, a, c.target, c.out, "latest", attest.Options{}, opts...)
-	if err == nil {
-		c.log.Printf("attached %d artifacts (SBOM and provenance)", n)
-	}
-	return ref, err
 }

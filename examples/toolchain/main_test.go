@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -53,58 +52,50 @@ func TestDefault(t *testing.T) {
 	before := exampletest.CacheBlobs(t, sharedCache)
 	r2 := exampletest.Run(t, run, "-o", out2, "-cache", sharedCache)
 	after := exampletest.CacheBlobs(t, sharedCache)
-	if len(before) == 0 {
-		t.Error("the layer cache is empty after a build")
-	}
+	assert.NotEmpty(t, before, "the layer cache after a build")
 	for blob, ino := range before {
-		if after[blob] != ino {
-			t.Errorf("cache blob %s was rewritten by the second run: the Go layer was rebuilt, not reused", blob)
-		}
+		assert.Equal(t, ino, after[blob], "inode of cache blob %s after the second run (a new one: the Go layer was rebuilt, not reused)", blob)
 	}
-	if r1.Name != out1 || r2.Name != out2 {
-		t.Fatalf("printed %q and %q, want %s@... and %s@...", r1.Ref, r2.Ref, out1, out2)
-	}
-	if r1.Digest != r2.Digest {
-		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
-	}
-	if r1.Stderr != "" {
-		t.Errorf("stderr without -v = %q, want nothing", r1.Stderr)
-	}
+	require.Equal(t, out1, r1.Name, "file printed by the first run (%s)", r1.Ref)
+	require.Equal(t, out2, r2.Name, "file printed by the second run (%s)", r2.Ref)
+	require.Equal(t, r1.Digest, r2.Digest, "digest of the second run")
+	assert.Empty(t, r1.Stderr, "stderr without -v")
 
 	img := exampletest.OpenTarball(t, out1, "latest", r1.Digest)
-	cfg := exampletest.Config(t, img)
-	checkToolchainConfig(t, cfg, image.DefaultPath)
-	if cf, _ := img.ConfigFile(); cf.OS != "linux" || cf.Architecture != "amd64" {
-		t.Errorf("platform = %s/%s, want linux/amd64", cf.OS, cf.Architecture)
-	}
+	local, err := localGo(context.Background())
+	require.NoError(t, err)
+	checkDefaultImage(t, img, local)
+
+	// -sbom is on by default: the SBOM lists the Go executables of the
+	// toolchain, found as its layer was written.
+	att := exampletest.TarballAttestations(t, out1, r1.Digest)
+	assert.Len(t, att, 2, "artifacts attached to the image")
+	checkGoInSBOM(t, att.SBOM(t), local)
+}
+
+// checkDefaultImage checks the image the default command built: the
+// local Go installation on the minimal base, for linux/amd64.
+func checkDefaultImage(t *testing.T, img v1.Image, local *localInstall) {
+	t.Helper()
+	checkToolchainConfig(t, exampletest.Config(t, img), image.DefaultPath)
+	cf, err := img.ConfigFile()
+	require.NoError(t, err)
+	assert.Equal(t, "linux/amd64", cf.OS+"/"+cf.Architecture, "platform")
 	m, err := img.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := m.Annotations[image.BaseNameAnnotation]; ok {
-		t.Errorf("annotation %s = %q, want none for the in-process base (its address changes every run)", image.BaseNameAnnotation, m.Annotations[image.BaseNameAnnotation])
-	}
+	require.NoError(t, err)
+	assert.NotContains(t, m.Annotations, image.BaseNameAnnotation, "annotations: none names the in-process base (its address changes every run)")
 
 	files := exampletest.Files(t, img)
-	local, err := localGo(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	wantVersion, err := os.ReadFile(filepath.Join(local.goroot, "VERSION"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := string(files["/usr/local/go/VERSION"].Data); got != string(wantVersion) {
-		t.Errorf("/usr/local/go/VERSION = %q, want %q (%s)", got, wantVersion, local.version)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, string(wantVersion), string(files["/usr/local/go/VERSION"].Data), "/usr/local/go/VERSION (%s)", local.version)
 	checkMode(t, files, "/usr/local/go/bin/go", 0o755)
 	checkMode(t, files, "/usr/local/go/bin/gofmt", 0o755)
 	checkMode(t, files, "/workspace", fs.ModeDir|0o755)
 	checkMode(t, files, "/tmp", fs.ModeDir|fs.ModeSticky|0o777)
 	checkMode(t, files, "/etc/passwd", 0o644)
-	if !strings.HasPrefix(string(files["/etc/passwd"].Data), "root:x:0:0:") {
-		t.Errorf("/etc/passwd = %q, want a root entry", files["/etc/passwd"].Data)
-	}
+	assert.True(t, strings.HasPrefix(string(files["/etc/passwd"].Data), "root:x:0:0:"), "/etc/passwd = %q, want a root entry", files["/etc/passwd"].Data)
+
 	// Every file of the Go installation is there.
 	n := 0
 	err = filepath.WalkDir(local.goroot, func(p string, d fs.DirEntry, err error) error {
@@ -119,17 +110,16 @@ func TestDefault(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Logf("%d files of %s checked", n, local.goroot)
+}
 
-	// -sbom is on by default: the SBOM lists the Go executables of the
-	// toolchain, found as its layer was written.
-	att := exampletest.TarballAttestations(t, out1, r1.Digest)
-	assert.Len(t, att, 2, "artifacts attached to the image")
+// checkGoInSBOM checks that sbom lists the go command of the local Go
+// installation.
+func checkGoInSBOM(t *testing.T, sbom *spdx.Document, local *localInstall) {
+	t.Helper()
 	var goBin *spdx.Package
-	for _, p := range att.SBOM(t).Packages {
+	for _, p := range sbom.Packages {
 		if p.PackageFileName == "/usr/local/go/bin/go" {
 			goBin = p
 		}
@@ -153,28 +143,20 @@ func checkToolchainConfig(t *testing.T, cfg *v1.Config, basePath string) {
 		"GOFLAGS":     "-trimpath",
 	}
 	for k, v := range want {
-		if got, _ := exampletest.Env(cfg, k); got != v {
-			t.Errorf("env %s = %q, want %q", k, got, v)
-		}
+		got, _ := exampletest.Env(cfg, k)
+		assert.Equal(t, v, got, "env %s", k)
 	}
-	if cfg.WorkingDir != "/workspace" {
-		t.Errorf("WorkingDir = %q, want /workspace", cfg.WorkingDir)
-	}
+	assert.Equal(t, "/workspace", cfg.WorkingDir, "WorkingDir")
 }
 
 func checkMode(t *testing.T, files map[string]exampletest.File, name string, want fs.FileMode) {
 	t.Helper()
 	f, ok := files[name]
-	if !ok {
-		t.Errorf("%s is not in the image", name)
+	if !assert.True(t, ok, "%s in the image", name) {
 		return
 	}
-	if got := exampletest.Mode(f); got != want {
-		t.Errorf("mode of %s = %v, want %v", name, got, want)
-	}
-	if f.Header.Uid != 0 || f.Header.Gid != 0 {
-		t.Errorf("owner of %s = %d:%d, want 0:0", name, f.Header.Uid, f.Header.Gid)
-	}
+	assert.Equal(t, want, exampletest.Mode(f), "mode of %s", name)
+	assert.Equal(t, "0:0", fmt.Sprintf("%d:%d", f.Header.Uid, f.Header.Gid), "owner of %s", name)
 }
 
 // releases serves a fake Go release tarball and a fake ko release tarball,
@@ -210,22 +192,12 @@ func TestPushReleaseTarballs(t *testing.T) {
 	r1 := exampletest.Run(t, run, args...)
 	srv.ResetStats()
 	r2 := exampletest.Run(t, run, args...)
-	if r1.Digest != r2.Digest {
-		t.Fatalf("run twice: digests %s and %s, want the same", r1.Digest, r2.Digest)
-	}
-	if want := srv.Ref("team/toolchain"); r1.Name != want {
-		t.Errorf("printed %s, want %s@sha256:...", r1.Ref, want)
-	}
-	if st := srv.Stats(); st.BlobUploads != 0 {
-		t.Errorf("second push uploaded %d blobs, want 0 (the image is unchanged)", st.BlobUploads)
-	}
+	require.Equal(t, r1.Digest, r2.Digest, "digest of the second run")
+	assert.Equal(t, srv.Ref("team/toolchain"), r1.Name, "repository printed (%s)", r1.Ref)
+	assert.Zero(t, srv.Stats().BlobUploads, "blobs the second push uploaded (the image is unchanged)")
 	// -go-sha256 makes the Go tarball cacheable: downloaded once.
-	if n := gets("/go1.99.0.linux-amd64.tar.gz"); n != 1 {
-		t.Errorf("Go tarball downloaded %d times in two runs, want 1 (cached by its sha256)", n)
-	}
-	if !strings.Contains(r1.Stderr, "go: "+goURL) {
-		t.Errorf("stderr with -v = %q, want it to name the Go tarball", r1.Stderr)
-	}
+	assert.Equal(t, 1, gets("/go1.99.0.linux-amd64.tar.gz"), "downloads of the Go tarball in two runs (cached by its sha256)")
+	assert.Contains(t, r1.Stderr, "go: "+goURL, "stderr with -v names the Go tarball")
 
 	img := exampletest.Pull(t, r1.Ref)
 	checkToolchainConfig(t, exampletest.Config(t, img), image.DefaultPath)
@@ -235,13 +207,10 @@ func TestPushReleaseTarballs(t *testing.T) {
 	checkMode(t, files, "/usr/local/bin/ko", 0o755)
 	checkMode(t, files, "/workspace", fs.ModeDir|0o755)
 	for _, name := range []string{"/usr/local/stray.txt", "/stray.txt", "/usr/local/bin/LICENSE", "/usr/local/bin/README.md", "/LICENSE"} {
-		if _, ok := files[name]; ok {
-			t.Errorf("%s is in the image, want only go/... and ko from the tarballs", name)
-		}
+		_, ok := files[name]
+		assert.False(t, ok, "%s is in the image, want only go/... and ko from the tarballs", name)
 	}
-	if got := string(files["/usr/local/bin/ko"].Data); got != "#!/bin/sh\necho ko fake\n" {
-		t.Errorf("/usr/local/bin/ko = %q", got)
-	}
+	assert.Equal(t, "#!/bin/sh\necho ko fake\n", string(files["/usr/local/bin/ko"].Data), "/usr/local/bin/ko")
 
 	// The provenance, pushed as a referrer, names the Go download with
 	// the sha256 it was verified against.
@@ -259,9 +228,7 @@ func TestBaseAndPlatform(t *testing.T) {
 	srv := registrytest.New(t)
 	ctx := context.Background()
 	baseIdx, err := srv.SeedIndex(ctx, "library/base:1", "linux/amd64", "linux/arm64")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	goURL, goSHA, _, _ := releases(t)
 	out := filepath.Join(t.TempDir(), "tc.oci.tar")
 	r := exampletest.Run(t, run, "-base", srv.Ref("library/base:1"), "-platform", "linux/arm64",
@@ -269,37 +236,23 @@ func TestBaseAndPlatform(t *testing.T) {
 	img := exampletest.OpenTarball(t, out, "latest", r.Digest)
 
 	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cf.OS != "linux" || cf.Architecture != "arm64" {
-		t.Errorf("platform = %s/%s, want linux/arm64", cf.OS, cf.Architecture)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "linux/arm64", cf.OS+"/"+cf.Architecture, "platform")
 	checkToolchainConfig(t, &cf.Config, image.DefaultPath)
 	m, err := img.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := m.Annotations[image.BaseNameAnnotation], srv.Ref("library/base:1"); got != want {
-		t.Errorf("annotation %s = %q, want %q", image.BaseNameAnnotation, got, want)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, srv.Ref("library/base:1"), m.Annotations[image.BaseNameAnnotation], "annotation %s", image.BaseNameAnnotation)
 	idxm, err := baseIdx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var baseDigest string
 	for _, d := range idxm.Manifests {
 		if d.Platform != nil && d.Platform.Architecture == "arm64" {
 			baseDigest = d.Digest.String()
 		}
 	}
-	if got := m.Annotations[image.BaseDigestAnnotation]; got != baseDigest {
-		t.Errorf("annotation %s = %q, want the arm64 base %q", image.BaseDigestAnnotation, got, baseDigest)
-	}
-	last := m.Layers[len(m.Layers)-1]
-	if last.MediaType != types.OCILayerZStd {
-		t.Errorf("Go layer media type = %s, want %s", last.MediaType, types.OCILayerZStd)
-	}
+	require.NotEmpty(t, baseDigest, "the base's arm64 image")
+	assert.Equal(t, baseDigest, m.Annotations[image.BaseDigestAnnotation], "annotation %s (the arm64 base's)", image.BaseDigestAnnotation)
+	assert.Equal(t, types.OCILayerZStd, m.Layers[len(m.Layers)-1].MediaType, "Go layer media type")
 }
 
 func TestErrors(t *testing.T) {
@@ -325,18 +278,13 @@ func TestErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := exampletest.RunErr(t, run, tt.args...)
-			if err == nil {
-				t.Fatalf("run(%q) = nil, want an error; stdout %q", tt.args, r.Stdout)
+			require.Error(t, err, "run(%q); stdout %q", tt.args, r.Stdout)
+			if tt.is != nil {
+				assert.ErrorIs(t, err, tt.is, "run(%q)", tt.args)
 			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("run(%q) = %v, want an error wrapping %v", tt.args, err, tt.is)
-			}
-			if msg := err.Error() + r.Stderr; !strings.Contains(msg, tt.substr) {
-				t.Errorf("run(%q) = %v (stderr %q), want it to mention %q", tt.args, err, r.Stderr, tt.substr)
-			}
-			if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("after a failed run, %s exists (%v), want no output file", out, err)
-			}
+			assert.Contains(t, err.Error()+r.Stderr, tt.substr, "run(%q): the error and stderr", tt.args)
+			_, err = os.Stat(out)
+			assert.ErrorIs(t, err, fs.ErrNotExist, "after a failed run, %s", out)
 		})
 	}
 }
@@ -349,9 +297,7 @@ func TestLocalTarball(t *testing.T) {
 		"go/bin/go":  "#!/bin/sh\n",
 	})
 	file := filepath.Join(t.TempDir(), "go1.99.0.linux-amd64.tar.gz")
-	if err := os.WriteFile(file, goTar, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(file, goTar, 0o644))
 	var digests []string
 	for _, src := range []string{file, "file://" + file} {
 		out := filepath.Join(t.TempDir(), "tc.oci.tar")
@@ -360,9 +306,7 @@ func TestLocalTarball(t *testing.T) {
 		checkMode(t, files, "/usr/local/go/bin/go", 0o755)
 		digests = append(digests, r.Digest)
 	}
-	if digests[0] != digests[1] {
-		t.Errorf("a path and its file:// URL gave %s and %s, want the same image", digests[0], digests[1])
-	}
+	assert.Equal(t, digests[0], digests[1], "digests of a path and of its file:// URL")
 }
 
 // TestLazyCompression builds the image with -compression estargz and

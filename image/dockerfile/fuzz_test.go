@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzBuild: any Dockerfile text gives an error or a valid image, never a
@@ -44,9 +45,7 @@ func FuzzBuild(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := validate.Image(img, validate.Fast); err != nil {
-			t.Fatalf("Build(%q) gave an invalid image: %v", text, err)
-		}
+		require.NoError(t, validate.Image(img, validate.Fast), "Build(%q) gave an invalid image", text)
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -48,38 +49,39 @@ func StartDistribution(t testing.TB, user, password string, certPEM, keyPEM []by
 	t.Helper()
 	bin := Require(t, "docker-registry")[0]
 	dir := t.TempDir()
-	storage := filepath.Join(dir, "storage")
-	if err := os.Mkdir(storage, 0o755); err != nil {
-		t.Fatal(err)
+	d := &Distribution{
+		Host:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		User:     user,
+		Password: password,
+		Storage:  filepath.Join(dir, "storage"),
+		Log:      &bytes.Buffer{},
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	configFile := d.writeConfig(t, dir, certPEM, keyPEM)
+	exited := d.serve(t, bin, dir, configFile)
+	d.waitReady(t, exited, certPEM != nil)
+	return d
+}
+
+// writeConfig writes into dir the registry's config.yml, its htpasswd
+// file and, with certPEM, its certificate and key, creates its storage
+// directory, and returns the config file's path.
+func (d *Distribution) writeConfig(t testing.TB, dir string, certPEM, keyPEM []byte) string {
+	t.Helper()
+	require.NoError(t, os.Mkdir(d.Storage, 0o755))
+	hash, err := bcrypt.GenerateFromPassword([]byte(d.Password), bcrypt.MinCost)
+	require.NoError(t, err)
 	htpasswd := filepath.Join(dir, "htpasswd")
-	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d := &Distribution{User: user, Password: password, Storage: storage, Log: &bytes.Buffer{}}
+	require.NoError(t, os.WriteFile(htpasswd, []byte(d.User+":"+string(hash)+"\n"), 0o600))
 	tlsConf := ""
 	if certPEM != nil {
 		d.CertDir = filepath.Join(dir, "certs")
-		if err := os.Mkdir(d.CertDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Mkdir(d.CertDir, 0o755))
 		d.CertFile = filepath.Join(d.CertDir, "ca.crt")
 		keyFile := filepath.Join(dir, "registry.key")
-		if err := os.WriteFile(d.CertFile, certPEM, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(d.CertFile, certPEM, 0o644))
+		require.NoError(t, os.WriteFile(keyFile, keyPEM, 0o600))
 		tlsConf = fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", d.CertFile, keyFile)
 	}
-
-	port := freePort(t)
-	d.Host = fmt.Sprintf("127.0.0.1:%d", port)
 	config := fmt.Sprintf(`version: 0.1
 log:
   level: warn
@@ -97,12 +99,16 @@ http:
   htpasswd:
     realm: itest
     path: %s
-`, storage, d.Host, tlsConf, htpasswd)
+`, d.Storage, d.Host, tlsConf, htpasswd)
 	configFile := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(configFile, []byte(config), 0o644))
+	return configFile
+}
 
+// serve starts `bin serve configFile` in dir, stopped when the test ends,
+// and returns the channel its exit is sent on.
+func (d *Distribution) serve(t testing.TB, bin, dir, configFile string) <-chan error {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "serve", configFile)
 	cmd.Stdout, cmd.Stderr = d.Log, d.Log
@@ -117,13 +123,22 @@ http:
 		cancel()
 		<-exited
 	})
+	return exited
+}
 
+// waitReady polls /v2/ until the registry answers (200, or 401 for want
+// of credentials), for at most 20 seconds; it fails the test if the
+// registry exits first.
+func (d *Distribution) waitReady(t testing.TB, exited <-chan error, tlsOn bool) {
+	t.Helper()
 	scheme := "http"
-	client := &http.Client{Timeout: time.Second}
-	if certPEM != nil {
+	tr := &http.Transport{}
+	if tlsOn {
 		scheme = "https"
-		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // readiness probe only
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // readiness probe only
 	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Timeout: time.Second, Transport: tr}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
@@ -135,7 +150,7 @@ http:
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusOK {
-				break
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -143,10 +158,6 @@ http:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if tr, ok := client.Transport.(*http.Transport); ok {
-		tr.CloseIdleConnections()
-	}
-	return d
 }
 
 // freePort asks the kernel for a free port on 127.0.0.1.

@@ -10,6 +10,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/vbauerster/mpb/v8"
 
 	"github.com/stevedore-dev/stevedore/registry"
@@ -20,15 +22,12 @@ func push(t *testing.T, r *Renderer) {
 	t.Helper()
 	s := registrytest.New(t)
 	img, err := random.Image(64<<10, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, tag := range []string{"v1", "v1"} {
-		if _, err := registry.Push(ctx, s.Ref("app:"+tag), img, registry.WithProgress(r.Update)); err != nil {
-			t.Fatal(err)
-		}
+		_, err := registry.Push(ctx, s.Ref("app:"+tag), img, registry.WithProgress(r.Update))
+		require.NoError(t, err)
 	}
 	r.Close()
 	r.Update(registry.Progress{Event: registry.EventBytes}) // after Close: ignored
@@ -37,30 +36,21 @@ func push(t *testing.T, r *Renderer) {
 func TestPlainLines(t *testing.T) {
 	var buf bytes.Buffer
 	r := New(&buf)
-	if r.tty {
-		t.Fatal("a bytes.Buffer is not a terminal")
-	}
+	require.False(t, r.tty, "New(bytes.Buffer) draws bars: a bytes.Buffer is not a terminal")
 	push(t, r)
 	out := buf.String()
 	for _, want := range []string{"uploaded", "manifest pushed", "manifest exists", "overall"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("plain output lacks %q:\n%s", want, out)
-		}
+		assert.Contains(t, out, want, "plain output")
 	}
-	if n := strings.Count(out, "uploaded"); n != 4 {
-		t.Errorf("plain output has %d uploaded lines, want 4:\n%s", n, out)
-	}
+	assert.Equal(t, 4, strings.Count(out, "uploaded"), "uploaded lines in the plain output:\n%s", out)
 }
 
 func TestPipeIsNotATerminal(t *testing.T) {
-	_, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
 	defer w.Close()
-	if New(w).tty {
-		t.Error("New(pipe) draws bars, want plain lines")
-	}
+	assert.False(t, New(w).tty, "New(pipe) draws bars, want plain lines")
 }
 
 // TestBars drives the bar renderer (as on a terminal) into a buffer.
@@ -70,8 +60,6 @@ func TestBars(t *testing.T) {
 	push(t, r)
 	out := buf.String()
 	for _, want := range []string{"uploaded", "manifest", "KiB"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("bar output lacks %q:\n%s", want, out)
-		}
+		assert.Contains(t, out, want, "bar output")
 	}
 }

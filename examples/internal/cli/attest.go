@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -12,19 +11,14 @@ import (
 	"github.com/stevedore-dev/stevedore/registry"
 )
 
-// SBOMFlag defines -sbom on fs, on by default as in ko.
-func SBOMFlag(fs *flag.FlagSet) *bool {
-	return fs.Bool("sbom", true, "attach an SPDX SBOM and a SLSA provenance statement to the image, as OCI referrers (with -o: inside the tarball); -sbom=false to turn off")
-}
-
-// PublishAttested is Publish, with the image's SBOM and provenance (see
+// publishAttested is Publish, with the image's SBOM and provenance (see
 // package attest, made from what image.Build recorded, and o) attached:
 // pushed after the image as referrers of each platform image, or written
 // into the OCI tarball as the referrers tag scheme keeps them (the image
 // then goes in converted to OCI media types, so that the artifacts' subject
 // is the manifest the tarball holds). It returns the reference as Publish
 // does, and the number of artifacts attached.
-func PublishAttested(ctx context.Context, a image.Artifact, target, file, refName string, o attest.Options, opts ...registry.Option) (ref string, attached int, err error) {
+func publishAttested(ctx context.Context, a image.Artifact, target, file, refName string, o attest.Options, opts ...registry.Option) (ref string, attached int, err error) {
 	if target != "" {
 		if ref, err = Publish(ctx, a, target, "", "", opts...); err != nil {
 			return "", 0, err

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 
 	"github.com/stevedore-dev/stevedore/layer"
@@ -11,12 +10,6 @@ import (
 // DefaultCacheLimit bounds the examples' local layer caches (see
 // layer.WithCacheLimit): least recently used layers go first.
 const DefaultCacheLimit = 10 << 30
-
-// CacheRepoFlag registers -cache-repo, the repository of a layer cache
-// shared by every machine that builds the same image, in *repo.
-func CacheRepoFlag(fs *flag.FlagSet, repo *string) {
-	fs.StringVar(repo, "cache-repo", "", "share built layers through the OCI repository `REPO` (for example registry.example.com/team/cache): a layer another machine built from the same inputs is neither rebuilt nor uploaded; credentials as for -target")
-}
 
 // Caches are the layer caches of -cache and -cache-repo.
 type Caches struct {
@@ -29,9 +22,9 @@ type Caches struct {
 	Remote *registry.LayerCache
 }
 
-// NewCaches returns the caches of the -cache DIR and -cache-repo REPO
+// newCaches returns the caches of the -cache DIR and -cache-repo REPO
 // flags; either may be empty.
-func NewCaches(dir, repo string, log Logger) (*Caches, error) {
+func newCaches(dir, repo string, log Logger) (*Caches, error) {
 	c := &Caches{Options: []layer.Option{layer.WithCacheEvents(log.CacheEvent)}}
 	if dir != "" {
 		c.Options = append(c.Options, layer.WithCache(dir), layer.WithCacheLimit(DefaultCacheLimit))

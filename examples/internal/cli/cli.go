@@ -1,8 +1,8 @@
 // Package cli holds the few lines every example program shares: running a
-// program with a cancellable context and a one-line error, publishing the
-// result (push to a registry, or write an OCI tarball) and printing its
-// digest reference, the default cache directory, and the layer caches of
-// -cache and -cache-repo.
+// program with a cancellable context and a one-line error; the common
+// flags (-base, -target, -o, -cache, -cache-repo, -sbom, -v: see Common)
+// and the layer caches they make; publishing the result (push to a
+// registry, or write an OCI tarball) and printing its digest reference.
 //
 // It is deliberately small: each example's main.go keeps the stevedore calls
 // a reader wants to copy, and this package only keeps boilerplate out of
@@ -77,20 +77,6 @@ func Parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: %s takes only flags (see -h)", fs.Arg(0), fs.Name())
-	}
-	return nil
-}
-
-// Destination checks the -target and -o flags of an example that pushes or
-// writes its image: at most one may be given, and with neither the image
-// is written to NAME.oci.tar, where NAME is the flag set's name. It sets
-// *out to that default.
-func Destination(fs *flag.FlagSet, target string, out *string) error {
-	if target != "" && *out != "" {
-		return errors.New("-target and -o: give one (push to a registry, or write a file)")
-	}
-	if target == "" && *out == "" {
-		*out = fs.Name() + ".oci.tar"
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/registry"
@@ -64,17 +66,13 @@ func TestMainExit(t *testing.T) {
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
 				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
+			} else {
+				require.NoError(t, err)
 			}
-			if code != tt.code {
-				t.Errorf("exit code = %d, want %d (stderr %q)", code, tt.code, stderr.String())
-			}
-			if stdout.String() != tt.stdout {
-				t.Errorf("stdout = %q, want %q", stdout.String(), tt.stdout)
-			}
-			if tt.stderrLine != "" && stderr.String() != tt.stderrLine {
-				t.Errorf("stderr = %q, want %q", stderr.String(), tt.stderrLine)
+			assert.Equal(t, tt.code, code, "exit code (stderr %q)", stderr.String())
+			assert.Equal(t, tt.stdout, stdout.String(), "stdout")
+			if tt.stderrLine != "" {
+				assert.Equal(t, tt.stderrLine, stderr.String(), "stderr")
 			}
 		})
 	}
@@ -90,64 +88,67 @@ func TestOneLine(t *testing.T) {
 		{errors.Join(errors.New("x"), errors.New("y")), "x; y"},
 	}
 	for _, tt := range tests {
-		if got := OneLine(tt.err); got != tt.want {
-			t.Errorf("OneLine(%q) = %q, want %q", tt.err, got, tt.want)
-		}
+		assert.Equal(t, tt.want, OneLine(tt.err), "OneLine(%q)", tt.err)
 	}
 }
 
 func TestPublish(t *testing.T) {
 	ctx := context.Background()
 	img, err := image.Build(ctx, nil, image.WithCmd("/x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	idx, err := image.BuildIndex(ctx, nil, image.WithPlatforms("linux/amd64", "linux/arm64"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := registrytest.New(t)
 	for _, a := range []image.Artifact{img, idx} {
-		h, _ := a.Digest()
+		h, err := a.Digest()
+		require.NoError(t, err)
 		ref, err := Publish(ctx, a, srv.Ref("p/q:r"), "", "")
-		if want := srv.Ref("p/q") + "@" + h.String(); err != nil || ref != want {
-			t.Errorf("Publish(push) = %q, %v, want %q", ref, err, want)
+		if assert.NoError(t, err, "Publish(push)") {
+			assert.Equal(t, srv.Ref("p/q")+"@"+h.String(), ref, "Publish(push)")
 		}
 		file := filepath.Join(t.TempDir(), "out.tar")
 		ref, err = Publish(ctx, a, "", file, "latest")
-		if want := file + "@" + h.String(); err != nil || ref != want {
-			t.Errorf("Publish(file) = %q, %v, want %q", ref, err, want)
+		if assert.NoError(t, err, "Publish(file)") {
+			assert.Equal(t, file+"@"+h.String(), ref, "Publish(file)")
 		}
 	}
 	got, err := registry.PullIndex(ctx, srv.Ref("p/q:r"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := validate.Index(got); err != nil {
-		t.Errorf("validate.Index = %v", err)
-	}
+	require.NoError(t, err)
+	assert.NoError(t, validate.Index(got), "validate.Index")
 }
 
 func TestWriteFiles(t *testing.T) {
 	dir := t.TempDir()
 	err := WriteFiles(dir, map[string]string{"a/b.txt": "b", "bin/run": "#!/bin/sh\n", "empty/": "", "link": "-> a/b.txt"})
-	if err != nil {
-		t.Fatalf("WriteFiles = %v", err)
-	}
+	require.NoError(t, err, "WriteFiles")
 	for name, want := range map[string]os.FileMode{"a/b.txt": 0o644, "bin/run": 0o755, "empty": os.ModeDir | 0o755, "a": os.ModeDir | 0o755, "link": os.ModeSymlink} {
 		fi, err := os.Lstat(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatalf("Lstat(%s) = %v", name, err)
-		}
+		require.NoError(t, err)
 		got := fi.Mode()
 		if want&os.ModeSymlink != 0 {
 			got &= os.ModeSymlink
 		}
-		if got != want {
-			t.Errorf("mode of %s = %v, want %v", name, got, want)
-		}
+		assert.Equal(t, want, got, "mode of %s", name)
 	}
-	if target, _ := os.Readlink(filepath.Join(dir, "link")); target != "a/b.txt" {
-		t.Errorf("link -> %q, want a/b.txt", target)
-	}
+	target, err := os.Readlink(filepath.Join(dir, "link"))
+	require.NoError(t, err)
+	assert.Equal(t, "a/b.txt", target, "target of link")
+}
+
+func TestDemoDir(t *testing.T) {
+	dir, remove, err := DemoDir("cli-test-", func(d string) error {
+		return os.WriteFile(filepath.Join(d, "f"), []byte("x"), 0o644)
+	})
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(filepath.Base(dir), "cli-test-"), "DemoDir's directory %s, named after its prefix", dir)
+	assert.FileExists(t, filepath.Join(dir, "f"), "what write wrote")
+	remove()
+	assert.NoDirExists(t, dir, "after remove")
+
+	boom := errors.New("boom")
+	var failed string
+	_, _, err = DemoDir("cli-test-", func(d string) error { failed = d; return boom })
+	assert.ErrorIs(t, err, boom, "DemoDir with a failing write")
+	require.NotEmpty(t, failed)
+	assert.NoDirExists(t, failed, "the directory of a failed write")
 }

@@ -7,6 +7,23 @@ import (
 	"strings"
 )
 
+// DemoDir makes a temporary directory, its name starting with prefix, and
+// has write fill it: the examples' generated demos. It returns the
+// directory and the function that removes it; after an error, nothing is
+// left behind.
+func DemoDir(prefix string, write func(dir string) error) (dir string, remove func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	remove = func() { os.RemoveAll(dir) }
+	if err := write(dir); err != nil {
+		remove()
+		return "", nil, err
+	}
+	return dir, remove, nil
+}
+
 // WriteFiles writes a small tree for the examples' demos and tests into
 // dir: path -> content. A path ending in "/" is a directory; content
 // "-> TARGET" makes a symlink; content starting with "#!" makes an
