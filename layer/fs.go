@@ -22,6 +22,9 @@ type fsSource struct {
 // fs.ReadLinkFS; a symlink in an FS that does not is an error. Modes are
 // those the FS reports (a regular file, directory or symlink reported
 // with no permission bits gets 0644, 0755 or 0777); mtimes are replaced.
+// Files are read by several goroutines at once to hash the content (see
+// WithCache, Recorder): fsys must be safe for concurrent use, as os.DirFS,
+// embed.FS, fstest.MapFS and zip.Reader are.
 func FS(fsys fs.FS, opts ...SourceOption) Source {
 	t, err := newSourceBase(kindFS, "layer.FS", opts)
 	switch {

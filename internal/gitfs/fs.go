@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -19,8 +20,13 @@ import (
 // and fs.ReadLinkFS, so layer.FromFS keeps symlinks as symlinks. Modes are
 // git's: directories 0755, files 0644, executables 0755, symlinks 0777.
 // Submodules (gitlinks) have no content in the tree and are left out.
+// An FS is safe for concurrent use (layer.FromFS reads files in
+// parallel).
 type FS struct {
 	root *object.Tree
+	// mu serialises lookups in root: go-git's Tree fills a map of its
+	// entries on first use, which is not safe for concurrent use.
+	mu *sync.Mutex
 }
 
 var (
@@ -29,7 +35,16 @@ var (
 )
 
 // New returns the view of tree.
-func New(tree *object.Tree) FS { return FS{root: tree} }
+func New(tree *object.Tree) FS { return FS{root: tree, mu: new(sync.Mutex)} }
+
+// locked runs f with the lookups in root serialised.
+func (g FS) locked(f func()) {
+	if g.mu != nil {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+	}
+	f()
+}
 
 // entry finds name in the tree; "." is the root.
 func (g FS) entry(op, name string) (*object.TreeEntry, error) {
@@ -39,7 +54,9 @@ func (g FS) entry(op, name string) (*object.TreeEntry, error) {
 	if name == "." {
 		return &object.TreeEntry{Name: ".", Mode: filemode.Dir, Hash: g.root.Hash}, nil
 	}
-	e, err := g.root.FindEntry(name)
+	var e *object.TreeEntry
+	var err error
+	g.locked(func() { e, err = g.root.FindEntry(name) })
 	if err != nil {
 		if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
 			err = fs.ErrNotExist
@@ -92,7 +109,8 @@ func (g FS) ReadDir(name string) ([]fs.DirEntry, error) {
 		if e.Mode != filemode.Dir {
 			return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
 		}
-		if t, err = g.root.Tree(name); err != nil {
+		g.locked(func() { t, err = g.root.Tree(name) })
+		if err != nil {
 			return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
 		}
 	}
@@ -170,7 +188,9 @@ func (g FS) info(name string, e *object.TreeEntry) (fs.FileInfo, error) {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: fmt.Errorf("unsupported git file mode %s", e.Mode)}
 	}
 	if e.Mode != filemode.Dir {
-		size, err := g.root.Size(name)
+		var size int64
+		var err error
+		g.locked(func() { size, err = g.root.Size(name) })
 		if name == "." {
 			size, err = 0, nil
 		}
