@@ -17,10 +17,9 @@ import (
 	"testing"
 	"time"
 
-	kgzip "github.com/klauspost/compress/gzip"
-
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	kgzip "github.com/klauspost/compress/gzip"
 )
 
 // goTarball returns a gzip tarball of the local GOROOT with names under

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 func countBuilds(t *testing.T) *int {
@@ -105,7 +107,7 @@ func TestCacheCorrupt(t *testing.T) {
 // TestCacheURLWithoutSum: a URL without WithSHA256 bypasses the cache.
 func TestCacheTarballKey(t *testing.T) {
 	cacheDir := t.TempDir()
-	p := writeTemp(t, "x.tar", tarBytes(t, reg("f", "one")))
+	p := tartest.TempFile(t, "x.tar", tartest.Bytes(t, tartest.File("f", "one")))
 	builds := countBuilds(t)
 	for range 2 {
 		l, _ := FromTarball(p, WithCache(cacheDir))
@@ -114,7 +116,7 @@ func TestCacheTarballKey(t *testing.T) {
 	if *builds != 1 {
 		t.Errorf("unchanged tarball: %d builds, want 1", *builds)
 	}
-	os.WriteFile(p, tarBytes(t, reg("f", "two")), 0o644)
+	os.WriteFile(p, tartest.Bytes(t, tartest.File("f", "two")), 0o644)
 	os.Chtimes(p, time.Now().Add(time.Hour), time.Now().Add(time.Hour))
 	l, _ := FromTarball(p, WithCache(cacheDir))
 	check(t, l)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // FuzzRewrite feeds arbitrary bytes to a tarball source, with fuzzed
@@ -19,13 +21,13 @@ import (
 // file's content arrives under its mapped name.
 func FuzzRewrite(f *testing.F) {
 	seeds := [][]byte{
-		tarBytes(f, dir("a/"), reg("a/b", "hello"), symlink("a/l", "b"), hardlink("a/h", "a/b")),
-		tarBytes(f, reg("../escape", "x")),
-		tarBytes(f, symlink("a", "/etc"), reg("a/passwd", "x")),
-		tarBytes(f, reg("/abs/x", "y"), reg("./dot/../z", "z")),
-		tarBytes(f, reg(strings.Repeat("n", 150)+"/"+strings.Repeat("m", 120), "long")),
-		gzipBytes(f, tarBytes(f, reg("f", "gz"))),
-		zstdBytes(f, tarBytes(f, reg("f", "zst"))),
+		tartest.Bytes(f, tartest.Dir("a/"), tartest.File("a/b", "hello"), tartest.Symlink("a/l", "b"), tartest.Hardlink("a/h", "a/b")),
+		tartest.Bytes(f, tartest.File("../escape", "x")),
+		tartest.Bytes(f, tartest.Symlink("a", "/etc"), tartest.File("a/passwd", "x")),
+		tartest.Bytes(f, tartest.File("/abs/x", "y"), tartest.File("./dot/../z", "z")),
+		tartest.Bytes(f, tartest.File(strings.Repeat("n", 150)+"/"+strings.Repeat("m", 120), "long")),
+		tartest.Gzip(f, tartest.Bytes(f, tartest.File("f", "gz"))),
+		tartest.Zstd(f, tartest.Bytes(f, tartest.File("f", "zst"))),
 		{},
 		[]byte("not a tar at all"),
 	}

@@ -2,113 +2,18 @@ package layer
 
 import (
 	"archive/tar"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 )
-
-// te is one entry of a test tarball (a tiny immutable builder in the
-// spirit of containerd's tartest).
-type te struct {
-	name     string
-	typ      byte
-	mode     int64
-	body     string
-	link     string
-	uid, gid int
-	mtime    time.Time
-	size     int64 // overrides len(body) in the header when set
-	pax      map[string]string
-}
-
-func reg(name, body string) te { return te{name: name, typ: tar.TypeReg, mode: 0o644, body: body} }
-func dir(name string) te       { return te{name: name, typ: tar.TypeDir, mode: 0o755} }
-func symlink(name, target string) te {
-	return te{name: name, typ: tar.TypeSymlink, mode: 0o777, link: target}
-}
-func hardlink(name, target string) te {
-	return te{name: name, typ: tar.TypeLink, mode: 0o644, link: target}
-}
-
-func (e te) withMode(m int64) te { e.mode = m; return e }
-
-// tarBytes writes entries as a tar stream.
-func tarBytes(t testing.TB, entries ...te) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		mt := e.mtime
-		if mt.IsZero() {
-			mt = time.Unix(1700000000, 0)
-		}
-		h := &tar.Header{Typeflag: e.typ, Name: e.name, Mode: e.mode, Linkname: e.link,
-			Uid: e.uid, Gid: e.gid, ModTime: mt, PAXRecords: e.pax}
-		if e.typ == tar.TypeReg {
-			h.Size = int64(len(e.body))
-		}
-		if e.typ == tar.TypeXGlobalHeader {
-			h = &tar.Header{Typeflag: e.typ, Name: e.name, PAXRecords: e.pax}
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatalf("tarBytes: header %q: %v", e.name, err)
-		}
-		if e.typ == tar.TypeReg {
-			if _, err := io.WriteString(tw, e.body); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func gzipBytes(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(b)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func zstdBytes(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw, _ := zstd.NewWriter(&buf)
-	zw.Write(b)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func writeTemp(t testing.TB, name string, b []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // got is one entry read back from a layer.
 type got struct {

@@ -1,9 +1,6 @@
 package layer
 
 import (
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"archive/tar"
 	"bytes"
 	"context"
@@ -23,8 +20,11 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/compress"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // goldenFiles is the fixed tree of the golden digest test and Example.
@@ -338,7 +338,7 @@ var _ = fmt.Sprint
 func TestMerge(t *testing.T) {
 	d := t.TempDir()
 	tree(t, d, "bin/app", "etc/app.conf")
-	tb := writeTemp(t, "go.tgz", gzipBytes(t, tarBytes(t, dir("go/"), dir("go/bin/"), reg("go/bin/go", "go"))))
+	tb := tartest.TempFile(t, "go.tgz", tartest.Gzip(t, tartest.Bytes(t, tartest.Dir("go/"), tartest.Dir("go/bin/"), tartest.File("go/bin/go", "go"))))
 	l, err := New(t.Context(), []Source{
 		Tarball(tb, WithRoot("/usr/local")),
 		Dir(d, WithRoot("/usr/local")),

@@ -1,11 +1,6 @@
 package layer
 
 import (
-	"strings"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"archive/tar"
 	"context"
 	"io"
@@ -14,8 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestSpoolCleanup: a spool file is never visible on disk (it is

@@ -10,10 +10,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 func TestURL(t *testing.T) {
-	tgz := gzipBytes(t, tarBytes(t, dir("ko_1.0/"), reg("ko_1.0/ko", "ko binary").withMode(0o755), reg("ko_1.0/LICENSE", "l")))
+	tgz := tartest.Gzip(t, tartest.Bytes(t, tartest.Dir("ko_1.0/"), tartest.File("ko_1.0/ko", "ko binary").WithMode(0o755), tartest.File("ko_1.0/LICENSE", "l")))
 	var hits atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ko.tgz", func(w http.ResponseWriter, r *http.Request) {
