@@ -23,6 +23,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/internal/itest"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/layer"
 	"github.com/stevedore-dev/stevedore/registry"
 )
@@ -222,7 +223,7 @@ func TestConsumers(t *testing.T) {
 	})
 
 	t.Run("plain ggcr fails umoci, ours passes", func(t *testing.T) {
-		files := tarOf(t, tarEntry{name: "etc/", typ: '5', mode: 0o755}, tarEntry{name: "etc/greeting", typ: '0', mode: 0o644, body: []byte("hi\n")})
+		files := tarOf(t, tartest.Dir("etc/"), tartest.File("etc/greeting", "hi\n"))
 		// The plain ggcr way: a tarball layer (Docker media type by
 		// default) appended to the OCI base, written with ggcr's layout.
 		pl, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(files)), nil })
