@@ -7,21 +7,18 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // bCheckErr checks that err wraps want and names every one of names.
 func bCheckErr(t *testing.T, call string, err, want error, names []string) {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("%s = nil error, want one wrapping %v", call, want)
-	}
-	if !errors.Is(err, want) {
-		t.Errorf("%s = %v, want an error wrapping %v", call, err, want)
-	}
+	require.Error(t, err, "%s: want an error wrapping %v", call, want)
+	assert.ErrorIs(t, err, want, call)
 	for _, n := range names {
-		if !strings.Contains(err.Error(), n) {
-			t.Errorf("%s = %v, want it to name %s", call, err, n)
-		}
+		assert.ErrorContains(t, err, n, "%s: want it to name %s", call, n)
 	}
 }
 
@@ -33,9 +30,7 @@ func bSummary(t testing.TB, l interface {
 }) string {
 	t.Helper()
 	rc, err := l.Uncompressed()
-	if err != nil {
-		t.Fatalf("Uncompressed() = %v", err)
-	}
+	require.NoError(t, err, "Uncompressed()")
 	defer rc.Close()
 	var sb strings.Builder
 	tr := tar.NewReader(rc)
@@ -44,9 +39,7 @@ func bSummary(t testing.TB, l interface {
 		if errors.Is(err, io.EOF) {
 			return sb.String()
 		}
-		if err != nil {
-			t.Fatalf("reading the layer: %v", err)
-		}
+		require.NoError(t, err, "reading the layer")
 		fmt.Fprintf(&sb, "%s %c %04o", h.Name, h.Typeflag, h.Mode)
 		switch h.Typeflag {
 		case tar.TypeSymlink, tar.TypeLink:
@@ -55,9 +48,7 @@ func bSummary(t testing.TB, l interface {
 			fmt.Fprintf(&sb, " %d,%d", h.Devmajor, h.Devminor)
 		case tar.TypeReg:
 			b, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatalf("reading %s: %v", h.Name, err)
-			}
+			require.NoError(t, err, "reading %s", h.Name)
 			fmt.Fprintf(&sb, " %q", b)
 		}
 		sb.WriteByte('\n')

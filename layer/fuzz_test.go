@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
@@ -37,9 +40,7 @@ func FuzzRewrite(f *testing.F) {
 	dirTmp := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte, strip uint8, root string) {
 		p := filepath.Join(dirTmp, "in")
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, data, 0o644))
 		src := []SourceOption{WithSizeLimit(8 << 20)}
 		rewritten := false
 		if strip%4 != 0 {
@@ -58,56 +59,67 @@ func FuzzRewrite(f *testing.F) {
 			return
 		}
 		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "Uncompressed()")
 		defer rc.Close()
-		out := map[string]string{}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("output is not a valid tar: %v", err)
-			}
-			n := strings.TrimSuffix(h.Name, "/")
-			if n == "" || path.Clean(n) != n || strings.HasPrefix(n, "/") || n == ".." || strings.HasPrefix(n, "../") {
-				t.Fatalf("output name %q is not clean and relative", h.Name)
-			}
-			if h.Typeflag == tar.TypeReg {
-				b, _ := io.ReadAll(tr)
-				out[n] = string(b)
-			}
-		}
+		out := cleanOutputFiles(t, rc)
 		// Round trip: plain-tar inputs that parse fully.
 		if rewritten || len(data) == 0 {
 			return
 		}
-		in := map[string]string{}
-		itr := tar.NewReader(bytes.NewReader(data))
-		for {
-			h, err := itr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return
-			}
-			if h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA {
-				b, err := io.ReadAll(itr)
-				if err != nil {
-					return
-				}
-				name := path.Clean(strings.TrimLeft(h.Name, "/"))
-				in[name] = string(b)
-			}
+		in, ok := inputFiles(data)
+		if !ok {
+			return
 		}
 		for name, body := range in {
-			if got, ok := out[name]; !ok || got != body {
-				t.Errorf("input file %q (%d bytes): output has %q (present %v)", name, len(body), got, ok)
-			}
+			got, present := out[name]
+			assert.True(t, present && got == body, "input file %q (%d bytes): output has %q (present %v)", name, len(body), got, present)
 		}
 	})
+}
+
+// cleanOutputFiles reads a layer tar, fails the test at a name that is not
+// clean and relative, and returns its regular files: name -> content.
+func cleanOutputFiles(t *testing.T, r io.Reader) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err, "output is not a valid tar")
+		n := strings.TrimSuffix(h.Name, "/")
+		if n == "" || path.Clean(n) != n || strings.HasPrefix(n, "/") || n == ".." || strings.HasPrefix(n, "../") {
+			t.Fatalf("output name %q is not clean and relative", h.Name)
+		}
+		if h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(tr)
+			require.NoError(t, err, "reading %s", h.Name)
+			out[n] = string(b)
+		}
+	}
+}
+
+// inputFiles returns the regular files of the plain tar data, under their
+// cleaned names, and whether data parsed fully as a tar.
+func inputFiles(data []byte) (map[string]string, bool) {
+	in := map[string]string{}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return in, true
+		}
+		if err != nil {
+			return nil, false
+		}
+		if h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				return nil, false
+			}
+			in[path.Clean(strings.TrimLeft(h.Name, "/"))] = string(b)
+		}
+	}
 }

@@ -13,6 +13,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // got is one entry read back from a layer.
@@ -42,9 +44,7 @@ func (g got) String() string {
 func entries(t testing.TB, l v1.Layer) []got {
 	t.Helper()
 	rc, err := l.Uncompressed()
-	if err != nil {
-		t.Fatalf("Uncompressed() = %v", err)
-	}
+	require.NoError(t, err, "Uncompressed()")
 	defer rc.Close()
 	return readTar(t, rc)
 }
@@ -58,13 +58,9 @@ func readTar(t testing.TB, r io.Reader) []got {
 		if errors.Is(err, io.EOF) {
 			return out
 		}
-		if err != nil {
-			t.Fatalf("reading layer tar: %v", err)
-		}
+		require.NoError(t, err, "reading layer tar")
 		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "reading %s", h.Name)
 		out = append(out, got{Name: h.Name, Type: h.Typeflag, Mode: h.Mode, Link: h.Linkname,
 			UID: h.Uid, GID: h.Gid, MTime: h.ModTime.Unix(), Body: string(b), Uname: h.Uname + h.Gname})
 	}
@@ -85,43 +81,35 @@ func summary(gs []got) string {
 func check(t testing.TB, l v1.Layer) {
 	t.Helper()
 	mt, err := l.MediaType()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "MediaType()")
 	if mt == types.OCILayer || mt == types.DockerLayer {
-		if err := validate.Layer(l); err != nil {
-			t.Fatalf("validate.Layer() = %v", err)
-		}
+		require.NoError(t, validate.Layer(l), "validate.Layer()")
 	}
 	rc, err := l.Compressed()
-	if err != nil {
-		t.Fatalf("Compressed() = %v", err)
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, rc)
+	require.NoError(t, err, "Compressed()")
+	sum, n, err := hashReader(rc)
 	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, _ := l.Digest()
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != d.String() {
-		t.Errorf("sha256(Compressed()) = %s, Digest() = %s", got, d)
-	}
-	if sz, _ := l.Size(); sz != n {
-		t.Errorf("len(Compressed()) = %d, Size() = %d", n, sz)
-	}
+	require.NoError(t, err, "reading Compressed()")
+	d, err := l.Digest()
+	require.NoError(t, err, "Digest()")
+	assert.Equal(t, d.String(), "sha256:"+sum, "Digest(), sha256(Compressed())")
+	sz, err := l.Size()
+	require.NoError(t, err, "Size()")
+	assert.Equal(t, n, sz, "Size(), len(Compressed())")
+
 	urc, err := l.Uncompressed()
-	if err != nil {
-		t.Fatalf("Uncompressed() = %v", err)
-	}
-	h.Reset()
-	_, err = io.Copy(h, urc)
+	require.NoError(t, err, "Uncompressed()")
+	sum, _, err = hashReader(urc)
 	urc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	diff, _ := l.DiffID()
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != diff.String() {
-		t.Errorf("sha256(Uncompressed()) = %s, DiffID() = %s", got, diff)
-	}
+	require.NoError(t, err, "reading Uncompressed()")
+	diff, err := l.DiffID()
+	require.NoError(t, err, "DiffID()")
+	assert.Equal(t, diff.String(), "sha256:"+sum, "DiffID(), sha256(Uncompressed())")
+}
+
+// hashReader returns the sha256 (hex) and the length of what r holds.
+func hashReader(r io.Reader) (string, int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	return hex.EncodeToString(h.Sum(nil)), n, err
 }

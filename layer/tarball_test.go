@@ -6,13 +6,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/ulikunitz/xz"
 
 	"github.com/stevedore-dev/stevedore/internal/tartest"
@@ -198,22 +198,15 @@ func TestTarballRewrite(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tartest.TempFile(t, "in.tar", tartest.Bytes(t, tc.in...))
 			l, err := FromTarball(p, tc.opts...)
-			if err != nil {
-				t.Fatalf("FromTarball() = %v", err)
-			}
+			require.NoError(t, err, "FromTarball()")
 			_, err = l.Digest()
 			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.errHas) {
-					t.Fatalf("Digest() = %v, want error wrapping %v naming %s", err, tc.wantErr, tc.errHas)
-				}
+				assert.ErrorIs(t, err, tc.wantErr, "Digest()")
+				assert.ErrorContains(t, err, tc.errHas, "Digest()")
 				return
 			}
-			if err != nil {
-				t.Fatalf("Digest() = %v", err)
-			}
-			if got := summary(entries(t, l)); got != tc.want {
-				t.Errorf("entries =\n%s\nwant\n%s", got, tc.want)
-			}
+			require.NoError(t, err, "Digest()")
+			assert.Equal(t, tc.want, summary(entries(t, l)), "entries")
 			check(t, l)
 		})
 	}
@@ -239,26 +232,19 @@ func TestTarballMetadata(t *testing.T) {
 		{"preserve owner", []Option{WithPreserveOwner()}, 1600000000, 1000, 1001},
 	} {
 		l, err := FromTarball(p, tc.opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatalf("%s: Uncompressed() = %v", tc.name, err)
-		}
+		require.NoError(t, err, "%s: Uncompressed()", tc.name)
 		tr := tar.NewReader(rc)
 		h, err := tr.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc.Close()
-		if h.ModTime.Unix() != tc.wantMTime || h.Uid != tc.wantUID || h.Gid != tc.wantGID || h.Uname != "" || h.Gname != "" {
-			t.Errorf("%s: header = mtime %d uid %d gid %d names %q %q; want mtime %d uid %d gid %d, no names",
-				tc.name, h.ModTime.Unix(), h.Uid, h.Gid, h.Uname, h.Gname, tc.wantMTime, tc.wantUID, tc.wantGID)
-		}
-		if h.PAXRecords["SCHILY.xattr.security.capability"] != "cap" || h.PAXRecords["comment"] != "" || !h.AccessTime.IsZero() {
-			t.Errorf("%s: PAX records = %v, want only the xattr kept", tc.name, h.PAXRecords)
-		}
+		require.NoError(t, err)
+		require.NoError(t, rc.Close())
+		assert.Equal(t, tc.wantMTime, h.ModTime.Unix(), "%s: mtime", tc.name)
+		assert.Equal(t, [2]int{tc.wantUID, tc.wantGID}, [2]int{h.Uid, h.Gid}, "%s: uid, gid", tc.name)
+		assert.Equal(t, [2]string{}, [2]string{h.Uname, h.Gname}, "%s: owner names", tc.name)
+		assert.Equal(t, "cap", h.PAXRecords["SCHILY.xattr.security.capability"], "%s: the xattr's PAX record", tc.name)
+		assert.NotContains(t, h.PAXRecords, "comment", "%s: PAX records", tc.name)
+		assert.True(t, h.AccessTime.IsZero(), "%s: atime %v, want none", tc.name, h.AccessTime)
 	}
 }
 
@@ -302,26 +288,19 @@ func TestTarballInputs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tartest.TempFile(t, tc.file, tc.data)
 			l, err := FromTarball(p, tc.opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			_, err = l.Digest()
 			if tc.wantErr == nil && tc.errHas == "" {
-				if err != nil {
-					t.Fatalf("Digest() = %v", err)
-				}
-				if got := summary(entries(t, l)); got != "f 0 644 \"hello\"\n" {
-					t.Errorf("entries = %s", got)
-				}
+				require.NoError(t, err, "Digest()")
+				assert.Equal(t, "f 0 644 \"hello\"\n", summary(entries(t, l)), "entries")
 				check(t, l)
 				return
 			}
-			if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) || !strings.Contains(err.Error(), tc.errHas) {
-				t.Fatalf("Digest() = %v, want error wrapping %v containing %q", err, tc.wantErr, tc.errHas)
+			require.ErrorContains(t, err, tc.errHas, "Digest()")
+			if tc.wantErr != nil {
+				assert.ErrorIs(t, err, tc.wantErr, "Digest()")
 			}
-			if !strings.Contains(err.Error(), p) {
-				t.Errorf("Digest() = %v, want the error to name %s", err, p)
-			}
+			assert.ErrorContains(t, err, p, "Digest(): want the error to name the file")
 		})
 	}
 }
@@ -330,13 +309,10 @@ func xzBytes(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw, err := xz.NewWriter(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw.Write(b)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	_, err = zw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
 	return buf.Bytes()
 }
 
@@ -350,19 +326,14 @@ func TestTarballSpoolRemovedOnError(t *testing.T) {
 	tmp := t.TempDir()
 	p := tartest.TempFile(t, "x.tar", tartest.Bytes(t, tartest.File("a", "x"), tartest.File("../b", "y")))
 	l, err := New(context.Background(), []Source{Tarball(p)}, WithTempDir(tmp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Digest(); !errors.Is(err, ErrEscapesRoot) {
-		t.Fatalf("Digest() = %v, want ErrEscapesRoot", err)
-	}
-	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
-		t.Errorf("temp dir holds %v after a failed build, want nothing", ents)
-	}
+	require.NoError(t, err)
+	_, err = l.Digest()
+	require.ErrorIs(t, err, ErrEscapesRoot, "Digest()")
+	ents, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "temp dir after a failed build")
 	// The error is kept: the second call does not rebuild.
-	os.Remove(p)
-	if _, err := l.DiffID(); !errors.Is(err, ErrEscapesRoot) {
-		t.Errorf("DiffID() after failure = %v, want the same ErrEscapesRoot", err)
-	}
-	_ = filepath.Join
+	require.NoError(t, os.Remove(p))
+	_, err = l.DiffID()
+	assert.ErrorIs(t, err, ErrEscapesRoot, "DiffID() after failure")
 }
