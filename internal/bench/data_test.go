@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // dataVersion names the generator; change it whenever generated data
@@ -60,9 +62,7 @@ func generated(tb testing.TB, name string, gen func(tmp string) error) string {
 			return dst
 		}
 	}
-	if err := os.MkdirAll(dataRoot(), 0o755); err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, os.MkdirAll(dataRoot(), 0o755))
 	start := time.Now()
 	tmp := dst + ".tmp"
 	os.RemoveAll(tmp)
@@ -72,12 +72,8 @@ func generated(tb testing.TB, name string, gen func(tmp string) error) string {
 		os.RemoveAll(tmp)
 		tb.Fatalf("generating %s: %v", dst, err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(stamp, []byte(want), 0o644); err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, os.Rename(tmp, dst))
+	require.NoError(tb, os.WriteFile(stamp, []byte(want), 0o644))
 	tb.Logf("generated %s in %s", dst, time.Since(start).Round(time.Millisecond))
 	genDone[name] = true
 	return dst
@@ -94,9 +90,7 @@ var gorootOnce = sync.OnceValues(func() (string, error) {
 func goroot(tb testing.TB) string {
 	tb.Helper()
 	d, err := gorootOnce()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	return d
 }
 
@@ -121,9 +115,7 @@ func goReleaseData(tb testing.TB) goRelease {
 	})
 	r := goRelease{Gz: filepath.Join(dir, "go.linux-amd64.tar.gz"), Tar: filepath.Join(dir, "go.linux-amd64.tar")}
 	fi, err := os.Stat(r.Tar)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	r.TarSize = fi.Size()
 	return r
 }

@@ -25,6 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stevedore-dev/stevedore/internal/tartest"
@@ -136,9 +138,7 @@ func toybox(t testing.TB) []byte {
 		}
 		toyboxBin, toyboxErr = os.ReadFile(filepath.Join(dir, "toybox"))
 	})
-	if toyboxErr != nil {
-		t.Fatal(toyboxErr)
-	}
+	require.NoError(t, toyboxErr, "building toybox")
 	return toyboxBin
 }
 
@@ -224,27 +224,19 @@ func plainOCIBase(t testing.TB) v1.Image {
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(raw)), nil
 	}, tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err = mutate.AppendLayers(img, l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
 	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
 	cf.Created = v1.Time{Time: inputTime.UTC()}
 	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Not validated here: ggcr's tarball layer describes itself with an
 	// empty annotations map that its own validate.Image calls a mismatch.
 	// The test validates the base as pulled back from the registry.
@@ -305,9 +297,7 @@ func rootfsListing(t testing.TB, dir string) []string {
 		out = append(out, line)
 		return nil
 	})
-	if err != nil {
-		t.Fatalf("listing %s: %v", dir, err)
-	}
+	require.NoError(t, err, "listing %s", dir)
 	slices.Sort(out)
 	return out
 }
@@ -323,12 +313,8 @@ func checkRootfs(t testing.TB, what, rootfs string, want []string, contents map[
 	}
 	for p, w := range contents {
 		b, err := os.ReadFile(filepath.Join(rootfs, filepath.FromSlash(p)))
-		if err != nil {
-			t.Errorf("%s: reading %s from the rootfs: %v", what, p, err)
-			continue
-		}
-		if string(b) != w {
-			t.Errorf("%s: %s holds %q, want %q", what, p, b, w)
+		if assert.NoError(t, err, "%s: reading %s from the rootfs", what, p) {
+			assert.Equal(t, w, string(b), "%s: content of %s", what, p)
 		}
 	}
 }
@@ -354,13 +340,9 @@ func listDiff(got, want []string) string {
 func layoutDigest(t testing.TB, dir, ref string) v1.Hash {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var idx v1.IndexManifest
-	if err := json.Unmarshal(b, &idx); err != nil {
-		t.Fatalf("parsing %s/index.json: %v", dir, err)
-	}
+	require.NoError(t, json.Unmarshal(b, &idx), "parsing %s/index.json", dir)
 	for _, d := range idx.Manifests {
 		if d.Annotations["org.opencontainers.image.ref.name"] == ref {
 			return d.Digest
@@ -378,9 +360,7 @@ func sha256Hex(b []byte) string {
 func digestOf(t testing.TB, a interface{ Digest() (v1.Hash, error) }) v1.Hash {
 	t.Helper()
 	d, err := a.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return d
 }
 
