@@ -356,19 +356,13 @@ func TestBreakout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "in.tar")
-			if err := os.WriteFile(p, tc.in, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(p, tc.in, 0o644))
 			srcs := append(append([]layer.Source{}, tc.before...), layer.Tarball(p, tc.opts...))
 			l, err := layer.New(context.Background(), srcs, layer.WithTempDir(t.TempDir()))
-			if err != nil {
-				t.Fatalf("layer.New(%s) = %v", tc.name, err)
-			}
+			require.NoError(t, err, "layer.New(%s)", tc.name)
 			_, err = l.Digest()
 			if tc.anyErr {
-				if err == nil || !strings.Contains(err.Error(), p) {
-					t.Fatalf("Digest() = %v, want an error naming %s (%s)", err, p, tc.why)
-				}
+				require.ErrorContains(t, err, p, "Digest(): want an error naming the tarball (%s)", tc.why)
 				return
 			}
 			if tc.wantErr != nil {
@@ -379,12 +373,8 @@ func TestBreakout(t *testing.T) {
 				bCheckErr(t, "Digest()", err, tc.wantErr, names)
 				return
 			}
-			if err != nil {
-				t.Fatalf("Digest() = %v, want a layer (%s)", err, tc.why)
-			}
-			if got := bSummary(t, l); got != tc.want {
-				t.Errorf("entries of %s =\n%s\nwant (%s)\n%s", tc.name, got, tc.why, tc.want)
-			}
+			require.NoError(t, err, "Digest(): want a layer (%s)", tc.why)
+			assert.Equal(t, tc.want, bSummary(t, l), "entries of %s (%s)", tc.name, tc.why)
 			assert.NoError(t, validate.Layer(l), "validate.Layer")
 		})
 	}
@@ -425,13 +415,11 @@ func TestBreakoutURL(t *testing.T) {
 			// With credentials in the URL: they must not show in the error.
 			u := strings.Replace(srv.URL, "http://", "http://bob:url-Pw-4c1e@", 1) + tc.path
 			l, err := layer.FromURL(context.Background(), u, append(tc.opts, layer.WithTempDir(t.TempDir()))...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			_, err = l.Digest()
 			bCheckErr(t, "Digest()", err, tc.wantErr, tc.names)
-			if err != nil && strings.Contains(err.Error(), "url-Pw-4c1e") {
-				t.Errorf("Digest() = %v, which shows the URL's password", err)
+			if err != nil {
+				assert.NotContains(t, err.Error(), "url-Pw-4c1e", "Digest(): the error shows the URL's password")
 			}
 		})
 	}
@@ -442,16 +430,10 @@ func TestBreakoutURL(t *testing.T) {
 // a path through one find nothing there.
 func TestBreakoutDir(t *testing.T) {
 	outside := t.TempDir()
-	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("host secret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("host secret"), 0o600))
 	src := t.TempDir()
-	if err := os.Symlink(outside, filepath.Join(src, "out")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("../../../../../../../../etc", filepath.Join(src, "etc")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink(outside, filepath.Join(src, "out")))
+	require.NoError(t, os.Symlink("../../../../../../../../etc", filepath.Join(src, "etc")))
 	for _, tc := range []struct {
 		name string
 		opts []layer.Option
