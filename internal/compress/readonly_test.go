@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ulikunitz/xz"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // firstEntry detects the compression of b, decompresses it and returns
@@ -42,16 +44,11 @@ func TestReadOnlyFormats(t *testing.T) {
 	bz, err := os.ReadFile("testdata/hello.tar.bz2")
 	require.NoError(t, err)
 
-	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
-	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "x/y.txt", Mode: 0o644, Size: 6}))
-	_, err = tw.Write([]byte("xz ok\n"))
-	require.NoError(t, err)
-	require.NoError(t, tw.Close())
+	tb := tartest.Bytes(t, tartest.File("x/y.txt", "xz ok\n"))
 	var xb bytes.Buffer
 	xw, err := xz.NewWriter(&xb)
 	require.NoError(t, err)
-	_, err = xw.Write(tb.Bytes())
+	_, err = xw.Write(tb)
 	require.NoError(t, err)
 	require.NoError(t, xw.Close())
 
