@@ -2,8 +2,6 @@ package bench
 
 import (
 	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/layer"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
@@ -29,31 +28,10 @@ import (
 // on tiny inputs, that the two ways do produce the same file trees and
 // valid layers and images, so the comparison is fair.
 
-type tarEntry struct {
-	name, body, link string
-	typ              byte
-	mode             int64
-}
-
-func writeTarGz(t *testing.T, p string, es []tarEntry) {
+// writeTarGz writes es as a gzip tar at p, with the data's mtime.
+func writeTarGz(t *testing.T, p string, es []tartest.Entry) {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, e := range es {
-		hdr := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Linkname: e.link, Size: int64(len(e.body)), ModTime: dataEpoch}
-		if e.typ != tar.TypeReg {
-			hdr.Size = 0
-		}
-		require.NoError(t, tw.WriteHeader(hdr))
-		if e.typ == tar.TypeReg {
-			_, err := tw.Write([]byte(e.body))
-			require.NoError(t, err)
-		}
-	}
-	require.NoError(t, tw.Close())
-	require.NoError(t, zw.Close())
-	require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o644))
+	require.NoError(t, os.WriteFile(p, tartest.Gzip(t, tartest.New(es...).WithModTime(dataEpoch).Bytes(t)), 0o644))
 }
 
 // tree lists a layer's non-directory entries as "name type mode sha".
@@ -92,13 +70,13 @@ func sameTree(t *testing.T, what string, plain, ours v1.Layer) {
 	assert.Equal(t, p, o, "%s: trees of the plain way and of stevedore", what)
 }
 
-var tinyRelease = []tarEntry{
-	{name: "go/", typ: tar.TypeDir, mode: 0o755},
-	{name: "go/VERSION", typ: tar.TypeReg, mode: 0o644, body: "go1.99\n"},
-	{name: "go/bin/", typ: tar.TypeDir, mode: 0o755},
-	{name: "go/bin/go", typ: tar.TypeReg, mode: 0o755, body: "\x7fELF go"},
-	{name: "go/bin/gofmt", typ: tar.TypeLink, mode: 0o755, link: "go/bin/go"},
-	{name: "go/src/fmt/print.go", typ: tar.TypeReg, mode: 0o644, body: "package fmt\n"},
+var tinyRelease = []tartest.Entry{
+	tartest.Dir("go/"),
+	tartest.File("go/VERSION", "go1.99\n"),
+	tartest.Dir("go/bin/"),
+	tartest.File("go/bin/go", "\x7fELF go").WithMode(0o755),
+	tartest.Hardlink("go/bin/gofmt", "go/bin/go").WithMode(0o755),
+	tartest.File("go/src/fmt/print.go", "package fmt\n"),
 }
 
 func TestReleaseWaysAgree(t *testing.T) {
@@ -157,9 +135,9 @@ func TestImageWaysAgree(t *testing.T) {
 	dir := t.TempDir()
 	goGz, koGz := filepath.Join(dir, "go.tar.gz"), filepath.Join(dir, "ko.tar.gz")
 	writeTarGz(t, goGz, tinyRelease)
-	writeTarGz(t, koGz, []tarEntry{
-		{name: "LICENSE", typ: tar.TypeReg, mode: 0o644, body: "license"},
-		{name: "ko", typ: tar.TypeReg, mode: 0o755, body: "\x7fELF ko"},
+	writeTarGz(t, koGz, []tartest.Entry{
+		tartest.File("LICENSE", "license"),
+		tartest.File("ko", "\x7fELF ko").WithMode(0o755),
 	})
 	srv := freshRegistry(t, true)
 	defer srv.Close()
