@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -103,13 +102,8 @@ func checkNaiveExtract(t *testing.T, what string, r io.Reader) {
 		}
 		return ""
 	}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		require.NoError(t, err, "the layer is not a valid tar")
+	for _, e := range tartest.Read(t, r) {
+		h := e.Header
 		name := strings.TrimSuffix(h.Name, "/")
 		if name == "" || path.Clean(name) != name || path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
 			t.Fatalf("%s: entry %q is not clean and relative", what, h.Name)

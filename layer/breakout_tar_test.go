@@ -2,7 +2,6 @@ package layer_test
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // bCheckErr checks that err wraps want and names every one of names.
@@ -33,13 +34,8 @@ func bSummary(t testing.TB, l interface {
 	require.NoError(t, err, "Uncompressed()")
 	defer rc.Close()
 	var sb strings.Builder
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return sb.String()
-		}
-		require.NoError(t, err, "reading the layer")
+	for _, e := range tartest.Read(t, rc) {
+		h := e.Header
 		fmt.Fprintf(&sb, "%s %c %04o", h.Name, h.Typeflag, h.Mode)
 		switch h.Typeflag {
 		case tar.TypeSymlink, tar.TypeLink:
@@ -47,10 +43,9 @@ func bSummary(t testing.TB, l interface {
 		case tar.TypeChar, tar.TypeBlock:
 			fmt.Fprintf(&sb, " %d,%d", h.Devmajor, h.Devminor)
 		case tar.TypeReg:
-			b, err := io.ReadAll(tr)
-			require.NoError(t, err, "reading %s", h.Name)
-			fmt.Fprintf(&sb, " %q", b)
+			fmt.Fprintf(&sb, " %q", e.Body)
 		}
 		sb.WriteByte('\n')
 	}
+	return sb.String()
 }

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/layer"
 )
 
@@ -144,15 +144,9 @@ func keptFiles(t *testing.T, tmp string, s layer.Source) ([]string, error) {
 	require.NoError(t, err, "Uncompressed()")
 	defer rc.Close()
 	var names []string
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err, "reading layer")
-		if h.Typeflag == tar.TypeReg {
-			names = append(names, h.Name)
+	for _, e := range tartest.Read(t, rc) {
+		if e.Header.Typeflag == tar.TypeReg {
+			names = append(names, e.Header.Name)
 		}
 	}
 	slices.Sort(names)

@@ -82,23 +82,16 @@ func FuzzRewrite(f *testing.F) {
 func cleanOutputFiles(t *testing.T, r io.Reader) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		require.NoError(t, err, "output is not a valid tar")
-		n := strings.TrimSuffix(h.Name, "/")
+	for _, e := range tartest.Read(t, r) {
+		n := strings.TrimSuffix(e.Header.Name, "/")
 		if n == "" || path.Clean(n) != n || strings.HasPrefix(n, "/") || n == ".." || strings.HasPrefix(n, "../") {
-			t.Fatalf("output name %q is not clean and relative", h.Name)
+			t.Fatalf("output name %q is not clean and relative", e.Header.Name)
 		}
-		if h.Typeflag == tar.TypeReg {
-			b, err := io.ReadAll(tr)
-			require.NoError(t, err, "reading %s", h.Name)
-			out[n] = string(b)
+		if e.Header.Typeflag == tar.TypeReg {
+			out[n] = e.Body
 		}
 	}
+	return out
 }
 
 // inputFiles returns the regular files of the plain tar data, under their

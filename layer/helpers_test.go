@@ -1,10 +1,8 @@
 package layer
 
 import (
-	"archive/tar"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -15,6 +13,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // got is one entry read back from a layer.
@@ -52,18 +52,12 @@ func entries(t testing.TB, l v1.Layer) []got {
 func readTar(t testing.TB, r io.Reader) []got {
 	t.Helper()
 	var out []got
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		require.NoError(t, err, "reading layer tar")
-		b, err := io.ReadAll(tr)
-		require.NoError(t, err, "reading %s", h.Name)
+	for _, e := range tartest.Read(t, r) {
+		h := e.Header
 		out = append(out, got{Name: h.Name, Type: h.Typeflag, Mode: h.Mode, Link: h.Linkname,
-			UID: h.Uid, GID: h.Gid, MTime: h.ModTime.Unix(), Body: string(b), Uname: h.Uname + h.Gname})
+			UID: h.Uid, GID: h.Gid, MTime: h.ModTime.Unix(), Body: e.Body, Uname: h.Uname + h.Gname})
 	}
+	return out
 }
 
 // summary renders entries one per line as "name type mode [-> link] [body]".

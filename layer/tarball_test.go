@@ -13,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ulikunitz/xz"
 
 	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
@@ -267,7 +266,7 @@ func TestTarballInputs(t *testing.T) {
 		{"plain named .gz", "x.tar.gz", plain, nil, nil, ""},
 		{"gzip named .tar", "x.tar", gz, nil, nil, ""},
 		{"zstd named .tgz", "x.tgz", zs, nil, nil, ""},
-		{"xz named .tar", "x.tar", xzBytes(t, plain), nil, nil, ""},
+		{"xz named .tar", "x.tar", tartest.Xz(t, plain), nil, nil, ""},
 		{"trailing garbage after tar is ignored", "x.tar", append(bytes.Clone(plain), []byte("garbage")...), nil, nil, ""},
 		{"lz4 refused", "x.tar.lz4", []byte{0x04, 0x22, 0x4d, 0x18, 0, 0, 0, 0}, nil, ErrUnsupportedCompression, "lz4"},
 		{"corrupt xz", "x.tar.xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0}, nil, nil, "x.tar.xz"},
@@ -303,17 +302,6 @@ func TestTarballInputs(t *testing.T) {
 			assert.ErrorContains(t, err, p, "Digest(): want the error to name the file")
 		})
 	}
-}
-
-func xzBytes(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw, err := xz.NewWriter(&buf)
-	require.NoError(t, err)
-	_, err = zw.Write(b)
-	require.NoError(t, err)
-	require.NoError(t, zw.Close())
-	return buf.Bytes()
 }
 
 func sha256Hex(b []byte) string {

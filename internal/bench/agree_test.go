@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,21 +39,14 @@ func tree(t *testing.T, l v1.Layer) []string {
 	require.NoError(t, err)
 	defer rc.Close()
 	var out []string
-	tr := tar.NewReader(rc)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
+	for _, e := range tartest.Read(t, rc) {
+		hdr := e.Header
 		if hdr.Typeflag == tar.TypeDir {
 			continue
 		}
-		h := sha256.New()
-		_, err = io.Copy(h, tr)
-		require.NoError(t, err)
+		sum := sha256.Sum256([]byte(e.Body))
 		out = append(out, strings.Join([]string{strings.TrimPrefix(hdr.Name, "./"), string(hdr.Typeflag), hdr.Linkname,
-			hex.EncodeToString(h.Sum(nil))[:12]}, " "))
+			hex.EncodeToString(sum[:])[:12]}, " "))
 	}
 	slices.Sort(out)
 	return out

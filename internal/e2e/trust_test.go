@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"io"
@@ -254,15 +253,10 @@ func tarNames(t testing.TB, l v1.Layer) []string {
 	require.NoError(t, err)
 	defer rc.Close()
 	var names []string
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return names
-		}
-		require.NoError(t, err)
-		names = append(names, h.Name)
+	for _, e := range tartest.Read(t, rc) {
+		names = append(names, e.Header.Name)
 	}
+	return names
 }
 
 func countOf(names []string, n string) int {

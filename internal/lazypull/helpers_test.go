@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"path"
@@ -117,20 +116,13 @@ func entriesOfFiles(files []tartest.Entry) []lazypull.Entry {
 // tarEntries reads a tar stream as entries, with each entry's content.
 func tarEntries(t testing.TB, r io.Reader) ([]lazypull.Entry, map[string][]byte) {
 	t.Helper()
-	tr := tar.NewReader(r)
 	var es []lazypull.Entry
 	contents := map[string][]byte{}
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return es, contents
-		}
-		require.NoError(t, err)
-		data, err := io.ReadAll(tr)
-		require.NoError(t, err)
-		es = append(es, entryOf(h, data))
-		contents[cleanName(h.Name)] = data
+	for _, e := range tartest.Read(t, r) {
+		es = append(es, entryOf(&e.Header, []byte(e.Body)))
+		contents[cleanName(e.Header.Name)] = []byte(e.Body)
 	}
+	return es, contents
 }
 
 // decompress decompresses a blob with the standard library's gzip reader

@@ -18,9 +18,10 @@
 //		tartest.Whiteout("app/old"),
 //	).WithFormat(tar.FormatPAX).Bytes(t)
 //
-// [Bytes] is the short form for a stream with the defaults. [Gzip] and
-// [Zstd] compress any bytes and [TempFile] writes them under the test's
-// temporary directory.
+// [Bytes] is the short form for a stream with the defaults. [Gzip],
+// [Zstd] and [Xz] compress any bytes and [TempFile] writes them under the
+// test's temporary directory. [Read] reads a stream back as entries, for
+// the checks of what the code under test wrote.
 //
 // For the streams archive/tar refuses to write (hand-made PAX records,
 // odd type flags, old GNU sparse entries), [RawHeader], [RawFile],

@@ -2,6 +2,7 @@ package tartest
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,24 +10,32 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
+	"github.com/ulikunitz/xz"
 )
 
 // Gzip returns b gzip-compressed at the default level.
 func Gzip(tb testing.TB, b []byte) []byte {
 	tb.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	_, err := zw.Write(b)
-	require.NoError(tb, err)
-	require.NoError(tb, zw.Close())
-	return buf.Bytes()
+	return compress(tb, b, func(w io.Writer) (io.WriteCloser, error) { return gzip.NewWriter(w), nil })
 }
 
 // Zstd returns b zstd-compressed at the default level.
 func Zstd(tb testing.TB, b []byte) []byte {
 	tb.Helper()
+	return compress(tb, b, func(w io.Writer) (io.WriteCloser, error) { return zstd.NewWriter(w) })
+}
+
+// Xz returns b xz-compressed.
+func Xz(tb testing.TB, b []byte) []byte {
+	tb.Helper()
+	return compress(tb, b, func(w io.Writer) (io.WriteCloser, error) { return xz.NewWriter(w) })
+}
+
+// compress returns b written through the compressor newWriter makes.
+func compress(tb testing.TB, b []byte, newWriter func(io.Writer) (io.WriteCloser, error)) []byte {
+	tb.Helper()
 	var buf bytes.Buffer
-	zw, err := zstd.NewWriter(&buf)
+	zw, err := newWriter(&buf)
 	require.NoError(tb, err)
 	_, err = zw.Write(b)
 	require.NoError(tb, err)

@@ -81,23 +81,24 @@ func (s Stream) header(e Entry) tar.Header {
 	return h
 }
 
-// WriteTo writes s as a tar stream, footer included, to w.
+// WriteTo writes s as a tar stream, footer included, to w. The stream is
+// made in memory first: w gets nothing when an entry is refused.
 func (s Stream) WriteTo(w io.Writer) (int64, error) {
-	cw := &countWriter{w: w}
-	tw := tar.NewWriter(cw)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
 	for _, e := range s.entries {
 		h := s.header(e)
 		if err := tw.WriteHeader(&h); err != nil {
-			return cw.n, fmt.Errorf("tartest: header of %q: %w", h.Name, err)
+			return 0, fmt.Errorf("tartest: header of %q: %w", h.Name, err)
 		}
 		if _, err := io.WriteString(tw, e.Body); err != nil {
-			return cw.n, fmt.Errorf("tartest: content of %q: %w", h.Name, err)
+			return 0, fmt.Errorf("tartest: content of %q: %w", h.Name, err)
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return cw.n, fmt.Errorf("tartest: closing the stream: %w", err)
+		return 0, fmt.Errorf("tartest: closing the stream: %w", err)
 	}
-	return cw.n, nil
+	return buf.WriteTo(w)
 }
 
 // Bytes returns s as a tar stream. It fails the test if archive/tar
@@ -108,15 +109,4 @@ func (s Stream) Bytes(tb testing.TB) []byte {
 	_, err := s.WriteTo(&buf)
 	require.NoError(tb, err)
 	return buf.Bytes()
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

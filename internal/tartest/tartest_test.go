@@ -3,7 +3,6 @@ package tartest_test
 import (
 	"archive/tar"
 	"bytes"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,31 +15,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ulikunitz/xz"
 
 	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
-
-// read is one entry as archive/tar reads it back.
-type read struct {
-	h    *tar.Header
-	body string
-}
-
-func readAll(t *testing.T, b []byte) []read {
-	t.Helper()
-	var out []read
-	tr := tar.NewReader(bytes.NewReader(b))
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		require.NoError(t, err, "reading the stream back")
-		body, err := io.ReadAll(tr)
-		require.NoError(t, err, "reading %s", h.Name)
-		out = append(out, read{h, string(body)})
-	}
-}
 
 func TestEntries(t *testing.T) {
 	mt := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -78,13 +56,13 @@ func TestEntries(t *testing.T) {
 			tar.Header{Typeflag: tar.TypeReg, Name: "f", Mode: 0o600, Size: 3, ModTime: tartest.DefaultModTime}, "abc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := readAll(t, tartest.Bytes(t, tc.e))
+			got := tartest.Read(t, bytes.NewReader(tartest.Bytes(t, tc.e)))
 			require.Len(t, got, 1)
-			h := got[0].h
+			h := got[0].Header
 			assert.Equal(t, tc.want, tar.Header{Typeflag: h.Typeflag, Name: h.Name, Linkname: h.Linkname, Mode: h.Mode,
 				Uid: h.Uid, Gid: h.Gid, Uname: h.Uname, Gname: h.Gname, Size: h.Size, ModTime: h.ModTime.UTC()},
 				"Bytes(%s) read back", tc.name)
-			assert.Equal(t, tc.body, got[0].body, "content of %s", tc.name)
+			assert.Equal(t, tc.body, got[0].Body, "content of %s", tc.name)
 		})
 	}
 }
@@ -94,12 +72,12 @@ func TestPAX(t *testing.T) {
 	e := base.WithPAX(map[string]string{"SCHILY.xattr.user.k": "v"})
 	assert.Equal(t, map[string]string{"comment": "one"}, base.Header.PAXRecords, "WithPAX changed the entry it was called on")
 
-	got := readAll(t, tartest.Bytes(t, tartest.Global(map[string]string{"comment": "global"}), e))
+	got := tartest.Read(t, bytes.NewReader(tartest.Bytes(t, tartest.Global(map[string]string{"comment": "global"}), e)))
 	require.Len(t, got, 2)
-	assert.Equal(t, byte(tar.TypeXGlobalHeader), got[0].h.Typeflag)
-	assert.Equal(t, "global", got[0].h.PAXRecords["comment"])
-	assert.Equal(t, "one", got[1].h.PAXRecords["comment"], "an entry's own record wins over the global one")
-	assert.Equal(t, "v", got[1].h.PAXRecords["SCHILY.xattr.user.k"])
+	assert.Equal(t, byte(tar.TypeXGlobalHeader), got[0].Header.Typeflag)
+	assert.Equal(t, "global", got[0].Header.PAXRecords["comment"])
+	assert.Equal(t, "one", got[1].Header.PAXRecords["comment"], "an entry's own record wins over the global one")
+	assert.Equal(t, "v", got[1].Header.PAXRecords["SCHILY.xattr.user.k"])
 }
 
 func TestStreamDefaults(t *testing.T) {
@@ -114,9 +92,9 @@ func TestStreamDefaults(t *testing.T) {
 	assert.Equal(t, tar.FormatPAX, hs[0].Format)
 
 	gnu := s.Append(tartest.File(strings.Repeat("n", 120), "x").WithFormat(tar.FormatGNU))
-	got := readAll(t, gnu.Bytes(t))
+	got := tartest.Read(t, bytes.NewReader(gnu.Bytes(t)))
 	require.Len(t, got, 3)
-	assert.Equal(t, tar.FormatGNU, got[2].h.Format, "an entry's own format wins")
+	assert.Equal(t, tar.FormatGNU, got[2].Header.Format, "an entry's own format wins")
 	assert.Len(t, s.Headers(), 2, "Append changed the stream it was called on")
 
 	var buf bytes.Buffer
@@ -149,9 +127,12 @@ func TestByteIdentical(t *testing.T) {
 }
 
 func TestRefused(t *testing.T) {
-	_, err := tartest.New(tartest.File("f", "x").WithFormat(tar.FormatUSTAR).WithPAX(map[string]string{"comment": "c"})).
-		WriteTo(io.Discard)
+	var buf bytes.Buffer
+	n, err := tartest.New(tartest.File("ok", "x"), tartest.File("f", "x").WithFormat(tar.FormatUSTAR).WithPAX(map[string]string{"comment": "c"})).
+		WriteTo(&buf)
 	assert.ErrorContains(t, err, `header of "f"`, "WriteTo of a USTAR entry with PAX records")
+	assert.Zero(t, n, "bytes WriteTo wrote before the refused entry")
+	assert.Zero(t, buf.Len(), "bytes WriteTo wrote before the refused entry")
 }
 
 func TestCompressAndTempFile(t *testing.T) {
@@ -170,11 +151,48 @@ func TestCompressAndTempFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, in, got, "unzstd(Zstd(b))")
 
+	xr, err := xz.NewReader(bytes.NewReader(tartest.Xz(t, in)))
+	require.NoError(t, err)
+	got, err = io.ReadAll(xr)
+	require.NoError(t, err)
+	assert.Equal(t, in, got, "unxz(Xz(b))")
+
 	p := tartest.TempFile(t, "in.tar", in)
 	assert.Equal(t, "in.tar", filepath.Base(p))
 	got, err = os.ReadFile(p)
 	require.NoError(t, err)
 	assert.Equal(t, in, got, "content of TempFile")
+}
+
+// TestRead: Read gives back what a stream holds, headers and contents,
+// in order.
+func TestRead(t *testing.T) {
+	mt := time.Unix(1600000000, 0).UTC()
+	got := tartest.Read(t, bytes.NewReader(tartest.New(
+		tartest.Dir("d/"),
+		tartest.File("d/f", "content").WithOwner(5, 6),
+		tartest.Symlink("d/l", "f"),
+	).WithModTime(mt).Bytes(t)))
+	require.Len(t, got, 3)
+	for i, want := range []struct {
+		typ        byte
+		name, link string
+		uid        int
+		body       string
+	}{
+		{tar.TypeDir, "d/", "", 0, ""},
+		{tar.TypeReg, "d/f", "", 5, "content"},
+		{tar.TypeSymlink, "d/l", "f", 0, ""},
+	} {
+		h := got[i].Header
+		assert.Equal(t, want.typ, h.Typeflag, "entry %d: type", i)
+		assert.Equal(t, want.name, h.Name, "entry %d: name", i)
+		assert.Equal(t, want.link, h.Linkname, "entry %d: link", i)
+		assert.Equal(t, want.uid, h.Uid, "entry %d: uid", i)
+		assert.Equal(t, mt, h.ModTime.UTC(), "entry %d: mtime", i)
+		assert.Equal(t, want.body, got[i].Body, "entry %d: content", i)
+	}
+	assert.Empty(t, tartest.Read(t, bytes.NewReader(tartest.Bytes(t))), "Read of an empty stream")
 }
 
 func TestPAXRecord(t *testing.T) {
@@ -196,21 +214,21 @@ func TestRaw(t *testing.T) {
 	)
 	assert.Zero(t, len(b)%512, "Raw's length is whole blocks")
 	assert.Equal(t, make([]byte, 1024), b[len(b)-1024:], "Raw ends with a footer")
-	got := readAll(t, b)
+	got := tartest.Read(t, bytes.NewReader(b))
 	require.Len(t, got, 2)
-	assert.Equal(t, "d/", got[0].h.Name)
-	assert.Equal(t, byte(tar.TypeDir), got[0].h.Typeflag)
-	assert.Equal(t, int64(0o644), got[0].h.Mode)
-	assert.Equal(t, tartest.DefaultModTime.Unix(), got[0].h.ModTime.Unix())
-	assert.Equal(t, "renamed", got[1].h.Name, "the hand-made PAX record renames the next entry")
-	assert.Equal(t, "body", got[1].body)
+	assert.Equal(t, "d/", got[0].Header.Name)
+	assert.Equal(t, byte(tar.TypeDir), got[0].Header.Typeflag)
+	assert.Equal(t, int64(0o644), got[0].Header.Mode)
+	assert.Equal(t, tartest.DefaultModTime.Unix(), got[0].Header.ModTime.Unix())
+	assert.Equal(t, "renamed", got[1].Header.Name, "the hand-made PAX record renames the next entry")
+	assert.Equal(t, "body", got[1].Body)
 }
 
 func TestGNUSparse(t *testing.T) {
 	b := tartest.Raw(tartest.GNUSparse(t, "s", 12, [][2]int64{{0, 2}, {10, 2}}, "abcd"))
-	got := readAll(t, b)
+	got := tartest.Read(t, bytes.NewReader(b))
 	require.Len(t, got, 1)
-	assert.Equal(t, "s", got[0].h.Name)
-	assert.Equal(t, int64(12), got[0].h.Size)
-	assert.Equal(t, "ab\x00\x00\x00\x00\x00\x00\x00\x00cd", got[0].body, "archive/tar expands the holes")
+	assert.Equal(t, "s", got[0].Header.Name)
+	assert.Equal(t, int64(12), got[0].Header.Size)
+	assert.Equal(t, "ab\x00\x00\x00\x00\x00\x00\x00\x00cd", got[0].Body, "archive/tar expands the holes")
 }
