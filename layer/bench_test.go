@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -21,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // goTarball returns a gzip tarball of the local GOROOT with names under
@@ -66,17 +66,7 @@ func writeGoTarball(w io.Writer, goroot string) (int64, error) {
 	}
 	cw := &countWriter{w: zw}
 	tw := tar.NewWriter(cw)
-	mt := time.Date(2025, 8, 1, 0, 0, 0, 0, time.UTC)
-	err = filepath.WalkDir(goroot, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(goroot, p)
-		if err != nil {
-			return err
-		}
-		return writeGoEntry(tw, p, path.Join("go", filepath.ToSlash(rel)), d, mt)
-	})
+	err = tartest.WriteTree(tw, goroot, "go", time.Date(2025, 8, 1, 0, 0, 0, 0, time.UTC), tar.FormatUnknown)
 	if err != nil {
 		return 0, err
 	}
@@ -84,42 +74,6 @@ func writeGoTarball(w io.Writer, goroot string) (int64, error) {
 		return 0, err
 	}
 	return cw.n, nil
-}
-
-// writeGoEntry writes the file, directory or symlink p to tw as name,
-// with the mtime mt; other kinds of files are left out.
-func writeGoEntry(tw *tar.Writer, p, name string, d fs.DirEntry, mt time.Time) error {
-	fi, err := d.Info()
-	if err != nil {
-		return err
-	}
-	h := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), ModTime: mt}
-	switch {
-	case d.IsDir():
-		h.Typeflag, h.Name = tar.TypeDir, name+"/"
-	case d.Type()&fs.ModeSymlink != 0:
-		h.Typeflag = tar.TypeSymlink
-		if h.Linkname, err = os.Readlink(p); err != nil {
-			return err
-		}
-	case d.Type().IsRegular():
-		h.Typeflag, h.Size = tar.TypeReg, fi.Size()
-	default:
-		return nil
-	}
-	if err := tw.WriteHeader(h); err != nil {
-		return err
-	}
-	if h.Typeflag != tar.TypeReg {
-		return nil
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(tw, f)
-	return err
 }
 
 // heapSampler tracks the peak HeapInuse above a baseline.

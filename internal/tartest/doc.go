@@ -23,6 +23,9 @@
 // test's temporary directory. [Read] reads a stream back as entries, for
 // the checks of what the code under test wrote.
 //
+// [WriteTree] streams a real host tree (GOROOT, say) into a tar.Writer
+// with fixed times and owners, for the large inputs of benchmarks.
+//
 // For the streams archive/tar refuses to write (hand-made PAX records,
 // odd type flags, old GNU sparse entries), [RawHeader], [RawFile],
 // [GNUSparse], [PAXRecord] and [Raw] build the 512-byte blocks by hand.

@@ -3,7 +3,9 @@ package tartest_test
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -231,4 +233,48 @@ func TestGNUSparse(t *testing.T) {
 	assert.Equal(t, "s", got[0].Header.Name)
 	assert.Equal(t, int64(12), got[0].Header.Size)
 	assert.Equal(t, "ab\x00\x00\x00\x00\x00\x00\x00\x00cd", got[0].Body, "archive/tar expands the holes")
+}
+
+// TestWriteTree: a host tree is written in lexical order under the
+// prefix, with the host's permission bits and nothing else of the host.
+func TestWriteTree(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "b", "sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "a.txt"), []byte("a"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "b", "sub", "x"), []byte("xx"), 0o644))
+	for p, m := range map[string]os.FileMode{"": 0o755, "b": 0o750, "b/sub": 0o755, "a.txt": 0o600, "b/sub/x": 0o644} {
+		require.NoError(t, os.Chmod(filepath.Join(root, p), m)) // whatever the umask
+	}
+	require.NoError(t, os.Symlink("a.txt", filepath.Join(root, "l")))
+	if ln, err := net.Listen("unix", filepath.Join(root, "sock")); err == nil {
+		t.Cleanup(func() { ln.Close() })
+	}
+	mt := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		prefix string
+		want   []string
+	}{
+		{"go", []string{"go/ 5 0755", "go/a.txt 0 0600 a", "go/b/ 5 0750", "go/b/sub/ 5 0755", "go/b/sub/x 0 0644 xx", "go/l 2 0777 -> a.txt"}},
+		{"", []string{"a.txt 0 0600 a", "b/ 5 0750", "b/sub/ 5 0755", "b/sub/x 0 0644 xx", "l 2 0777 -> a.txt"}},
+	} {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		require.NoError(t, tartest.WriteTree(tw, root, tc.prefix, mt, tar.FormatPAX), "WriteTree(prefix %q)", tc.prefix)
+		require.NoError(t, tw.Close())
+		var got []string
+		for _, e := range tartest.Read(t, &buf) {
+			h := e.Header
+			line := fmt.Sprintf("%s %c %04o", h.Name, h.Typeflag, h.Mode)
+			if h.Linkname != "" {
+				line += " -> " + h.Linkname
+			}
+			if e.Body != "" {
+				line += " " + e.Body
+			}
+			got = append(got, line)
+			assert.Equal(t, mt, h.ModTime.UTC(), "mtime of %s", h.Name)
+			assert.Equal(t, [2]int{0, 0}, [2]int{h.Uid, h.Gid}, "owner of %s", h.Name)
+		}
+		assert.Equal(t, tc.want, got, "WriteTree(prefix %q)", tc.prefix)
+	}
 }
