@@ -1,8 +1,9 @@
 // Package tartest builds tar streams for tests, in the spirit of
 // containerd's pkg/archive/tartest: a test says which entries a stream
 // holds and gets the bytes, compressed or not, in memory or in a
-// temporary file. Nothing is read from the host: times, owners and modes
-// are the ones the test gives, or fixed defaults.
+// temporary file. Times, owners and modes are the ones the test gives, or
+// fixed defaults, never the host's: the bytes are the same on every
+// machine.
 //
 // An [Entry] is a value. [File], [Dir], [Symlink], [Hardlink], [Whiteout],
 // [Opaque] and [Global] make the common kinds, the With methods return a
