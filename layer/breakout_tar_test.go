@@ -30,11 +30,8 @@ func bSummary(t testing.TB, l interface {
 	Uncompressed() (io.ReadCloser, error)
 }) string {
 	t.Helper()
-	rc, err := l.Uncompressed()
-	require.NoError(t, err, "Uncompressed()")
-	defer rc.Close()
 	var sb strings.Builder
-	for _, e := range tartest.Read(t, rc) {
+	for _, e := range tartest.ReadLayer(t, l) {
 		h := e.Header
 		fmt.Fprintf(&sb, "%s %c %04o", h.Name, h.Typeflag, h.Mode)
 		switch h.Typeflag {

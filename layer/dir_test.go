@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // tree creates files under root from a spec: "name" (file with its name as
@@ -152,12 +154,9 @@ func TestDirDevice(t *testing.T) {
 	chmod(t, filepath.Join(d, "null"), 0o666|os.ModeDevice|os.ModeCharDevice)
 	l, err := FromDir(d)
 	require.NoError(t, err)
-	rc, err := l.Uncompressed()
-	require.NoError(t, err)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	h, err := tr.Next()
-	require.NoError(t, err)
+	es := tartest.ReadLayer(t, l)
+	require.Len(t, es, 1, "entries")
+	h := es[0].Header
 	assert.Equal(t, tar.Header{Name: "null", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3},
 		tar.Header{Name: h.Name, Typeflag: h.Typeflag, Mode: h.Mode, Devmajor: h.Devmajor, Devminor: h.Devminor}, "the device's entry")
 }

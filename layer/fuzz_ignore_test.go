@@ -140,11 +140,8 @@ func keptFiles(t *testing.T, tmp string, s layer.Source) ([]string, error) {
 	if _, err := l.Digest(); err != nil {
 		return nil, err
 	}
-	rc, err := l.Uncompressed()
-	require.NoError(t, err, "Uncompressed()")
-	defer rc.Close()
 	var names []string
-	for _, e := range tartest.Read(t, rc) {
+	for _, e := range tartest.ReadLayer(t, l) {
 		if e.Header.Typeflag == tar.TypeReg {
 			names = append(names, e.Header.Name)
 		}

@@ -43,16 +43,12 @@ func (g got) String() string {
 // entries reads a layer's uncompressed tar.
 func entries(t testing.TB, l v1.Layer) []got {
 	t.Helper()
-	rc, err := l.Uncompressed()
-	require.NoError(t, err, "Uncompressed()")
-	defer rc.Close()
-	return readTar(t, rc)
+	return gotOf(tartest.ReadLayer(t, l))
 }
 
-func readTar(t testing.TB, r io.Reader) []got {
-	t.Helper()
+func gotOf(es []tartest.Entry) []got {
 	var out []got
-	for _, e := range tartest.Read(t, r) {
+	for _, e := range es {
 		h := e.Header
 		out = append(out, got{Name: h.Name, Type: h.Typeflag, Mode: h.Mode, Link: h.Linkname,
 			UID: h.Uid, GID: h.Gid, MTime: h.ModTime.Unix(), Body: e.Body, Uname: h.Uname + h.Gname})

@@ -232,12 +232,9 @@ func TestTarballMetadata(t *testing.T) {
 	} {
 		l, err := FromTarball(p, tc.opts...)
 		require.NoError(t, err)
-		rc, err := l.Uncompressed()
-		require.NoError(t, err, "%s: Uncompressed()", tc.name)
-		tr := tar.NewReader(rc)
-		h, err := tr.Next()
-		require.NoError(t, err)
-		require.NoError(t, rc.Close())
+		es := tartest.ReadLayer(t, l)
+		require.Len(t, es, 1, "%s: entries", tc.name)
+		h := es[0].Header
 		assert.Equal(t, tc.wantMTime, h.ModTime.Unix(), "%s: mtime", tc.name)
 		assert.Equal(t, [2]int{tc.wantUID, tc.wantGID}, [2]int{h.Uid, h.Gid}, "%s: uid, gid", tc.name)
 		assert.Equal(t, [2]string{}, [2]string{h.Uname, h.Gname}, "%s: owner names", tc.name)

@@ -35,11 +35,8 @@ func writeTarGz(t *testing.T, p string, es []tartest.Entry) {
 // tree lists a layer's non-directory entries as "name type mode sha".
 func tree(t *testing.T, l v1.Layer) []string {
 	t.Helper()
-	rc, err := l.Uncompressed()
-	require.NoError(t, err)
-	defer rc.Close()
 	var out []string
-	for _, e := range tartest.Read(t, rc) {
+	for _, e := range tartest.ReadLayer(t, l) {
 		hdr := e.Header
 		if hdr.Typeflag == tar.TypeDir {
 			continue

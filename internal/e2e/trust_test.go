@@ -249,11 +249,8 @@ func TestDockerImageInOCILayout(t *testing.T) {
 // tarNames lists the entry names of a layer's tar.
 func tarNames(t testing.TB, l v1.Layer) []string {
 	t.Helper()
-	rc, err := l.Uncompressed()
-	require.NoError(t, err)
-	defer rc.Close()
 	var names []string
-	for _, e := range tartest.Read(t, rc) {
+	for _, e := range tartest.ReadLayer(t, l) {
 		names = append(names, e.Header.Name)
 	}
 	return names

@@ -21,8 +21,8 @@
 //
 // [Bytes] is the short form for a stream with the defaults. [Gzip],
 // [Zstd] and [Xz] compress any bytes and [TempFile] writes them under the
-// test's temporary directory. [Read] reads a stream back as entries, for
-// the checks of what the code under test wrote.
+// test's temporary directory. [Read] and [ReadLayer] read a stream back
+// as entries, for the checks of what the code under test wrote.
 //
 // [WriteTree] streams a real host tree (GOROOT, say) into a tar.Writer
 // with fixed times and owners, for the large inputs of benchmarks.

@@ -28,3 +28,15 @@ func Read(tb testing.TB, r io.Reader) []Entry {
 		out = append(out, Entry{Header: *h, Body: string(b)})
 	}
 }
+
+// ReadLayer reads the uncompressed tar of a layer (a go-containerregistry
+// v1.Layer, or anything with its Uncompressed method) with [Read].
+func ReadLayer(tb testing.TB, l interface {
+	Uncompressed() (io.ReadCloser, error)
+}) []Entry {
+	tb.Helper()
+	rc, err := l.Uncompressed()
+	require.NoError(tb, err, "Uncompressed()")
+	defer rc.Close()
+	return Read(tb, rc)
+}

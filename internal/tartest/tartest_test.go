@@ -278,3 +278,18 @@ func TestWriteTree(t *testing.T) {
 		assert.Equal(t, tc.want, got, "WriteTree(prefix %q)", tc.prefix)
 	}
 }
+
+// uncompressed is a layer whose uncompressed tar is b.
+type uncompressed []byte
+
+func (b uncompressed) Uncompressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+func TestReadLayer(t *testing.T) {
+	got := tartest.ReadLayer(t, uncompressed(tartest.Bytes(t, tartest.File("f", "x"), tartest.Dir("d/"))))
+	require.Len(t, got, 2)
+	assert.Equal(t, "f", got[0].Header.Name)
+	assert.Equal(t, "x", got[0].Body)
+	assert.Equal(t, "d/", got[1].Header.Name)
+}
