@@ -2,8 +2,7 @@
 // containerd's pkg/archive/tartest: a test says which entries a stream
 // holds and gets the bytes, compressed or not, in memory or in a
 // temporary file. Times, owners and modes are the ones the test gives, or
-// fixed defaults, never the host's: the bytes are the same on every
-// machine.
+// fixed defaults: the bytes are the same on every machine.
 //
 // An [Entry] is a value. [File], [Dir], [Symlink], [Hardlink], [Whiteout],
 // [Opaque] and [Global] make the common kinds, the With methods return a
@@ -24,8 +23,9 @@
 // test's temporary directory. [Read] and [ReadLayer] read a stream back
 // as entries, for the checks of what the code under test wrote.
 //
-// [WriteTree] streams a real host tree (GOROOT, say) into a tar.Writer
-// with fixed times and owners, for the large inputs of benchmarks.
+// [WriteTree] streams a real host tree (GOROOT, say) into a tar.Writer,
+// with the host's permission bits but fixed times and owners, for the
+// large inputs of benchmarks.
 //
 // For the streams archive/tar refuses to write (hand-made PAX records,
 // odd type flags, old GNU sparse entries), [RawHeader], [RawFile],
