@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/stevedore-dev/stevedore/internal/compress"
 	"github.com/stevedore-dev/stevedore/internal/mediatype"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 
 	"github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -38,36 +39,25 @@ type tarFile struct {
 	link string // its link target
 }
 
-// tarBytes builds an uncompressed tar with fixed mtimes and owners.
+// tarBytes builds an uncompressed PAX tar of files with tartest: mtime
+// 0, owner 0:0, mode 0644 where a file sets none.
 func tarBytes(t testing.TB, files ...tarFile) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range files {
-		h := &tar.Header{Name: f.name, Mode: f.mode, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
-		if h.Mode == 0 {
-			h.Mode = 0o644
-		}
+	ents := make([]tartest.Entry, len(files))
+	for i, f := range files {
+		e := tartest.File(f.name, f.body)
 		switch {
 		case f.typ != 0:
-			h.Typeflag, h.Linkname = f.typ, f.link
+			e = tartest.Entry{Header: tar.Header{Typeflag: f.typ, Name: f.name, Linkname: f.link}}
 		case f.dir:
-			h.Typeflag = tar.TypeDir
-		default:
-			h.Typeflag = tar.TypeReg
-			h.Size = int64(len(f.body))
+			e = tartest.Dir(f.name)
 		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
+		if f.mode == 0 {
+			f.mode = 0o644
 		}
-		if _, err := io.WriteString(tw, f.body); err != nil {
-			t.Fatal(err)
-		}
+		ents[i] = e.WithMode(f.mode)
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return tartest.New(ents...).WithModTime(time.Unix(0, 0)).WithFormat(tar.FormatPAX).Bytes(t)
 }
 
 // tarLayer is a ggcr tarball layer of files, with the media type mt and

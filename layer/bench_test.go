@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -17,10 +15,12 @@ import (
 	"testing"
 	"time"
 
-	kgzip "github.com/klauspost/compress/gzip"
-
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	kgzip "github.com/klauspost/compress/gzip"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // goTarball returns a gzip tarball of the local GOROOT with names under
@@ -46,68 +46,34 @@ func goTarball(b *testing.B) (string, int64) {
 			}
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, os.MkdirAll(dir, 0o755))
 	tmp, err := os.CreateTemp(dir, "gen-*")
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer os.Remove(tmp.Name())
-	zw, _ := kgzip.NewWriterLevel(tmp, kgzip.DefaultCompression)
+	n, err := writeGoTarball(tmp, goroot)
+	require.NoError(b, errors.Join(err, tmp.Close()), "generating %s", p)
+	require.NoError(b, os.Rename(tmp.Name(), p))
+	require.NoError(b, os.WriteFile(sizeFile, []byte(fmt.Sprint(n)), 0o644))
+	return p, n
+}
+
+// writeGoTarball writes the tree goroot to w as a gzip tar with names
+// under "go/" and a fixed mtime, and returns the size of the tar.
+func writeGoTarball(w io.Writer, goroot string) (int64, error) {
+	zw, err := kgzip.NewWriterLevel(w, kgzip.DefaultCompression)
+	if err != nil {
+		return 0, err
+	}
 	cw := &countWriter{w: zw}
 	tw := tar.NewWriter(cw)
-	mt := time.Date(2025, 8, 1, 0, 0, 0, 0, time.UTC)
-	err = filepath.WalkDir(goroot, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(goroot, p)
-		name := path.Join("go", filepath.ToSlash(rel))
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		h := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), ModTime: mt}
-		switch {
-		case d.IsDir():
-			h.Typeflag, h.Name = tar.TypeDir, name+"/"
-		case d.Type()&fs.ModeSymlink != 0:
-			h.Typeflag = tar.TypeSymlink
-			if h.Linkname, err = os.Readlink(p); err != nil {
-				return err
-			}
-		case d.Type().IsRegular():
-			h.Typeflag, h.Size = tar.TypeReg, fi.Size()
-		default:
-			return nil
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if h.Typeflag == tar.TypeReg {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if _, err := io.Copy(tw, f); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		err = errors.Join(tw.Close(), zw.Close(), tmp.Close())
-	}
+	err = tartest.WriteTree(tw, goroot, "go", time.Date(2025, 8, 1, 0, 0, 0, 0, time.UTC), tar.FormatUnknown)
 	if err != nil {
-		b.Fatalf("generating %s: %v", p, err)
+		return 0, err
 	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		b.Fatal(err)
+	if err := errors.Join(tw.Close(), zw.Close()); err != nil {
+		return 0, err
 	}
-	os.WriteFile(sizeFile, []byte(fmt.Sprint(cw.n)), 0o644)
-	return p, cw.n
+	return cw.n, nil
 }
 
 // heapSampler tracks the peak HeapInuse above a baseline.
@@ -218,9 +184,7 @@ func measureLayer(b *testing.B, tarSize int64, mk func() (v1.Layer, error)) floa
 		b.StartTimer()
 		start := time.Now()
 		l, err := mk()
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		consume(b, l)
 		total += time.Since(start)
 		b.StopTimer()
@@ -235,22 +199,15 @@ func measureLayer(b *testing.B, tarSize int64, mk func() (v1.Layer, error)) floa
 
 // consume reads what a push needs: Digest, DiffID, all of Compressed.
 func consume(b *testing.B, l v1.Layer) {
-	if _, err := l.Digest(); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := l.DiffID(); err != nil {
-		b.Fatal(err)
-	}
+	_, err := l.Digest()
+	require.NoError(b, err, "Digest()")
+	_, err = l.DiffID()
+	require.NoError(b, err, "DiffID()")
 	rc, err := l.Compressed()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := io.Copy(io.Discard, rc); err != nil {
-		b.Fatal(err)
-	}
-	if err := rc.Close(); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err, "Compressed()")
+	_, err = io.Copy(io.Discard, rc)
+	require.NoError(b, err, "reading Compressed()")
+	require.NoError(b, rc.Close())
 }
 
 // reRooted is the opener a hand-rolled ggcr program writes: gunzip the

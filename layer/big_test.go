@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // genFS is an fs.FS holding one file, "big", of the given size whose
@@ -151,19 +154,15 @@ func TestMemoryFlat1GiB(t *testing.T) {
 		start := time.Now()
 		peak := peakHeap(func() {
 			v, err := New(context.Background(), []Source{FS(genFS{1 << 30})}, WithCompression(c), WithTempDir(t.TempDir()))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			l = v.(*layer)
-			if _, err := l.Digest(); err != nil {
-				t.Fatal(err)
-			}
+			_, err = l.Digest()
+			require.NoError(t, err, "Digest()")
 		})
-		size, _ := l.Size()
+		size, err := l.Size()
+		require.NoError(t, err, "Size()")
 		t.Logf("%v: 1 GiB layer (%d MB compressed) in %v, peak heap growth %.1f MiB", c, size>>20, time.Since(start).Round(time.Millisecond), float64(peak)/(1<<20))
-		if peak > 32<<20 {
-			t.Errorf("%v: building a 1 GiB layer grew the heap by %d MiB, want at most 32 MiB", c, peak>>20)
-		}
+		assert.LessOrEqual(t, peak>>20, uint64(32), "%v: MiB the heap grew by building a 1 GiB layer", c)
 	}
 }
 
@@ -178,41 +177,29 @@ func TestHugeFile(t *testing.T) {
 	d := t.TempDir()
 	p := filepath.Join(d, "huge")
 	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if err := f.Truncate(size); err != nil {
 		t.Skipf("sparse file: %v", err)
 	}
-	f.Close()
+	require.NoError(t, f.Close())
 	l, err := FromDir(d, WithRoot("/data"), WithTempDir(t.TempDir()), WithCompression(Zstd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Digest(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	_, err = l.Digest()
+	require.NoError(t, err, "Digest()")
 	rc, err := l.Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "Uncompressed()")
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("no entry for the huge file: %v", err)
-		}
+		require.NoError(t, err, "no entry for the huge file")
 		if h.Name != "data/huge" {
 			continue
 		}
-		if h.Size != size {
-			t.Errorf("header size = %d, want %d", h.Size, int64(size))
-		}
+		assert.Equal(t, int64(size), h.Size, "header size")
 		n, err := io.Copy(io.Discard, tr)
-		if err != nil || n != size {
-			t.Errorf("content = %d bytes, %v; want %d", n, err, int64(size))
-		}
+		require.NoError(t, err, "reading the content")
+		assert.Equal(t, int64(size), n, "bytes of content")
 		break
 	}
 }

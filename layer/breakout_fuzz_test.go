@@ -4,7 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path"
@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/layer"
 )
 
@@ -19,11 +22,8 @@ import (
 // directories, symlinks and hardlinks (one entry per line: a kind letter
 // f, d, l or h, a space, the name, and for links a space and the target),
 // with fuzzed WithStripComponents and WithRoot, and extracts every layer
-// that builds the way a naive extractor would, checking that it never
-// could write outside the root: every name is clean and relative, no
-// entry is placed under a name that is a symlink at that point of the
-// stream, and every hardlink points at a regular file placed earlier,
-// through no symlink.
+// that builds the way a naive extractor would (checkNaiveExtract),
+// checking that it never could write outside the root.
 func FuzzLayerSafety(f *testing.F) {
 	f.Add("d a/\nf a/b\nl a/l /etc\nf a/l/passwd", uint8(0), "")
 	f.Add("l a /etc\nd a/\nf a/passwd\nh a/h a/passwd", uint8(0), "/usr/local")
@@ -33,43 +33,12 @@ func FuzzLayerSafety(f *testing.F) {
 	f.Add("f /abs\nd /abs/\nf /abs/x", uint8(2), "a/b")
 	dirTmp := f.TempDir()
 	f.Fuzz(func(t *testing.T, spec string, strip uint8, root string) {
-		var ents []bEnt
-		for _, line := range strings.Split(spec, "\n") {
-			fields := strings.SplitN(line, " ", 3)
-			if len(fields) < 2 || fields[1] == "" {
-				continue
-			}
-			switch fields[0] {
-			case "f":
-				ents = append(ents, bReg(fields[1], "x"))
-			case "d":
-				ents = append(ents, bDir(fields[1]))
-			case "l", "h":
-				if len(fields) < 3 || fields[2] == "" {
-					continue
-				}
-				if fields[0] == "l" {
-					ents = append(ents, bSym(fields[1], fields[2]))
-				} else {
-					ents = append(ents, bLink(fields[1], fields[2]))
-				}
-			}
-		}
 		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		for _, e := range ents {
-			if err := tw.WriteHeader(e.h); err != nil {
-				return // a name archive/tar cannot write
-			}
-			io.WriteString(tw, e.body)
-		}
-		if tw.Close() != nil {
-			return
+		if _, err := tartest.New(specEntries(spec)...).WriteTo(&buf); err != nil {
+			return // a name archive/tar cannot write
 		}
 		p := filepath.Join(dirTmp, "in.tar")
-		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o644))
 		opts := []layer.SourceOption{layer.WithStripComponents(int(strip % 3))}
 		if root != "" {
 			opts = append(opts, layer.WithRoot(root))
@@ -82,48 +51,78 @@ func FuzzLayerSafety(f *testing.F) {
 			return
 		}
 		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "Uncompressed()")
 		defer rc.Close()
-		kind := map[string]byte{} // what each name is at this point of the stream
-		through := func(name string) string {
-			for i := range len(name) {
-				if name[i] == '/' && kind[name[:i]] == tar.TypeSymlink {
-					return name[:i]
-				}
-			}
-			return ""
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			if err != nil {
-				t.Fatalf("the layer is not a valid tar: %v", err)
-			}
-			name := strings.TrimSuffix(h.Name, "/")
-			if name == "" || path.Clean(name) != name || path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
-				t.Fatalf("spec %q strip %d root %q: entry %q is not clean and relative", spec, strip%3, root, h.Name)
-			}
-			if s := through(name); s != "" {
-				t.Fatalf("spec %q strip %d root %q: entry %q is placed through the symlink %q", spec, strip%3, root, h.Name, s)
-			}
-			if h.Typeflag == tar.TypeLink {
-				if kind[h.Linkname] != tar.TypeReg {
-					t.Fatalf("spec %q strip %d root %q: hardlink %q to %q, which is not an earlier regular file", spec, strip%3, root, h.Name, h.Linkname)
-				}
-				if s := through(h.Linkname); s != "" {
-					t.Fatalf("spec %q strip %d root %q: hardlink %q target %q goes through the symlink %q", spec, strip%3, root, h.Name, h.Linkname, s)
-				}
-			}
-			k := h.Typeflag
-			if k == tar.TypeLink {
-				k = tar.TypeReg
-			}
-			kind[name] = k
-		}
+		checkNaiveExtract(t, fmt.Sprintf("spec %q strip %d root %q", spec, strip%3, root), rc)
 	})
+}
+
+// specEntries parses FuzzLayerSafety's spec: one entry per line, a kind
+// letter f, d, l or h, a space, the name, and for links a space and the
+// target. Lines it cannot read are skipped.
+func specEntries(spec string) []tartest.Entry {
+	var ents []tartest.Entry
+	for _, line := range strings.Split(spec, "\n") {
+		fields := strings.SplitN(line, " ", 3)
+		if len(fields) < 2 || fields[1] == "" {
+			continue
+		}
+		switch fields[0] {
+		case "f":
+			ents = append(ents, tartest.File(fields[1], "x"))
+		case "d":
+			ents = append(ents, tartest.Dir(fields[1]))
+		case "l", "h":
+			if len(fields) < 3 || fields[2] == "" {
+				continue
+			}
+			if fields[0] == "l" {
+				ents = append(ents, tartest.Symlink(fields[1], fields[2]))
+			} else {
+				ents = append(ents, tartest.Hardlink(fields[1], fields[2]))
+			}
+		}
+	}
+	return ents
+}
+
+// checkNaiveExtract reads the layer tar r as a naive extractor would and
+// fails the test if it could write outside the root: every name is clean
+// and relative, no entry is placed under a name that is a symlink at that
+// point of the stream, and every hardlink points at a regular file placed
+// earlier, through no symlink. what names the input in failures.
+func checkNaiveExtract(t *testing.T, what string, r io.Reader) {
+	t.Helper()
+	kind := map[string]byte{} // what each name is at this point of the stream
+	through := func(name string) string {
+		for i := range len(name) {
+			if name[i] == '/' && kind[name[:i]] == tar.TypeSymlink {
+				return name[:i]
+			}
+		}
+		return ""
+	}
+	for _, e := range tartest.Read(t, r) {
+		h := e.Header
+		name := strings.TrimSuffix(h.Name, "/")
+		if name == "" || path.Clean(name) != name || path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
+			t.Fatalf("%s: entry %q is not clean and relative", what, h.Name)
+		}
+		if s := through(name); s != "" {
+			t.Fatalf("%s: entry %q is placed through the symlink %q", what, h.Name, s)
+		}
+		if h.Typeflag == tar.TypeLink {
+			if kind[h.Linkname] != tar.TypeReg {
+				t.Fatalf("%s: hardlink %q to %q, which is not an earlier regular file", what, h.Name, h.Linkname)
+			}
+			if s := through(h.Linkname); s != "" {
+				t.Fatalf("%s: hardlink %q target %q goes through the symlink %q", what, h.Name, h.Linkname, s)
+			}
+		}
+		k := h.Typeflag
+		if k == tar.TypeLink {
+			k = tar.TypeReg
+		}
+		kind[name] = k
+	}
 }

@@ -1,9 +1,6 @@
 package layer_test
 
 import (
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"archive/tar"
 	"bytes"
 	"context"
@@ -12,13 +9,17 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/klauspost/compress/gzip"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/layer"
 )
 
@@ -30,14 +31,14 @@ import (
 // given as the exact list of entries the layer holds.
 func TestBreakout(t *testing.T) {
 	long := strings.Repeat("l", 120) + "/" + strings.Repeat("n", 130) // 251 characters
-	plain := bTar(t, bReg("f", "hello"))
-	gz := bGzip(t, plain)
-	zs := bZstd(t, plain)
+	plain := tartest.Bytes(t, tartest.File("f", "hello"))
+	gz := tartest.Gzip(t, plain)
+	zs := tartest.Zstd(t, plain)
 	badCRC := bytes.Clone(gz)
 	badCRC[len(badCRC)-8] ^= 0xff // the CRC-32 of the gzip trailer
 	badISize := bytes.Clone(gz)
 	badISize[len(badISize)-1] ^= 0xff // the length of the gzip trailer
-	bomb := bGzip(t, bTar(t, bReg("zeros", strings.Repeat("\x00", 16<<20))))
+	bomb := tartest.Gzip(t, tartest.Bytes(t, tartest.File("zeros", strings.Repeat("\x00", 16<<20))))
 
 	for _, tc := range []struct {
 		name string
@@ -62,96 +63,96 @@ func TestBreakout(t *testing.T) {
 		// Names that leave the root.
 		{
 			name: "dotdot name", why: "names leaving the root through .. are refused",
-			in:      bTar(t, bReg("../evil", "x")),
+			in:      tartest.Bytes(t, tartest.File("../evil", "x")),
 			wantErr: layer.ErrEscapesRoot, names: []string{`"../evil"`},
 		}, {
 			name: "dotdot after cleaning", why: "names are cleaned first, then checked",
-			in:      bTar(t, bReg("a/b/../../../evil", "x")),
+			in:      tartest.Bytes(t, tartest.File("a/b/../../../evil", "x")),
 			wantErr: layer.ErrEscapesRoot, names: []string{`"a/b/../../../evil"`},
 		}, {
 			name: "dot-slash dotdot", why: "a leading ./ does not hide ..",
-			in:      bTar(t, bReg("./../evil", "x")),
+			in:      tartest.Bytes(t, tartest.File("./../evil", "x")),
 			wantErr: layer.ErrEscapesRoot, names: []string{`"./../evil"`},
 		}, {
 			name: "bare dotdot directory", why: "the parent of the root is refused",
-			in:      bTar(t, bDir("../")),
+			in:      tartest.Bytes(t, tartest.Dir("../")),
 			wantErr: layer.ErrEscapesRoot, names: []string{`"../"`},
 		}, {
 			name: "absolute dotdot", why: "a leading / is dropped, the rest must stay inside",
-			in:      bTar(t, bReg("/../etc/passwd", "x")),
+			in:      tartest.Bytes(t, tartest.File("/../etc/passwd", "x")),
 			wantErr: layer.ErrEscapesRoot, names: []string{`"/../etc/passwd"`},
 		}, {
 			name: "absolute names", why: "absolute names are taken relative to the root (documented)",
-			in:   bTar(t, bReg("/etc/passwd", "root"), bReg("//tmp//x", "y")),
+			in:   tartest.Bytes(t, tartest.File("/etc/passwd", "root"), tartest.File("//tmp//x", "y")),
 			want: "etc/ 5 0755\netc/passwd 0 0644 \"root\"\ntmp/ 5 0755\ntmp/x 0 0644 \"y\"\n",
 		}, {
 			name: "absolute names under a root", why: "absolute names stay under WithRoot",
-			in:   bTar(t, bReg("/etc/passwd", "root")),
+			in:   tartest.Bytes(t, tartest.File("/etc/passwd", "root")),
 			opts: []layer.SourceOption{layer.WithRoot("/app")},
 			want: "app/ 5 0755\napp/etc/ 5 0755\napp/etc/passwd 0 0644 \"root\"\n",
 		}, {
 			name: "escape hidden by WithRoot", why: "names are checked before WithRoot joins them: ../etc under /usr/local is not usr/etc",
-			in:      bTar(t, bReg("../../etc/passwd", "x")),
+			in:      tartest.Bytes(t, tartest.File("../../etc/passwd", "x")),
 			opts:    []layer.SourceOption{layer.WithRoot("/usr/local")},
 			wantErr: layer.ErrEscapesRoot, names: []string{`"../../etc/passwd"`},
 		}, {
 			name: "escape hidden by WithStripComponents", why: "names are checked before components are stripped",
-			in:      bTar(t, bReg("go/../../etc/passwd", "x")),
+			in:      tartest.Bytes(t, tartest.File("go/../../etc/passwd", "x")),
 			opts:    []layer.SourceOption{layer.WithStripComponents(1), layer.WithRoot("/opt")},
 			wantErr: layer.ErrEscapesRoot, names: []string{`"go/../../etc/passwd"`},
 		}, {
 			name: "inner dotdot that stays inside, then strip", why: "cleaned names are stripped (safe rewrite)",
-			in:   bTar(t, bReg("a/x/../b/c", "x")),
+			in:   tartest.Bytes(t, tartest.File("a/x/../b/c", "x")),
 			opts: []layer.SourceOption{layer.WithStripComponents(2)},
 			want: "c 0 0644 \"x\"\n",
 		}, {
 			name: "backslashes are name characters", why: "tar names are slash-separated; on Linux ..\\x is one file name inside the root",
-			in:   bTar(t, bReg(`..\evil`, "x")),
+			in:   tartest.Bytes(t, tartest.File(`..\evil`, "x")),
 			want: `..\evil 0 0644 "x"` + "\n",
 		},
 
 		// Hardlinks.
 		{
 			name: "hardlink target dotdot", why: "hardlink targets are checked like names",
-			in:      bTar(t, bLink("a", "../../etc/shadow")),
+			in:      tartest.Bytes(t, tartest.Hardlink("a", "../../etc/shadow")),
 			wantErr: layer.ErrEscapesRoot, names: []string{`"a"`},
 		}, {
 			name: "hardlink target escape hidden by strip", why: "targets are cleaned and checked before stripping",
-			in:      bTar(t, bReg("pkg/f", "x"), bLink("pkg/h", "pkg/../../etc/shadow")),
+			in:      tartest.Bytes(t, tartest.File("pkg/f", "x"), tartest.Hardlink("pkg/h", "pkg/../../etc/shadow")),
 			opts:    []layer.SourceOption{layer.WithStripComponents(1)},
 			wantErr: layer.ErrEscapesRoot, names: []string{`"pkg/h"`},
 		}, {
 			name: "hardlink to an absolute name placed earlier", why: "absolute targets are rewritten like names (safe rewrite)",
-			in:   bTar(t, bReg("bin/a", "x"), bLink("bin/b", "/bin/a")),
+			in:   tartest.Bytes(t, tartest.File("bin/a", "x"), tartest.Hardlink("bin/b", "/bin/a")),
 			opts: []layer.SourceOption{layer.WithRoot("/opt")},
 			want: "opt/ 5 0755\nopt/bin/ 5 0755\nopt/bin/a 0 0644 \"x\"\nopt/bin/b 1 0644 -> opt/bin/a\n",
 		}, {
 			name: "hardlink to a host file", why: "a hardlink may only point at a file of the same layer",
-			in:      bTar(t, bLink("passwd", "/etc/passwd")),
+			in:      tartest.Bytes(t, tartest.Hardlink("passwd", "/etc/passwd")),
 			wantErr: layer.ErrLinkTarget, names: []string{`"passwd"`},
 		}, {
 			name: "hardlink to a later entry", why: "the target must be placed before the link",
-			in:      bTar(t, bLink("a", "b"), bReg("b", "x")),
+			in:      tartest.Bytes(t, tartest.Hardlink("a", "b"), tartest.File("b", "x")),
 			wantErr: layer.ErrLinkTarget, names: []string{`"a"`},
 		}, {
 			name: "hardlink to a missing entry", why: "the target must exist in the layer",
-			in:      bTar(t, bReg("x", "x"), bLink("a", "nope")),
+			in:      tartest.Bytes(t, tartest.File("x", "x"), tartest.Hardlink("a", "nope")),
 			wantErr: layer.ErrLinkTarget, names: []string{`"a"`, `"nope"`},
 		}, {
 			name: "hardlink to itself", why: "a link cannot be its own target",
-			in:      bTar(t, bLink("a", "a")),
+			in:      tartest.Bytes(t, tartest.Hardlink("a", "a")),
 			wantErr: layer.ErrLinkTarget, names: []string{`"a"`},
 		}, {
 			name: "hardlink to a symlink", why: "only regular files are hardlink targets (documented)",
-			in:      bTar(t, bSym("s", "/etc/passwd"), bLink("h", "s")),
+			in:      tartest.Bytes(t, tartest.Symlink("s", "/etc/passwd"), tartest.Hardlink("h", "s")),
 			wantErr: layer.ErrLinkTarget, names: []string{`"h"`},
 		}, {
 			name: "hardlink through a symlink", why: "l/passwd is not a file of the layer: l is a symlink",
-			in:      bTar(t, bSym("l", "/etc"), bLink("h", "l/passwd")),
+			in:      tartest.Bytes(t, tartest.Symlink("l", "/etc"), tartest.Hardlink("h", "l/passwd")),
 			wantErr: layer.ErrLinkTarget, names: []string{`"h"`},
 		}, {
 			name: "hardlink target excluded", why: "a target left out by a filter is missing",
-			in:      bTar(t, bReg("secret", "x"), bLink("pub", "secret")),
+			in:      tartest.Bytes(t, tartest.File("secret", "x"), tartest.Hardlink("pub", "secret")),
 			opts:    []layer.SourceOption{layer.WithExclude("secret")},
 			wantErr: layer.ErrLinkTarget, names: []string{`"pub"`},
 		},
@@ -159,130 +160,130 @@ func TestBreakout(t *testing.T) {
 		// Symlinks.
 		{
 			name: "file through an absolute symlink", why: "a -> /etc, then a/passwd would write the host's /etc/passwd on naive extraction",
-			in:      bTar(t, bSym("a", "/etc"), bReg("a/passwd", "x")),
+			in:      tartest.Bytes(t, tartest.Symlink("a", "/etc"), tartest.File("a/passwd", "x")),
 			wantErr: layer.ErrThroughSymlink, names: []string{`"a/passwd"`},
 		}, {
 			name: "file through a relative escaping symlink", why: "any earlier symlink in the path is refused",
-			in:      bTar(t, bSym("a", "../../../.."), bReg("a/tmp/x", "x")),
+			in:      tartest.Bytes(t, tartest.Symlink("a", "../../../.."), tartest.File("a/tmp/x", "x")),
 			wantErr: layer.ErrThroughSymlink, names: []string{`"a/tmp/x"`},
 		}, {
 			name: "directory through a symlink", why: "directories too",
-			in:      bTar(t, bSym("a", "/"), bDir("a/root/")),
+			in:      tartest.Bytes(t, tartest.Symlink("a", "/"), tartest.Dir("a/root/")),
 			wantErr: layer.ErrThroughSymlink, names: []string{`"a/root/"`},
 		}, {
 			name: "directory replaced by a symlink, then a file through it", why: "the latest placement of a name decides",
-			in:      bTar(t, bDir("d/"), bSym("d", "/etc"), bReg("d/passwd", "x")),
+			in:      tartest.Bytes(t, tartest.Dir("d/"), tartest.Symlink("d", "/etc"), tartest.File("d/passwd", "x")),
 			wantErr: layer.ErrThroughSymlink, names: []string{`"d/passwd"`},
 		}, {
 			name: "symlink from another source, file under WithRoot through it", why: "sources of one layer share the placement checks",
 			before:  []layer.Source{layer.Files([]layer.File{{Path: "/usr/local", Mode: os.ModeSymlink, Linkname: "/etc"}})},
-			in:      bTar(t, bReg("passwd", "x")),
+			in:      tartest.Bytes(t, tartest.File("passwd", "x")),
 			opts:    []layer.SourceOption{layer.WithRoot("/usr/local")},
 			wantErr: layer.ErrThroughSymlink, names: []string{`"passwd"`, `"usr/local"`},
 		}, {
 			name: "symlink targets are kept as written", why: "symlinks are data: never followed, never rewritten (documented)",
-			in:   bTar(t, bSym("l", "../../../etc/shadow"), bSym("m", "/proc/self/root")),
+			in:   tartest.Bytes(t, tartest.Symlink("l", "../../../etc/shadow"), tartest.Symlink("m", "/proc/self/root")),
 			want: "l 2 0777 -> ../../../etc/shadow\nm 2 0777 -> /proc/self/root\n",
 		},
 
 		// Duplicates and replacements.
 		{
 			name: "duplicate file", why: "written once: the last wins, as extraction would have it",
-			in:   bTar(t, bReg("f", "one"), bReg("f", "two")),
+			in:   tartest.Bytes(t, tartest.File("f", "one"), tartest.File("f", "two")),
 			want: "f 0 0644 \"two\"\n",
 		}, {
 			name: "duplicate directory", why: "written once, in the first place, with the last header",
-			in:   bTar(t, bDir("d/").mode(0o700), bDir("d/").mode(0o777), bReg("d/f", "x")),
+			in:   tartest.Bytes(t, tartest.Dir("d/").WithMode(0o700), tartest.Dir("d/").WithMode(0o777), tartest.File("d/f", "x")),
 			want: "d/ 5 0777\nd/f 0 0644 \"x\"\n",
 		}, {
 			name: "directory replaced by a file", why: "the file replaces the directory, as extraction would have it",
-			in:   bTar(t, bDir("d/"), bReg("d", "x")),
+			in:   tartest.Bytes(t, tartest.Dir("d/"), tartest.File("d", "x")),
 			want: "d 0 0644 \"x\"\n",
 		}, {
 			name: "file under a file", why: "an entry under a non-directory is refused",
-			in:      bTar(t, bDir("d/"), bReg("d", "x"), bReg("d/y", "y")),
+			in:      tartest.Bytes(t, tartest.Dir("d/"), tartest.File("d", "x"), tartest.File("d/y", "y")),
 			wantErr: layer.ErrNotDir, names: []string{`"d/y"`},
 		},
 
 		// Special files.
 		{
 			name: "device nodes and fifos are kept", why: "char, block and fifo entries are kept (documented)",
-			in: bTar(t, bEnt{h: &tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}},
-				bEnt{h: &tar.Header{Typeflag: tar.TypeBlock, Name: "dev/sda", Mode: 0o660, Devmajor: 8}},
-				bEnt{h: &tar.Header{Typeflag: tar.TypeFifo, Name: "run/fifo", Mode: 0o600}}),
+			in: tartest.Bytes(t, tartest.Entry{Header: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}},
+				tartest.Entry{Header: tar.Header{Typeflag: tar.TypeBlock, Name: "dev/sda", Mode: 0o660, Devmajor: 8}},
+				tartest.Entry{Header: tar.Header{Typeflag: tar.TypeFifo, Name: "run/fifo", Mode: 0o600}}),
 			want: "dev/ 5 0755\ndev/null 3 0666 1,3\ndev/sda 4 0660 8,0\nrun/ 5 0755\nrun/fifo 6 0600\n",
 		}, {
 			name: "unknown entry type", why: "types that cannot be placed are refused",
-			in:      bTar(t, bEnt{h: &tar.Header{Typeflag: 'Z', Name: "weird", Mode: 0o644}}),
+			in:      tartest.Bytes(t, tartest.Entry{Header: tar.Header{Typeflag: 'Z', Name: "weird", Mode: 0o644}}),
 			wantErr: layer.ErrUnsupportedEntry, names: []string{`"weird"`},
 		}, {
 			name: "file named like the root", why: "a non-directory cannot be the root",
-			in:      bRaw(t, bRawHeader(t, "./", tar.TypeReg, []byte("x")), nil),
+			in:      tartest.Raw(tartest.RawFile("./", tar.TypeReg, []byte("x"))),
 			wantErr: layer.ErrUnsupportedEntry, names: []string{`"./"`},
 		},
 
 		// PAX, GNU and sparse headers.
 		{
 			name: "PAX path record escaping", why: "a PAX path overrides the header name and is checked the same",
-			in:      bRaw(t, bRawHeader(t, "PaxHeaders/innocent", tar.TypeXHeader, []byte(paxRecord("path", "../../evil"))), bTar(t, bReg("innocent", "x"))),
+			in:      slices.Concat(tartest.RawFile("PaxHeaders/innocent", tar.TypeXHeader, []byte(tartest.PAXRecord("path", "../../evil"))), tartest.Bytes(t, tartest.File("innocent", "x"))),
 			wantErr: layer.ErrEscapesRoot, names: []string{`"../../evil"`},
 		}, {
 			name: "PAX linkpath record escaping", why: "so does a PAX linkpath of a hardlink",
-			in:      bRaw(t, bRawHeader(t, "PaxHeaders/h", tar.TypeXHeader, []byte(paxRecord("linkpath", "../../../etc/shadow"))), bTar(t, bLink("h", "innocent"))),
+			in:      slices.Concat(tartest.RawFile("PaxHeaders/h", tar.TypeXHeader, []byte(tartest.PAXRecord("linkpath", "../../../etc/shadow"))), tartest.Bytes(t, tartest.Hardlink("h", "innocent"))),
 			wantErr: layer.ErrEscapesRoot, names: []string{`"h"`},
 		}, {
 			name: "PAX header too large", why: "archive/tar refuses PAX headers over 1 MiB; the error names the input",
-			in:      bRaw(t, bPAXBlock(t, "big", strings.Repeat("x", 1<<20+100)), nil),
+			in:      tartest.Raw(tartest.RawFile("PaxHeaders/big", tar.TypeXHeader, []byte(tartest.PAXRecord("comment", strings.Repeat("x", 1<<20+100)))), tartest.RawFile("big", tar.TypeReg, []byte("x"))),
 			wantErr: tar.ErrFieldTooLong, input: true,
 		}, {
 			name: "PAX record with a bad length", why: "malformed records are a header error naming the input",
-			in:      bRaw(t, bRawHeader(t, "PaxHeaders/x", tar.TypeXHeader, []byte("99999 path=x\n")), bTar(t, bReg("x", "x"))),
+			in:      slices.Concat(tartest.RawFile("PaxHeaders/x", tar.TypeXHeader, []byte("99999 path=x\n")), tartest.Bytes(t, tartest.File("x", "x"))),
 			wantErr: tar.ErrHeader, input: true,
 		}, {
 			name: "PAX size record far beyond the data", why: "content cut short is an error naming the entry",
-			in:      bRaw(t, bRawHeader(t, "PaxHeaders/f", tar.TypeXHeader, []byte(paxRecord("size", "1099511627776"))), bRawHeader(t, "f", tar.TypeReg, []byte("short"))),
+			in:      slices.Concat(tartest.RawFile("PaxHeaders/f", tar.TypeXHeader, []byte(tartest.PAXRecord("size", "1099511627776"))), tartest.RawFile("f", tar.TypeReg, []byte("short"))),
 			wantErr: io.ErrUnexpectedEOF, names: []string{`"f"`},
 		}, {
 			name: "PAX size record beyond the size limit", why: "WithSizeLimit counts header sizes before reading",
-			in:      bRaw(t, bRawHeader(t, "PaxHeaders/f", tar.TypeXHeader, []byte(paxRecord("size", "1099511627776"))), bRawHeader(t, "f", tar.TypeReg, []byte("short"))),
+			in:      slices.Concat(tartest.RawFile("PaxHeaders/f", tar.TypeXHeader, []byte(tartest.PAXRecord("size", "1099511627776"))), tartest.RawFile("f", tar.TypeReg, []byte("short"))),
 			opts:    []layer.SourceOption{layer.WithSizeLimit(1 << 20)},
 			wantErr: layer.ErrSizeLimit, names: []string{`"f"`},
 		}, {
 			name: "PAX path record with NUL", why: "archive/tar refuses NUL in PAX paths: a header error naming the input",
-			in:      bRaw(t, bRawHeader(t, "PaxHeaders/x", tar.TypeXHeader, []byte(paxRecord("path", "etc\x00passwd"))), bTar(t, bReg("x", "x"))),
+			in:      slices.Concat(tartest.RawFile("PaxHeaders/x", tar.TypeXHeader, []byte(tartest.PAXRecord("path", "etc\x00passwd"))), tartest.Bytes(t, tartest.File("x", "x"))),
 			wantErr: tar.ErrHeader, input: true,
 		}, {
 			name: "PAX negative size", why: "a negative size is a header error naming the input",
-			in:      bRaw(t, bRawHeader(t, "PaxHeaders/x", tar.TypeXHeader, []byte(paxRecord("size", "-5"))), bTar(t, bReg("x", "x"))),
+			in:      slices.Concat(tartest.RawFile("PaxHeaders/x", tar.TypeXHeader, []byte(tartest.PAXRecord("size", "-5"))), tartest.Bytes(t, tartest.File("x", "x"))),
 			wantErr: tar.ErrHeader, input: true,
 		}, {
 			name: "PAX linkpath on a symlink", why: "symlink targets are data, kept as written, never followed",
-			in:   bRaw(t, bRawHeader(t, "PaxHeaders/x", tar.TypeXHeader, []byte(paxRecord("linkpath", "/etc/shadow"))), bTar(t, bSym("x", "y"))),
+			in:   slices.Concat(tartest.RawFile("PaxHeaders/x", tar.TypeXHeader, []byte(tartest.PAXRecord("linkpath", "/etc/shadow"))), tartest.Bytes(t, tartest.Symlink("x", "y"))),
 			want: "x 2 0777 -> /etc/shadow\n",
 		}, {
 			name: "sparse map beyond the file", why: "a sparse map past the logical size is a header error",
-			in:      bRaw(t, bGNUSparse(t, "s", 4, [][2]int64{{10, 2}}, "ab"), nil),
+			in:      tartest.Raw(tartest.GNUSparse(t, "s", 4, [][2]int64{{10, 2}}, "ab")),
 			wantErr: tar.ErrHeader, input: true,
 		}, {
 			name: "whiteouts in a tarball source", why: "a tarball that is already a layer keeps its whiteouts; under WithRoot they act only below the root",
-			in:   bTar(t, bReg(".wh.old", ""), bReg("x/.wh..wh..opq", "")),
+			in:   tartest.Bytes(t, tartest.Whiteout("old"), tartest.Opaque("x")),
 			opts: []layer.SourceOption{layer.WithRoot("/usr/local")},
 			want: "usr/ 5 0755\nusr/local/ 5 0755\nusr/local/.wh.old 0 0644 \"\"\nusr/local/x/ 5 0755\nusr/local/x/.wh..wh..opq 0 0644 \"\"\n",
 		}, {
 			name: "GNU long name", why: "GNU long names are read and written back (as PAX)",
-			in:   bTar(t, bReg(long, "x").format(tar.FormatGNU)),
+			in:   tartest.Bytes(t, tartest.File(long, "x").WithFormat(tar.FormatGNU)),
 			want: strings.Repeat("l", 120) + "/ 5 0755\n" + long + " 0 0644 \"x\"\n",
 		}, {
 			name: "GNU long name escaping", why: "a long name is checked like any other",
-			in:      bTar(t, bReg(strings.Repeat("a/", 60)+strings.Repeat("../", 61)+"evil", "x").format(tar.FormatGNU)),
+			in:      tartest.Bytes(t, tartest.File(strings.Repeat("a/", 60)+strings.Repeat("../", 61)+"evil", "x").WithFormat(tar.FormatGNU)),
 			wantErr: layer.ErrEscapesRoot, names: []string{"evil\""},
 		}, {
 			name: "GNU sparse file", why: "sparse files are written as regular files with their holes (documented)",
-			in:   bRaw(t, bGNUSparse(t, "sparse", 12, [][2]int64{{0, 2}, {10, 2}}, "abcd"), nil),
+			in:   tartest.Raw(tartest.GNUSparse(t, "sparse", 12, [][2]int64{{0, 2}, {10, 2}}, "abcd")),
 			want: "sparse 0 0644 \"ab\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00cd\"\n",
 		}, {
 			name: "GNU sparse file expanding past the size limit", why: "sparse holes count against WithSizeLimit",
-			in:      bRaw(t, bGNUSparse(t, "holes", 1<<32, [][2]int64{{0, 2}, {1<<32 - 2, 2}}, "abcd"), nil),
+			in:      tartest.Raw(tartest.GNUSparse(t, "holes", 1<<32, [][2]int64{{0, 2}, {1<<32 - 2, 2}}, "abcd")),
 			opts:    []layer.SourceOption{layer.WithSizeLimit(1 << 20)},
 			wantErr: layer.ErrSizeLimit, names: []string{`"holes"`},
 		},
@@ -312,7 +313,7 @@ func TestBreakout(t *testing.T) {
 			want: "f 0 0644 \"hello\"\n",
 		}, {
 			name: "two gzip members", why: "concatenated gzip members are one stream (RFC 1952); data after the tar footer is ignored",
-			in:   append(bytes.Clone(gz), bGzip(t, []byte("second member"))...),
+			in:   append(bytes.Clone(gz), tartest.Gzip(t, []byte("second member"))...),
 			want: "f 0 0644 \"hello\"\n",
 		}, {
 			name: "gzip padded with zeros", why: "zero padding after the gzip stream (tape blocking, dd) is ignored, as gzip(1) and tar do",
@@ -355,19 +356,13 @@ func TestBreakout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "in.tar")
-			if err := os.WriteFile(p, tc.in, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(p, tc.in, 0o644))
 			srcs := append(append([]layer.Source{}, tc.before...), layer.Tarball(p, tc.opts...))
 			l, err := layer.New(context.Background(), srcs, layer.WithTempDir(t.TempDir()))
-			if err != nil {
-				t.Fatalf("layer.New(%s) = %v", tc.name, err)
-			}
+			require.NoError(t, err, "layer.New(%s)", tc.name)
 			_, err = l.Digest()
 			if tc.anyErr {
-				if err == nil || !strings.Contains(err.Error(), p) {
-					t.Fatalf("Digest() = %v, want an error naming %s (%s)", err, p, tc.why)
-				}
+				require.ErrorContains(t, err, p, "Digest(): want an error naming the tarball (%s)", tc.why)
 				return
 			}
 			if tc.wantErr != nil {
@@ -378,12 +373,8 @@ func TestBreakout(t *testing.T) {
 				bCheckErr(t, "Digest()", err, tc.wantErr, names)
 				return
 			}
-			if err != nil {
-				t.Fatalf("Digest() = %v, want a layer (%s)", err, tc.why)
-			}
-			if got := bSummary(t, l); got != tc.want {
-				t.Errorf("entries of %s =\n%s\nwant (%s)\n%s", tc.name, got, tc.why, tc.want)
-			}
+			require.NoError(t, err, "Digest(): want a layer (%s)", tc.why)
+			assert.Equal(t, tc.want, bSummary(t, l), "entries of %s (%s)", tc.name, tc.why)
 			assert.NoError(t, validate.Layer(l), "validate.Layer")
 		})
 	}
@@ -391,7 +382,7 @@ func TestBreakout(t *testing.T) {
 
 // TestBreakoutURL: downloads that are not what they claim.
 func TestBreakoutURL(t *testing.T) {
-	tgz := bGzip(t, bTar(t, bReg("f", strings.Repeat("data", 4096))))
+	tgz := tartest.Gzip(t, tartest.Bytes(t, tartest.File("f", strings.Repeat("data", 4096))))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -405,7 +396,7 @@ func TestBreakoutURL(t *testing.T) {
 	})
 	mux.HandleFunc("/gone.tgz", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone", http.StatusGone) })
 	mux.HandleFunc("/bomb.tgz", func(w http.ResponseWriter, r *http.Request) {
-		w.Write(bGzip(t, bTar(t, bReg("zeros", strings.Repeat("\x00", 8<<20)))))
+		w.Write(tartest.Gzip(t, tartest.Bytes(t, tartest.File("zeros", strings.Repeat("\x00", 8<<20)))))
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -424,13 +415,11 @@ func TestBreakoutURL(t *testing.T) {
 			// With credentials in the URL: they must not show in the error.
 			u := strings.Replace(srv.URL, "http://", "http://bob:url-Pw-4c1e@", 1) + tc.path
 			l, err := layer.FromURL(context.Background(), u, append(tc.opts, layer.WithTempDir(t.TempDir()))...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			_, err = l.Digest()
 			bCheckErr(t, "Digest()", err, tc.wantErr, tc.names)
-			if err != nil && strings.Contains(err.Error(), "url-Pw-4c1e") {
-				t.Errorf("Digest() = %v, which shows the URL's password", err)
+			if err != nil {
+				assert.NotContains(t, err.Error(), "url-Pw-4c1e", "Digest(): the error shows the URL's password")
 			}
 		})
 	}
@@ -441,16 +430,10 @@ func TestBreakoutURL(t *testing.T) {
 // a path through one find nothing there.
 func TestBreakoutDir(t *testing.T) {
 	outside := t.TempDir()
-	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("host secret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("host secret"), 0o600))
 	src := t.TempDir()
-	if err := os.Symlink(outside, filepath.Join(src, "out")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("../../../../../../../../etc", filepath.Join(src, "etc")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink(outside, filepath.Join(src, "out")))
+	require.NoError(t, os.Symlink("../../../../../../../../etc", filepath.Join(src, "etc")))
 	for _, tc := range []struct {
 		name string
 		opts []layer.Option

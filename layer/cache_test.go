@@ -5,6 +5,12 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 func countBuilds(t *testing.T) *int {
@@ -19,49 +25,43 @@ func TestCacheDir(t *testing.T) {
 	d := t.TempDir()
 	tree(t, d, "a", "sub/b", "l -> a")
 	builds := countBuilds(t)
-	build := func() string {
+	build := func(root string) string {
 		t.Helper()
-		l, err := FromDir(d, WithRoot("/app"), WithCache(cacheDir))
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, err := FromDir(d, WithRoot(root), WithCache(cacheDir))
+		require.NoError(t, err)
 		check(t, l)
-		dg, err := l.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dg.String()
+		return digestString(t, l)
 	}
-	first := build()
-	if *builds != 1 {
-		t.Fatalf("first build: %d builds, want 1", *builds)
-	}
-	if again := build(); again != first || *builds != 1 {
-		t.Errorf("unchanged dir: digest %s (first %s), %d builds; want a hit with no build", again, first, *builds)
-	}
+	first := build("/app")
+	require.Equal(t, 1, *builds, "builds of the first build")
+	assert.Equal(t, first, build("/app"), "digest of the unchanged dir")
+	assert.Equal(t, 1, *builds, "builds after the unchanged dir: want a hit")
 	// Uncached, the same layer has the same digest.
-	l, _ := FromDir(d, WithRoot("/app"))
-	if dg, _ := l.Digest(); dg.String() != first {
-		t.Errorf("uncached digest %s, cached %s", dg, first)
-	}
+	l, err := FromDir(d, WithRoot("/app"))
+	require.NoError(t, err)
+	assert.Equal(t, first, digestString(t, l), "uncached digest")
 	*builds = 0
 
 	// A content change with the same size and mtime is still seen (ctime).
 	p := filepath.Join(d, "a")
-	fi, _ := os.Stat(p)
-	os.WriteFile(p, []byte("A"), 0o644)
-	os.Chtimes(p, fi.ModTime(), fi.ModTime())
-	changed := build()
-	if changed == first || *builds != 1 {
-		t.Errorf("changed file: digest %s (first %s), %d builds; want a rebuild with a new digest", changed, first, *builds)
-	}
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(p, []byte("A"), 0o644))
+	require.NoError(t, os.Chtimes(p, fi.ModTime(), fi.ModTime()))
+	assert.NotEqual(t, first, build("/app"), "digest of the changed file")
+	assert.Equal(t, 1, *builds, "builds after the changed file: want a rebuild")
 	// Options are part of the key.
 	*builds = 0
-	l, _ = FromDir(d, WithRoot("/other"), WithCache(cacheDir))
-	l.Digest()
-	if *builds != 1 {
-		t.Errorf("other root: %d builds, want 1 (a miss)", *builds)
-	}
+	build("/other")
+	assert.Equal(t, 1, *builds, "builds with another root: want a miss")
+}
+
+// digestString is l.Digest() as a string.
+func digestString(t testing.TB, l interface{ Digest() (v1.Hash, error) }) string {
+	t.Helper()
+	d, err := l.Digest()
+	require.NoError(t, err, "Digest()")
+	return d.String()
 }
 
 // TestCacheCorrupt: a corrupted entry is detected before its bytes are
@@ -69,56 +69,55 @@ func TestCacheDir(t *testing.T) {
 func TestCacheCorrupt(t *testing.T) {
 	cacheDir := t.TempDir()
 	files := []File{{Path: "f", Data: []byte("content")}}
-	l, _ := FromFiles(files, WithCache(cacheDir))
-	want, err := l.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, err := FromFiles(files, WithCache(cacheDir))
+	require.NoError(t, err)
+	want := digestString(t, l)
 	// Corrupt every blob, keeping the size.
-	blobs, _ := filepath.Glob(filepath.Join(cacheDir, "blobs", "sha256", "*"))
-	if len(blobs) == 0 {
-		t.Fatal("no cache blobs")
-	}
+	blobs, err := filepath.Glob(filepath.Join(cacheDir, "blobs", "sha256", "*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, blobs, "cache blobs")
 	for _, b := range blobs {
-		data, _ := os.ReadFile(b)
+		data, err := os.ReadFile(b)
+		require.NoError(t, err)
 		data[len(data)/2] ^= 0xff
-		os.WriteFile(b, data, 0o644)
+		require.NoError(t, os.WriteFile(b, data, 0o644))
 	}
 	builds := countBuilds(t)
-	l, _ = FromFiles(files, WithCache(cacheDir))
-	if got, _ := l.Digest(); got != want || *builds != 0 {
-		t.Fatalf("hit: Digest() = %s after %d builds, want %s from the entry", got, *builds, want)
-	}
+	l, err = FromFiles(files, WithCache(cacheDir))
+	require.NoError(t, err)
+	require.Equal(t, want, digestString(t, l), "Digest() of a hit: want the entry's")
+	require.Zero(t, *builds, "builds for Digest() of a hit")
 	check(t, l) // serves Compressed: verified, rebuilt, correct
-	if *builds != 1 {
-		t.Errorf("corrupt entry: %d rebuilds, want 1", *builds)
-	}
+	assert.Equal(t, 1, *builds, "rebuilds of a corrupt entry")
 	// Truncated entries too.
-	blobs, _ = filepath.Glob(filepath.Join(cacheDir, "blobs", "sha256", "*"))
+	blobs, err = filepath.Glob(filepath.Join(cacheDir, "blobs", "sha256", "*"))
+	require.NoError(t, err)
 	for _, b := range blobs {
-		os.Truncate(b, 3)
+		require.NoError(t, os.Truncate(b, 3))
 	}
-	l, _ = FromFiles(files, WithCache(cacheDir))
+	l, err = FromFiles(files, WithCache(cacheDir))
+	require.NoError(t, err)
 	check(t, l)
 }
 
-// TestCacheURLWithoutSum: a URL without WithSHA256 bypasses the cache.
+// TestCacheTarballKey: a tarball is keyed by its path, size and times: an
+// unchanged one is a hit, a rewritten one a miss.
 func TestCacheTarballKey(t *testing.T) {
 	cacheDir := t.TempDir()
-	p := writeTemp(t, "x.tar", tarBytes(t, reg("f", "one")))
+	p := tartest.TempFile(t, "x.tar", tartest.Bytes(t, tartest.File("f", "one")))
 	builds := countBuilds(t)
 	for range 2 {
-		l, _ := FromTarball(p, WithCache(cacheDir))
+		l, err := FromTarball(p, WithCache(cacheDir))
+		require.NoError(t, err)
 		check(t, l)
 	}
-	if *builds != 1 {
-		t.Errorf("unchanged tarball: %d builds, want 1", *builds)
-	}
-	os.WriteFile(p, tarBytes(t, reg("f", "two")), 0o644)
-	os.Chtimes(p, time.Now().Add(time.Hour), time.Now().Add(time.Hour))
-	l, _ := FromTarball(p, WithCache(cacheDir))
+	assert.Equal(t, 1, *builds, "builds of an unchanged tarball")
+	require.NoError(t, os.WriteFile(p, tartest.Bytes(t, tartest.File("f", "two")), 0o644))
+	later := time.Now().Add(time.Hour)
+	require.NoError(t, os.Chtimes(p, later, later))
+	l, err := FromTarball(p, WithCache(cacheDir))
+	require.NoError(t, err)
 	check(t, l)
-	if got := summary(entries(t, l)); got != "f 0 644 \"two\"\n" || *builds != 2 {
-		t.Errorf("changed tarball: entries %s after %d builds, want the new content from a rebuild", got, *builds)
-	}
+	assert.Equal(t, "f 0 644 \"two\"\n", summary(entries(t, l)), "entries of the changed tarball")
+	assert.Equal(t, 2, *builds, "builds after the change: want a rebuild")
 }

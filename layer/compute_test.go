@@ -2,12 +2,14 @@ package layer
 
 import (
 	"context"
-	"errors"
 	"io"
 	"io/fs"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // cancellingFS serves one big file whose first Read cancels a context, so a
@@ -58,41 +60,28 @@ func TestComputeCancelIsNotKept(t *testing.T) {
 		size:   size,
 	}
 	l, err := FromFS(fsys, WithModTime(time.Unix(0, 0)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c := l.(interface{ Compute(context.Context) error })
-	if err := c.Compute(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Compute(cancelled mid-build) = %v, want context.Canceled", err)
-	}
+	require.ErrorIs(t, c.Compute(ctx), context.Canceled, "Compute(cancelled mid-build)")
 	// The cancellation belonged to that call: the layer still builds.
 	d, err := l.Digest()
-	if err != nil {
-		t.Fatalf("Digest() after a cancelled Compute = %v, want a digest", err)
-	}
+	require.NoError(t, err, "Digest() after a cancelled Compute")
 	check(t, l)
 	// And the outcome is kept from now on, whatever the caller's ctx.
 	done, stop := context.WithCancel(context.Background())
 	stop()
-	if err := c.Compute(done); err != nil {
-		t.Errorf("Compute(cancelled ctx) after a build = %v, want nil (kept outcome)", err)
-	}
-	if d2, _ := l.Digest(); d2 != d {
-		t.Errorf("Digest() = %s, then %s", d, d2)
-	}
+	assert.NoError(t, c.Compute(done), "Compute(cancelled ctx) after a build: want the kept outcome")
+	d2, err := l.Digest()
+	require.NoError(t, err)
+	assert.Equal(t, d, d2, "Digest() twice")
 }
 
 func TestComputePreCancelled(t *testing.T) {
 	l, err := FromFiles(goldenFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := l.(interface{ Compute(context.Context) error }).Compute(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Compute(cancelled) = %v, want context.Canceled", err)
-	}
-	if _, err := l.Digest(); err != nil {
-		t.Fatalf("Digest() after a cancelled Compute = %v", err)
-	}
+	require.ErrorIs(t, l.(interface{ Compute(context.Context) error }).Compute(ctx), context.Canceled, "Compute(cancelled)")
+	_, err = l.Digest()
+	assert.NoError(t, err, "Digest() after a cancelled Compute")
 }

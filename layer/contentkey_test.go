@@ -11,6 +11,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // copyTree copies the tree at src to dst (new inodes), modes and symlinks
@@ -141,8 +143,8 @@ func TestContentKeyReads(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
 	tree(t, a, "a", "sub/b", "sub/c", "l -> a")
 	copyTree(t, a, b, time.Now().Add(time.Hour))
-	tarA := writeTemp(t, "x.tar", tarBytes(t, reg("f", "one"), reg("g", "two")))
-	tarB := writeTemp(t, "y.tar", tarBytes(t, reg("f", "one"), reg("g", "two")))
+	tarA := tartest.TempFile(t, "x.tar", tartest.Bytes(t, tartest.File("f", "one"), tartest.File("g", "two")))
+	tarB := tartest.TempFile(t, "y.tar", tartest.Bytes(t, tartest.File("f", "one"), tartest.File("g", "two")))
 	require.NoError(t, os.Chtimes(tarB, time.Now().Add(time.Hour), time.Now().Add(time.Hour)))
 	hashes, builds := countHashes(t), countBuilds(t)
 	for _, tc := range []struct {

@@ -2,15 +2,18 @@ package layer
 
 import (
 	"archive/tar"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // tree creates files under root from a spec: "name" (file with its name as
@@ -19,31 +22,21 @@ func tree(t *testing.T, root string, spec ...string) {
 	t.Helper()
 	for _, s := range spec {
 		p := filepath.Join(root, strings.SplitN(s, " -> ", 2)[0])
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		switch {
 		case strings.Contains(s, " -> "):
-			if err := os.Symlink(strings.SplitN(s, " -> ", 2)[1], p); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.Symlink(strings.SplitN(s, " -> ", 2)[1], p))
 		case strings.HasSuffix(s, "/"):
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.MkdirAll(p, 0o755))
 		default:
-			if err := os.WriteFile(p, []byte(filepath.Base(p)), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(p, []byte(filepath.Base(p)), 0o644))
 		}
 	}
 }
 
 func chmod(t *testing.T, p string, m os.FileMode) {
 	t.Helper()
-	if err := os.Chmod(p, m); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Chmod(p, m))
 }
 
 func TestDir(t *testing.T) {
@@ -65,9 +58,7 @@ func TestDir(t *testing.T) {
 		setup: func(t *testing.T, d string) {
 			tree(t, d, "bin/a", "lib/")
 			for _, n := range []string{"bin/b", "lib/c"} {
-				if err := os.Link(filepath.Join(d, "bin/a"), filepath.Join(d, n)); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.Link(filepath.Join(d, "bin/a"), filepath.Join(d, n)))
 			}
 		},
 		opts: []Option{WithRoot("/opt/x")},
@@ -77,9 +68,7 @@ func TestDir(t *testing.T) {
 		setup: func(t *testing.T, d string) {
 			tree(t, d, "a")
 			for _, n := range []string{"b", "c"} {
-				if err := os.Link(filepath.Join(d, "a"), filepath.Join(d, n)); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.Link(filepath.Join(d, "a"), filepath.Join(d, n)))
 			}
 		},
 		opts: []Option{WithExclude("a")},
@@ -121,9 +110,7 @@ func TestDir(t *testing.T) {
 		name: ".dockerignore with ! re-includes",
 		setup: func(t *testing.T, d string) {
 			tree(t, d, "app.log", "keep.log", "main.go", "node_modules/x/index.js", "node_modules/keep/k.js", "build/out", "docs/a.md", "docs/sub/b.md")
-			if err := os.WriteFile(filepath.Join(d, ".dockerignore"), []byte("# comment\n*.log\n!keep.log\nnode_modules\n!node_modules/keep/**\nbuild\n**/*.md\n!docs/sub/*.md\n.dockerignore\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(filepath.Join(d, ".dockerignore"), []byte("# comment\n*.log\n!keep.log\nnode_modules\n!node_modules/keep/**\nbuild\n**/*.md\n!docs/sub/*.md\n.dockerignore\n"), 0o644))
 		},
 		want: "docs/ 5 755\ndocs/sub/ 5 755\ndocs/sub/b.md 0 644 \"b.md\"\nkeep.log 0 644 \"keep.log\"\nmain.go 0 644 \"main.go\"\nnode_modules/ 5 755\nnode_modules/keep/ 5 755\nnode_modules/keep/k.js 0 644 \"k.js\"\n",
 	}, {
@@ -142,21 +129,16 @@ func TestDir(t *testing.T) {
 				opts = append(opts, WithIgnoreFile(filepath.Join(d, ".dockerignore")))
 			}
 			l, err := FromDir(d, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			gs := entries(t, l)
-			if got := summary(gs); got != tc.want {
-				t.Errorf("FromDir(%s) entries =\n%s\nwant\n%s", tc.name, got, tc.want)
-			}
+			assert.Equal(t, tc.want, summary(gs), "FromDir(%s) entries", tc.name)
 			for _, g := range gs {
 				wantUID := 0
 				if strings.Contains(tc.name, "owner") && g.Name != "srv/" {
 					wantUID = 1000
 				}
-				if g.MTime != 0 || g.UID != wantUID || g.GID != wantUID || g.Uname != "" {
-					t.Errorf("entry %s: mtime %d uid %d gid %d names %q, want mtime 0, owner %d, no names", g.Name, g.MTime, g.UID, g.GID, g.Uname, wantUID)
-				}
+				assert.Equal(t, got{Name: g.Name, UID: wantUID, GID: wantUID}, got{Name: g.Name, MTime: g.MTime, UID: g.UID, GID: g.GID, Uname: g.Uname},
+					"entry %s: want mtime 0, owner %d, no names", g.Name, wantUID)
 			}
 			check(t, l)
 		})
@@ -171,22 +153,12 @@ func TestDirDevice(t *testing.T) {
 	}
 	chmod(t, filepath.Join(d, "null"), 0o666|os.ModeDevice|os.ModeCharDevice)
 	l, err := FromDir(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := l.Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	h, err := tr.Next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h.Name != "null" || h.Typeflag != tar.TypeChar || h.Mode != 0o666 || h.Devmajor != 1 || h.Devminor != 3 {
-		t.Errorf("entry = %s type %c mode %o dev %d,%d; want null, char device 0666 1,3", h.Name, h.Typeflag, h.Mode, h.Devmajor, h.Devminor)
-	}
+	require.NoError(t, err)
+	es := tartest.ReadLayer(t, l)
+	require.Len(t, es, 1, "entries")
+	h := es[0].Header
+	assert.Equal(t, tar.Header{Name: "null", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3},
+		tar.Header{Name: h.Name, Typeflag: h.Typeflag, Mode: h.Mode, Devmajor: h.Devmajor, Devminor: h.Devminor}, "the device's entry")
 }
 
 // TestDirSkipsExcluded: the walk never stats anything in a directory that
@@ -200,22 +172,15 @@ func TestDirSkipsExcluded(t *testing.T) {
 	testHookLstat = func(rel string) { seen = append(seen, rel) }
 	t.Cleanup(func() { testHookLstat = nil })
 	l, err := FromDir(d, WithInclude("services/api/**"), WithExclude("**/node_modules"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	gs := entries(t, l)
 	want := "services/ 5 755\nservices/api/ 5 755\nservices/api/internal/ 5 755\nservices/api/internal/x.go 0 644 \"x.go\"\nservices/api/main.go 0 644 \"main.go\"\n"
-	if got := summary(gs); got != want {
-		t.Errorf("entries =\n%s\nwant\n%s", got, want)
-	}
+	assert.Equal(t, want, summary(gs), "entries")
 	for _, s := range seen {
-		if !strings.HasPrefix(s, "services") || strings.HasPrefix(s, "services/web") || strings.Contains(s, "node_modules") {
-			t.Errorf("walk statted %q, outside the included subtree or inside an excluded dir", s)
-		}
+		inside := strings.HasPrefix(s, "services") && !strings.HasPrefix(s, "services/web") && !strings.Contains(s, "node_modules")
+		assert.True(t, inside, "walk statted %q, outside the included subtree or inside an excluded dir", s)
 	}
-	if !slices.Contains(seen, "services/api/main.go") {
-		t.Errorf("walk statted %v, want services/api/main.go among them", seen)
-	}
+	assert.Contains(t, seen, "services/api/main.go", "what the walk statted")
 }
 
 // TestDirConfined: a symlinked directory in the tree is never followed;
@@ -226,22 +191,16 @@ func TestDirConfined(t *testing.T) {
 	d := t.TempDir()
 	tree(t, d, "out -> "+outside, "rel -> ../../../../../../")
 	l, err := FromDir(d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, g := range entries(t, l) {
-		if strings.Contains(g.Name, "secret") || g.Body != "" {
-			t.Errorf("entry %v: the walk followed a symlink out of the tree", g)
-		}
+		assert.False(t, strings.Contains(g.Name, "secret") || g.Body != "", "entry %v: the walk followed a symlink out of the tree", g)
 	}
 	missing := filepath.Join(t.TempDir(), "nope")
 	l, err = FromDir(missing)
-	if err != nil {
-		t.Fatalf("FromDir(missing) = %v, want no error before first use", err)
-	}
-	if _, err := l.Digest(); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), missing) {
-		t.Errorf("Digest() = %v, want ErrNotExist naming %s", err, missing)
-	}
+	require.NoError(t, err, "FromDir(missing): want no error before first use")
+	_, err = l.Digest()
+	assert.ErrorIs(t, err, os.ErrNotExist, "Digest()")
+	assert.ErrorContains(t, err, missing, "Digest()")
 }
 
 // TestSourceDateEpoch: the default mtime comes from SOURCE_DATE_EPOCH.
@@ -249,21 +208,19 @@ func TestSourceDateEpoch(t *testing.T) {
 	d := t.TempDir()
 	tree(t, d, "f")
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
-	l, _ := FromDir(d, WithRoot("/x"))
+	l, err := FromDir(d, WithRoot("/x"))
+	require.NoError(t, err)
 	for _, g := range entries(t, l) {
-		if g.MTime != 1700000000 {
-			t.Errorf("entry %s mtime = %d, want 1700000000", g.Name, g.MTime)
-		}
+		assert.Equal(t, int64(1700000000), g.MTime, "mtime of %s", g.Name)
 	}
-	l, _ = FromDir(d, WithModTime(time.Unix(42, 0)))
+	l, err = FromDir(d, WithModTime(time.Unix(42, 0)))
+	require.NoError(t, err)
 	for _, g := range entries(t, l) {
-		if g.MTime != 42 {
-			t.Errorf("WithModTime: entry %s mtime = %d, want 42", g.Name, g.MTime)
-		}
+		assert.Equal(t, int64(42), g.MTime, "WithModTime: mtime of %s", g.Name)
 	}
 	t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
-	l, _ = FromDir(d)
-	if _, err := l.Digest(); err == nil || !strings.Contains(err.Error(), "SOURCE_DATE_EPOCH") {
-		t.Errorf("Digest() with a bad SOURCE_DATE_EPOCH = %v, want an error naming it", err)
-	}
+	l, err = FromDir(d)
+	require.NoError(t, err)
+	_, err = l.Digest()
+	assert.ErrorContains(t, err, "SOURCE_DATE_EPOCH", "Digest() with a bad SOURCE_DATE_EPOCH")
 }

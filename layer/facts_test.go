@@ -18,6 +18,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/gobin/gobintest"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // sha256Of is the sha256 of b, computed here rather than by the package.
@@ -149,12 +150,12 @@ func TestFactsFromRemoteCache(t *testing.T) {
 }
 
 func TestFactsOfInputs(t *testing.T) {
-	tarball := tarBytes(t, reg("a", "a"))
-	tarPath := writeTemp(t, "in.tar", tarball)
-	gz := gzipBytes(t, tarBytes(t, reg("b", "b")))
+	tarball := tartest.Bytes(t, tartest.File("a", "a"))
+	tarPath := tartest.TempFile(t, "in.tar", tarball)
+	gz := tartest.Gzip(t, tartest.Bytes(t, tartest.File("b", "b")))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(gz) }))
 	t.Cleanup(srv.Close)
-	hostFile := writeTemp(t, "tool", []byte("#!/bin/sh\n"))
+	hostFile := tartest.TempFile(t, "tool", []byte("#!/bin/sh\n"))
 	files := []File{{Path: "etc/x", Data: []byte("x")}}
 	filesLayer := func() Facts {
 		l, err := New(context.Background(), []Source{Files(files, WithRoot("/srv"))})

@@ -2,13 +2,15 @@ package layer
 
 import (
 	"embed"
-	"errors"
 	"io/fs"
 	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 //go:embed testdata/embed
@@ -51,28 +53,22 @@ func TestFS(t *testing.T) {
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := FromFS(tc.fsys, tc.opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err, "FromFS()")
 			gs := entries(t, l)
-			if got := summary(gs); got != tc.want {
-				t.Errorf("FromFS entries =\n%s\nwant\n%s", got, tc.want)
-			}
+			assert.Equal(t, tc.want, summary(gs), "FromFS entries")
 			for _, g := range gs {
-				if g.MTime != 0 {
-					t.Errorf("entry %s mtime %d, want 0 (fs mtimes are replaced)", g.Name, g.MTime)
-				}
+				assert.Zero(t, g.MTime, "mtime of %s: fs mtimes are replaced", g.Name)
 			}
 			check(t, l)
 		})
 	}
-	l, _ := FromFS(noLinkFS{mapfs})
-	if _, err := l.Digest(); err == nil || !strings.Contains(err.Error(), `"etc/link"`) || !strings.Contains(err.Error(), "ReadLinkFS") {
-		t.Errorf("FromFS(fs without ReadLinkFS).Digest() = %v, want an error naming etc/link and ReadLinkFS", err)
-	}
-	if _, err := FromFS(nil); !errors.Is(err, ErrOption) {
-		t.Errorf("FromFS(nil) = %v, want ErrOption", err)
-	}
+	l, err := FromFS(noLinkFS{mapfs})
+	require.NoError(t, err, "FromFS(fs without ReadLinkFS)")
+	_, err = l.Digest()
+	assert.ErrorContains(t, err, `"etc/link"`, "FromFS(fs without ReadLinkFS).Digest()")
+	assert.ErrorContains(t, err, "ReadLinkFS", "FromFS(fs without ReadLinkFS).Digest()")
+	_, err = FromFS(nil)
+	assert.ErrorIs(t, err, ErrOption, "FromFS(nil)")
 }
 
 func TestFiles(t *testing.T) {
@@ -85,14 +81,10 @@ func TestFiles(t *testing.T) {
 		{Path: "e", Data: []byte("t"), ModTime: time.Unix(1000, 0)},
 	}
 	l, err := FromFiles(files, WithRoot("/x"), WithOwner(7, 8))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := "x/ 5 755\nx/a/ 5 755\nx/a/first 0 2600 \"1\"\nx/b/ 5 755\nx/b/second 0 644 \"2 again\"\nx/c/ 5 755\nx/d/ 5 755\nx/d/link 2 777 -> ../a/first\nx/e 0 644 \"t\"\n"
 	gs := entries(t, l)
-	if got := summary(gs); got != want {
-		t.Errorf("FromFiles entries =\n%s\nwant\n%s", got, want)
-	}
+	assert.Equal(t, want, summary(gs), "FromFiles entries")
 	for _, g := range gs {
 		wantMT, wantUID := int64(0), 7
 		if g.Name == "x/e" {
@@ -101,17 +93,15 @@ func TestFiles(t *testing.T) {
 		if strings.HasSuffix(g.Name, "/") && g.Name != "x/c/" {
 			wantUID = 0 // synthesized parents are root-owned
 		}
-		if g.MTime != wantMT || g.UID != wantUID {
-			t.Errorf("entry %s: mtime %d uid %d, want %d %d", g.Name, g.MTime, g.UID, wantMT, wantUID)
-		}
+		assert.Equal(t, wantMT, g.MTime, "mtime of %s", g.Name)
+		assert.Equal(t, wantUID, g.UID, "uid of %s", g.Name)
 	}
 	// The later duplicate is the one written.
-	l, _ = FromFiles(files[:2], WithModTime(time.Unix(5, 0)))
+	l, err = FromFiles(files[:2], WithModTime(time.Unix(5, 0)))
+	require.NoError(t, err)
 	check(t, l)
 	for _, g := range entries(t, l) {
-		if g.MTime != 5 {
-			t.Errorf("WithModTime: entry %s mtime %d, want 5", g.Name, g.MTime)
-		}
+		assert.Equal(t, int64(5), g.MTime, "WithModTime: mtime of %s", g.Name)
 	}
 }
 
@@ -121,27 +111,18 @@ func TestDeletions(t *testing.T) {
 		Deletions("/etc/motd", "usr/share/doc"),
 		Opaque("/var/cache/app", "/srv"),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Whiteouts come first in their directory, whatever the order of
 	// the sources; the opaque directories without entries come (with
 	// their parents) before the whiteouts left for the end.
 	want := "var/ 5 755\nvar/cache/ 5 755\nvar/cache/app/ 5 755\nvar/cache/app/.wh..wh..opq 0 644\nvar/cache/app/new 0 644 \"n\"\n" +
 		"srv/ 5 755\netc/.wh.motd 0 644\nsrv/.wh..wh..opq 0 644\nusr/share/.wh.doc 0 644\n"
-	if got := summary(entries(t, l)); got != want {
-		t.Errorf("entries =\n%s\nwant\n%s", got, want)
-	}
+	assert.Equal(t, want, summary(entries(t, l)), "entries")
 	check(t, l)
 	l, err = Delete("/a/b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := summary(entries(t, l)); got != "a/.wh.b 0 644\n" {
-		t.Errorf("Delete(/a/b) entries = %s", got)
-	}
+	require.NoError(t, err, "Delete(/a/b)")
+	assert.Equal(t, "a/.wh.b 0 644\n", summary(entries(t, l)), "Delete(/a/b) entries")
 	check(t, l)
-	if _, err := Delete("/a/.wh.b"); !errors.Is(err, ErrOption) {
-		t.Errorf("Delete(whiteout name) = %v, want ErrOption", err)
-	}
+	_, err = Delete("/a/.wh.b")
+	assert.ErrorIs(t, err, ErrOption, "Delete(whiteout name)")
 }

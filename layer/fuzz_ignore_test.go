@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +13,10 @@ import (
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/layer"
 )
 
@@ -67,66 +69,65 @@ func FuzzIgnoreFile(f *testing.F) {
 	}
 	root := f.TempDir()
 	src := filepath.Join(root, "src")
+	files := writeIgnoreTree(f, src)
+	work := filepath.Join(root, "work")
+	require.NoError(f, os.Mkdir(work, 0o755))
+	f.Fuzz(func(t *testing.T, ignore, include string) {
+		ig, err := os.CreateTemp(work, "ignore-*")
+		require.NoError(t, err)
+		defer os.Remove(ig.Name())
+		_, err = ig.WriteString(ignore)
+		require.NoError(t, err)
+		require.NoError(t, ig.Close())
+		checkIgnoreRules(t, work, src, files, ig.Name(), ignore, include)
+	})
+}
+
+// writeIgnoreTree writes ignoreTree under src (each file holding its own
+// name) and returns the same files for a Files source.
+func writeIgnoreTree(tb testing.TB, src string) []layer.File {
+	tb.Helper()
 	var files []layer.File
 	for _, p := range ignoreTree {
 		full := filepath.Join(src, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			f.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(p), 0o644); err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(tb, os.MkdirAll(filepath.Dir(full), 0o755))
+		require.NoError(tb, os.WriteFile(full, []byte(p), 0o644))
 		files = append(files, layer.File{Path: p, Data: []byte(p)})
 	}
-	work := filepath.Join(root, "work")
-	if err := os.Mkdir(work, 0o755); err != nil {
-		f.Fatal(err)
-	}
+	return files
+}
 
-	f.Fuzz(func(t *testing.T, ignore, include string) {
-		ig, err := os.CreateTemp(work, "ignore-*")
-		if err != nil {
-			t.Fatal(err)
+// checkIgnoreRules is FuzzIgnoreFile's check of one input: the ignore
+// file at ignorePath (holding ignore) and the include patterns (one per
+// line), applied to the directory src and to the same files in memory,
+// and to ignoreTree by Docker's matcher when there are no includes.
+func checkIgnoreRules(t *testing.T, work, src string, files []layer.File, ignorePath, ignore, include string) {
+	t.Helper()
+	opts := []layer.SourceOption{layer.WithIgnoreFile(ignorePath)}
+	if include != "" {
+		opts = append(opts, layer.WithInclude(strings.Split(include, "\n")...))
+	}
+	fromDir, dirErr := keptFiles(t, work, layer.Dir(src, opts...))
+	fromFiles, filesErr := keptFiles(t, work, layer.Files(files, opts...))
+	if (dirErr == nil) != (filesErr == nil) {
+		t.Fatalf("ignore %q, include %q: Dir source error %v, Files source error %v; want both or neither", ignore, include, dirErr, filesErr)
+	}
+	if dirErr != nil {
+		if errors.Is(dirErr, layer.ErrInvalidOption) || strings.Contains(dirErr.Error(), "pattern") {
+			return // a pattern the matcher refuses: refused by both
 		}
-		defer os.Remove(ig.Name())
-		if _, err := ig.WriteString(ignore); err != nil {
-			t.Fatal(err)
+		if errors.Is(dirErr, layer.ErrNoMatch) && errors.Is(filesErr, layer.ErrNoMatch) {
+			return // an include pattern that keeps nothing: both say so
 		}
-		ig.Close()
-		opts := []layer.SourceOption{layer.WithIgnoreFile(ig.Name())}
-		var inc []string
-		if include != "" {
-			inc = strings.Split(include, "\n")
-			opts = append(opts, layer.WithInclude(inc...))
-		}
-		fromDir, dirErr := keptFiles(t, work, layer.Dir(src, opts...))
-		fromFiles, filesErr := keptFiles(t, work, layer.Files(files, opts...))
-		if (dirErr == nil) != (filesErr == nil) {
-			t.Fatalf("ignore %q, include %q: Dir source error %v, Files source error %v; want both or neither", ignore, include, dirErr, filesErr)
-		}
-		if dirErr != nil {
-			if errors.Is(dirErr, layer.ErrInvalidOption) || strings.Contains(dirErr.Error(), "pattern") {
-				return // a pattern the matcher refuses: refused by both
-			}
-			if errors.Is(dirErr, layer.ErrNoMatch) && errors.Is(filesErr, layer.ErrNoMatch) {
-				return // an include pattern that keeps nothing: both say so
-			}
-			t.Fatalf("ignore %q, include %q: unexpected error %v", ignore, include, dirErr)
-		}
-		if !slices.Equal(fromDir, fromFiles) {
-			t.Fatalf("ignore %q, include %q:\nDir source keeps   %q\nFiles source keeps %q", ignore, include, fromDir, fromFiles)
-		}
-		if include != "" {
-			return
-		}
-		want, ok := dockerKeeps(ignore)
-		if !ok {
-			t.Fatalf("ignore %q: Docker's matcher refuses these patterns, the layer package built a layer", ignore)
-		}
-		if !slices.Equal(fromDir, want) {
-			t.Fatalf("ignore %q:\nlayer keeps  %q\nDocker keeps %q", ignore, fromDir, want)
-		}
-	})
+		t.Fatalf("ignore %q, include %q: unexpected error %v", ignore, include, dirErr)
+	}
+	require.Equal(t, fromDir, fromFiles, "ignore %q, include %q: files the Dir source keeps, the Files source keeps", ignore, include)
+	if include != "" {
+		return
+	}
+	want, ok := dockerKeeps(ignore)
+	require.True(t, ok, "ignore %q: Docker's matcher refuses these patterns, the layer package built a layer", ignore)
+	require.Equal(t, want, fromDir, "ignore %q: files Docker keeps, the layer keeps", ignore)
 }
 
 // keptFiles builds a one-source uncompressed layer and returns the sorted
@@ -139,23 +140,10 @@ func keptFiles(t *testing.T, tmp string, s layer.Source) ([]string, error) {
 	if _, err := l.Digest(); err != nil {
 		return nil, err
 	}
-	rc, err := l.Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
 	var names []string
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("reading layer: %v", err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			names = append(names, h.Name)
+	for _, e := range tartest.ReadLayer(t, l) {
+		if e.Header.Typeflag == tar.TypeReg {
+			names = append(names, e.Header.Name)
 		}
 	}
 	slices.Sort(names)
@@ -191,15 +179,7 @@ func dockerKeeps(ignore string) (kept []string, ok bool) {
 func TestIgnoreFileSeeds(t *testing.T) {
 	work := t.TempDir()
 	src := filepath.Join(t.TempDir(), "src")
-	for _, p := range ignoreTree {
-		full := filepath.Join(src, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(p), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeIgnoreTree(t, src)
 	for _, tc := range []struct {
 		ignore string
 		want   []string // kept files
@@ -214,19 +194,13 @@ func TestIgnoreFileSeeds(t *testing.T) {
 		{"x\\[1\\].txt\na\\*b\n*/**\n.*\n-*\n*.go\n*.md\n", []string{"back slash"}},
 	} {
 		p := filepath.Join(work, "ignore")
-		if err := os.WriteFile(p, []byte(tc.ignore), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, []byte(tc.ignore), 0o644))
 		got, err := keptFiles(t, work, layer.Dir(src, layer.WithIgnoreFile(p)))
-		if err != nil {
-			t.Fatalf("FromDir(WithIgnoreFile(%q)) = %v", tc.ignore, err)
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("FromDir(WithIgnoreFile(%q)) keeps\n%q\nwant\n%q", tc.ignore, got, tc.want)
-		}
-		if docker, _ := dockerKeeps(tc.ignore); !slices.Equal(docker, tc.want) {
-			t.Errorf("Docker's matcher keeps\n%q\nwant (the expectation above is wrong)\n%q", docker, tc.want)
-		}
+		require.NoError(t, err, "FromDir(WithIgnoreFile(%q))", tc.ignore)
+		assert.Equal(t, tc.want, got, "files FromDir(WithIgnoreFile(%q)) keeps", tc.ignore)
+		docker, ok := dockerKeeps(tc.ignore)
+		assert.True(t, ok, "Docker's matcher refuses %q", tc.ignore)
+		assert.Equal(t, tc.want, docker, "files Docker's matcher keeps (if this fails, the expectation is wrong)")
 	}
 }
 
@@ -238,14 +212,10 @@ func TestIgnoreFileSeeds(t *testing.T) {
 // pattern, instead of silently leaving out (or keeping) every file.
 func TestRefusedPatterns(t *testing.T) {
 	src := t.TempDir()
-	if err := os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o644))
 	ignore := func(body string) string {
 		p := filepath.Join(t.TempDir(), ".dockerignore")
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
 		return p
 	}
 	for _, tc := range []struct {
@@ -265,9 +235,8 @@ func TestRefusedPatterns(t *testing.T) {
 			if err == nil {
 				_, err = l.Digest()
 			}
-			if !errors.Is(err, layer.ErrOption) || !strings.Contains(err.Error(), strconv.Quote(tc.pattern)) {
-				t.Errorf("FromDir with pattern %q = %v, want an error wrapping ErrOption quoting the pattern", tc.pattern, err)
-			}
+			assert.ErrorIs(t, err, layer.ErrOption, "FromDir with pattern %q", tc.pattern)
+			assert.ErrorContains(t, err, strconv.Quote(tc.pattern), "FromDir with pattern %q", tc.pattern)
 		})
 	}
 }

@@ -11,6 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // FuzzRewrite feeds arbitrary bytes to a tarball source, with fuzzed
@@ -19,13 +24,13 @@ import (
 // file's content arrives under its mapped name.
 func FuzzRewrite(f *testing.F) {
 	seeds := [][]byte{
-		tarBytes(f, dir("a/"), reg("a/b", "hello"), symlink("a/l", "b"), hardlink("a/h", "a/b")),
-		tarBytes(f, reg("../escape", "x")),
-		tarBytes(f, symlink("a", "/etc"), reg("a/passwd", "x")),
-		tarBytes(f, reg("/abs/x", "y"), reg("./dot/../z", "z")),
-		tarBytes(f, reg(strings.Repeat("n", 150)+"/"+strings.Repeat("m", 120), "long")),
-		gzipBytes(f, tarBytes(f, reg("f", "gz"))),
-		zstdBytes(f, tarBytes(f, reg("f", "zst"))),
+		tartest.Bytes(f, tartest.Dir("a/"), tartest.File("a/b", "hello"), tartest.Symlink("a/l", "b"), tartest.Hardlink("a/h", "a/b")),
+		tartest.Bytes(f, tartest.File("../escape", "x")),
+		tartest.Bytes(f, tartest.Symlink("a", "/etc"), tartest.File("a/passwd", "x")),
+		tartest.Bytes(f, tartest.File("/abs/x", "y"), tartest.File("./dot/../z", "z")),
+		tartest.Bytes(f, tartest.File(strings.Repeat("n", 150)+"/"+strings.Repeat("m", 120), "long")),
+		tartest.Gzip(f, tartest.Bytes(f, tartest.File("f", "gz"))),
+		tartest.Zstd(f, tartest.Bytes(f, tartest.File("f", "zst"))),
 		{},
 		[]byte("not a tar at all"),
 	}
@@ -35,9 +40,7 @@ func FuzzRewrite(f *testing.F) {
 	dirTmp := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte, strip uint8, root string) {
 		p := filepath.Join(dirTmp, "in")
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, data, 0o644))
 		src := []SourceOption{WithSizeLimit(8 << 20)}
 		rewritten := false
 		if strip%4 != 0 {
@@ -56,56 +59,60 @@ func FuzzRewrite(f *testing.F) {
 			return
 		}
 		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "Uncompressed()")
 		defer rc.Close()
-		out := map[string]string{}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("output is not a valid tar: %v", err)
-			}
-			n := strings.TrimSuffix(h.Name, "/")
-			if n == "" || path.Clean(n) != n || strings.HasPrefix(n, "/") || n == ".." || strings.HasPrefix(n, "../") {
-				t.Fatalf("output name %q is not clean and relative", h.Name)
-			}
-			if h.Typeflag == tar.TypeReg {
-				b, _ := io.ReadAll(tr)
-				out[n] = string(b)
-			}
-		}
+		out := cleanOutputFiles(t, rc)
 		// Round trip: plain-tar inputs that parse fully.
 		if rewritten || len(data) == 0 {
 			return
 		}
-		in := map[string]string{}
-		itr := tar.NewReader(bytes.NewReader(data))
-		for {
-			h, err := itr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return
-			}
-			if h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA {
-				b, err := io.ReadAll(itr)
-				if err != nil {
-					return
-				}
-				name := path.Clean(strings.TrimLeft(h.Name, "/"))
-				in[name] = string(b)
-			}
+		in, ok := inputFiles(data)
+		if !ok {
+			return
 		}
 		for name, body := range in {
-			if got, ok := out[name]; !ok || got != body {
-				t.Errorf("input file %q (%d bytes): output has %q (present %v)", name, len(body), got, ok)
-			}
+			got, present := out[name]
+			assert.True(t, present && got == body, "input file %q (%d bytes): output has %q (present %v)", name, len(body), got, present)
 		}
 	})
+}
+
+// cleanOutputFiles reads a layer tar, fails the test at a name that is not
+// clean and relative, and returns its regular files: name -> content.
+func cleanOutputFiles(t *testing.T, r io.Reader) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, e := range tartest.Read(t, r) {
+		n := strings.TrimSuffix(e.Header.Name, "/")
+		if n == "" || path.Clean(n) != n || strings.HasPrefix(n, "/") || n == ".." || strings.HasPrefix(n, "../") {
+			t.Fatalf("output name %q is not clean and relative", e.Header.Name)
+		}
+		if e.Header.Typeflag == tar.TypeReg {
+			out[n] = e.Body
+		}
+	}
+	return out
+}
+
+// inputFiles returns the regular files of the plain tar data, under their
+// cleaned names, and whether data parsed fully as a tar.
+func inputFiles(data []byte) (map[string]string, bool) {
+	in := map[string]string{}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return in, true
+		}
+		if err != nil {
+			return nil, false
+		}
+		if h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				return nil, false
+			}
+			in[path.Clean(strings.TrimLeft(h.Name, "/"))] = string(b)
+		}
+	}
 }

@@ -1,16 +1,9 @@
 package layer
 
 import (
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -23,8 +16,11 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/compress"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // goldenFiles is the fixed tree of the golden digest test and Example.
@@ -46,12 +42,12 @@ const (
 
 func TestGoldenDigest(t *testing.T) {
 	l, err := FromFiles(goldenFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	check(t, l)
-	d, _ := l.Digest()
-	diff, _ := l.DiffID()
+	d, err := l.Digest()
+	require.NoError(t, err, "Digest()")
+	diff, err := l.DiffID()
+	require.NoError(t, err, "DiffID()")
 
 	// Independent expectation: the tar this package should write.
 	var want bytes.Buffer
@@ -64,28 +60,27 @@ func TestGoldenDigest(t *testing.T) {
 		{Typeflag: tar.TypeReg, Name: "app/server", Mode: 0o755, ModTime: epoch, Size: 21},
 		{Typeflag: tar.TypeDir, Name: "app/static/", Mode: 0o755, ModTime: epoch},
 	} {
-		tw.WriteHeader(h)
+		require.NoError(t, tw.WriteHeader(h))
+		var err error
 		switch h.Name {
 		case "app/config.json":
-			tw.Write(goldenFiles[1].Data)
+			_, err = tw.Write(goldenFiles[1].Data)
 		case "app/server":
-			tw.Write(goldenFiles[0].Data)
+			_, err = tw.Write(goldenFiles[0].Data)
 		}
+		require.NoError(t, err)
 	}
-	tw.Close()
-	if got := "sha256:" + sha256Hex(want.Bytes()); got != diff.String() {
-		t.Errorf("DiffID() = %s, sha256 of the expected tar = %s", diff, got)
-	}
+	require.NoError(t, tw.Close())
+	assert.Equal(t, "sha256:"+sha256Hex(want.Bytes()), diff.String(), "DiffID(), sha256 of the expected tar")
 	var gz bytes.Buffer
-	zw, _ := compress.NewWriter(&gz, compress.WriterConfig{Format: compress.Gzip, Level: 1})
-	zw.Write(want.Bytes())
-	zw.Close()
-	if got := "sha256:" + sha256Hex(gz.Bytes()); got != d.String() {
-		t.Errorf("Digest() = %s, gzip of the expected tar = %s", d, got)
-	}
-	if diff.String() != goldenDiffID || d.String() != goldenDigest {
-		t.Errorf("FromFiles(golden) = digest %s diffID %s, pinned %s %s", d, diff, goldenDigest, goldenDiffID)
-	}
+	zw, err := compress.NewWriter(&gz, compress.WriterConfig{Format: compress.Gzip, Level: 1})
+	require.NoError(t, err)
+	_, err = zw.Write(want.Bytes())
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	assert.Equal(t, "sha256:"+sha256Hex(gz.Bytes()), d.String(), "Digest(), gzip of the expected tar")
+	assert.Equal(t, goldenDigest, d.String(), "FromFiles(golden).Digest(), pinned")
+	assert.Equal(t, goldenDiffID, diff.String(), "FromFiles(golden).DiffID(), pinned")
 }
 
 func TestLazy(t *testing.T) {
@@ -98,18 +93,16 @@ func TestLazy(t *testing.T) {
 		"ignore file": func() (v1.Layer, error) { return FromFiles(goldenFiles, WithIgnoreFile(missing)) },
 	} {
 		l, err := mk()
-		if err != nil {
-			t.Errorf("%s() = %v, want no error before first use", name, err)
+		if !assert.NoError(t, err, "%s(): want no error before first use", name) {
 			continue
 		}
-		if mt, err := l.MediaType(); err != nil || mt != types.OCILayer {
-			t.Errorf("%s: MediaType() = %s, %v; want %s without I/O", name, mt, err, types.OCILayer)
-		}
+		mt, err := l.MediaType()
+		assert.NoError(t, err, "%s: MediaType() without I/O", name)
+		assert.Equal(t, types.OCILayer, mt, "%s: MediaType() without I/O", name)
 		_, err1 := l.Digest()
 		_, err2 := l.Size()
-		if err1 == nil || err1 != err2 {
-			t.Errorf("%s: Digest() = %v, Size() = %v; want the same kept error", name, err1, err2)
-		}
+		assert.Error(t, err1, "%s: Digest()", name)
+		assert.Equal(t, err1, err2, "%s: Digest(), Size(): want the same kept error", name)
 	}
 }
 
@@ -147,9 +140,7 @@ func TestOnce(t *testing.T) {
 	}
 	wg.Wait()
 	for i, d := range digests {
-		if d != digests[0] {
-			t.Errorf("call %d: digest %s, call 0: %s", i, d, digests[0])
-		}
+		assert.Equal(t, digests[0], d, "digest of call %d, of call 0", i)
 	}
 	assert.Equal(t, 1, builds, "writing passes: built once")
 	ents, _ := os.ReadDir(tmp)
@@ -184,9 +175,8 @@ func TestOptionScope(t *testing.T) {
 		{"delete nothing", func() (v1.Layer, error) { return Delete() }, "no paths"},
 	} {
 		_, err := tc.mk()
-		if !errors.Is(err, ErrOption) || !strings.Contains(err.Error(), tc.has) {
-			t.Errorf("%s: error = %v, want ErrOption containing %q", tc.name, err, tc.has)
-		}
+		assert.ErrorIs(t, err, ErrOption, tc.name)
+		assert.ErrorContains(t, err, tc.has, tc.name)
 	}
 }
 
@@ -196,9 +186,7 @@ func TestCompressions(t *testing.T) {
 	d := t.TempDir()
 	big := bytes.Repeat([]byte("stevedore layer bytes 0123456789\n"), 200000) // 6.6 MB: several gzip blocks
 	tree(t, d, "a", "b/c")
-	if err := os.WriteFile(filepath.Join(d, "big"), big, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(d, "big"), big, 0o644))
 	for _, tc := range []struct {
 		opts []Option
 		mt   types.MediaType
@@ -216,20 +204,20 @@ func TestCompressions(t *testing.T) {
 		var refDiff v1.Hash
 		for _, conc := range []int{1, 4} {
 			l, err := FromDir(d, append(tc.opts, WithConcurrency(conc))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if mt, _ := l.MediaType(); mt != tc.mt {
-				t.Errorf("MediaType() = %s, want %s", mt, tc.mt)
-			}
+			require.NoError(t, err)
+			mt, err := l.MediaType()
+			require.NoError(t, err)
+			assert.Equal(t, tc.mt, mt, "MediaType()")
 			check(t, l)
-			dg, _ := l.Digest()
-			diff, _ := l.DiffID()
+			dg, err := l.Digest()
+			require.NoError(t, err)
+			diff, err := l.DiffID()
+			require.NoError(t, err)
 			if conc == 1 {
 				ref, refDiff = dg, diff
-			} else if dg != ref || diff != refDiff {
-				t.Errorf("%s with concurrency %d: digest %s diffID %s, with 1: %s %s", tc.mt, conc, dg, diff, ref, refDiff)
 			}
+			assert.Equal(t, ref, dg, "%s: digest with concurrency %d, with 1", tc.mt, conc)
+			assert.Equal(t, refDiff, diff, "%s: diffID with concurrency %d, with 1", tc.mt, conc)
 		}
 	}
 }
@@ -274,9 +262,7 @@ func TestCancel(t *testing.T) {
 			opts = append(opts, WithCache(cacheDir))
 		}
 		l, err := New(ctx, []Source{Tarball(fifo)}, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		time.AfterFunc(200*time.Millisecond, cancel)
 		start := time.Now()
 		_, err = l.Digest()
@@ -287,19 +273,14 @@ func TestCancel(t *testing.T) {
 			f.Close()
 		}
 		<-feeding
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cache %v: Digest() = %v, want context.Canceled", cached, err)
-		}
-		if el := time.Since(start); el > 5*time.Second {
-			t.Errorf("cache %v: Digest() returned %v after cancellation, want promptly", cached, el)
-		}
-		if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
-			t.Errorf("cache %v: temp dir holds %v after cancellation, want nothing", cached, ents)
-		}
+		require.ErrorIs(t, err, context.Canceled, "cache %v: Digest()", cached)
+		assert.LessOrEqual(t, time.Since(start), 5*time.Second, "cache %v: time Digest() took to return after cancellation", cached)
+		ents, err := os.ReadDir(tmp)
+		require.NoError(t, err)
+		assert.Empty(t, ents, "cache %v: temp dir after cancellation", cached)
 		for _, sub := range []string{"entries", "tmp", "blobs/sha256"} {
-			if ents, _ := os.ReadDir(filepath.Join(cacheDir, sub)); len(ents) != 0 {
-				t.Errorf("cache dir %s holds %v after cancellation, want nothing", sub, ents)
-			}
+			ents, _ := os.ReadDir(filepath.Join(cacheDir, sub)) // not there when uncached
+			assert.Empty(t, ents, "cache dir %s after cancellation", sub)
 		}
 	}
 }
@@ -320,45 +301,31 @@ func TestCreatedBy(t *testing.T) {
 		{[]Source{Deletions("/etc/a", "b"), Opaque("/var/cache")}, "stevedore: delete /etc/a /b; opaque /var/cache"},
 	} {
 		l, err := New(ctx, tc.srcs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := l.(interface{ CreatedBy() string }).CreatedBy(); got != tc.want {
-			t.Errorf("CreatedBy() = %q, want %q", got, tc.want)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, l.(interface{ CreatedBy() string }).CreatedBy(), "CreatedBy()")
 	}
 }
-
-func hexOf(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
-
-var _ = fmt.Sprint
 
 // TestMerge: several sources in one layer share parents (each directory
 // once, so validate.Layer's duplicate check passes) and keep their order.
 func TestMerge(t *testing.T) {
 	d := t.TempDir()
 	tree(t, d, "bin/app", "etc/app.conf")
-	tb := writeTemp(t, "go.tgz", gzipBytes(t, tarBytes(t, dir("go/"), dir("go/bin/"), reg("go/bin/go", "go"))))
+	tb := tartest.TempFile(t, "go.tgz", tartest.Gzip(t, tartest.Bytes(t, tartest.Dir("go/"), tartest.Dir("go/bin/"), tartest.File("go/bin/go", "go"))))
 	l, err := New(t.Context(), []Source{
 		Tarball(tb, WithRoot("/usr/local")),
 		Dir(d, WithRoot("/usr/local")),
 		Files([]File{{Path: "/usr/local/etc/extra", Data: []byte("x")}}),
 		Deletions("/usr/local/share/doc"),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := "usr/ 5 755\nusr/local/ 5 755\nusr/local/go/ 5 755\nusr/local/go/bin/ 5 755\nusr/local/go/bin/go 0 644 \"go\"\n" +
 		"usr/local/bin/ 5 755\nusr/local/bin/app 0 644 \"app\"\nusr/local/etc/ 5 755\nusr/local/etc/app.conf 0 644 \"app.conf\"\n" +
 		"usr/local/etc/extra 0 644 \"x\"\nusr/local/share/.wh.doc 0 644\n"
-	if got := summary(entries(t, l)); got != want {
-		t.Errorf("entries =\n%s\nwant\n%s", got, want)
-	}
+	assert.Equal(t, want, summary(entries(t, l)), "entries")
 	check(t, l)
-	want1 := "stevedore: tarball -> /usr/local; dir -> /usr/local; files 1 -> /; delete /usr/local/share/doc"
-	if got := l.(interface{ CreatedBy() string }).CreatedBy(); got != want1 {
-		t.Errorf("CreatedBy() = %q, want %q", got, want1)
-	}
+	assert.Equal(t, "stevedore: tarball -> /usr/local; dir -> /usr/local; files 1 -> /; delete /usr/local/share/doc",
+		l.(interface{ CreatedBy() string }).CreatedBy(), "CreatedBy()")
 }
 
 // TestGoldenAcrossSources: the same tree from a directory, os.DirFS, a
@@ -388,11 +355,10 @@ func TestGoldenAcrossSources(t *testing.T) {
 		"FromFiles(root)": func() (v1.Layer, error) { return FromFiles(goldenFiles, WithRoot("/")) },
 	} {
 		l, err := mk()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if dg, err := l.Digest(); err != nil || dg.String() != goldenDigest {
-			t.Errorf("%s: Digest() = %s, %v; want %s", name, dg, err, goldenDigest)
+		require.NoError(t, err)
+		dg, err := l.Digest()
+		if assert.NoError(t, err, "%s: Digest()", name) {
+			assert.Equal(t, goldenDigest, dg.String(), "%s: Digest()", name)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package layer
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
 	"github.com/stevedore-dev/stevedore/internal/lazypull/lazypulltest"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 var lazyCompressions = []Compression{EStargz, ZstdChunked}
@@ -39,14 +39,14 @@ func noise(seed uint64, n int) []byte {
 // every entry type, with a file of several of the formats' 4 MiB chunks,
 // placed under /opt; in-memory files; and a deletion (a whiteout).
 func lazySources(t testing.TB) []Source {
-	tb := writeTemp(t, "app.tar", tarBytes(t,
-		dir("app/"),
-		reg("app/hello", "#!/bin/sh\necho hello\n").withMode(0o755),
-		reg("app/empty", ""),
-		reg("app/big.bin", string(noise(1, 9<<20+123))),
-		symlink("app/link", "hello"),
-		hardlink("app/hard", "app/hello"),
-		te{name: "app/owned", typ: tar.TypeReg, mode: 0o600, uid: 1000, gid: 1000, body: "mine"},
+	tb := tartest.TempFile(t, "app.tar", tartest.Bytes(t,
+		tartest.Dir("app/"),
+		tartest.File("app/hello", "#!/bin/sh\necho hello\n").WithMode(0o755),
+		tartest.File("app/empty", ""),
+		tartest.File("app/big.bin", string(noise(1, 9<<20+123))),
+		tartest.Symlink("app/link", "hello"),
+		tartest.Hardlink("app/hard", "app/hello"),
+		tartest.File("app/owned", "mine").WithMode(0o600).WithOwner(1000, 1000),
 	))
 	return []Source{
 		Tarball(tb, WithRoot("/opt"), WithPreserveOwner()),
@@ -377,7 +377,7 @@ func TestLazyOptions(t *testing.T) {
 func TestLazyTarballOfLazyLayer(t *testing.T) {
 	for _, c := range lazyCompressions {
 		first := newLazy(t, lazySources(t), WithCompression(c))
-		p := writeTemp(t, "layer.blob", blobOf(t, first))
+		p := tartest.TempFile(t, "layer.blob", blobOf(t, first))
 		again := newLazy(t, []Source{Tarball(p, WithPreserveOwner())}, WithCompression(c))
 		check(t, again)
 		got := lazypulltest.VerifyLayer(t, again, annotationsOf(t, again))

@@ -1,11 +1,6 @@
 package layer
 
 import (
-	"strings"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"archive/tar"
 	"context"
 	"io"
@@ -14,8 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestSpoolCleanup: a spool file is never visible on disk (it is
@@ -94,18 +93,13 @@ func TestURLStreamed(t *testing.T) {
 	var l any
 	peak := peakHeap(func() {
 		v, err := New(context.Background(), []Source{URL(srv.URL + "/big.tar")}, WithTempDir(t.TempDir()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := v.Digest(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		_, err = v.Digest()
+		require.NoError(t, err, "Digest()")
 		l = v
 	})
 	_ = l
 	t.Logf("256 MiB download: peak heap growth %.1f MiB", float64(peak)/(1<<20))
-	if peak > 32<<20 {
-		t.Errorf("downloading 256 MiB grew the heap by %d MiB, want at most 32", peak>>20)
-	}
+	assert.LessOrEqual(t, peak>>20, uint64(32), "MiB the heap grew by downloading 256 MiB")
 	srv.CloseClientConnections()
 }

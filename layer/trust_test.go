@@ -10,13 +10,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // TestNoSilentEmpties: a WithOnly name or WithInclude pattern that matches
 // nothing fails the build with an error naming it, instead of an empty
 // layer (a typo such as "kox" for "ko").
 func TestNoSilentEmpties(t *testing.T) {
-	tb := writeTemp(t, "ko.tgz", gzipBytes(t, tarBytes(t, reg("LICENSE", "l"), reg("ko", "k"))))
+	tb := tartest.TempFile(t, "ko.tgz", tartest.Gzip(t, tartest.Bytes(t, tartest.File("LICENSE", "l"), tartest.File("ko", "k"))))
 	d := t.TempDir()
 	tree(t, d, "a/x", "b/y")
 	for _, tc := range []struct {
@@ -59,7 +61,7 @@ func TestURLErrorsHideSecrets(t *testing.T) {
 		case "/redirect":
 			http.Redirect(w, r, "http://127.0.0.1:1/elsewhere?X-Amz-Signature=redirect-sig", http.StatusFound)
 		default:
-			w.Write(gzipBytes(t, tarBytes(t, reg("a", "a"))))
+			w.Write(tartest.Gzip(t, tartest.Bytes(t, tartest.File("a", "a"))))
 		}
 	}))
 	defer srv.Close()

@@ -2,7 +2,6 @@ package layer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,15 +9,22 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
-func TestURL(t *testing.T) {
-	tgz := gzipBytes(t, tarBytes(t, dir("ko_1.0/"), reg("ko_1.0/ko", "ko binary").withMode(0o755), reg("ko_1.0/LICENSE", "l")))
-	var hits atomic.Int32
+// urlServer serves tgz at /ko.tgz (counting the requests in hits), a 404
+// at /missing.tgz, an HTML page at /html, half of tgz then a dropped
+// connection at /cut.tgz, and 10 bytes then nothing at /stall.
+func urlServer(t *testing.T, tgz []byte, hits *atomic.Int32) *httptest.Server {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ko.tgz", func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		w.Write(tgz)
+		_, _ = w.Write(tgz)
 	})
 	mux.HandleFunc("/missing.tgz", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	mux.HandleFunc("/html", func(w http.ResponseWriter, r *http.Request) {
@@ -27,17 +33,24 @@ func TestURL(t *testing.T) {
 	})
 	mux.HandleFunc("/cut.tgz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(len(tgz)))
-		w.Write(tgz[:len(tgz)/2])
+		_, _ = w.Write(tgz[:len(tgz)/2])
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler) // drop the connection halfway
 	})
 	mux.HandleFunc("/stall", func(w http.ResponseWriter, r *http.Request) {
-		w.Write(tgz[:10])
+		_, _ = w.Write(tgz[:10])
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
 	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestURL(t *testing.T) {
+	tgz := tartest.Gzip(t, tartest.Bytes(t, tartest.Dir("ko_1.0/"), tartest.File("ko_1.0/ko", "ko binary").WithMode(0o755), tartest.File("ko_1.0/LICENSE", "l")))
+	var hits atomic.Int32
+	srv := urlServer(t, tgz, &hits)
 	sum := sha256Hex(tgz)
 	ctx := context.Background()
 
@@ -58,52 +71,42 @@ func TestURL(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := FromURL(ctx, srv.URL+tc.path, tc.opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err, "FromURL()")
 			_, err = l.Digest()
 			if tc.errHas == nil {
-				if err != nil {
-					t.Fatalf("Digest() = %v", err)
-				}
-				if got := summary(entries(t, l)); got != tc.want {
-					t.Errorf("entries =\n%s\nwant\n%s", got, tc.want)
-				}
+				require.NoError(t, err, "Digest()")
+				assert.Equal(t, tc.want, summary(entries(t, l)), "entries")
 				check(t, l)
 				return
 			}
-			if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
-				t.Fatalf("Digest() = %v, want error wrapping %v", err, tc.wantErr)
+			require.Error(t, err, "Digest()")
+			if tc.wantErr != nil {
+				assert.ErrorIs(t, err, tc.wantErr, "Digest()")
 			}
 			for _, s := range tc.errHas {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("Digest() = %v, want it to contain %q", err, s)
-				}
+				assert.ErrorContains(t, err, s, "Digest()")
 			}
 		})
 	}
 
 	t.Run("credentials never in errors", func(t *testing.T) {
 		u := strings.Replace(srv.URL, "http://", "http://alice:s3cret@", 1) + "/missing.tgz"
-		l, _ := FromURL(ctx, u)
-		_, err := l.Digest()
-		if err == nil || strings.Contains(err.Error(), "s3cret") {
-			t.Errorf("Digest() = %v, want an error without the password", err)
-		}
+		l, err := FromURL(ctx, u)
+		require.NoError(t, err, "FromURL()")
+		_, err = l.Digest()
+		require.Error(t, err, "Digest()")
+		assert.NotContains(t, err.Error(), "s3cret", "Digest(): want an error without the password")
 	})
 
 	t.Run("cancel during a stalled download", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
-		l, _ := FromURL(cctx, srv.URL+"/stall")
+		l, err := FromURL(cctx, srv.URL+"/stall")
+		require.NoError(t, err, "FromURL()")
 		time.AfterFunc(100*time.Millisecond, cancel)
 		start := time.Now()
-		_, err := l.Digest()
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Digest() = %v, want context.Canceled", err)
-		}
-		if el := time.Since(start); el > 5*time.Second {
-			t.Errorf("Digest() took %v after cancel", el)
-		}
+		_, err = l.Digest()
+		assert.ErrorIs(t, err, context.Canceled, "Digest()")
+		assert.Less(t, time.Since(start), 5*time.Second, "time Digest() took after cancel")
 	})
 
 	t.Run("cache: a URL with sha256 is downloaded once", func(t *testing.T) {
@@ -112,18 +115,11 @@ func TestURL(t *testing.T) {
 		var digests []string
 		for range 3 {
 			l, err := FromURL(ctx, srv.URL+"/ko.tgz", WithSHA256(sum), WithCache(cache), WithRoot("/opt"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err, "FromURL()")
 			check(t, l)
-			d, _ := l.Digest()
-			digests = append(digests, d.String())
+			digests = append(digests, digestString(t, l))
 		}
-		if n := hits.Load() - before; n != 1 {
-			t.Errorf("3 builds with WithCache made %d downloads, want 1", n)
-		}
-		if digests[0] != digests[1] || digests[1] != digests[2] {
-			t.Errorf("digests = %v, want all equal", digests)
-		}
+		assert.Equal(t, int32(1), hits.Load()-before, "downloads for 3 builds with WithCache")
+		assert.Equal(t, []string{digests[0], digests[0], digests[0]}, digests, "digests of the 3 builds")
 	})
 }

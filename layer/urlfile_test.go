@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 func TestURLFile(t *testing.T) {
@@ -22,7 +24,7 @@ func TestURLFile(t *testing.T) {
 		w.Write([]byte(body))
 	})
 	mux.HandleFunc("/tool.tgz", func(w http.ResponseWriter, r *http.Request) {
-		w.Write(gzipBytes(t, tarBytes(t, reg("a", "x"))))
+		w.Write(tartest.Gzip(t, tartest.Bytes(t, tartest.File("a", "x"))))
 	})
 	mux.HandleFunc("/missing", http.NotFound)
 	srv := httptest.NewServer(mux)

@@ -2,13 +2,9 @@ package bench
 
 import (
 	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,7 +14,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/layer"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
@@ -27,55 +26,24 @@ import (
 // on tiny inputs, that the two ways do produce the same file trees and
 // valid layers and images, so the comparison is fair.
 
-type tarEntry struct {
-	name, body, link string
-	typ              byte
-	mode             int64
-}
-
-func writeTarGz(t *testing.T, p string, es []tarEntry) {
+// writeTarGz writes es as a gzip tar at p, with the data's mtime.
+func writeTarGz(t *testing.T, p string, es []tartest.Entry) {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, e := range es {
-		hdr := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Linkname: e.link, Size: int64(len(e.body)), ModTime: dataEpoch}
-		if e.typ != tar.TypeReg {
-			hdr.Size = 0
-		}
-		check(t, tw.WriteHeader(hdr))
-		if e.typ == tar.TypeReg {
-			_, err := tw.Write([]byte(e.body))
-			check(t, err)
-		}
-	}
-	check(t, tw.Close())
-	check(t, zw.Close())
-	check(t, os.WriteFile(p, buf.Bytes(), 0o644))
+	require.NoError(t, os.WriteFile(p, tartest.Gzip(t, tartest.New(es...).WithModTime(dataEpoch).Bytes(t)), 0o644))
 }
 
 // tree lists a layer's non-directory entries as "name type mode sha".
 func tree(t *testing.T, l v1.Layer) []string {
 	t.Helper()
-	rc, err := l.Uncompressed()
-	check(t, err)
-	defer rc.Close()
 	var out []string
-	tr := tar.NewReader(rc)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		check(t, err)
+	for _, e := range tartest.ReadLayer(t, l) {
+		hdr := e.Header
 		if hdr.Typeflag == tar.TypeDir {
 			continue
 		}
-		h := sha256.New()
-		_, err = io.Copy(h, tr)
-		check(t, err)
+		sum := sha256.Sum256([]byte(e.Body))
 		out = append(out, strings.Join([]string{strings.TrimPrefix(hdr.Name, "./"), string(hdr.Typeflag), hdr.Linkname,
-			hex.EncodeToString(h.Sum(nil))[:12]}, " "))
+			hex.EncodeToString(sum[:])[:12]}, " "))
 	}
 	slices.Sort(out)
 	return out
@@ -83,21 +51,20 @@ func tree(t *testing.T, l v1.Layer) []string {
 
 func sameTree(t *testing.T, what string, plain, ours v1.Layer) {
 	t.Helper()
-	check(t, validate.Layer(plain))
-	check(t, validate.Layer(ours))
+	require.NoError(t, validate.Layer(plain))
+	require.NoError(t, validate.Layer(ours))
 	p, o := tree(t, plain), tree(t, ours)
-	if len(p) == 0 || !slices.Equal(p, o) {
-		t.Errorf("%s: plain way = %q\nstevedore = %q, want the same non-empty tree", what, p, o)
-	}
+	assert.NotEmpty(t, p, "%s: tree of the plain way", what)
+	assert.Equal(t, p, o, "%s: trees of the plain way and of stevedore", what)
 }
 
-var tinyRelease = []tarEntry{
-	{name: "go/", typ: tar.TypeDir, mode: 0o755},
-	{name: "go/VERSION", typ: tar.TypeReg, mode: 0o644, body: "go1.99\n"},
-	{name: "go/bin/", typ: tar.TypeDir, mode: 0o755},
-	{name: "go/bin/go", typ: tar.TypeReg, mode: 0o755, body: "\x7fELF go"},
-	{name: "go/bin/gofmt", typ: tar.TypeLink, mode: 0o755, link: "go/bin/go"},
-	{name: "go/src/fmt/print.go", typ: tar.TypeReg, mode: 0o644, body: "package fmt\n"},
+var tinyRelease = []tartest.Entry{
+	tartest.Dir("go/"),
+	tartest.File("go/VERSION", "go1.99\n"),
+	tartest.Dir("go/bin/"),
+	tartest.File("go/bin/go", "\x7fELF go").WithMode(0o755),
+	tartest.Hardlink("go/bin/gofmt", "go/bin/go").WithMode(0o755),
+	tartest.File("go/src/fmt/print.go", "package fmt\n"),
 }
 
 func TestReleaseWaysAgree(t *testing.T) {
@@ -105,39 +72,37 @@ func TestReleaseWaysAgree(t *testing.T) {
 	gz := filepath.Join(dir, "go.tar.gz")
 	writeTarGz(t, gz, tinyRelease)
 	plain, err := plainTarballLayer(dir, gz, "usr/local", keepGo)
-	check(t, err)
+	require.NoError(t, err)
 	ours, err := layer.FromTarball(gz, layer.WithOnly("go"), layer.WithRoot("/usr/local"), layer.WithTempDir(dir))
-	check(t, err)
+	require.NoError(t, err)
 	sameTree(t, "release under /usr/local", plain, ours)
-	if got := tree(t, ours); !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "usr/local/go/bin/gofmt 1 usr/local/go/bin/go ") }) {
-		t.Errorf("tree(stevedore layer) = %q, want the hardlink usr/local/go/bin/gofmt -> usr/local/go/bin/go", got)
-	}
+	got := tree(t, ours)
+	assert.True(t, slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "usr/local/go/bin/gofmt 1 usr/local/go/bin/go ") }),
+		"tree(stevedore layer) = %q, want the hardlink usr/local/go/bin/gofmt -> usr/local/go/bin/go", got)
 }
 
 func TestMonorepoWaysAgree(t *testing.T) {
 	root := t.TempDir()
 	for _, a := range []area{{paymentsDir + "/src", 30, 1 << 10, false}, {"services/other", 10, 1 << 10, false}, {"libs", 10, 1 << 10, true}} {
-		check(t, writeArea(root, a))
+		require.NoError(t, writeArea(root, a))
 	}
 	spool := t.TempDir()
 	plain, err := plainDirLayer(spool, root, []string{paymentsDir})
-	check(t, err)
+	require.NoError(t, err)
 	ours, err := layer.FromDir(root, layer.WithInclude(paymentsDir), layer.WithTempDir(spool))
-	check(t, err)
+	require.NoError(t, err)
 	sameTree(t, "monorepo service", plain, ours)
-	if got := len(tree(t, ours)); got != 30 {
-		t.Errorf("FromDir(WithInclude(%q)) has %d files, want 30", paymentsDir, got)
-	}
+	assert.Len(t, tree(t, ours), 30, "files of FromDir(WithInclude(%q))", paymentsDir)
 }
 
 // pushedImage reads back and validates what a way pushed.
 func pushedImage(t *testing.T, ref string) v1.Image {
 	t.Helper()
 	r, err := plainRef(ref)
-	check(t, err)
+	require.NoError(t, err)
 	img, err := remote.Image(r)
-	check(t, err)
-	check(t, validate.Image(img))
+	require.NoError(t, err)
+	require.NoError(t, validate.Image(img))
 	return img
 }
 
@@ -145,7 +110,7 @@ func pushedImage(t *testing.T, ref string) v1.Image {
 func lastLayers(t *testing.T, img v1.Image, n int) [][]string {
 	t.Helper()
 	ls, err := img.Layers()
-	check(t, err)
+	require.NoError(t, err)
 	var out [][]string
 	for _, l := range ls[len(ls)-n:] {
 		out = append(out, tree(t, l))
@@ -158,9 +123,9 @@ func TestImageWaysAgree(t *testing.T) {
 	dir := t.TempDir()
 	goGz, koGz := filepath.Join(dir, "go.tar.gz"), filepath.Join(dir, "ko.tar.gz")
 	writeTarGz(t, goGz, tinyRelease)
-	writeTarGz(t, koGz, []tarEntry{
-		{name: "LICENSE", typ: tar.TypeReg, mode: 0o644, body: "license"},
-		{name: "ko", typ: tar.TypeReg, mode: 0o755, body: "\x7fELF ko"},
+	writeTarGz(t, koGz, []tartest.Entry{
+		tartest.File("LICENSE", "license"),
+		tartest.File("ko", "\x7fELF ko").WithMode(0o755),
 	})
 	srv := freshRegistry(t, true)
 	defer srv.Close()
@@ -170,47 +135,34 @@ func TestImageWaysAgree(t *testing.T) {
 	// base layer once, to place its layers on the base's file tree (see
 	// image.Build), which image.WithCache keeps for the next build.
 	srv.ResetStats()
-	check(t, plainToolchain(ctx, dir, srv.Ref(baseRepo), srv.Ref("plain/toolchain:go"), goGz, koGz))
+	require.NoError(t, plainToolchain(ctx, dir, srv.Ref(baseRepo), srv.Ref("plain/toolchain:go"), goGz, koGz))
 	plainStats := srv.Stats()
 	srv.ResetStats()
-	check(t, oursToolchain(ctx, t.TempDir(), t.TempDir(), nil, srv.Ref(baseRepo), srv.Ref("ours/toolchain:go"), goGz, koGz))
+	require.NoError(t, oursToolchain(ctx, t.TempDir(), t.TempDir(), nil, srv.Ref(baseRepo), srv.Ref("ours/toolchain:go"), goGz, koGz))
 	oursStats := srv.Stats()
 	for way, st := range map[string]registrytest.Stats{"plain": plainStats, "stevedore": oursStats} {
 		want := map[string]int{"plain": 1, "stevedore": 3}[way]
-		if st.Mounts != 2 || len(st.Downloads) != want {
-			t.Errorf("%s way: %d mounts, %d blobs downloaded, want 2 (the base layers) and %d", way, st.Mounts, len(st.Downloads), want)
-		}
+		assert.Equal(t, 2, st.Mounts, "%s way: mounts (the base layers)", way)
+		assert.Len(t, st.Downloads, want, "%s way: blobs downloaded", way)
 	}
 	plain, ours := pushedImage(t, srv.Ref("plain/toolchain:go")), pushedImage(t, srv.Ref("ours/toolchain:go"))
 	// stevedore adds a layer for the working directory before them.
 	pl, ol := lastLayers(t, plain, 2), lastLayers(t, ours, 2)
 	for i := range pl {
-		if !slices.Equal(pl[i], ol[i]) || len(pl[i]) == 0 {
-			t.Errorf("toolchain layer %d: plain way = %q, stevedore = %q, want the same", i, pl[i], ol[i])
-		}
+		assert.NotEmpty(t, pl[i], "toolchain layer %d of the plain way", i)
+		assert.Equal(t, pl[i], ol[i], "toolchain layer %d: plain way, stevedore", i)
 	}
 	pc, err := plain.ConfigFile()
-	check(t, err)
+	require.NoError(t, err)
 	oc, err := ours.ConfigFile()
-	check(t, err)
-	if pc.Config.WorkingDir != oc.Config.WorkingDir || !sameSet(pc.Config.Env, oc.Config.Env) {
-		t.Errorf("toolchain config: plain way = %q %q, stevedore = %q %q, want the same",
-			pc.Config.WorkingDir, pc.Config.Env, oc.Config.WorkingDir, oc.Config.Env)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, pc.Config.WorkingDir, oc.Config.WorkingDir, "toolchain config: working dir of the plain way, of stevedore")
+	assert.ElementsMatch(t, pc.Config.Env, oc.Config.Env, "toolchain config: env of the plain way, of stevedore")
 
 	bin := filepath.Join(dir, "hello")
-	check(t, os.WriteFile(bin, []byte("\x7fELF hello"), 0o755))
-	check(t, plainApp(ctx, dir, bin, srv.Ref("plain/hello:latest")))
-	check(t, oursApp(ctx, t.TempDir(), bin, srv.Ref("ours/hello:latest")))
+	require.NoError(t, os.WriteFile(bin, []byte("\x7fELF hello"), 0o755))
+	require.NoError(t, plainApp(ctx, dir, bin, srv.Ref("plain/hello:latest")))
+	require.NoError(t, oursApp(ctx, t.TempDir(), bin, srv.Ref("ours/hello:latest")))
 	plain, ours = pushedImage(t, srv.Ref("plain/hello:latest")), pushedImage(t, srv.Ref("ours/hello:latest"))
-	if p, o := lastLayers(t, plain, 1), lastLayers(t, ours, 1); !slices.Equal(p[0], o[0]) {
-		t.Errorf("app layer: plain way = %q, stevedore = %q, want the same", p[0], o[0])
-	}
-}
-
-func sameSet(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
+	assert.Equal(t, lastLayers(t, plain, 1)[0], lastLayers(t, ours, 1)[0], "app layer: plain way, stevedore")
 }

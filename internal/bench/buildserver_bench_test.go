@@ -15,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // startBuildServer builds and starts examples/buildserver on a loopback
@@ -22,13 +25,12 @@ import (
 func startBuildServer(b *testing.B, root, cache string, jobs int) (string, *os.Process) {
 	b.Helper()
 	bin := filepath.Join(scratchDir(b, "bin-"), "buildserver")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/buildserver").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	out, err := exec.Command("go", "build", "-o", bin, "../../examples/buildserver").CombinedOutput()
+	require.NoError(b, err, "go build:\n%s", out)
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-root", root, "-cache", cache, "-jobs", strconv.Itoa(jobs), "-queue", "64")
 	stderr, err := cmd.StderrPipe()
-	check(b, err)
-	check(b, cmd.Start())
+	require.NoError(b, err)
+	require.NoError(b, cmd.Start())
 	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
@@ -76,11 +78,11 @@ func postBuild(url string, req map[string]any) (time.Duration, error) {
 // peakRSS is a process's peak resident set (VmHWM), in MiB.
 func peakRSS(b *testing.B, p *os.Process) float64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid))
-	check(b, err)
+	require.NoError(b, err)
 	for _, line := range strings.Split(string(raw), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			check(b, err)
+			require.NoError(b, err)
 			return float64(kb) / 1024
 		}
 	}
@@ -106,7 +108,7 @@ func BenchmarkBuildServer(b *testing.B) {
 	src := monorepoData(b, true)
 	root := scratchDir(b, "serverroot-")
 	linkTree(b, src, filepath.Join(root, "shop"))
-	check(b, os.WriteFile(filepath.Join(root, "shop", "Dockerfile.payments"),
+	require.NoError(b, os.WriteFile(filepath.Join(root, "shop", "Dockerfile.payments"),
 		[]byte("FROM scratch\nCOPY "+paymentsDir+" /app\nENTRYPOINT [\"/app/bin/payments\"]\n"), 0o644))
 	req := map[string]any{"context": "shop", "dockerfile": "Dockerfile.payments", "tag": "shop/payments:v1"}
 	for range b.N {
@@ -114,7 +116,7 @@ func BenchmarkBuildServer(b *testing.B) {
 		url, proc := startBuildServer(b, root, scratchDir(b, "servercache-"), 8)
 		b.StartTimer()
 		cold, err := postBuild(url, req)
-		check(b, err)
+		require.NoError(b, err)
 		var mu sync.Mutex
 		var lat []time.Duration
 		var wg sync.WaitGroup
@@ -126,8 +128,7 @@ func BenchmarkBuildServer(b *testing.B) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				d, err := postBuild(url, req)
-				if err != nil {
-					b.Error(err)
+				if !assert.NoError(b, err, "POST /build") {
 					return
 				}
 				mu.Lock()
@@ -137,9 +138,7 @@ func BenchmarkBuildServer(b *testing.B) {
 		}
 		wg.Wait()
 		b.StopTimer()
-		if len(lat) != 50 {
-			b.Fatalf("%d of 50 requests succeeded", len(lat))
-		}
+		require.Len(b, lat, 50, "requests that succeeded")
 		b.ReportMetric(float64(cold.Milliseconds()), "cold-ms")
 		b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")

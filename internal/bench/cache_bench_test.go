@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -60,10 +61,10 @@ func (c sharedCase) run(b *testing.B) {
 			}
 			srv = freshRegistry(b, c.withBase)
 			rc, err := registry.NewLayerCache(srv.Ref(cacheRepo))
-			check(b, err)
+			require.NoError(b, err)
 			n++
 			run := filepath.Join(scratch, strings.Repeat("r", n))
-			check(b, c.ours(ctx, srv, filepath.Join(run, "cache-a"), rc, c.inputs(b, ""), srv.Ref(c.target)))
+			require.NoError(b, c.ours(ctx, srv, filepath.Join(run, "cache-a"), rc, c.inputs(b, ""), srv.Ref(c.target)))
 			in := c.inputs(b, filepath.Join(run, "in-b"))
 			// The copy is on disk before machine B starts, as a checkout
 			// is before the build step that follows it.
@@ -73,7 +74,7 @@ func (c sharedCase) run(b *testing.B) {
 			srv.ResetStats()
 			do = func() error { return c.ours(ctx, srv, cacheB, rc, in, srv.Ref(repo+"-b:"+tag)) }
 		}
-		d := way(b, setup, func() { check(b, do()) })
+		d := way(b, setup, func() { require.NoError(b, do()) })
 		checkMachineB(b, srv.Stats(), c.withBase)
 		reportRatio(b, d, c.key+"-cold/ggcr", "x-ggcr")
 		reportRatio(b, d, c.key+"-cold/stevedore", "x-cold")
@@ -84,28 +85,23 @@ func (c sharedCase) run(b *testing.B) {
 // image's config or downloaded one but the base's config.
 func checkMachineB(b *testing.B, st registrytest.Stats, withBase bool) {
 	b.Helper()
-	if st.BlobUploads != 1 {
-		b.Fatalf("machine B uploaded %d blobs, want 1 (the config)", st.BlobUploads)
-	}
+	require.Equal(b, 1, st.BlobUploads, "blobs machine B uploaded: want the config")
 	want := 0
 	if withBase {
 		want = 1
 	}
-	if len(st.Downloads) != want {
-		b.Fatalf("machine B downloaded %d blobs (%v), want %d (the base's config)", len(st.Downloads), st.Downloads, want)
-	}
+	require.Len(b, st.Downloads, want, "blobs machine B downloaded: want the base's config")
 }
 
 // copyFiles copies the files at paths into dir, and returns the copies.
 func copyFiles(b *testing.B, dir string, paths ...string) []string {
-	check(b, os.MkdirAll(dir, 0o755))
+	require.NoError(b, os.MkdirAll(dir, 0o755))
 	out := make([]string, len(paths))
 	for i, p := range paths {
 		out[i] = filepath.Join(dir, filepath.Base(p))
 		cmd := exec.Command("cp", p, out[i])
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("cp %s: %v: %s", p, err, msg)
-		}
+		msg, err := cmd.CombinedOutput()
+		require.NoError(b, err, "cp %s: %s", p, msg)
 	}
 	return out
 }
@@ -181,9 +177,8 @@ func BenchmarkServiceImage(b *testing.B) {
 				return []string{root}
 			}
 			cmd := exec.Command("cp", "-R", root, dir)
-			if msg, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("cp -R %s: %v: %s", root, err, msg)
-			}
+			msg, err := cmd.CombinedOutput()
+			require.NoError(b, err, "cp -R %s: %s", root, msg)
 			return []string{dir}
 		},
 		ours: func(ctx context.Context, srv *registrytest.Server, cache string, rc layer.RemoteCache, in []string, target string) error {
@@ -207,14 +202,14 @@ func BenchmarkRemoteCacheLookup(b *testing.B) {
 			opts = append(opts, registry.WithBasicAuth("bench", "bench-password"))
 		}
 		srv, err := registrytest.Start(sopts...)
-		check(b, err)
+		require.NoError(b, err)
 		rc, err := registry.NewLayerCache(srv.Ref(cacheRepo), opts...)
-		check(b, err)
+		require.NoError(b, err)
 		l, err := random.Layer(1<<20, types.OCILayer)
-		check(b, err)
+		require.NoError(b, err)
 		stored := strings.Repeat("5e", 32)
 		_, err = rc.Put(ctx, stored, l)
-		check(b, err)
+		require.NoError(b, err)
 		for _, c := range []struct {
 			name, key string
 			found     bool
@@ -222,10 +217,8 @@ func BenchmarkRemoteCacheLookup(b *testing.B) {
 			b.Run(auth+"/"+c.name, func(b *testing.B) {
 				for b.Loop() {
 					_, found, err := rc.Lookup(ctx, c.key)
-					check(b, err)
-					if found != c.found {
-						b.Fatalf("Lookup(%s) found = %v, want %v", c.name, found, c.found)
-					}
+					require.NoError(b, err)
+					require.Equal(b, c.found, found, "Lookup(%s) found", c.name)
 				}
 			})
 		}

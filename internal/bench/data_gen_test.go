@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestGeneratorsDeterministic checks, on tiny inputs, that the data
@@ -12,33 +15,33 @@ import (
 // by the same code at full size).
 func TestGeneratorsDeterministic(t *testing.T) {
 	fakeRoot := t.TempDir()
-	check(t, os.MkdirAll(filepath.Join(fakeRoot, "src", "fmt"), 0o755))
-	check(t, os.WriteFile(filepath.Join(fakeRoot, "VERSION"), []byte("go1.99\n"), 0o644))
-	check(t, os.WriteFile(filepath.Join(fakeRoot, "src", "fmt", "print.go"), []byte("package fmt\n"), 0o644))
-	check(t, os.Symlink("VERSION", filepath.Join(fakeRoot, "V")))
+	require.NoError(t, os.MkdirAll(filepath.Join(fakeRoot, "src", "fmt"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(fakeRoot, "VERSION"), []byte("go1.99\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(fakeRoot, "src", "fmt", "print.go"), []byte("package fmt\n"), 0o644))
+	require.NoError(t, os.Symlink("VERSION", filepath.Join(fakeRoot, "V")))
 
 	var gzs, tars, areas [][]byte
 	for range 2 {
 		out := t.TempDir()
 		gz, tr := filepath.Join(out, "go.tar.gz"), filepath.Join(out, "go.tar")
-		check(t, writeGoRelease(fakeRoot, gz, tr))
+		require.NoError(t, writeGoRelease(fakeRoot, gz, tr))
 		for _, p := range []struct {
 			path string
 			into *[][]byte
 		}{{gz, &gzs}, {tr, &tars}} {
 			b, err := os.ReadFile(p.path)
-			check(t, err)
+			require.NoError(t, err)
 			*p.into = append(*p.into, b)
 		}
-		check(t, writeArea(out, area{"svc/src", 5, 3 << 10, false}))
-		check(t, writeArea(out, area{"svc/assets", 2, 3 << 10, true}))
+		require.NoError(t, writeArea(out, area{"svc/src", 5, 3 << 10, false}))
+		require.NoError(t, writeArea(out, area{"svc/assets", 2, 3 << 10, true}))
 		var all []byte
-		check(t, walkFiles(filepath.Join(out, "svc"), func(fi os.FileInfo) {
+		require.NoError(t, walkFiles(filepath.Join(out, "svc"), func(fi os.FileInfo) {
 			all = append(all, fi.Name()...)
 		}))
 		for _, rel := range []string{"svc/src/d000/f0000.go", "svc/src/d000/f0004.go", "svc/assets/d000/f0001.bin"} {
 			b, err := os.ReadFile(filepath.Join(out, rel))
-			check(t, err)
+			require.NoError(t, err)
 			all = append(all, b...)
 		}
 		areas = append(areas, all)
@@ -47,11 +50,10 @@ func TestGeneratorsDeterministic(t *testing.T) {
 		name string
 		got  [][]byte
 	}{{"writeGoRelease .tar.gz", gzs}, {"writeGoRelease .tar", tars}, {"writeArea", areas}} {
-		if len(c.got[0]) == 0 || !bytes.Equal(c.got[0], c.got[1]) {
-			t.Errorf("%s: two runs gave %d and %d bytes that differ, want the same non-empty bytes", c.name, len(c.got[0]), len(c.got[1]))
-		}
+		assert.NotEmpty(t, c.got[0], "%s: bytes of the first run", c.name)
+		assert.True(t, bytes.Equal(c.got[0], c.got[1]), "%s: two runs gave %d and %d bytes that differ, want the same bytes", c.name, len(c.got[0]), len(c.got[1]))
 	}
-	if !bytes.Contains(tars[0], []byte("go/src/fmt/print.go")) || !bytes.Contains(tars[0], []byte("go/VERSION")) {
-		t.Errorf("writeGoRelease tar lacks go/src/fmt/print.go or go/VERSION")
+	for _, name := range []string{"go/src/fmt/print.go", "go/VERSION"} {
+		assert.True(t, bytes.Contains(tars[0], []byte(name)), "writeGoRelease tar lacks %s", name)
 	}
 }

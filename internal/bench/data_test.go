@@ -12,13 +12,16 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // dataVersion names the generator; change it whenever generated data
@@ -60,9 +63,7 @@ func generated(tb testing.TB, name string, gen func(tmp string) error) string {
 			return dst
 		}
 	}
-	if err := os.MkdirAll(dataRoot(), 0o755); err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, os.MkdirAll(dataRoot(), 0o755))
 	start := time.Now()
 	tmp := dst + ".tmp"
 	os.RemoveAll(tmp)
@@ -72,12 +73,8 @@ func generated(tb testing.TB, name string, gen func(tmp string) error) string {
 		os.RemoveAll(tmp)
 		tb.Fatalf("generating %s: %v", dst, err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(stamp, []byte(want), 0o644); err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, os.Rename(tmp, dst))
+	require.NoError(tb, os.WriteFile(stamp, []byte(want), 0o644))
 	tb.Logf("generated %s in %s", dst, time.Since(start).Round(time.Millisecond))
 	genDone[name] = true
 	return dst
@@ -94,9 +91,7 @@ var gorootOnce = sync.OnceValues(func() (string, error) {
 func goroot(tb testing.TB) string {
 	tb.Helper()
 	d, err := gorootOnce()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	return d
 }
 
@@ -121,9 +116,7 @@ func goReleaseData(tb testing.TB) goRelease {
 	})
 	r := goRelease{Gz: filepath.Join(dir, "go.linux-amd64.tar.gz"), Tar: filepath.Join(dir, "go.linux-amd64.tar")}
 	fi, err := os.Stat(r.Tar)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	r.TarSize = fi.Size()
 	return r
 }
@@ -146,46 +139,7 @@ func writeGoRelease(root, gzPath, tarPath string) error {
 	}
 	btf := bufio.NewWriterSize(tf, 1<<20)
 	tw := tar.NewWriter(io.MultiWriter(zw, btf))
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		name := path.Join("go", filepath.ToSlash(rel))
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		hdr := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), ModTime: dataEpoch, Format: tar.FormatPAX}
-		switch {
-		case fi.IsDir():
-			hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
-			return tw.WriteHeader(hdr)
-		case fi.Mode().IsRegular():
-			hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
-			if err := tw.WriteHeader(hdr); err != nil {
-				return err
-			}
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
-			return tw.WriteHeader(hdr)
-		}
-		return nil // sockets and the like: not in a release
-	})
+	err = tartest.WriteTree(tw, root, "go", dataEpoch, tar.FormatPAX)
 	return errors.Join(err, tw.Close(), zw.Close(), bgz.Flush(), btf.Flush(), gzf.Close(), tf.Close())
 }
 

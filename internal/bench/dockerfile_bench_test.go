@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/image/dockerfile"
 	"github.com/stevedore-dev/stevedore/internal/itest"
@@ -95,17 +96,17 @@ func BenchmarkDockerfileService(b *testing.B) {
 					}
 					srv = freshRegistry(b, true)
 					df = filepath.Join(dfDir, "Dockerfile")
-					check(b, os.WriteFile(df, []byte(serviceDockerfile(srv.Host)), 0o644))
+					require.NoError(b, os.WriteFile(df, []byte(serviceDockerfile(srv.Host)), 0o644))
 					n++
 					state = filepath.Join(work, fmt.Sprint(n))
 				}
 				do := func() {
 					target := srv.Ref("team/payments:v1")
 					if who == "buildah" {
-						check(b, buildahDockerfile(root, df, state, target))
+						require.NoError(b, buildahDockerfile(root, df, state, target))
 						return
 					}
-					check(b, oursDockerfile(ctx, root, df, state, target))
+					require.NoError(b, oursDockerfile(ctx, root, df, state, target))
 				}
 				setup := func() {
 					if phase == "cold" {
@@ -144,5 +145,5 @@ func linkTree(b testing.TB, src, dst string) {
 		}
 		return os.Link(p, t)
 	})
-	check(b, err)
+	require.NoError(b, err)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -58,12 +59,12 @@ var baseImage = sync.OnceValues(func() (v1.Image, error) {
 func freshRegistry(b testing.TB, withBase bool) *registrytest.Server {
 	b.Helper()
 	srv, err := registrytest.Start()
-	check(b, err)
+	require.NoError(b, err)
 	if withBase {
 		base, err := baseImage()
-		check(b, err)
+		require.NoError(b, err)
 		_, err = registry.Push(context.Background(), srv.Ref(baseRepo), base)
-		check(b, err)
+		require.NoError(b, err)
 	}
 	return srv
 }
@@ -198,9 +199,9 @@ func (c imageCase) run(b *testing.B) {
 				}
 				if phase == "warm" {
 					srv = freshRegistry(b, c.withBase)
-					check(b, do())
+					require.NoError(b, do())
 				}
-				d := way(b, setup, func() { check(b, do()) })
+				d := way(b, setup, func() { require.NoError(b, do()) })
 				if phase == "warm" && who == "stevedore" {
 					checkWarm(b, srv.Stats())
 				}
@@ -252,7 +253,7 @@ func BenchmarkToolchainImage(b *testing.B) {
 func BenchmarkAppImage(b *testing.B) {
 	bin := appBinaryData(b)
 	fi, err := os.Stat(bin)
-	check(b, err)
+	require.NoError(b, err)
 	imageCase{
 		key:   "app",
 		bytes: fi.Size(),
@@ -270,15 +271,11 @@ func BenchmarkAppImage(b *testing.B) {
 func checkWarm(b *testing.B, st registrytest.Stats) {
 	b.Helper()
 	base, err := baseImage()
-	check(b, err)
+	require.NoError(b, err)
 	cfg, err := base.ConfigName()
-	check(b, err)
-	if st.BlobUploads != 0 {
-		b.Fatalf("warm stevedore run uploaded %d blobs, want none", st.BlobUploads)
-	}
+	require.NoError(b, err)
+	require.Zero(b, st.BlobUploads, "blobs the warm stevedore run uploaded")
 	for h := range st.Downloads {
-		if h != cfg {
-			b.Fatalf("warm stevedore run downloaded blob %s, want only the base config %s", h, cfg)
-		}
+		require.Equal(b, cfg, h, "blob the warm stevedore run downloaded: want only the base config")
 	}
 }

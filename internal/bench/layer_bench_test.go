@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/compress"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -47,8 +48,8 @@ func BenchmarkGoRelease(b *testing.B) {
 			var out int64
 			d := way(b, clear, func() {
 				l, err := plainTarballLayer(spool, rel.Gz, "usr/local", keepGo, c.ggcr...)
-				check(b, err)
-				check(b, consume(l, &out))
+				require.NoError(b, err)
+				require.NoError(b, consume(l, &out))
 			})
 			b.ReportMetric(float64(out)/1e6, "out-MB")
 			record("release-"+c.name+"/ggcr", d)
@@ -59,8 +60,8 @@ func BenchmarkGoRelease(b *testing.B) {
 			d := way(b, clear, func() {
 				opts := append([]layer.Option{layer.WithOnly("go"), layer.WithRoot("/usr/local"), layer.WithTempDir(spool)}, c.ours...)
 				l, err := layer.FromTarball(rel.Gz, opts...)
-				check(b, err)
-				check(b, consume(l, &out))
+				require.NoError(b, err)
+				require.NoError(b, consume(l, &out))
 			})
 			b.ReportMetric(float64(out)/1e6, "out-MB")
 			reportRatio(b, d, "release-"+c.name+"/ggcr", "x-ggcr")
@@ -72,8 +73,8 @@ func BenchmarkGoRelease(b *testing.B) {
 		d := way(b, clear, func() {
 			l, err := layer.FromTarball(rel.Gz, layer.WithOnly("go"), layer.WithRoot("/usr/local"), layer.WithTempDir(spool),
 				layer.WithCompression(layer.Zstd), layer.WithLevel(1))
-			check(b, err)
-			check(b, consume(l, &out))
+			require.NoError(b, err)
+			require.NoError(b, consume(l, &out))
 		})
 		b.ReportMetric(float64(out)/1e6, "out-MB")
 		reportRatio(b, d, "release-zstd/ggcr", "x-ggcr")
@@ -104,8 +105,8 @@ func BenchmarkMonorepoService(b *testing.B) {
 			var out int64
 			d := way(b, clear, func() {
 				l, err := plainDirLayer(spool, root, include)
-				check(b, err)
-				check(b, consume(l, &out))
+				require.NoError(b, err)
+				require.NoError(b, consume(l, &out))
 			})
 			record("monorepo-"+tree+"/ggcr", d)
 			if tree == "big" {
@@ -117,8 +118,8 @@ func BenchmarkMonorepoService(b *testing.B) {
 			var out int64
 			d := way(b, clear, func() {
 				l, err := layer.FromDir(root, layer.WithInclude(include...), layer.WithTempDir(spool))
-				check(b, err)
-				check(b, consume(l, &out))
+				require.NoError(b, err)
+				require.NoError(b, consume(l, &out))
 			})
 			record("monorepo-"+tree+"/stevedore", d)
 			reportRatio(b, d, "monorepo-"+tree+"/ggcr", "x-ggcr")
@@ -139,7 +140,7 @@ func BenchmarkCompressGoTar(b *testing.B) {
 	rel := goReleaseData(b)
 	open := func() *os.File {
 		f, err := os.Open(rel.Tar)
-		check(b, err)
+		require.NoError(b, err)
 		return f
 	}
 	tool := func(name string, args ...string) {
@@ -152,14 +153,12 @@ func BenchmarkCompressGoTar(b *testing.B) {
 				in := open()
 				defer in.Close()
 				out, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-				check(b, err)
+				require.NoError(b, err)
 				defer out.Close()
 				var stderr bytes.Buffer
 				cmd := exec.Command(args[0], args[1:]...)
 				cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, &stderr
-				if err := cmd.Run(); err != nil {
-					b.Fatalf("%v: %v: %s", args, err, stderr.Bytes())
-				}
+				require.NoError(b, cmd.Run(), "%v: %s", args, stderr.Bytes())
 			})
 			record("compress/"+name, d)
 		})
@@ -172,10 +171,10 @@ func BenchmarkCompressGoTar(b *testing.B) {
 			in := open()
 			defer in.Close()
 			zw, err := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
-			check(b, err)
+			require.NoError(b, err)
 			_, err = io.Copy(zw, in)
-			check(b, err)
-			check(b, zw.Close())
+			require.NoError(b, err)
+			require.NoError(b, zw.Close())
 		})
 		record("compress/stdlib", d)
 	})
@@ -185,10 +184,10 @@ func BenchmarkCompressGoTar(b *testing.B) {
 			in := open()
 			defer in.Close()
 			zw, err := compress.NewWriter(io.Discard, compress.WriterConfig{Format: compress.Gzip, Level: 1, Concurrency: runtime.GOMAXPROCS(0)})
-			check(b, err)
+			require.NoError(b, err)
 			_, err = io.Copy(zw, in)
-			check(b, err)
-			check(b, zw.Close())
+			require.NoError(b, err)
+			require.NoError(b, zw.Close())
 		})
 		reportRatio(b, d, "compress/pigz-p2", "x-pigz")
 		reportRatio(b, d, "compress/gzip", "x-gzip")
@@ -200,6 +199,6 @@ func BenchmarkCompressGoTar(b *testing.B) {
 func dirSize(b testing.TB, dir string) int64 {
 	var n int64
 	err := walkFiles(dir, func(fi os.FileInfo) { n += fi.Size() })
-	check(b, err)
+	require.NoError(b, err)
 	return n
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/compress"
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
@@ -41,8 +42,8 @@ func BenchmarkLazyPull(b *testing.B) {
 		var out int64
 		d := way(b, clear, func() {
 			l, err := tarball.LayerFromOpener(open)
-			check(b, err)
-			check(b, consume(l, &out))
+			require.NoError(b, err)
+			require.NoError(b, consume(l, &out))
 		})
 		b.ReportMetric(float64(out)/1e6, "out-MB")
 		record("lazypull/ggcr-gzip", d)
@@ -96,8 +97,8 @@ func BenchmarkGoReleaseLazy(b *testing.B) {
 		var out int64
 		d := way(b, clear, func() {
 			l, err := plainTarballLayer(spool, rel.Gz, "usr/local", keepGo)
-			check(b, err)
-			check(b, consume(l, &out))
+			require.NoError(b, err)
+			require.NoError(b, consume(l, &out))
 		})
 		b.ReportMetric(float64(out)/1e6, "out-MB")
 		record("release-lazy/ggcr", d)
@@ -116,8 +117,8 @@ func BenchmarkGoReleaseLazy(b *testing.B) {
 			d := way(b, clear, func() {
 				opts := append([]layer.Option{layer.WithOnly("go"), layer.WithRoot("/usr/local"), layer.WithTempDir(spool)}, c.opts...)
 				l, err := layer.FromTarball(rel.Gz, opts...)
-				check(b, err)
-				check(b, consume(l, &out))
+				require.NoError(b, err)
+				require.NoError(b, consume(l, &out))
 			})
 			b.ReportMetric(float64(out)/1e6, "out-MB")
 			if c.name == "gzip" {
@@ -133,22 +134,22 @@ func BenchmarkGoReleaseLazy(b *testing.B) {
 // blobFile creates a blob file in dir, hashing what is written to it.
 func blobFile(b *testing.B, dir string) (*os.File, io.Writer) {
 	f, err := os.CreateTemp(dir, "blob-")
-	check(b, err)
+	require.NoError(b, err)
 	return f, io.MultiWriter(f, sha256.New())
 }
 
 // gzipBlob is the layer pipeline's gzip pass over the tar at path.
 func gzipBlob(b *testing.B, path, dir string) int64 {
 	in, err := os.Open(path)
-	check(b, err)
+	require.NoError(b, err)
 	defer in.Close()
 	f, w := blobFile(b, dir)
 	zw, err := compress.NewWriter(w, compress.WriterConfig{Format: compress.Gzip, Level: 1, Concurrency: runtime.GOMAXPROCS(0)})
-	check(b, err)
+	require.NoError(b, err)
 	_, err = io.Copy(io.MultiWriter(zw, sha256.New()), in)
-	check(b, errors.Join(err, zw.Close()))
+	require.NoError(b, errors.Join(err, zw.Close()))
 	fi, err := f.Stat()
-	check(b, errors.Join(err, f.Close()))
+	require.NoError(b, errors.Join(err, f.Close()))
 	return fi.Size()
 }
 
@@ -156,22 +157,22 @@ func gzipBlob(b *testing.B, path, dir string) int64 {
 // its sha256, as lazypull.Write's first stage does.
 func spoolOnly(b *testing.B, path, dir string) {
 	in, err := os.Open(path)
-	check(b, err)
+	require.NoError(b, err)
 	defer in.Close()
 	f, err := os.CreateTemp(dir, "spool-")
-	check(b, err)
-	check(b, os.Remove(f.Name()))
+	require.NoError(b, err)
+	require.NoError(b, os.Remove(f.Name()))
 	_, err = io.CopyBuffer(io.MultiWriter(f, sha256.New()), in, make([]byte, 1<<20))
-	check(b, errors.Join(err, f.Close()))
+	require.NoError(b, errors.Join(err, f.Close()))
 }
 
 // lazyBlob writes the tar at path as a blob of format f into dir.
 func lazyBlob(b *testing.B, path, dir string, f lazypull.Format) int64 {
 	in, err := os.Open(path)
-	check(b, err)
+	require.NoError(b, err)
 	defer in.Close()
 	out, w := blobFile(b, dir)
 	res, err := lazypull.Write(context.Background(), w, in, f, lazypull.WithTempDir(dir))
-	check(b, errors.Join(err, out.Close()))
+	require.NoError(b, errors.Join(err, out.Close()))
 	return res.Size
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // heapSampler records the peak heap growth over a baseline taken after a
@@ -146,21 +148,13 @@ func reportRatio(b *testing.B, d time.Duration, key, unit string) {
 	}
 }
 
-// check fails the benchmark on err.
-func check(b testing.TB, err error) {
-	b.Helper()
-	if err != nil {
-		b.Fatal(err)
-	}
-}
-
 // scratchDir returns a fresh directory, removed at the end of the
 // benchmark.
 func scratchDir(b testing.TB, pattern string) string {
 	b.Helper()
-	check(b, os.MkdirAll(dataRoot(), 0o755))
+	require.NoError(b, os.MkdirAll(dataRoot(), 0o755))
 	d, err := os.MkdirTemp(dataRoot(), pattern)
-	check(b, err)
+	require.NoError(b, err)
 	b.Cleanup(func() { os.RemoveAll(d) })
 	return d
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/registry"
@@ -79,8 +80,8 @@ func BenchmarkSBOM(b *testing.B) {
 				}
 				d := way(b, setup, func() {
 					img, err := c.build(srv, cache)
-					check(b, err)
-					check(b, pushAttested(ctx, img, srv.Ref(toolchainRepo), sbom))
+					require.NoError(b, err)
+					require.NoError(b, pushAttested(ctx, img, srv.Ref(toolchainRepo), sbom))
 				})
 				record(name, d)
 				if sbom {

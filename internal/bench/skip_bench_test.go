@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -27,11 +28,11 @@ func BenchmarkSkipUnchanged(b *testing.B) {
 	ctx := context.Background()
 	rel := goReleaseData(b)
 	shipped, err := layer.FromTarball(rel.Gz, layer.WithOnly("go/src", "go/lib"), layer.WithRoot("/usr/local"))
-	check(b, err)
+	require.NoError(b, err)
 	tb, err := baseImage()
-	check(b, err)
+	require.NoError(b, err)
 	base, err := image.Build(ctx, tb, image.WithLayers(shipped))
-	check(b, err)
+	require.NoError(b, err)
 	index := scratchDir(b, "index-")
 	var plainSize int64
 	for _, skip := range []bool{false, true} {
@@ -41,13 +42,13 @@ func BenchmarkSkipUnchanged(b *testing.B) {
 			var size int64
 			way(b, nil, func() {
 				goL, err := layer.FromTarball(rel.Gz, layer.WithOnly("go"), layer.WithRoot("/usr/local"), layer.WithTempDir(scratchDir(b, "spool-")))
-				check(b, err)
+				require.NoError(b, err)
 				opts := []image.Option{image.WithCache(index), image.WithLayers(goL)}
 				if skip {
 					opts = append(opts, image.WithSkipUnchanged())
 				}
 				img, err := image.Build(ctx, base, opts...)
-				check(b, err)
+				require.NoError(b, err)
 				size = lastLayerSize(b, img)
 			})
 			b.ReportMetric(float64(size)/1e6, "layer-MB")
@@ -62,6 +63,6 @@ func BenchmarkSkipUnchanged(b *testing.B) {
 
 func lastLayerSize(b *testing.B, img v1.Image) int64 {
 	m, err := img.Manifest()
-	check(b, err)
+	require.NoError(b, err)
 	return m.Layers[len(m.Layers)-1].Size
 }

@@ -3,6 +3,8 @@ package cache
 import (
 	"io"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkGet measures a hit: a metadata read, a blob stat and the
@@ -11,9 +13,8 @@ func BenchmarkGet(b *testing.B) {
 	c := open(b, b.TempDir())
 	put(b, c, "k", content(1, 1<<20))
 	for b.Loop() {
-		if _, err := c.Get("k"); err != nil {
-			b.Fatal(err)
-		}
+		_, err := c.Get("k")
+		require.NoError(b, err)
 	}
 }
 
@@ -25,9 +26,8 @@ func BenchmarkCommit(b *testing.B) {
 	m := metaOf(b, data)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if _, err := putErr(c, "k", data, m); err != nil {
-			b.Fatal(err)
-		}
+		_, err := putErr(c, "k", data, m)
+		require.NoError(b, err)
 	}
 }
 
@@ -39,12 +39,9 @@ func BenchmarkOpenRead(b *testing.B) {
 	b.SetBytes(e.Size)
 	for b.Loop() {
 		rc, err := e.Open()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.Copy(io.Discard, rc); err != nil {
-			b.Fatal(err)
-		}
-		rc.Close()
+		require.NoError(b, err)
+		_, err = io.Copy(io.Discard, rc)
+		require.NoError(b, err)
+		require.NoError(b, rc.Close())
 	}
 }

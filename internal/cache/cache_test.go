@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
@@ -43,9 +42,7 @@ func metaOf(_ testing.TB, data []byte) Meta {
 func put(t testing.TB, c *Cache, key string, data []byte) *Entry {
 	t.Helper()
 	e, err := putErr(c, key, data, metaOf(t, data))
-	if err != nil {
-		t.Fatalf("committing %s: %v", key, err)
-	}
+	require.NoError(t, err, "committing %s", key)
 	return e
 }
 
@@ -64,9 +61,7 @@ func putErr(c *Cache, key string, data []byte, m Meta) (*Entry, error) {
 func open(t testing.TB, dir string, opts ...Option) *Cache {
 	t.Helper()
 	c, err := Open(dir, opts...)
-	if err != nil {
-		t.Fatalf("Open(%s) = %v", dir, err)
-	}
+	require.NoError(t, err, "Open(%s)", dir)
 	return c
 }
 
@@ -74,9 +69,7 @@ func open(t testing.TB, dir string, opts ...Option) *Cache {
 func ls(t testing.TB, dir, sub string) []string {
 	t.Helper()
 	des, err := os.ReadDir(filepath.Join(dir, sub))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var names []string
 	for _, de := range des {
 		names = append(names, de.Name())
@@ -97,48 +90,38 @@ func readAll(e *Entry) ([]byte, error) {
 func mustHit(t testing.TB, c *Cache, key string, want []byte) *Entry {
 	t.Helper()
 	e, err := c.Get(key)
-	if err != nil {
-		t.Fatalf("Get(%s) = %v, want a hit", key, err)
-	}
-	if got := metaOf(t, want); !reflect.DeepEqual(e.Meta, got) {
-		t.Errorf("Get(%s).Meta = %+v, want %+v", key, e.Meta, got)
-	}
+	require.NoError(t, err, "Get(%s): want a hit", key)
+	assert.Equal(t, metaOf(t, want), e.Meta, "Get(%s).Meta", key)
 	got, err := readAll(e)
-	if err != nil || !bytes.Equal(got, want) {
-		t.Fatalf("reading Get(%s) = %d bytes, %v; want %d bytes, nil", key, len(got), err, len(want))
-	}
-	if err := e.Verify(); err != nil {
-		t.Fatalf("Get(%s).Verify() = %v, want nil", key, err)
-	}
+	require.NoError(t, err, "reading Get(%s)", key)
+	require.True(t, bytes.Equal(got, want), "reading Get(%s) = %d bytes, want the %d put", key, len(got), len(want))
+	require.NoError(t, e.Verify(), "Get(%s).Verify()", key)
 	return e
 }
 
 func mustMiss(t testing.TB, c *Cache, key string) {
 	t.Helper()
-	if e, err := c.Get(key); !errors.Is(err, ErrMiss) {
-		t.Fatalf("Get(%s) = %v, %v; want ErrMiss", key, e, err)
-	}
+	_, err := c.Get(key)
+	require.ErrorIs(t, err, ErrMiss, "Get(%s)", key)
 }
 
 func TestOpenCreatesLayout(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
 	c := open(t, dir)
-	if c.Dir() != dir {
-		t.Errorf("Dir() = %s, want %s", c.Dir(), dir)
-	}
+	assert.Equal(t, dir, c.Dir(), "Dir()")
 	for _, sub := range []string{"blobs/sha256", "entries", "tmp"} {
-		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o755&^umask() {
-			t.Errorf("stat %s = %v, %v; want a 0755 directory", sub, fi, err)
+		fi, err := os.Stat(filepath.Join(dir, sub))
+		if assert.NoError(t, err, "stat %s", sub) {
+			assert.True(t, fi.IsDir(), "%s is a directory", sub)
+			assert.Equal(t, 0o755&^umask(), fi.Mode().Perm(), "mode of %s", sub)
 		}
 	}
 	for _, opt := range []Option{WithLimit(-1), WithTempMaxAge(-1)} {
-		if _, err := Open(t.TempDir(), opt); err == nil {
-			t.Errorf("Open with a negative option = nil error, want an error")
-		}
+		_, err := Open(t.TempDir(), opt)
+		assert.Error(t, err, "Open with a negative option")
 	}
-	if _, err := Open(""); err == nil {
-		t.Errorf(`Open("") = nil error, want an error`)
-	}
+	_, err := Open("")
+	assert.Error(t, err, `Open("")`)
 }
 
 func umask() os.FileMode {
@@ -170,21 +153,18 @@ func TestHitMiss(t *testing.T) {
 			key := NewKey("test").AddString(tt.name).Sum()
 			mustMiss(t, c, key)
 			e := put(t, c, key, tt.data)
-			if e.Path != filepath.Join(dir, "blobs/sha256", e.Digest.Hex) {
-				t.Errorf("Commit().Path = %s, want it under blobs/sha256", e.Path)
-			}
+			assert.Equal(t, filepath.Join(dir, "blobs/sha256", e.Digest.Hex), e.Path, "Commit().Path")
 			mustHit(t, c, key, tt.data)
 			mustHit(t, open(t, dir), key, tt.data) // another Cache on the same dir
 			for _, p := range []string{e.Path, c.entryPath(key)} {
-				if fi, err := os.Stat(p); err != nil || fi.Mode() != 0o644 {
-					t.Errorf("stat %s = %v, %v; want mode 0644 (readable by other users of the cache)", p, fi.Mode(), err)
+				fi, err := os.Stat(p)
+				if assert.NoError(t, err, "stat %s", p) {
+					assert.Equal(t, fs.FileMode(0o644), fi.Mode(), "mode of %s: readable by other users of the cache", p)
 				}
 			}
 		})
 	}
-	if got := ls(t, dir, "tmp"); len(got) != 0 {
-		t.Errorf("tmp = %v, want empty", got)
-	}
+	assert.Empty(t, ls(t, dir, "tmp"), "tmp")
 }
 
 func TestReplaceEntry(t *testing.T) {
@@ -198,9 +178,7 @@ func TestReplaceEntry(t *testing.T) {
 	mustHit(t, c, "shared", a) // a's blob is still referenced
 	put(t, c, "shared", b)
 	mustHit(t, c, "shared", b)
-	if got := ls(t, dir, "blobs/sha256"); !slices.Equal(got, []string{metaOf(t, b).Digest.Hex}) {
-		t.Errorf("blobs = %v, want only the blob of %q (the other is unreferenced)", got, b)
-	}
+	assert.Equal(t, []string{metaOf(t, b).Digest.Hex}, ls(t, dir, "blobs/sha256"), "blobs: want only the blob of %q (the other is unreferenced)", b)
 }
 
 func TestSharedBlob(t *testing.T) {
@@ -209,12 +187,8 @@ func TestSharedBlob(t *testing.T) {
 	data := content(2, 1000)
 	e1 := put(t, c, "one", data)
 	e2 := put(t, c, "two", data)
-	if e1.Path != e2.Path {
-		t.Errorf("paths of equal blobs = %s, %s; want one file", e1.Path, e2.Path)
-	}
-	if got := ls(t, dir, "blobs/sha256"); len(got) != 1 {
-		t.Errorf("blobs = %v, want one", got)
-	}
+	assert.Equal(t, e1.Path, e2.Path, "paths of equal blobs: want one file")
+	assert.Len(t, ls(t, dir, "blobs/sha256"), 1, "blobs")
 	mustHit(t, c, "one", data)
 	mustHit(t, c, "two", data)
 }
@@ -222,17 +196,14 @@ func TestSharedBlob(t *testing.T) {
 func TestInvalidKey(t *testing.T) {
 	c := open(t, t.TempDir())
 	for _, key := range []string{"", ".", "..", ".hidden", "-x", "_x", "a/b", "../x", `a\b`, "a b", "é", strings.Repeat("a", 129)} {
-		if _, err := c.Get(key); !errors.Is(err, ErrInvalidKey) {
-			t.Errorf("Get(%q) = %v, want ErrInvalidKey", key, err)
-		}
-		if _, err := putErr(c, key, []byte("x"), metaOf(t, []byte("x"))); !errors.Is(err, ErrInvalidKey) {
-			t.Errorf("Commit(%q) = %v, want ErrInvalidKey", key, err)
-		}
+		_, err := c.Get(key)
+		assert.ErrorIs(t, err, ErrInvalidKey, "Get(%q)", key)
+		_, err = putErr(c, key, []byte("x"), metaOf(t, []byte("x")))
+		assert.ErrorIs(t, err, ErrInvalidKey, "Commit(%q)", key)
 	}
 	for _, key := range []string{"a", "A.b-c_d", strings.Repeat("f", 128), NewKey("v").Sum()} {
-		if _, err := c.Get(key); !errors.Is(err, ErrMiss) {
-			t.Errorf("Get(%q) = %v, want ErrMiss", key, err)
-		}
+		_, err := c.Get(key)
+		assert.ErrorIs(t, err, ErrMiss, "Get(%q)", key)
 	}
 }
 
@@ -285,19 +256,14 @@ func TestInvalidEntry(t *testing.T) {
 			c := open(t, dir)
 			e := put(t, c, "k", data)
 			entry := filepath.Join(dir, "entries", "k.json")
-			if err := tt.damage(e.Path, entry); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, tt.damage(e.Path, entry))
 			mustMiss(t, c, "k")
-			if _, err := os.Stat(entry); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("after Get, stat %s = %v, want not exist", entry, err)
+			assert.NoFileExists(t, entry, "the entry after Get")
+			if tt.blobGone {
+				assert.NoFileExists(t, e.Path, "the blob after Get")
 			}
-			_, err := os.Stat(e.Path)
-			if tt.blobGone && !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("after Get, stat blob = %v, want not exist", err)
-			}
-			if tt.blobKept && err != nil {
-				t.Errorf("after Get, stat blob = %v, want it kept (it is valid)", err)
+			if tt.blobKept {
+				assert.FileExists(t, e.Path, "the blob after Get: want it kept (it is valid)")
 			}
 			mustMiss(t, c, "k")
 			if tt.name != "blob is a directory" {
@@ -311,9 +277,7 @@ func TestInvalidEntry(t *testing.T) {
 func rawMeta(t *testing.T, m Meta) []byte {
 	t.Helper()
 	raw, err := encodeMeta("k", m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return raw
 }
 
@@ -355,26 +319,17 @@ func TestCorruptSameSize(t *testing.T) {
 				put(t, c, "alias", data) // same blob
 				e := mustHit(t, c, "k", data)
 				f, err := os.OpenFile(e.Path, os.O_WRONLY, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := f.WriteAt([]byte{data[at] ^ 0x40}, at); err != nil {
-					t.Fatal(err)
-				}
-				f.Close()
+				require.NoError(t, err)
+				_, err = f.WriteAt([]byte{data[at] ^ 0x40}, at)
+				require.NoError(t, err)
+				require.NoError(t, f.Close())
 
 				e, err = c.Get("k")
-				if err != nil {
-					t.Fatalf("Get(k) after a same-size corruption = %v, want a hit (Get does not hash)", err)
-				}
-				if err := tt.check(e); !errors.Is(err, ErrCorrupt) {
-					t.Fatalf("%s() of a blob corrupted at byte %d = %v, want ErrCorrupt", tt.name, at, err)
-				}
+				require.NoError(t, err, "Get(k) after a same-size corruption: want a hit (Get does not hash)")
+				require.ErrorIs(t, tt.check(e), ErrCorrupt, "%s() of a blob corrupted at byte %d", tt.name, at)
 				mustMiss(t, c, "k")
 				mustMiss(t, c, "alias") // its blob was the corrupt one
-				if got := ls(t, dir, "blobs/sha256"); len(got) != 0 {
-					t.Errorf("blobs = %v, want the corrupt one removed", got)
-				}
+				assert.Empty(t, ls(t, dir, "blobs/sha256"), "blobs: want the corrupt one removed")
 				put(t, c, "k", data)
 				mustHit(t, c, "k", data)
 			})
@@ -390,25 +345,18 @@ func TestCorruptReplaced(t *testing.T) {
 	data := content(5, 10000)
 	put(t, c, "k", data)
 	e, err := c.Get("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rc, err := e.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer rc.Close()
 	// Corrupt the open blob in place, then have a writer replace it.
 	f, err := os.OpenFile(e.Path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f.WriteAt([]byte{^data[0]}, 0)
 	f.Close()
 	put(t, c, "k", data)
-	if _, err := io.ReadAll(rc); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("reading the corrupted blob = %v, want ErrCorrupt", err)
-	}
+	_, err = io.ReadAll(rc)
+	require.ErrorIs(t, err, ErrCorrupt, "reading the corrupted blob")
 	mustHit(t, c, "k", data)
 }
 
@@ -416,65 +364,42 @@ func TestOpenAfterPrune(t *testing.T) {
 	c := open(t, t.TempDir())
 	put(t, c, "k", []byte("data"))
 	e, err := c.Get("k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Prune(0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Open(); !errors.Is(err, ErrMiss) {
-		t.Errorf("Open() of a pruned entry = %v, want ErrMiss", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, c.Prune(0))
+	_, err = e.Open()
+	assert.ErrorIs(t, err, ErrMiss, "Open() of a pruned entry")
 }
 
 func TestAbort(t *testing.T) {
 	dir := t.TempDir()
 	c := open(t, dir)
 	w, err := c.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(content(6, 1<<16)); err != nil {
-		t.Fatal(err)
-	}
-	if got := ls(t, dir, "tmp"); len(got) != 1 {
-		t.Fatalf("tmp while writing = %v, want one temp file", got)
-	}
+	require.NoError(t, err)
+	_, err = w.Write(content(6, 1<<16))
+	require.NoError(t, err)
+	require.Len(t, ls(t, dir, "tmp"), 1, "tmp while writing: want one temp file")
 	for i := range 2 {
-		if err := w.Abort(); err != nil {
-			t.Errorf("Abort() #%d = %v, want nil", i+1, err)
-		}
+		assert.NoError(t, w.Abort(), "Abort() #%d", i+1)
 	}
-	if got := ls(t, dir, "tmp"); len(got) != 0 {
-		t.Errorf("tmp after Abort = %v, want empty", got)
-	}
-	if _, err := w.Write([]byte("x")); err == nil {
-		t.Errorf("Write after Abort = nil error, want an error")
-	}
-	if _, err := w.Commit("k", metaOf(t, nil)); err == nil {
-		t.Errorf("Commit after Abort = nil error, want an error")
-	}
+	assert.Empty(t, ls(t, dir, "tmp"), "tmp after Abort")
+	_, err = w.Write([]byte("x"))
+	assert.Error(t, err, "Write after Abort")
+	_, err = w.Commit("k", metaOf(t, nil))
+	assert.Error(t, err, "Commit after Abort")
 	mustMiss(t, c, "k")
 
 	// Abort after Commit does nothing.
 	w, err = c.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte("kept"))
-	if _, err := w.Commit("k", metaOf(t, []byte("kept"))); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Abort(); err != nil {
-		t.Errorf("Abort() after Commit = %v, want nil", err)
-	}
-	if _, err := w.Commit("k2", metaOf(t, []byte("kept"))); err == nil {
-		t.Errorf("second Commit = nil error, want an error")
-	}
+	require.NoError(t, err)
+	_, err = w.Write([]byte("kept"))
+	require.NoError(t, err)
+	_, err = w.Commit("k", metaOf(t, []byte("kept")))
+	require.NoError(t, err)
+	assert.NoError(t, w.Abort(), "Abort() after Commit")
+	_, err = w.Commit("k2", metaOf(t, []byte("kept")))
+	assert.Error(t, err, "second Commit")
 	mustHit(t, c, "k", []byte("kept"))
-	if got := ls(t, dir, "tmp"); len(got) != 0 {
-		t.Errorf("tmp = %v, want empty", got)
-	}
+	assert.Empty(t, ls(t, dir, "tmp"), "tmp")
 }
 
 func TestCommitMismatch(t *testing.T) {
@@ -502,16 +427,11 @@ func TestCommitMismatch(t *testing.T) {
 			m := good
 			tt.edit(&m)
 			_, err := putErr(c, "k", data, m)
-			if err == nil || errors.Is(err, ErrMismatch) != tt.mismatch {
-				t.Fatalf("Commit(k, %+v) = %v, want an error (ErrMismatch: %v)", m, err, tt.mismatch)
-			}
-			if !strings.Contains(err.Error(), "k") {
-				t.Errorf("error %q does not name the key", err)
-			}
+			require.Error(t, err, "Commit(k, %+v)", m)
+			require.Equal(t, tt.mismatch, errors.Is(err, ErrMismatch), "Commit(k, %+v) = %v: wraps ErrMismatch", m, err)
+			assert.ErrorContains(t, err, "k", "Commit(k, ...): want the error to name the key")
 			for _, sub := range []string{"tmp", "entries", "blobs/sha256"} {
-				if got := ls(t, dir, sub); len(got) != 0 {
-					t.Errorf("%s after a failed Commit = %v, want empty", sub, got)
-				}
+				assert.Empty(t, ls(t, dir, sub), "%s after a failed Commit", sub)
 			}
 			mustMiss(t, c, "k")
 		})
@@ -522,13 +442,11 @@ func TestZeroDiffID(t *testing.T) {
 	c := open(t, t.TempDir())
 	m := metaOf(t, []byte("x"))
 	m.DiffID = v1.Hash{}
-	if _, err := putErr(c, "k", []byte("x"), m); err != nil {
-		t.Fatal(err)
-	}
+	_, err := putErr(c, "k", []byte("x"), m)
+	require.NoError(t, err)
 	e, err := c.Get("k")
-	if err != nil || !reflect.DeepEqual(e.Meta, m) {
-		t.Errorf("Get(k) = %+v, %v; want %+v", e, err, m)
-	}
+	require.NoError(t, err, "Get(k)")
+	assert.Equal(t, m, e.Meta, "Get(k).Meta")
 }
 
 // TestAnnotations: an entry keeps its descriptor annotations, read back by

@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // sharedKey and sharedData give the key and blob of entry i of the
@@ -77,29 +80,17 @@ func checkConsistent(t *testing.T, dir string, n int, all bool) {
 		if errors.Is(err, ErrMiss) && !all {
 			continue
 		}
-		if err != nil {
-			t.Fatalf("Get(%s) = %v", sharedKey(i), err)
-		}
+		require.NoError(t, err, "Get(%s)", sharedKey(i))
 		found++
-		if err := e.Verify(); err != nil {
-			t.Errorf("Get(%s).Verify() = %v", sharedKey(i), err)
-		}
+		assert.NoError(t, e.Verify(), "Get(%s).Verify()", sharedKey(i))
 	}
-	if got := ls(t, dir, "tmp"); len(got) != 0 {
-		t.Errorf("tmp = %v, want empty", got)
+	assert.Empty(t, ls(t, dir, "tmp"), "tmp")
+	assert.Len(t, ls(t, dir, "entries"), found, "entries: want the valid ones")
+	if all {
+		assert.Len(t, ls(t, dir, "blobs/sha256"), n/2, "blobs: keys i and i+%d share one", n/2)
 	}
-	if got := len(ls(t, dir, "entries")); got != found {
-		t.Errorf("entries = %d, want the %d valid ones", got, found)
-	}
-	if all && len(ls(t, dir, "blobs/sha256")) != n/2 {
-		t.Errorf("blobs = %d, want %d (keys i and i+%d share one)", len(ls(t, dir, "blobs/sha256")), n/2, n/2)
-	}
-	if err := c.Prune(1 << 40); err != nil { // removes orphans
-		t.Fatal(err)
-	}
-	if got := len(ls(t, dir, "entries")); got != found {
-		t.Errorf("Prune removed valid entries: %d left, want %d", got, found)
-	}
+	require.NoError(t, c.Prune(1<<40)) // removes orphans
+	assert.Len(t, ls(t, dir, "entries"), found, "entries after Prune: want the valid ones kept")
 }
 
 func TestConcurrentGoroutines(t *testing.T) {
@@ -132,9 +123,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			if err := errors.Join(errs...); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, errors.Join(errs...))
 			checkConsistent(t, dir, n, !tt.prune)
 		})
 	}
@@ -244,14 +233,10 @@ func TestConcurrentProcesses(t *testing.T) {
 			for i := range procs {
 				cmds[i] = helperCmd(t, role, dir, helperEnv+"_WORKER="+strconv.Itoa(i))
 				cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
-				if err := cmds[i].Start(); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, cmds[i].Start())
 			}
 			for i, cmd := range cmds {
-				if err := cmd.Wait(); err != nil {
-					t.Errorf("child %d: %v\n%s", i, err, outs[i].String())
-				}
+				assert.NoError(t, cmd.Wait(), "child %d:\n%s", i, outs[i].String())
 			}
 			checkConsistent(t, dir, 16, role == "exercise")
 		})
@@ -266,24 +251,16 @@ func startAndKill(t *testing.T, role, dir string) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if line != "ready\n" {
 		cmd.Process.Kill()
 		cmd.Wait()
 		t.Fatalf("child said %q, %v; stderr:\n%s", line, err, stderr.String())
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
-		t.Fatalf("child exited with %v, want killed; stderr:\n%s", err, stderr.String())
-	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	require.ErrorContains(t, cmd.Wait(), "killed", "the child's exit; stderr:\n%s", stderr.String())
 }
 
 // openWithin opens dir, failing if that takes long (a lock left held).
@@ -300,9 +277,7 @@ func openWithin(t *testing.T, dir string, opts ...Option) *Cache {
 	}()
 	select {
 	case r := <-ch:
-		if r.err != nil {
-			t.Fatalf("Open(%s) = %v", dir, r.err)
-		}
+		require.NoError(t, r.err, "Open(%s)", dir)
 		return r.c
 	case <-time.After(30 * time.Second):
 		t.Fatalf("Open(%s) still blocked after 30s: lock left held by the dead process?", dir)
@@ -315,19 +290,14 @@ func TestCrashMidWrite(t *testing.T) {
 	open(t, dir)
 	startAndKill(t, "crash-write", dir)
 	tmp := ls(t, dir, "tmp")
-	if len(tmp) != 1 {
-		t.Fatalf("tmp after the crash = %v, want the dead writer's file", tmp)
-	}
+	require.Len(t, tmp, 1, "tmp after the crash: want the dead writer's file")
 	fi, err := os.Stat(filepath.Join(dir, "tmp", tmp[0]))
-	if err != nil || fi.Size() < 8<<20 {
-		t.Fatalf("stat of the dead writer's file = %v, %v; want at least 8 MiB", fi, err)
-	}
+	require.NoError(t, err, "stat of the dead writer's file")
+	require.GreaterOrEqual(t, fi.Size(), int64(8<<20), "size of the dead writer's file")
 	// The default maximum age is a day: the file goes because no live
 	// writer holds it, not because it is old.
 	c := openWithin(t, dir)
-	if got := ls(t, dir, "tmp"); len(got) != 0 {
-		t.Errorf("tmp after Open = %v, want the abandoned file removed", got)
-	}
+	assert.Empty(t, ls(t, dir, "tmp"), "tmp after Open: want the abandoned file removed")
 	mustMiss(t, c, "crash")
 	data := content(42, 8<<20)
 	put(t, c, "crash", data)
@@ -338,23 +308,15 @@ func TestCrashMidCommit(t *testing.T) {
 	dir := t.TempDir()
 	open(t, dir)
 	startAndKill(t, "crash-commit", dir)
-	if got := len(ls(t, dir, "blobs/sha256")); got != 1 {
-		t.Fatalf("blobs after the crash = %d, want the renamed one", got)
-	}
+	require.Len(t, ls(t, dir, "blobs/sha256"), 1, "blobs after the crash: want the renamed one")
 	c := openWithin(t, dir) // the dead process held the lock
 	mustMiss(t, c, "crash")
-	if err := c.Prune(1 << 40); err != nil {
-		t.Fatal(err)
-	}
-	if got := ls(t, dir, "blobs/sha256"); len(got) != 0 {
-		t.Errorf("blobs after Prune = %v, want the orphan removed", got)
-	}
+	require.NoError(t, c.Prune(1<<40))
+	assert.Empty(t, ls(t, dir, "blobs/sha256"), "blobs after Prune: want the orphan removed")
 	data := content(43, 1<<20)
 	put(t, c, "crash", data)
 	mustHit(t, c, "crash", data)
-	if got := ls(t, dir, "tmp"); len(got) != 0 {
-		t.Errorf("tmp = %v, want empty", got)
-	}
+	assert.Empty(t, ls(t, dir, "tmp"), "tmp")
 }
 
 // TestLiveWriterSurvivesOpen: Open must not remove the temporary file of a
@@ -377,26 +339,21 @@ func TestLiveWriterSurvivesOpen(t *testing.T) {
 			dir := t.TempDir()
 			c := open(t, dir)
 			w, err := c.NewWriter()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer w.Abort()
 			w.Write(data[:10])
 			time.Sleep(time.Millisecond)
 			open(t, dir, WithTempMaxAge(tt.maxAge))
 			w.Write(data[10:])
 			_, err = w.Commit("k", metaOf(t, data))
-			if (err == nil) != tt.commit {
-				t.Fatalf("Commit after Open(WithTempMaxAge(%v)) = %v, want success %v", tt.maxAge, err, tt.commit)
-			}
 			if tt.commit {
+				require.NoError(t, err, "Commit after Open(WithTempMaxAge(%v))", tt.maxAge)
 				mustHit(t, c, "k", data)
 			} else {
+				require.Error(t, err, "Commit after Open(WithTempMaxAge(%v))", tt.maxAge)
 				mustMiss(t, c, "k")
 			}
-			if got := ls(t, dir, "tmp"); len(got) != 0 {
-				t.Errorf("tmp = %v, want empty", got)
-			}
+			assert.Empty(t, ls(t, dir, "tmp"), "tmp")
 		})
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestKeyUnambiguous(t *testing.T) {
@@ -31,9 +34,7 @@ func TestKeyUnambiguous(t *testing.T) {
 		`"" "v1"`:         func() *KeyBuilder { return NewKey("").AddString("v1") },
 		`v1 reader "abc"`: func() *KeyBuilder {
 			b := NewKey("v1")
-			if err := b.AddReader(3, strings.NewReader("abc")); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, b.AddReader(3, strings.NewReader("abc")))
 			return b
 		},
 	}
@@ -41,12 +42,9 @@ func TestKeyUnambiguous(t *testing.T) {
 	valid := regexp.MustCompile(`^[0-9a-f]{64}$`)
 	for name, build := range builds {
 		sum := build().Sum()
-		if !valid.MatchString(sum) || validateKey(sum) != nil {
-			t.Errorf("NewKey(%s).Sum() = %q, want 64 hex digits", name, sum)
-		}
-		if again := build().Sum(); again != sum {
-			t.Errorf("NewKey(%s).Sum() = %s then %s, want equal", name, sum, again)
-		}
+		assert.Regexp(t, valid, sum, "NewKey(%s).Sum(): want 64 hex digits", name)
+		assert.NoError(t, validateKey(sum), "validateKey(NewKey(%s).Sum())", name)
+		assert.Equal(t, sum, build().Sum(), "NewKey(%s).Sum() twice", name)
 		if other, ok := seen[sum]; ok {
 			t.Errorf("NewKey(%s).Sum() = NewKey(%s).Sum() = %s, want different", name, other, sum)
 		}
@@ -71,10 +69,12 @@ func TestKeyAddReader(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := NewKey("v").AddReader(tt.size, strings.NewReader(tt.data))
 			switch {
-			case tt.wantErr == nil && err != nil,
-				tt.wantErr != nil && err == nil,
-				tt.wantErr == io.ErrUnexpectedEOF && !errors.Is(err, io.ErrUnexpectedEOF):
-				t.Errorf("AddReader(%d, %q) = %v, want %v", tt.size, tt.data, err, tt.wantErr)
+			case tt.wantErr == nil:
+				assert.NoError(t, err, "AddReader(%d, %q)", tt.size, tt.data)
+			case tt.wantErr == io.ErrUnexpectedEOF:
+				assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "AddReader(%d, %q)", tt.size, tt.data)
+			default:
+				assert.ErrorContains(t, err, tt.wantErr.Error(), "AddReader(%d, %q)", tt.size, tt.data)
 			}
 		})
 	}
@@ -82,14 +82,8 @@ func TestKeyAddReader(t *testing.T) {
 	// chunking.
 	data := content(9, 100000)
 	a := NewKey("v")
-	if err := a.AddReader(int64(len(data)), bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, a.AddReader(int64(len(data)), bytes.NewReader(data)))
 	b := NewKey("v")
-	if err := b.AddReader(int64(len(data)), io.MultiReader(bytes.NewReader(data[:7]), bytes.NewReader(data[7:]))); err != nil {
-		t.Fatal(err)
-	}
-	if a.Sum() != b.Sum() {
-		t.Errorf("AddReader sums differ with chunking: %s, %s", a.Sum(), b.Sum())
-	}
+	require.NoError(t, b.AddReader(int64(len(data)), io.MultiReader(bytes.NewReader(data[:7]), bytes.NewReader(data[7:]))))
+	assert.Equal(t, a.Sum(), b.Sum(), "AddReader sums with and without chunking")
 }

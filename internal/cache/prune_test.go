@@ -1,22 +1,22 @@
 package cache
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // setUsed sets the last use of key's entry, so that tests do not depend on
 // the clock's resolution.
 func setUsed(t *testing.T, c *Cache, key string, at time.Time) {
 	t.Helper()
-	if err := os.Chtimes(c.entryPath(key), at, at); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Chtimes(c.entryPath(key), at, at))
 }
 
 func keys(t *testing.T, c *Cache) []string {
@@ -34,9 +34,7 @@ func blobBytes(t *testing.T, c *Cache) int64 {
 	var n int64
 	for _, name := range ls(t, c.Dir(), "blobs/sha256") {
 		fi, err := os.Stat(filepath.Join(c.Dir(), "blobs/sha256", name))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		n += fi.Size()
 	}
 	return n
@@ -72,23 +70,15 @@ func TestPruneLRU(t *testing.T) {
 			for _, k := range tt.use {
 				mustHit(t, c, k, blob(uint64(k[0])))
 			}
-			if err := c.Prune(tt.limit); err != nil {
-				t.Fatal(err)
-			}
-			if got := keys(t, c); !slices.Equal(got, tt.want) {
-				t.Errorf("Prune(%d) left %v, want %v", tt.limit, got, tt.want)
-			}
-			if got := blobBytes(t, c); got > tt.limit {
-				t.Errorf("Prune(%d) left %d blob bytes", tt.limit, got)
-			}
+			require.NoError(t, c.Prune(tt.limit))
+			assert.Equal(t, tt.want, keys(t, c), "keys Prune(%d) left", tt.limit)
+			assert.LessOrEqual(t, blobBytes(t, c), tt.limit, "blob bytes Prune(%d) left", tt.limit)
 			for _, k := range tt.want {
 				mustHit(t, c, k, blob(uint64(k[0])))
 			}
 		})
 	}
-	if err := open(t, t.TempDir()).Prune(-1); err == nil {
-		t.Errorf("Prune(-1) = nil error, want an error")
-	}
+	assert.Error(t, open(t, t.TempDir()).Prune(-1), "Prune(-1)")
 }
 
 func TestWithLimit(t *testing.T) {
@@ -100,20 +90,14 @@ func TestWithLimit(t *testing.T) {
 	setUsed(t, c, "b", base.Add(time.Second))
 	mustHit(t, c, "a", content(1, 100)) // a is now the most recent
 	put(t, c, "c", content(3, 100))     // 300 > 250: b goes
-	if got, want := keys(t, c), []string{"a", "c"}; !slices.Equal(got, want) {
-		t.Errorf("after Commit over the limit, keys = %v, want %v", got, want)
-	}
+	assert.Equal(t, []string{"a", "c"}, keys(t, c), "keys after Commit over the limit")
 	// An entry larger than the limit survives its own Commit, and is
 	// evicted by the next one.
 	put(t, c, "big", content(4, 1000))
-	if got, want := keys(t, c), []string{"big"}; !slices.Equal(got, want) {
-		t.Errorf("after Commit of a blob over the limit, keys = %v, want %v", got, want)
-	}
+	assert.Equal(t, []string{"big"}, keys(t, c), "keys after Commit of a blob over the limit")
 	mustHit(t, c, "big", content(4, 1000))
 	put(t, c, "d", content(5, 100))
-	if got, want := keys(t, c), []string{"d"}; !slices.Equal(got, want) {
-		t.Errorf("keys = %v, want %v", got, want)
-	}
+	assert.Equal(t, []string{"d"}, keys(t, c), "keys after the next Commit")
 }
 
 func TestPruneCleansUp(t *testing.T) {
@@ -121,32 +105,16 @@ func TestPruneCleansUp(t *testing.T) {
 	put(t, c, "good", []byte("good"))
 	put(t, c, "truncated", []byte("truncated"))
 	e, _ := c.Get("truncated")
-	if err := os.Truncate(e.Path, 3); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Truncate(e.Path, 3))
 	orphan := content(7, 64)
 	orphanPath := filepath.Join(c.Dir(), "blobs/sha256", metaOf(t, orphan).Digest.Hex)
-	if err := os.WriteFile(orphanPath, orphan, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(c.entryPath("garbage"), []byte("]"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(orphanPath, orphan, 0o644))
+	require.NoError(t, os.WriteFile(c.entryPath("garbage"), []byte("]"), 0o644))
 	foreign := filepath.Join(c.Dir(), "entries", "README")
-	if err := os.WriteFile(foreign, []byte("not ours"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Prune(1 << 40); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := keys(t, c), []string{"README", "good"}; !slices.Equal(got, want) {
-		t.Errorf("entries after Prune = %v, want %v", got, want)
-	}
-	if _, err := os.Stat(orphanPath); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("stat orphan blob after Prune = %v, want not exist", err)
-	}
-	if got := len(ls(t, c.Dir(), "blobs/sha256")); got != 1 {
-		t.Errorf("blobs after Prune = %d, want 1", got)
-	}
+	require.NoError(t, os.WriteFile(foreign, []byte("not ours"), 0o644))
+	require.NoError(t, c.Prune(1<<40))
+	assert.Equal(t, []string{"README", "good"}, keys(t, c), "entries after Prune")
+	assert.NoFileExists(t, orphanPath, "orphan blob after Prune")
+	assert.Len(t, ls(t, c.Dir(), "blobs/sha256"), 1, "blobs after Prune")
 	mustHit(t, c, "good", []byte("good"))
 }

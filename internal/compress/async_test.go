@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // failAfter accepts n bytes, then fails every write.
@@ -40,22 +43,14 @@ func TestAsyncWriterErrors(t *testing.T) {
 			break
 		}
 	}
-	cerr := a.Close()
-	if !errors.Is(cerr, errSink) {
-		t.Errorf("asyncWriter.Close() = %v, want %v", cerr, errSink)
+	assert.ErrorIs(t, a.Close(), errSink, "asyncWriter.Close()")
+	if werr != nil {
+		assert.ErrorIs(t, werr, errSink, "asyncWriter.Write(): want nil or the sink's error")
 	}
-	if werr != nil && !errors.Is(werr, errSink) {
-		t.Errorf("asyncWriter.Write() = %v, want nil or %v", werr, errSink)
-	}
-	if !sink.closed {
-		t.Error("asyncWriter.Close() did not close the wrapped writer")
-	}
-	if err := a.Close(); !errors.Is(err, errSink) {
-		t.Errorf("second asyncWriter.Close() = %v, want %v", err, errSink)
-	}
-	if _, err := a.Write([]byte("x")); !errors.Is(err, errClosed) {
-		t.Errorf("asyncWriter.Write after Close = %v, want %v", err, errClosed)
-	}
+	assert.True(t, sink.closed, "asyncWriter.Close() closed the wrapped writer")
+	assert.ErrorIs(t, a.Close(), errSink, "second asyncWriter.Close()")
+	_, err := a.Write([]byte("x"))
+	assert.ErrorIs(t, err, errClosed, "asyncWriter.Write after Close")
 }
 
 type nopCloser struct{ io.Writer }
@@ -75,16 +70,12 @@ func TestAsyncWriterPassesBytes(t *testing.T) {
 		}
 		for p := in; len(p) > 0; {
 			n := min(chunk, len(p))
-			if k, err := a.Write(p[:n]); k != n || err != nil {
-				t.Fatalf("asyncWriter.Write(%d bytes) = %d, %v", n, k, err)
-			}
+			k, err := a.Write(p[:n])
+			require.NoError(t, err, "asyncWriter.Write(%d bytes)", n)
+			require.Equal(t, n, k, "asyncWriter.Write(%d bytes)", n)
 			p = p[n:]
 		}
-		if err := a.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(out.Bytes(), in) {
-			t.Errorf("asyncWriter with writes of %d: got %d bytes, want the %d written", chunk, out.Len(), len(in))
-		}
+		require.NoError(t, a.Close())
+		assert.True(t, bytes.Equal(out.Bytes(), in), "asyncWriter with writes of %d: got %d bytes, want the %d written", chunk, out.Len(), len(in))
 	}
 }

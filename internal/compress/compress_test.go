@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // sample is n bytes of compressible, deterministic data.
@@ -35,19 +36,14 @@ func compressWith(t *testing.T, data []byte, c WriterConfig, chunk int) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	w, err := NewWriter(&out, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for p := data; len(p) > 0; {
 		n := min(chunk, len(p))
-		if _, err := w.Write(p[:n]); err != nil {
-			t.Fatal(err)
-		}
+		_, err := w.Write(p[:n])
+		require.NoError(t, err)
 		p = p[n:]
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.Close())
 	return out.Bytes()
 }
 
@@ -73,13 +69,10 @@ func TestWriterDeterministic(t *testing.T) {
 				}
 				// And it round-trips.
 				r, err := NewReader(bytes.NewReader(ref), f)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				back, err := io.ReadAll(r)
-				if err != nil || !bytes.Equal(back, data) {
-					t.Errorf("NewReader(NewWriter(data)) = %d bytes, %v; want %d bytes", len(back), err, len(data))
-				}
+				require.NoError(t, err, "reading NewReader(NewWriter(data))")
+				assert.True(t, bytes.Equal(back, data), "NewReader(NewWriter(data)) = %d bytes, want the %d written", len(back), len(data))
 			})
 		}
 	}
@@ -106,14 +99,12 @@ func TestDetect(t *testing.T) {
 	} {
 		got, err := Detect(bufio.NewReader(bytes.NewReader(tc.in)))
 		if tc.wantErr != "" {
-			if !errors.Is(err, ErrUnsupported) || !bytes.Contains([]byte(err.Error()), []byte(tc.wantErr)) {
-				t.Errorf("Detect(%s) = %v, %v; want error naming %s", tc.name, got, err, tc.wantErr)
-			}
+			assert.ErrorIs(t, err, ErrUnsupported, "Detect(%s)", tc.name)
+			assert.ErrorContains(t, err, tc.wantErr, "Detect(%s)", tc.name)
 			continue
 		}
-		if err != nil || got != tc.want {
-			t.Errorf("Detect(%s) = %v, %v; want %v", tc.name, got, err, tc.want)
-		}
+		assert.NoError(t, err, "Detect(%s)", tc.name)
+		assert.Equal(t, tc.want, got, "Detect(%s)", tc.name)
 	}
 }
 
@@ -156,26 +147,22 @@ func TestGzipTrailing(t *testing.T) {
 		{"zeros then garbage", append(append(bytes.Clone(gz), make([]byte, 100)...), 1), "hello", ErrTrailingGarbage},
 	} {
 		r, err := NewReader(bytes.NewReader(tc.in), Gzip)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		// Read exactly the content first, as archive/tar does with
 		// io.ReadFull: a trailing error must not be lost with the data.
 		got := make([]byte, len(tc.want))
-		if _, err := io.ReadFull(r, got); err != nil && tc.wantErr == nil {
-			t.Fatalf("%s: ReadFull() = %v", tc.name, err)
+		_, err = io.ReadFull(r, got)
+		if tc.wantErr == nil {
+			require.NoError(t, err, "%s: ReadFull()", tc.name)
 		}
 		rest, err := io.ReadAll(r)
 		got = append(got, rest...)
 		if tc.wantErr != nil {
-			if !errors.Is(err, tc.wantErr) {
-				t.Errorf("%s: ReadAll() = %q, %v; want %v", tc.name, got, err, tc.wantErr)
-			}
+			assert.ErrorIs(t, err, tc.wantErr, "%s: ReadAll() after %q", tc.name, got)
 			continue
 		}
-		if err != nil || string(got) != tc.want {
-			t.Errorf("%s: ReadAll() = %q, %v; want %q", tc.name, got, err, tc.want)
-		}
+		assert.NoError(t, err, "%s: ReadAll()", tc.name)
+		assert.Equal(t, tc.want, string(got), "%s: content", tc.name)
 	}
 }
 
@@ -196,8 +183,11 @@ func TestZstdWindowCap(t *testing.T) {
 		if err == nil {
 			got, err = io.ReadAll(r)
 		}
-		if (err == nil) != tc.ok || (tc.ok && string(got) != "hello") {
-			t.Errorf("window 2^%d: read %q, %v; want ok=%v", 10+tc.exponent, got, err, tc.ok)
+		if !tc.ok {
+			assert.Error(t, err, "window 2^%d: read %q", 10+tc.exponent, got)
+			continue
 		}
+		assert.NoError(t, err, "window 2^%d", 10+tc.exponent)
+		assert.Equal(t, "hello", string(got), "window 2^%d", 10+tc.exponent)
 	}
 }

@@ -10,7 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ulikunitz/xz"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // firstEntry detects the compression of b, decompresses it and returns
@@ -23,17 +24,13 @@ func firstEntry(t *testing.T, b []byte) (Format, string, string) {
 	zr, err := NewReader(br, f)
 	require.NoError(t, err)
 	defer zr.Close()
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		require.NoError(t, err)
-		if h.Typeflag != tar.TypeReg {
-			continue
+	for _, e := range tartest.Read(t, zr) {
+		if e.Header.Typeflag == tar.TypeReg {
+			return f, e.Header.Name, e.Body
 		}
-		body, err := io.ReadAll(tr)
-		require.NoError(t, err)
-		return f, h.Name, string(body)
 	}
+	t.Fatalf("the %v stream holds no regular file", f)
+	return f, "", ""
 }
 
 func TestReadOnlyFormats(t *testing.T) {
@@ -42,18 +39,7 @@ func TestReadOnlyFormats(t *testing.T) {
 	bz, err := os.ReadFile("testdata/hello.tar.bz2")
 	require.NoError(t, err)
 
-	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
-	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "x/y.txt", Mode: 0o644, Size: 6}))
-	_, err = tw.Write([]byte("xz ok\n"))
-	require.NoError(t, err)
-	require.NoError(t, tw.Close())
-	var xb bytes.Buffer
-	xw, err := xz.NewWriter(&xb)
-	require.NoError(t, err)
-	_, err = xw.Write(tb.Bytes())
-	require.NoError(t, err)
-	require.NoError(t, xw.Close())
+	xzTar := tartest.Xz(t, tartest.Bytes(t, tartest.File("x/y.txt", "xz ok\n")))
 
 	for _, tc := range []struct {
 		name        string
@@ -62,7 +48,7 @@ func TestReadOnlyFormats(t *testing.T) {
 		entry, body string
 	}{
 		{"bzip2", bz, Bzip2, "d/hello.txt", "hello from bzip2\n"},
-		{"xz", xb.Bytes(), Xz, "x/y.txt", "xz ok\n"},
+		{"xz", xzTar, Xz, "x/y.txt", "xz ok\n"},
 	} {
 		f, name, body := firstEntry(t, tc.in)
 		assert.Equal(t, tc.format, f, "Detect(%s)", tc.name)

@@ -3,9 +3,11 @@ package ctxio
 import (
 	"bytes"
 	"context"
-	"errors"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestStopsWhenDone(t *testing.T) {
@@ -14,20 +16,18 @@ func TestStopsWhenDone(t *testing.T) {
 	var buf bytes.Buffer
 	w := Writer(ctx, &buf)
 	p := make([]byte, 3)
-	if n, err := r.Read(p); n != 3 || err != nil {
-		t.Fatalf("Read before cancel = %d, %v; want 3, nil", n, err)
-	}
-	if n, err := w.Write(p); n != 3 || err != nil {
-		t.Fatalf("Write before cancel = %d, %v; want 3, nil", n, err)
-	}
+	n, err := r.Read(p)
+	require.NoError(t, err, "Read before cancel")
+	require.Equal(t, 3, n, "Read before cancel")
+	n, err = w.Write(p)
+	require.NoError(t, err, "Write before cancel")
+	require.Equal(t, 3, n, "Write before cancel")
 	cancel()
-	if n, err := r.Read(p); n != 0 || !errors.Is(err, context.Canceled) {
-		t.Errorf("Read after cancel = %d, %v; want 0, context.Canceled", n, err)
-	}
-	if n, err := w.Write(p); n != 0 || !errors.Is(err, context.Canceled) {
-		t.Errorf("Write after cancel = %d, %v; want 0, context.Canceled", n, err)
-	}
-	if buf.String() != "abc" {
-		t.Errorf("written = %q, want %q", buf.String(), "abc")
-	}
+	n, err = r.Read(p)
+	assert.ErrorIs(t, err, context.Canceled, "Read after cancel")
+	assert.Zero(t, n, "Read after cancel")
+	n, err = w.Write(p)
+	assert.ErrorIs(t, err, context.Canceled, "Write after cancel")
+	assert.Zero(t, n, "Write after cancel")
+	assert.Equal(t, "abc", buf.String(), "written")
 }

@@ -3,11 +3,11 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"math/rand"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,6 +20,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/stevedore-dev/stevedore/image"
@@ -151,106 +153,127 @@ func TestCancelBuildAndPush(t *testing.T) {
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d (cancellation points are jittered with it)", seed)
 	rng := rand.New(rand.NewSource(seed))
-	src := cancelSource(1)
-	spool := make([]byte, 150<<10)
-	rand.New(rand.NewSource(2)).Read(spool)
-	work := t.TempDir()
-	tmp := filepath.Join(work, "tmp")
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Spool files of uncached layers go to os.TempDir(): here, listed below.
-	t.Setenv("TMPDIR", tmp)
-
-	s, err := registrytest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	tr := s.Transport()
-	defer tr.CloseIdleConnections()
-	ignore := goleak.IgnoreCurrent()
-	opts := []registry.Option{registry.WithTransport(tr)}
-
-	// The reference run: no cancellation; it also measures the bytes.
-	ref := &byteTrigger{}
-	want, img, err := buildAndPush(context.Background(), src, filepath.Join(work, "cache-ref"), spool, s.Ref("ref:v1"), ref, opts...)
-	if err != nil {
-		t.Fatalf("reference run = %v", err)
-	}
-	total, _ := ref.state()
-	t.Logf("reference run: %s, %d bytes read and pushed", want.DigestStr(), total)
-	// The uncached layer is spooled in the temp dir (unlinked at once)
-	// while the image is reachable: so no descriptor on the temp dir
-	// below, but this one, means something.
-	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
-		t.Errorf("temp dir holds %v after the reference run, want nothing (spool files are unlinked)", ents)
-	}
-	if n := fdsIn(t, tmp); n != 1 {
-		t.Errorf("%d descriptors on the temp dir after the reference run, want 1 (its spool file)", n)
-	}
-	runtime.KeepAlive(img)
+	rig := newCancelRig(t)
 	var slowest time.Duration
-
 	cancelled := 0
 	for i := range points {
 		// Points spread over the whole run, jittered.
-		n := 1 + int64(float64(total)*(float64(i)+rng.Float64())/float64(points))
-		cacheDir := filepath.Join(work, fmt.Sprintf("cache-%d", i))
-		repo := s.Ref(fmt.Sprintf("app%d:v1", i))
-		ctx, cancel := context.WithCancel(context.Background())
-		trig := &byteTrigger{limit: n, cancel: cancel}
-		d, _, err := buildAndPush(ctx, src, cacheDir, spool, repo, trig, opts...)
-		returned := time.Now()
-		cancel()
-		_, at := trig.state()
-		switch {
-		case at.IsZero():
-			// The run ended before N bytes: it must have succeeded.
-			if err != nil || d.DigestStr() != want.DigestStr() {
-				t.Errorf("n=%d: uncancelled run = %v, %v; want %s", n, d, err, want.DigestStr())
-			}
-		case err == nil:
-			// Cancelled after the last byte counted: the run may finish.
-			if d.DigestStr() != want.DigestStr() {
-				t.Errorf("n=%d: run finished despite the cancel with %s, want %s", n, d, want.DigestStr())
-			}
-		default:
+		n := 1 + int64(float64(rig.total)*(float64(i)+rng.Float64())/float64(points))
+		took, ok := rig.cancelAt(t, i, n)
+		if ok {
 			cancelled++
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("n=%d: cancelled run = %v, want an error wrapping context.Canceled", n, err)
-			}
-			if d := returned.Sub(at); d > 2*time.Second {
-				t.Errorf("n=%d: returned %v after the cancel, want promptly", n, d)
-			} else {
-				slowest = max(slowest, d)
-			}
-			if i%4 == 0 {
-				t.Logf("n=%d: %v", n, err)
-			}
+			slowest = max(slowest, took)
 		}
-		tr.CloseIdleConnections()
-		checkNoTempFiles(t, n, tmp, 1) // the reference run's spool, if still reachable
-		checkCache(t, n, cacheDir)
-		if err := goleak.Find(ignore); err != nil {
-			t.Errorf("n=%d: goroutines left after the run: %v", n, err)
-		}
-		// The next run, same cache, succeeds with the same digest.
-		again, _, err := buildAndPush(context.Background(), src, cacheDir, spool, repo, &byteTrigger{}, opts...)
-		if err != nil || again.DigestStr() != want.DigestStr() {
-			t.Errorf("n=%d: run after the cancelled one = %v, %v; want %s", n, again, err, want.DigestStr())
-		}
-		checkCache(t, n, cacheDir)
 	}
 	t.Logf("%d of %d runs were cancelled mid-way; the slowest returned %v after its cancel", cancelled, points, slowest)
-	if cancelled < points/2 {
-		t.Errorf("only %d of %d runs were cancelled: the points do not cover the run", cancelled, points)
+	assert.GreaterOrEqual(t, cancelled, points/2, "runs cancelled mid-way: fewer than half, the points do not cover the run")
+	rig.tr.CloseIdleConnections()
+	checkNoTempFiles(t, -1, rig.tmp, 0)
+	assert.NoError(t, goleak.Find(rig.ignore, rig.serverConns), "goroutines left at the end")
+}
+
+// cancelRig is what every run of TestCancelBuildAndPush shares: its
+// inputs, the registry, the temp dir its spool files go to, and what the
+// reference run (no cancel) gave.
+type cancelRig struct {
+	src         fs.FS
+	spool       []byte
+	work        string // holds one cache directory a run
+	tmp         string // TMPDIR
+	reg         *registrytest.Server
+	tr          *http.Transport
+	opts        []registry.Option
+	ignore      goleak.Option // the goroutines there before the runs
+	serverConns goleak.Option // the test registry's connection goroutines
+	want        name.Digest   // the reference run's digest
+	total       int64         // bytes the reference run read and pushed
+}
+
+// newCancelRig starts the registry and makes the reference run, checking
+// that it leaves no temp file but its own live spool file.
+func newCancelRig(t *testing.T) *cancelRig {
+	t.Helper()
+	rig := &cancelRig{src: cancelSource(1), spool: make([]byte, 150<<10), work: t.TempDir()}
+	rand.New(rand.NewSource(2)).Read(rig.spool)
+	rig.tmp = filepath.Join(rig.work, "tmp")
+	require.NoError(t, os.Mkdir(rig.tmp, 0o755))
+	// Spool files of uncached layers go to os.TempDir(): here, listed below.
+	t.Setenv("TMPDIR", rig.tmp)
+	var err error
+	rig.reg, err = registrytest.Start()
+	require.NoError(t, err)
+	t.Cleanup(rig.reg.Close)
+	rig.tr = rig.reg.Transport()
+	t.Cleanup(rig.tr.CloseIdleConnections)
+	// The registry's own connection goroutines are the server's, not the
+	// client's: a closed connection's may still sleep in net/http's
+	// rst-avoidance delay (500 ms) when the check runs on a busy machine.
+	// A connection the client left open still shows as its persistConn
+	// loops, which are not ignored.
+	rig.ignore = goleak.IgnoreCurrent()
+	rig.serverConns = goleak.IgnoreAnyFunction("net/http.(*conn).serve")
+	rig.opts = []registry.Option{registry.WithTransport(rig.tr)}
+
+	// The reference run: no cancellation; it also measures the bytes.
+	ref := &byteTrigger{}
+	want, img, err := buildAndPush(context.Background(), rig.src, filepath.Join(rig.work, "cache-ref"), rig.spool, rig.reg.Ref("ref:v1"), ref, rig.opts...)
+	require.NoError(t, err, "reference run")
+	rig.want = want
+	rig.total, _ = ref.state()
+	t.Logf("reference run: %s, %d bytes read and pushed", want.DigestStr(), rig.total)
+	// The uncached layer is spooled in the temp dir (unlinked at once)
+	// while the image is reachable: so no descriptor on the temp dir
+	// below, but this one, means something.
+	ents, err := os.ReadDir(rig.tmp)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "temp dir after the reference run: spool files are unlinked")
+	assert.Equal(t, 1, fdsIn(t, rig.tmp), "descriptors on the temp dir after the reference run: want its spool file")
+	runtime.KeepAlive(img)
+	return rig
+}
+
+// cancelAt makes run i, cancelled after n bytes, and checks it and the
+// run after it with the same cache. It returns how long the run took to
+// return after its cancel, and whether it was cancelled mid-way.
+func (rig *cancelRig) cancelAt(t *testing.T, i int, n int64) (took time.Duration, cancelled bool) {
+	t.Helper()
+	cacheDir := filepath.Join(rig.work, fmt.Sprintf("cache-%d", i))
+	repo := rig.reg.Ref(fmt.Sprintf("app%d:v1", i))
+	ctx, cancel := context.WithCancel(context.Background())
+	trig := &byteTrigger{limit: n, cancel: cancel}
+	d, _, err := buildAndPush(ctx, rig.src, cacheDir, rig.spool, repo, trig, rig.opts...)
+	returned := time.Now()
+	cancel()
+	_, at := trig.state()
+	switch {
+	case at.IsZero():
+		// The run ended before N bytes: it must have succeeded.
+		if assert.NoError(t, err, "n=%d: uncancelled run", n) {
+			assert.Equal(t, rig.want.DigestStr(), d.DigestStr(), "n=%d: digest of the uncancelled run", n)
+		}
+	case err == nil:
+		// Cancelled after the last byte counted: the run may finish.
+		assert.Equal(t, rig.want.DigestStr(), d.DigestStr(), "n=%d: digest of the run finished despite the cancel", n)
+	default:
+		cancelled = true
+		took = returned.Sub(at)
+		assert.ErrorIs(t, err, context.Canceled, "n=%d: cancelled run", n)
+		assert.LessOrEqual(t, took, 2*time.Second, "n=%d: time the run returned after the cancel: want promptly", n)
+		if i%4 == 0 {
+			t.Logf("n=%d: %v", n, err)
+		}
 	}
-	tr.CloseIdleConnections()
-	checkNoTempFiles(t, -1, tmp, 0)
-	if err := goleak.Find(ignore); err != nil {
-		t.Errorf("goroutines left at the end: %v", err)
+	rig.tr.CloseIdleConnections()
+	checkNoTempFiles(t, n, rig.tmp, 1) // the reference run's spool, if still reachable
+	checkCache(t, n, cacheDir)
+	assert.NoError(t, goleak.Find(rig.ignore, rig.serverConns), "n=%d: goroutines left after the run", n)
+	// The next run, same cache, succeeds with the same digest.
+	again, _, err := buildAndPush(context.Background(), rig.src, cacheDir, rig.spool, repo, &byteTrigger{}, rig.opts...)
+	if assert.NoError(t, err, "n=%d: run after the cancelled one", n) {
+		assert.Equal(t, rig.want.DigestStr(), again.DigestStr(), "n=%d: digest of the run after the cancelled one", n)
 	}
+	checkCache(t, n, cacheDir)
+	return took, cancelled
 }
 
 // checkNoTempFiles waits (collecting garbage, which removes the spool
@@ -262,9 +285,7 @@ func checkNoTempFiles(t *testing.T, n int64, dir string, maxFDs int) {
 	for {
 		runtime.GC()
 		ents, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		fds := fdsIn(t, dir)
 		if len(ents) == 0 && fds <= maxFDs {
 			return
@@ -310,50 +331,37 @@ func checkCache(t *testing.T, n int64, dir string) {
 // a killed writer, removed by the next cache.Open) are allowed.
 func checkCacheEntries(t *testing.T, n int64, dir string, allowTmp bool) {
 	t.Helper()
-	if ents, err := os.ReadDir(filepath.Join(dir, "tmp")); err == nil && len(ents) > 0 && !allowTmp {
-		t.Errorf("n=%d: cache tmp/ holds %d files after the run", n, len(ents))
+	if ents, err := os.ReadDir(filepath.Join(dir, "tmp")); err == nil && !allowTmp {
+		assert.Empty(t, ents, "n=%d: cache tmp/ after the run", n)
 	}
-	blobs, _ := filepath.Glob(filepath.Join(dir, "blobs", "sha256", "*"))
+	blobs, err := filepath.Glob(filepath.Join(dir, "blobs", "sha256", "*"))
+	require.NoError(t, err)
 	for _, b := range blobs {
 		data, err := os.ReadFile(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := sha256Hex(data); got != filepath.Base(b) {
-			t.Errorf("n=%d: cache blob %s holds content with sha256 %s", n, filepath.Base(b), got)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, filepath.Base(b), sha256Hex(data), "n=%d: sha256 of the content of cache blob %s", n, filepath.Base(b))
 	}
-	entries, _ := filepath.Glob(filepath.Join(dir, "entries", "*.json"))
+	entries, err := filepath.Glob(filepath.Join(dir, "entries", "*.json"))
+	require.NoError(t, err)
 	for _, e := range entries {
 		raw, err := os.ReadFile(e)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var m struct {
 			Digest string `json:"digest"`
 			Size   int64  `json:"size"`
 		}
-		if err := json.Unmarshal(raw, &m); err != nil {
-			t.Errorf("n=%d: cache entry %s: %v (%q)", n, filepath.Base(e), err, raw)
+		if !assert.NoError(t, json.Unmarshal(raw, &m), "n=%d: cache entry %s (%q)", n, filepath.Base(e), raw) {
 			continue
 		}
 		h, err := v1.NewHash(m.Digest)
-		if err != nil {
-			t.Errorf("n=%d: cache entry %s: digest %q: %v", n, filepath.Base(e), m.Digest, err)
+		if !assert.NoError(t, err, "n=%d: cache entry %s: digest %q", n, filepath.Base(e), m.Digest) {
 			continue
 		}
 		fi, err := os.Stat(filepath.Join(dir, "blobs", "sha256", h.Hex))
-		if err != nil || fi.Size() != m.Size {
-			t.Errorf("n=%d: cache entry %s names blob %s of %d bytes: %v", n, filepath.Base(e), h, m.Size, statSize(fi, err))
+		if assert.NoError(t, err, "n=%d: cache entry %s names blob %s", n, filepath.Base(e), h) {
+			assert.Equal(t, m.Size, fi.Size(), "n=%d: cache entry %s: size of blob %s", n, filepath.Base(e), h)
 		}
 	}
-}
-
-func statSize(fi os.FileInfo, err error) string {
-	if err != nil {
-		return err.Error()
-	}
-	return fmt.Sprintf("found %d bytes", fi.Size())
 }
 
 // countingLayer counts the compressed bytes read from its blob.
@@ -400,13 +408,9 @@ func (c *countingReadCloser) Close() error { return c.rc.Close() }
 func TestCancelOutputs(t *testing.T) {
 	src := cancelSource(9)
 	l, err := layer.FromFS(src, layer.WithTempDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	size, err := l.Size()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ignore := goleak.IgnoreCurrent()
 	writers := map[string]func(ctx context.Context, dir string, img v1.Image) error{
 		"WriteOCITarball": func(ctx context.Context, dir string, img v1.Image) error {
@@ -426,30 +430,20 @@ func TestCancelOutputs(t *testing.T) {
 				ctx, cancel := context.WithCancel(context.Background())
 				trig := &byteTrigger{limit: n, cancel: cancel}
 				img, err := image.Build(context.Background(), nil, image.WithLayers(countingLayer{Layer: l, t: trig}))
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				dir := t.TempDir()
 				err = write(ctx, dir, img)
 				returned := time.Now()
 				cancel()
 				_, at := trig.state()
-				if !errors.Is(err, context.Canceled) {
-					t.Errorf("%s cancelled after %d of %d bytes = %v, want context.Canceled", name, n, size, err)
-				} else if d := returned.Sub(at); d > 2*time.Second {
-					t.Errorf("%s returned %v after the cancel", name, d)
+				if assert.ErrorIs(t, err, context.Canceled, "%s cancelled after %d of %d bytes", name, n, size) {
+					assert.LessOrEqual(t, returned.Sub(at), 2*time.Second, "%s: time it returned after the cancel", name)
 				}
-				if ents, _ := os.ReadDir(dir); len(ents) > 0 {
-					var names []string
-					for _, e := range ents {
-						names = append(names, e.Name())
-					}
-					t.Errorf("%s cancelled after %d bytes left %q", name, n, names)
-				}
+				ents, err := os.ReadDir(dir)
+				require.NoError(t, err)
+				assert.Empty(t, ents, "%s cancelled after %d bytes left files", name, n)
 			}
 		})
 	}
-	if err := goleak.Find(ignore); err != nil {
-		t.Errorf("goroutines left: %v", err)
-	}
+	assert.NoError(t, goleak.Find(ignore), "goroutines left")
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -182,171 +184,196 @@ func TestCrashSafety(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("STEVEDORE_CRASH_RUNS")); err == nil && v >= 0 {
 		extra = v
 	}
-	tree := crashTree()
-	var treeSize int64
-	for _, f := range tree {
-		treeSize += int64(len(f.Data))
-	}
-	ctx := context.Background()
-	refImg, err := crashImage(ctx, tree, t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := digestOf(t, refImg)
-	goodOut := filepath.Join(t.TempDir(), "good.tar")
-	if err := image.WriteOCITarball(ctx, goodOut, refImg, image.WithRefName("crash")); err != nil {
-		t.Fatal(err)
-	}
-	good, err := os.ReadFile(goodOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	type run struct {
-		name     string
-		slow     string
-		existing bool          // an output file is there before the child starts
-		killWhen string        // "cache": a cache temp file has data; "output": the output temp file has data; "": after delay
-		delay    time.Duration // for killWhen ""
-		wantHit  bool          // the rebuild must be served from the cache
-		layout   bool          // the output is an OCI layout directory
-	}
-	runs := []run{
-		{name: "during the cache write", slow: "source", killWhen: "cache"},
-		{name: "during the output write", slow: "output", killWhen: "output", wantHit: true},
-		{name: "during the output write over an existing file", slow: "output", existing: true, killWhen: "output", wantHit: true},
-	}
-	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	runs = append(runs, run{name: "during an OCI layout write", slow: "output", layout: true, killWhen: "layout", wantHit: true})
-	for i := range extra {
-		runs = append(runs, run{name: fmt.Sprintf("at random %d", i), slow: "both", delay: time.Duration(rng.Int63n(int64(time.Second)))})
-	}
+	ref := newCrashReference(t)
 	cacheDir := filepath.Join(t.TempDir(), "cache") // shared by every run, like a user's cache
-	for _, r := range runs {
+	for _, r := range crashRuns(extra) {
 		t.Run(r.name, func(t *testing.T) {
 			outDir := t.TempDir()
 			out := filepath.Join(outDir, "out.tar")
+			if r.layout {
+				out = filepath.Join(outDir, "layout")
+			}
 			if r.existing {
-				if err := os.WriteFile(out, good, 0o644); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.WriteFile(out, ref.good, 0o644))
 			}
 			if r.wantHit {
 				// The blob must be complete in the cache before the child
 				// runs: fill it in-process.
-				if _, err := crashImage(ctx, tree, cacheDir, 0); err != nil {
-					t.Fatal(err)
-				}
+				_, err := crashImage(context.Background(), ref.tree, cacheDir, 0)
+				require.NoError(t, err)
 			}
-			var stderr bytes.Buffer
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			finished := runAndKillChild(t, r, cacheDir, out)
 			if r.layout {
-				out = filepath.Join(outDir, "layout")
-			}
-			cmd.Env = append(os.Environ(), crashChildEnv+"=build", crashCacheEnv+"="+cacheDir, crashOutEnv+"="+out, crashSlowEnv+"="+r.slow)
-			if r.layout {
-				cmd.Env = append(cmd.Env, crashLayoutEnv+"=1")
-			}
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			start := time.Now()
-			killed, what := false, ""
-			for !killed {
-				select {
-				case err := <-exited:
-					if r.killWhen != "" {
-						t.Fatalf("the child exited (%v) before it could be killed %s; stderr:\n%s", err, r.name, stderr.String())
-					}
-					t.Logf("the child finished before the kill at %v", r.delay)
-					killed = true // nothing to kill: check the same things
-					continue
-				case <-time.After(2 * time.Millisecond):
-				}
-				switch {
-				case r.killWhen == "cache":
-					what = growing(filepath.Join(cacheDir, "tmp", "blob-*.tmp"))
-				case r.killWhen == "output":
-					what = growing(filepath.Join(outDir, ".out.tar.tmp-*"))
-				case r.killWhen == "layout":
-					what = growing(filepath.Join(out, "blobs", "sha256", ".*.tmp-*"))
-				case time.Since(start) >= r.delay:
-					what = fmt.Sprintf("after %v", r.delay.Round(time.Millisecond))
-				}
-				if what != "" {
-					cmd.Process.Signal(syscall.SIGKILL)
-					err := <-exited
-					if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-						t.Logf("the child was not killed by the signal (%v): it had finished", err)
-					} else {
-						t.Logf("killed the child %s", what)
-					}
-					killed = true
-				}
-				if time.Since(start) > time.Minute {
-					cmd.Process.Kill()
-					<-exited
-					t.Fatalf("the child never reached the kill point; stderr:\n%s", stderr.String())
-				}
-			}
-
-			finished := cmd.ProcessState.Success()
-			if r.layout {
-				checkKilledLayout(t, out, finished, want)
+				checkKilledLayout(t, out, finished, ref.want)
 				return
 			}
-			// The output path: nothing, or the previous file intact (or,
-			// when the child finished, the complete new one).
-			b, err := os.ReadFile(out)
-			switch {
-			case finished:
-				if !bytes.Equal(b, good) {
-					t.Errorf("the child finished, but %s is not the reference output (%d bytes, %v)", out, len(b), err)
-				}
-			case r.existing:
-				if !bytes.Equal(b, good) {
-					t.Errorf("after the kill %s is not the previous file (%d bytes, %v)", out, len(b), err)
-				}
-			case err == nil && bytes.Equal(b, good):
-				t.Logf("the kill came after the rename: %s is the complete output", out)
-			case err == nil:
-				t.Errorf("after the kill there is a file of %d bytes at the output path %s", len(b), out)
-			}
-			ents, _ := os.ReadDir(outDir)
-			for _, e := range ents {
-				if e.Name() != "out.tar" && !strings.HasPrefix(e.Name(), ".out.tar.tmp-") {
-					t.Errorf("unexpected file %s beside the output", e.Name())
-				} else if e.Name() != "out.tar" {
-					t.Logf("left by the kill: %s (the atomic write's temp file)", e.Name())
-				}
-			}
-
+			checkKilledOutput(t, r, out, finished, ref.good)
 			// No partial entry, before anything repairs the cache.
 			checkCacheEntries(t, 0, cacheDir, true)
-			// The cache works, and is used when it had the blob.
-			var read int64
-			img, err := crashImage(ctx, slowFS{fsys: tree, read: &read}, cacheDir, 0)
-			if err != nil {
-				t.Fatalf("rebuild with the cache after the kill = %v", err)
-			}
-			if got := digestOf(t, img); got != want {
-				t.Errorf("rebuild with the cache after the kill: digest %s, want %s", got, want)
-			}
-			if r.wantHit && read != treeSize {
-				t.Errorf("rebuild read %d bytes of the source, want %d (a cache hit reads it once, for the key)", read, treeSize)
-			}
-			if err := image.WriteOCITarball(ctx, out, img, image.WithRefName("crash")); err != nil {
-				t.Fatalf("writing the output after the kill = %v", err)
-			}
-			if b, _ := os.ReadFile(out); !bytes.Equal(b, good) {
-				t.Errorf("output written after the kill differs from the reference output")
-			}
+			checkRebuild(t, ref, cacheDir, out, r.wantHit)
 			checkCache(t, 0, cacheDir)
 		})
 	}
+}
+
+// crashReference is what TestCrashSafety compares with: the source tree
+// and its size, and the image built without a kill, its digest and its
+// OCI tarball.
+type crashReference struct {
+	tree     fstest.MapFS
+	treeSize int64
+	want     v1.Hash
+	good     []byte
+}
+
+func newCrashReference(t *testing.T) crashReference {
+	t.Helper()
+	ref := crashReference{tree: crashTree()}
+	for _, f := range ref.tree {
+		ref.treeSize += int64(len(f.Data))
+	}
+	ctx := context.Background()
+	img, err := crashImage(ctx, ref.tree, t.TempDir(), 0)
+	require.NoError(t, err)
+	ref.want = digestOf(t, img)
+	goodOut := filepath.Join(t.TempDir(), "good.tar")
+	require.NoError(t, image.WriteOCITarball(ctx, goodOut, img, image.WithRefName("crash")))
+	ref.good, err = os.ReadFile(goodOut)
+	require.NoError(t, err)
+	return ref
+}
+
+// crashRun is one kill of TestCrashSafety.
+type crashRun struct {
+	name     string
+	slow     string        // the child's crashSlowEnv
+	existing bool          // an output file is there before the child starts
+	killWhen string        // "cache", "output", "layout": a temp file of that write has data; "": after delay
+	delay    time.Duration // for killWhen ""
+	wantHit  bool          // the rebuild must be served from the cache
+	layout   bool          // the output is an OCI layout directory
+}
+
+// crashRuns is a kill during each write, then extra kills at random
+// moments.
+func crashRuns(extra int) []crashRun {
+	runs := []crashRun{
+		{name: "during the cache write", slow: "source", killWhen: "cache"},
+		{name: "during the output write", slow: "output", killWhen: "output", wantHit: true},
+		{name: "during the output write over an existing file", slow: "output", existing: true, killWhen: "output", wantHit: true},
+		{name: "during an OCI layout write", slow: "output", layout: true, killWhen: "layout", wantHit: true},
+	}
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for i := range extra {
+		runs = append(runs, crashRun{name: fmt.Sprintf("at random %d", i), slow: "both", delay: time.Duration(rng.Int63n(int64(time.Second)))})
+	}
+	return runs
+}
+
+// killPoint says whether the child of run r, writing to out, has reached
+// the moment to kill it, and describes that moment.
+func (r crashRun) killPoint(cacheDir, out string, since time.Duration) string {
+	switch {
+	case r.killWhen == "cache":
+		return growing(filepath.Join(cacheDir, "tmp", "blob-*.tmp"))
+	case r.killWhen == "output":
+		return growing(filepath.Join(filepath.Dir(out), ".out.tar.tmp-*"))
+	case r.killWhen == "layout":
+		return growing(filepath.Join(out, "blobs", "sha256", ".*.tmp-*"))
+	case since >= r.delay:
+		return fmt.Sprintf("after %v", r.delay.Round(time.Millisecond))
+	}
+	return ""
+}
+
+// runAndKillChild starts the crash child for run r and kills it at r's
+// kill point. It reports whether the child finished its write first.
+func runAndKillChild(t *testing.T, r crashRun, cacheDir, out string) (finished bool) {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"=build", crashCacheEnv+"="+cacheDir, crashOutEnv+"="+out, crashSlowEnv+"="+r.slow)
+	if r.layout {
+		cmd.Env = append(cmd.Env, crashLayoutEnv+"=1")
+	}
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	start := time.Now()
+	for {
+		select {
+		case err := <-exited:
+			if r.killWhen != "" {
+				t.Fatalf("the child exited (%v) before it could be killed %s; stderr:\n%s", err, r.name, stderr.String())
+			}
+			t.Logf("the child finished before the kill at %v", r.delay)
+			return cmd.ProcessState.Success() // nothing to kill: check the same things
+		case <-time.After(2 * time.Millisecond):
+		}
+		if what := r.killPoint(cacheDir, out, time.Since(start)); what != "" {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			err := <-exited
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+				t.Logf("the child was not killed by the signal (%v): it had finished", err)
+			} else {
+				t.Logf("killed the child %s", what)
+			}
+			return cmd.ProcessState.Success()
+		}
+		if time.Since(start) > time.Minute {
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatalf("the child never reached the kill point; stderr:\n%s", stderr.String())
+		}
+	}
+}
+
+// checkKilledOutput checks the output path after the kill: nothing, or
+// the previous file intact (or, when the child finished, the complete new
+// one), and nothing beside it but the atomic write's temp file.
+func checkKilledOutput(t *testing.T, r crashRun, out string, finished bool, good []byte) {
+	t.Helper()
+	b, err := os.ReadFile(out)
+	switch {
+	case finished:
+		assert.True(t, bytes.Equal(b, good), "the child finished, but %s is not the reference output (%d bytes, %v)", out, len(b), err)
+	case r.existing:
+		assert.True(t, bytes.Equal(b, good), "after the kill %s is not the previous file (%d bytes, %v)", out, len(b), err)
+	case err == nil && bytes.Equal(b, good):
+		t.Logf("the kill came after the rename: %s is the complete output", out)
+	case err == nil:
+		t.Errorf("after the kill there is a file of %d bytes at the output path %s", len(b), out)
+	}
+	ents, err := os.ReadDir(filepath.Dir(out))
+	require.NoError(t, err)
+	for _, e := range ents {
+		if e.Name() == "out.tar" {
+			continue
+		}
+		if assert.True(t, strings.HasPrefix(e.Name(), ".out.tar.tmp-"), "unexpected file %s beside the output", e.Name()) {
+			t.Logf("left by the kill: %s (the atomic write's temp file)", e.Name())
+		}
+	}
+}
+
+// checkRebuild rebuilds the image with the cache after the kill: it has
+// the reference digest, reads the source once when the cache had the blob
+// (wantHit), and writes the reference output.
+func checkRebuild(t *testing.T, ref crashReference, cacheDir, out string, wantHit bool) {
+	t.Helper()
+	ctx := context.Background()
+	var read int64
+	img, err := crashImage(ctx, slowFS{fsys: ref.tree, read: &read}, cacheDir, 0)
+	require.NoError(t, err, "rebuild with the cache after the kill")
+	assert.Equal(t, ref.want, digestOf(t, img), "digest of the rebuild with the cache after the kill")
+	if wantHit {
+		assert.Equal(t, ref.treeSize, read, "bytes of the source the rebuild read: a cache hit reads it once, for the key")
+	}
+	require.NoError(t, image.WriteOCITarball(ctx, out, img, image.WithRefName("crash")), "writing the output after the kill")
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(b, ref.good), "output written after the kill differs from the reference output")
 }
 
 // growing returns a description of the first file matching pattern that
@@ -366,29 +393,17 @@ func growing(pattern string) string {
 // image; then a new write into the same directory completes.
 func checkKilledLayout(t *testing.T, dir string, finished bool, want v1.Hash) {
 	t.Helper()
-	_, err := os.Stat(filepath.Join(dir, "index.json"))
-	switch {
-	case finished && err != nil:
-		t.Errorf("the child finished, but the layout has no index.json: %v", err)
-	case !finished && err == nil:
-		t.Errorf("after the kill the layout %s has an index.json", dir)
+	if finished {
+		assert.FileExists(t, filepath.Join(dir, "index.json"), "the child finished: the layout's index")
+	} else {
+		assert.NoFileExists(t, filepath.Join(dir, "index.json"), "after the kill: the layout's index")
 	}
 	img, err := crashImage(context.Background(), crashTree(), t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := image.WriteOCILayout(context.Background(), dir, img, image.WithRefName("crash")); err != nil {
-		t.Fatalf("WriteOCILayout into the killed writer's directory = %v", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, image.WriteOCILayout(context.Background(), dir, img, image.WithRefName("crash")), "WriteOCILayout into the killed writer's directory")
 	l, err := image.ReadOCILayout(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := l.Image("crash")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := digestOf(t, got); d != want {
-		t.Errorf("layout written after the kill holds %s, want %s", d, want)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, want, digestOf(t, got), "image of the layout written after the kill")
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/registry"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
@@ -40,43 +42,33 @@ func TestBuildAndPushThroughFaults(t *testing.T) {
 	for i := range pushes {
 		ref := s.Ref(fmt.Sprintf("faults%d:v1", i))
 		d, _, err := buildAndPush(context.Background(), src, cacheDir, spool, ref, &byteTrigger{}, registry.WithRetries(10))
-		if err != nil {
-			t.Fatalf("push %d: %v", i, err)
-		}
+		require.NoError(t, err, "push %d", i)
 		if i == 0 {
 			want = d.DigestStr()
-		} else if d.DigestStr() != want {
-			t.Fatalf("push %d: digest %s, want %s (the first push's)", i, d.DigestStr(), want)
 		}
+		require.Equal(t, want, d.DigestStr(), "push %d: digest, want the first push's", i)
 	}
 	st := s.Stats()
-	if st.Faults == 0 {
-		t.Fatalf("no fault was injected: the test proves nothing")
-	}
+	require.NotZero(t, st.Faults, "faults injected: with none, the test proves nothing")
 	t.Logf("%d pushes, all %s, through %d injected faults (%d requests) in %v",
 		pushes, want, st.Faults, total(st.Requests), time.Since(start).Round(time.Millisecond))
 	pulled, err := registry.Pull(context.Background(), s.Ref("faults0:v1"), registry.WithRetries(20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := validate.Image(pulled, validate.Fast); err != nil {
-		t.Fatalf("validate.Image(pulled) = %v", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, validate.Image(pulled, validate.Fast), "validate.Image(pulled)")
 	layers, err := pulled.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i, l := range layers {
 		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatalf("layer %d: %v", i, err)
-		}
+		require.NoError(t, err, "layer %d", i)
 		h, n, err := hashReader(rc)
 		rc.Close()
-		d, _ := l.Digest()
-		if sz, _ := l.Size(); err != nil || h != d.Hex || n != sz {
-			t.Errorf("layer %d read back: sha256 %s, %d bytes, %v; want %s, %d bytes", i, h, n, err, d.Hex, sz)
-		}
+		require.NoError(t, err, "layer %d read back", i)
+		d, err := l.Digest()
+		require.NoError(t, err, "layer %d: Digest()", i)
+		sz, err := l.Size()
+		require.NoError(t, err, "layer %d: Size()", i)
+		assert.Equal(t, d.Hex, h, "layer %d read back: sha256", i)
+		assert.Equal(t, sz, n, "layer %d read back: bytes", i)
 	}
 }
 

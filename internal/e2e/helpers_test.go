@@ -25,8 +25,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/itest"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // toyboxSource is a busybox-style multi-call program: the applet is the
@@ -135,40 +138,18 @@ func toybox(t testing.TB) []byte {
 		}
 		toyboxBin, toyboxErr = os.ReadFile(filepath.Join(dir, "toybox"))
 	})
-	if toyboxErr != nil {
-		t.Fatal(toyboxErr)
-	}
+	require.NoError(t, toyboxErr, "building toybox")
 	return toyboxBin
 }
 
-// tarEntry is one entry of a tar written by tarOf.
-type tarEntry struct {
-	name string
-	typ  byte
-	mode int64
-	body []byte
-	link string
-}
+// inputTime is the mtime of every entry of the tars the tests write.
+var inputTime = time.Unix(1600000000, 0)
 
-// tarOf writes entries with archive/tar, with fixed times and root owner.
-func tarOf(t testing.TB, ents ...tarEntry) []byte {
+// tarOf writes entries as a PAX tar whose entries have the mtime
+// inputTime unless they set their own.
+func tarOf(t testing.TB, ents ...tartest.Entry) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range ents {
-		h := &tar.Header{Typeflag: e.typ, Name: e.name, Mode: e.mode, Linkname: e.link,
-			Size: int64(len(e.body)), ModTime: time.Unix(1600000000, 0), Format: tar.FormatPAX}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(e.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return tartest.New(ents...).WithModTime(inputTime).WithFormat(tar.FormatPAX).Bytes(t)
 }
 
 // busyboxBaseTar is the content of the busybox-style base: the toybox
@@ -177,31 +158,31 @@ func tarOf(t testing.TB, ents ...tarEntry) []byte {
 func busyboxBaseTar(t testing.TB) []byte {
 	t.Helper()
 	bin := toybox(t)
-	ents := []tarEntry{
-		{name: "bin/", typ: tar.TypeDir, mode: 0o755},
-		{name: "bin/toybox", typ: tar.TypeReg, mode: 0o755, body: bin},
+	ents := []tartest.Entry{
+		tartest.Dir("bin/"),
+		tartest.File("bin/toybox", string(bin)).WithMode(0o755),
 	}
 	for _, a := range []string{"cat", "echo", "id", "ls", "pwd", "getenv"} {
-		ents = append(ents, tarEntry{name: "bin/" + a, typ: tar.TypeSymlink, mode: 0o777, link: "toybox"})
+		ents = append(ents, tartest.Symlink("bin/"+a, "toybox"))
 	}
 	ents = append(ents,
-		tarEntry{name: "etc/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "etc/group", typ: tar.TypeReg, mode: 0o644, body: []byte("root:x:0:\napp:x:1000:\n")},
-		tarEntry{name: "etc/motd", typ: tar.TypeReg, mode: 0o644, body: []byte("welcome to the base\n")},
-		tarEntry{name: "etc/passwd", typ: tar.TypeReg, mode: 0o644, body: []byte("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n")},
-		tarEntry{name: "tmp/", typ: tar.TypeDir, mode: 0o1777},
-		tarEntry{name: "usr/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "usr/share/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "usr/share/doc/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "usr/share/doc/README", typ: tar.TypeReg, mode: 0o644, body: []byte("base docs\n")},
-		tarEntry{name: "usr/share/doc/old/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "usr/share/doc/old/NEWS", typ: tar.TypeReg, mode: 0o644, body: []byte("news\n")},
-		tarEntry{name: "var/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "var/cache/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "var/cache/keep", typ: tar.TypeReg, mode: 0o644, body: []byte("keep\n")},
-		tarEntry{name: "var/cache/old/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "var/cache/old/a", typ: tar.TypeReg, mode: 0o644, body: []byte("a\n")},
-		tarEntry{name: "var/cache/old/b", typ: tar.TypeReg, mode: 0o600, body: []byte("b\n")},
+		tartest.Dir("etc/"),
+		tartest.File("etc/group", "root:x:0:\napp:x:1000:\n"),
+		tartest.File("etc/motd", "welcome to the base\n"),
+		tartest.File("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n"),
+		tartest.Dir("tmp/").WithMode(0o1777),
+		tartest.Dir("usr/"),
+		tartest.Dir("usr/share/"),
+		tartest.Dir("usr/share/doc/"),
+		tartest.File("usr/share/doc/README", "base docs\n"),
+		tartest.Dir("usr/share/doc/old/"),
+		tartest.File("usr/share/doc/old/NEWS", "news\n"),
+		tartest.Dir("var/"),
+		tartest.Dir("var/cache/"),
+		tartest.File("var/cache/keep", "keep\n"),
+		tartest.Dir("var/cache/old/"),
+		tartest.File("var/cache/old/a", "a\n"),
+		tartest.File("var/cache/old/b", "b\n").WithMode(0o600),
 	)
 	return tarOf(t, ents...)
 }
@@ -243,27 +224,19 @@ func plainOCIBase(t testing.TB) v1.Image {
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(raw)), nil
 	}, tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err = mutate.AppendLayers(img, l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
 	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
-	cf.Created = v1.Time{Time: time.Unix(1600000000, 0).UTC()}
+	cf.Created = v1.Time{Time: inputTime.UTC()}
 	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Not validated here: ggcr's tarball layer describes itself with an
 	// empty annotations map that its own validate.Image calls a mismatch.
 	// The test validates the base as pulled back from the registry.
@@ -324,9 +297,7 @@ func rootfsListing(t testing.TB, dir string) []string {
 		out = append(out, line)
 		return nil
 	})
-	if err != nil {
-		t.Fatalf("listing %s: %v", dir, err)
-	}
+	require.NoError(t, err, "listing %s", dir)
 	slices.Sort(out)
 	return out
 }
@@ -342,12 +313,8 @@ func checkRootfs(t testing.TB, what, rootfs string, want []string, contents map[
 	}
 	for p, w := range contents {
 		b, err := os.ReadFile(filepath.Join(rootfs, filepath.FromSlash(p)))
-		if err != nil {
-			t.Errorf("%s: reading %s from the rootfs: %v", what, p, err)
-			continue
-		}
-		if string(b) != w {
-			t.Errorf("%s: %s holds %q, want %q", what, p, b, w)
+		if assert.NoError(t, err, "%s: reading %s from the rootfs", what, p) {
+			assert.Equal(t, w, string(b), "%s: content of %s", what, p)
 		}
 	}
 }
@@ -373,13 +340,9 @@ func listDiff(got, want []string) string {
 func layoutDigest(t testing.TB, dir, ref string) v1.Hash {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var idx v1.IndexManifest
-	if err := json.Unmarshal(b, &idx); err != nil {
-		t.Fatalf("parsing %s/index.json: %v", dir, err)
-	}
+	require.NoError(t, json.Unmarshal(b, &idx), "parsing %s/index.json", dir)
 	for _, d := range idx.Manifests {
 		if d.Annotations["org.opencontainers.image.ref.name"] == ref {
 			return d.Digest
@@ -397,9 +360,7 @@ func sha256Hex(b []byte) string {
 func digestOf(t testing.TB, a interface{ Digest() (v1.Hash, error) }) v1.Hash {
 	t.Helper()
 	d, err := a.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return d
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/registry"
 )
@@ -80,9 +82,7 @@ func FuzzReference(f *testing.F) {
 			} else {
 				_, err = registry.Push(context.Background(), ref, empty.Image, opts...)
 			}
-			if err == nil {
-				t.Fatalf("%s %q with no network = nil error", op, ref)
-			}
+			require.Error(t, err, "%s %q with no network", op, ref)
 			msg := err.Error()
 			if !strings.Contains(ref, fuzzPassword) && strings.Contains(msg, fuzzPassword) ||
 				!strings.Contains(ref, fuzzToken) && strings.Contains(msg, fuzzToken) {
@@ -131,11 +131,9 @@ func TestReferenceEmptyPort(t *testing.T) {
 	} {
 		rt := &recordingTransport{}
 		_, err := registry.Pull(context.Background(), tc.ref, registry.WithTransport(rt), registry.WithRetries(0))
-		if !errors.Is(err, errNoNetwork) {
-			t.Errorf("Pull(%q) = %v, want the transport's error", tc.ref, err)
-		}
-		if len(rt.urls) == 0 || rt.urls[0].String() != tc.want {
-			t.Errorf("Pull(%q) requested %v, want %s first", tc.ref, rt.urls, tc.want)
+		assert.ErrorIs(t, err, errNoNetwork, "Pull(%q): want the transport's error", tc.ref)
+		if assert.NotEmpty(t, rt.urls, "Pull(%q) requests", tc.ref) {
+			assert.Equal(t, tc.want, rt.urls[0].String(), "Pull(%q): first request", tc.ref)
 		}
 	}
 }

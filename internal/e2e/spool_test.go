@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/layer"
 )
 
@@ -78,7 +78,7 @@ func TestNothingLeftAtExit(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(in, "tree", "sub", "big"), big, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(in, "in.tar"), tarOf(t,
-		tarEntry{name: "bin/tool", typ: tar.TypeReg, mode: 0o755, body: big[:1<<20]}), 0o644))
+		tartest.File("bin/tool", string(big[:1<<20])).WithMode(0o755)), 0o644))
 	tmp := t.TempDir()
 	exe, err := os.Executable()
 	require.NoError(t, err)

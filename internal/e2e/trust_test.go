@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"io"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/internal/itest"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/layer"
 )
 
@@ -32,22 +32,22 @@ import (
 func mergedUsrBase(t testing.TB) v1.Image {
 	t.Helper()
 	raw := tarOf(t,
-		tarEntry{name: "usr/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "usr/bin/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "usr/bin/base-tool", typ: tar.TypeReg, mode: 0o755, body: []byte("base tool\n")},
-		tarEntry{name: "usr/lib/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "usr/lib/libc.so", typ: tar.TypeReg, mode: 0o644, body: []byte("libc\n")},
-		tarEntry{name: "bin", typ: tar.TypeSymlink, mode: 0o777, link: "usr/bin"},
-		tarEntry{name: "lib", typ: tar.TypeSymlink, mode: 0o777, link: "usr/lib"},
-		tarEntry{name: "run/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "var/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "var/run", typ: tar.TypeSymlink, mode: 0o777, link: "/run"},
-		tarEntry{name: "tmp/", typ: tar.TypeDir, mode: 0o1777},
-		tarEntry{name: "opt/", typ: tar.TypeDir, mode: 0o700},
-		tarEntry{name: "deldir/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "deldir/old", typ: tar.TypeReg, mode: 0o644, body: []byte("old\n")},
-		tarEntry{name: "opq/", typ: tar.TypeDir, mode: 0o755},
-		tarEntry{name: "opq/old", typ: tar.TypeReg, mode: 0o644, body: []byte("old\n")},
+		tartest.Dir("usr/"),
+		tartest.Dir("usr/bin/"),
+		tartest.File("usr/bin/base-tool", "base tool\n").WithMode(0o755),
+		tartest.Dir("usr/lib/"),
+		tartest.File("usr/lib/libc.so", "libc\n"),
+		tartest.Symlink("bin", "usr/bin"),
+		tartest.Symlink("lib", "usr/lib"),
+		tartest.Dir("run/"),
+		tartest.Dir("var/"),
+		tartest.Symlink("var/run", "/run"),
+		tartest.Dir("tmp/").WithMode(0o1777),
+		tartest.Dir("opt/").WithMode(0o700),
+		tartest.Dir("deldir/"),
+		tartest.File("deldir/old", "old\n"),
+		tartest.Dir("opq/"),
+		tartest.File("opq/old", "old\n"),
 	)
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(raw)), nil
@@ -178,8 +178,8 @@ func TestOpaqueKeepsDirectoryHeader(t *testing.T) {
 func TestOnePathOnce(t *testing.T) {
 	dup := filepath.Join(t.TempDir(), "dup.tar")
 	require.NoError(t, os.WriteFile(dup, tarOf(t,
-		tarEntry{name: "a", typ: tar.TypeReg, mode: 0o644, body: []byte("one")},
-		tarEntry{name: "a", typ: tar.TypeReg, mode: 0o644, body: []byte("two")},
+		tartest.File("a", "one"),
+		tartest.File("a", "two"),
 	), 0o644))
 	for name, srcs := range map[string][]layer.Source{
 		"Files with a repeated path": {layer.Files([]layer.File{{Path: "/a", Data: []byte("one")}, {Path: "/a", Data: []byte("two")}})},
@@ -211,7 +211,7 @@ func TestDigestIndependentOfLocation(t *testing.T) {
 		require.NoError(t, os.MkdirAll(filepath.Join(d, "src", "app"), 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(d, "src", "app", "main.js"), []byte("js\n"), 0o644))
 		tb := filepath.Join(d, filepath.Base(d)+"-release.tar")
-		require.NoError(t, os.WriteFile(tb, tarOf(t, tarEntry{name: "bin/x", typ: tar.TypeReg, mode: 0o755, body: []byte("x")}), 0o644))
+		require.NoError(t, os.WriteFile(tb, tarOf(t, tartest.File("bin/x", "x").WithMode(0o755)), 0o644))
 		dl, err := layer.FromDir(filepath.Join(d, "src"), layer.WithRoot("/srv"))
 		require.NoError(t, err)
 		tl, err := layer.FromTarball(tb, layer.WithRoot("/opt"))
@@ -249,19 +249,11 @@ func TestDockerImageInOCILayout(t *testing.T) {
 // tarNames lists the entry names of a layer's tar.
 func tarNames(t testing.TB, l v1.Layer) []string {
 	t.Helper()
-	rc, err := l.Uncompressed()
-	require.NoError(t, err)
-	defer rc.Close()
 	var names []string
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return names
-		}
-		require.NoError(t, err)
-		names = append(names, h.Name)
+	for _, e := range tartest.ReadLayer(t, l) {
+		names = append(names, e.Header.Name)
 	}
+	return names
 }
 
 func countOf(names []string, n string) int {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/cache"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
@@ -127,23 +128,14 @@ func TestResolve(t *testing.T) {
 }
 
 func TestIndexAndStore(t *testing.T) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, h := range []*tar.Header{
-		{Typeflag: tar.TypeDir, Name: "./etc/", Mode: 0o755},
-		{Typeflag: tar.TypeReg, Name: "etc/passwd", Mode: 0o644, Size: 5, Uid: 1, Gid: 2},
-		{Typeflag: tar.TypeLink, Name: "etc/pw", Linkname: "./etc/passwd"},
-		{Typeflag: tar.TypeSymlink, Name: "/bin", Linkname: "usr/bin"},
-		{Typeflag: tar.TypeReg, Name: "../escape", Size: 0},
-	} {
-		require.NoError(t, tw.WriteHeader(h))
-		if h.Size > 0 {
-			_, err := tw.Write([]byte("hello"))
-			require.NoError(t, err)
-		}
-	}
-	require.NoError(t, tw.Close())
-	nodes, err := Index(t.Context(), &buf)
+	in := tartest.Bytes(t,
+		tartest.Dir("./etc/"),
+		tartest.File("etc/passwd", "hello").WithOwner(1, 2),
+		tartest.Entry{Header: tar.Header{Typeflag: tar.TypeLink, Name: "etc/pw", Linkname: "./etc/passwd"}},
+		tartest.Entry{Header: tar.Header{Typeflag: tar.TypeSymlink, Name: "/bin", Linkname: "usr/bin"}},
+		tartest.Entry{Header: tar.Header{Typeflag: tar.TypeReg, Name: "../escape"}},
+	)
+	nodes, err := Index(t.Context(), bytes.NewReader(in))
 	require.NoError(t, err)
 	sum := sha256.Sum256([]byte("hello"))
 	want := []tarx.Node{

@@ -14,35 +14,23 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/fstree"
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // testTar is a tar of every entry type a layer holds, whiteouts included.
 func testTar(t *testing.T) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range []struct {
-		h    tar.Header
-		body string
-	}{
-		{tar.Header{Typeflag: tar.TypeDir, Name: "app/", Mode: 0o755}, ""},
-		{tar.Header{Typeflag: tar.TypeReg, Name: "app/.wh.old", Mode: 0o644}, ""},
-		{tar.Header{Typeflag: tar.TypeReg, Name: "app/run", Mode: 0o4755, Uid: 7, Gid: 8}, "#!/bin/sh\n"},
-		{tar.Header{Typeflag: tar.TypeReg, Name: "app/empty", Mode: 0o600}, ""},
-		{tar.Header{Typeflag: tar.TypeSymlink, Name: "app/link", Linkname: "../etc/x", Mode: 0o777}, ""},
-		{tar.Header{Typeflag: tar.TypeLink, Name: "app/hard", Linkname: "app/run", Mode: 0o4755}, ""},
-		{tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777}, ""},
-		{tar.Header{Typeflag: tar.TypeReg, Name: "tmp/.wh..wh..opq", Mode: 0o644}, ""},
-		{tar.Header{Typeflag: tar.TypeFifo, Name: "tmp/fifo", Mode: 0o600}, ""},
-	} {
-		h := e.h
-		h.Size = int64(len(e.body))
-		require.NoError(t, tw.WriteHeader(&h))
-		_, err := tw.Write([]byte(e.body))
-		require.NoError(t, err)
-	}
-	require.NoError(t, tw.Close())
-	return buf.Bytes()
+	return tartest.Bytes(t,
+		tartest.Dir("app/"),
+		tartest.Whiteout("app/old"),
+		tartest.File("app/run", "#!/bin/sh\n").WithMode(0o4755).WithOwner(7, 8),
+		tartest.File("app/empty", "").WithMode(0o600),
+		tartest.Symlink("app/link", "../etc/x"),
+		tartest.Hardlink("app/hard", "app/run").WithMode(0o4755),
+		tartest.Dir("tmp/").WithMode(0o1777),
+		tartest.Opaque("tmp"),
+		tartest.Entry{Header: tar.Header{Typeflag: tar.TypeFifo, Name: "tmp/fifo", Mode: 0o600}},
+	)
 }
 
 // TestIndexTOC: the index read from a blob's TOC is the index of the tar

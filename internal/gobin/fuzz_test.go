@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"debug/buildinfo"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzDetector feeds arbitrary bytes, cut into writes at arbitrary places:
@@ -24,11 +26,7 @@ func FuzzDetector(f *testing.F) {
 			return
 		}
 		want, err := buildinfo.Read(bytes.NewReader(data))
-		if err != nil {
-			t.Fatalf("Detect = %q, but debug/buildinfo.Read fails: %v", got.String(), err)
-		}
-		if got.String() != want.String() {
-			t.Fatalf("Detect = %q, debug/buildinfo.Read = %q", got.String(), want.String())
-		}
+		require.NoError(t, err, "Detect = %q, but debug/buildinfo.Read fails", got.String())
+		require.Equal(t, want.String(), got.String(), "Detect, debug/buildinfo.Read")
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // cancelReader cancels ctx on its first Read.
@@ -52,7 +53,7 @@ func assertNothingLeft(t *testing.T, dirs ...string) {
 // output: the error says why, and no temporary file (the spool in
 // WithTempDir, estargz's parts in TMPDIR) nor goroutine is left.
 func TestWriteCancel(t *testing.T) {
-	input := tarOf(t, fixture())
+	input := tartest.Bytes(t, fixture()...)
 	for _, f := range formats {
 		for _, tc := range []struct {
 			name string
@@ -94,7 +95,7 @@ func TestWriteCancel(t *testing.T) {
 // any stage (the building stage included): Write either finishes or
 // returns the context's error, and leaves nothing behind.
 func TestWriteCancelAnyTime(t *testing.T) {
-	input := tarOf(t, fixture())
+	input := tartest.Bytes(t, fixture()...)
 	for _, f := range formats {
 		for _, delay := range []time.Duration{0, 100 * time.Microsecond, time.Millisecond, 3 * time.Millisecond,
 			10 * time.Millisecond, 30 * time.Millisecond, 100 * time.Millisecond} {

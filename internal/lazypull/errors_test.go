@@ -12,12 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // TestWriteInvalid rejects bad options and inputs before or while
 // building, with the package's sentinels where it has one.
 func TestWriteInvalid(t *testing.T) {
-	input := tarOf(t, fixture()[:3])
+	input := tartest.Bytes(t, fixture()[:3]...)
 	zst, err := zstd.NewWriter(nil)
 	require.NoError(t, err)
 	gz := func() []byte { b, _ := write(t, input, lazypull.EStargz); return b }()
@@ -56,7 +57,7 @@ func TestWriteInvalid(t *testing.T) {
 // library moves parents first) and builds the layer all the same.
 func TestWriteMissingPrioritized(t *testing.T) {
 	files := fixture()
-	input := tarOf(t, files)
+	input := tartest.Bytes(t, files...)
 	for _, f := range formats {
 		blob, res := write(t, input, f, lazypull.WithPrioritizedFiles("bin/none", "app/hello", "./etc/passwd"))
 		assert.Equal(t, []string{"bin/none", "etc/passwd"}, res.MissingPrioritized, "Write(%v).MissingPrioritized", f)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"path"
@@ -20,13 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
-
-// file is one entry of a test tar.
-type file struct {
-	hdr  tar.Header
-	data []byte
-}
 
 var epoch = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 
@@ -44,33 +38,28 @@ func randomBytes(seed uint64, n int) []byte {
 // empty, small and large (chunked: over 4 MiB) regular files, a symlink, a
 // hardlink, a fifo, a character device, xattrs, owners with names, a name
 // over 100 bytes.
-func fixture() []file {
+func fixture() []tartest.Entry {
 	long := "usr/share/" + strings.Repeat("very-long-directory-name/", 5) + "file.txt"
-	dir := func(name string) file {
-		return file{hdr: tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755, ModTime: epoch}}
+	dir := func(name string) tartest.Entry { return tartest.Dir(name).WithModTime(epoch) }
+	reg := func(name string, mode int64, data []byte) tartest.Entry {
+		return tartest.File(name, string(data)).WithMode(mode).WithModTime(epoch)
 	}
-	reg := func(name string, mode int64, data []byte) file {
-		return file{hdr: tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), ModTime: epoch}, data: data}
-	}
-	fs := []file{
+	fs := []tartest.Entry{
 		dir("app/"),
 		reg("app/hello", 0o755, []byte("#!/bin/sh\necho hello\n")),
 		reg("app/empty", 0o644, nil),
 		reg("app/big.bin", 0o644, randomBytes(1, 4<<20+12345)),
 		reg("app/text.txt", 0o644, bytes.Repeat([]byte("lazy pull "), 5000)),
-		{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "app/link", Linkname: "hello", Mode: 0o777, ModTime: epoch}},
-		{hdr: tar.Header{Typeflag: tar.TypeLink, Name: "app/hard", Linkname: "app/hello", Mode: 0o755, ModTime: epoch}},
+		tartest.Symlink("app/link", "hello").WithModTime(epoch),
+		tartest.Hardlink("app/hard", "app/hello").WithMode(0o755).WithModTime(epoch),
 		dir("dev/"),
-		{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "dev/fifo", Mode: 0o600, ModTime: epoch}},
-		{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3, ModTime: epoch}},
+		{Header: tar.Header{Typeflag: tar.TypeFifo, Name: "dev/fifo", Mode: 0o600, ModTime: epoch}},
+		{Header: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3, ModTime: epoch}},
 		dir("home/"),
 		dir("home/dev/"),
-		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "home/dev/notes", Mode: 0o4755, Uid: 1000, Gid: 1000,
-			Uname: "dev", Gname: "dev", Size: 5, ModTime: epoch}, data: []byte("notes")},
-		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "home/dev/more", Mode: 0o600, Uid: 1000, Gid: 1000,
-			Uname: "dev", Gname: "dev", Size: 4, ModTime: epoch}, data: []byte("more")},
-		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "app/capable", Mode: 0o755, Size: 3, ModTime: epoch, Format: tar.FormatPAX,
-			PAXRecords: map[string]string{"SCHILY.xattr.user.comment": "hi"}}, data: []byte("cap")},
+		reg("home/dev/notes", 0o4755, []byte("notes")).WithOwner(1000, 1000).WithOwnerNames("dev", "dev"),
+		reg("home/dev/more", 0o600, []byte("more")).WithOwner(1000, 1000).WithOwnerNames("dev", "dev"),
+		reg("app/capable", 0o755, []byte("cap")).WithFormat(tar.FormatPAX).WithPAX(map[string]string{"SCHILY.xattr.user.comment": "hi"}),
 		dir("usr/"),
 		reg(long, 0o644, []byte("long name")),
 	}
@@ -78,21 +67,6 @@ func fixture() []file {
 		fs = append(fs, reg("lib/f"+string(rune('a'+i%26))+string(rune('a'+i/26)), 0o644, randomBytes(uint64(100+i), 1000*i)))
 	}
 	return fs
-}
-
-// tarOf writes files as a tar.
-func tarOf(t testing.TB, files []file) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range files {
-		hdr := f.hdr
-		require.NoError(t, tw.WriteHeader(&hdr))
-		_, err := tw.Write(f.data)
-		require.NoError(t, err)
-	}
-	require.NoError(t, tw.Close())
-	return buf.Bytes()
 }
 
 func cleanName(n string) string { return path.Clean("/" + n)[1:] }
@@ -131,10 +105,10 @@ func entryOf(h *tar.Header, data []byte) lazypull.Entry {
 }
 
 // entriesOfFiles is the entries of a fixture.
-func entriesOfFiles(files []file) []lazypull.Entry {
+func entriesOfFiles(files []tartest.Entry) []lazypull.Entry {
 	var es []lazypull.Entry
 	for _, f := range files {
-		es = append(es, entryOf(&f.hdr, f.data))
+		es = append(es, entryOf(&f.Header, []byte(f.Body)))
 	}
 	return es
 }
@@ -142,20 +116,13 @@ func entriesOfFiles(files []file) []lazypull.Entry {
 // tarEntries reads a tar stream as entries, with each entry's content.
 func tarEntries(t testing.TB, r io.Reader) ([]lazypull.Entry, map[string][]byte) {
 	t.Helper()
-	tr := tar.NewReader(r)
 	var es []lazypull.Entry
 	contents := map[string][]byte{}
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return es, contents
-		}
-		require.NoError(t, err)
-		data, err := io.ReadAll(tr)
-		require.NoError(t, err)
-		es = append(es, entryOf(h, data))
-		contents[cleanName(h.Name)] = data
+	for _, e := range tartest.Read(t, r) {
+		es = append(es, entryOf(&e.Header, []byte(e.Body)))
+		contents[cleanName(e.Header.Name)] = []byte(e.Body)
 	}
+	return es, contents
 }
 
 // decompress decompresses a blob with the standard library's gzip reader

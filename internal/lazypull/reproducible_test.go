@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // oddReader returns at most n bytes per Read, to cut the input
@@ -26,7 +27,7 @@ func (o oddReader) Read(p []byte) (int, error) { return o.r.Read(p[:min(len(p), 
 // with the input read in odd-sized pieces: the bytes, TOC digest and
 // diffID must not change.
 func TestWriteReproducible(t *testing.T) {
-	input := tarOf(t, fixture())
+	input := tartest.Bytes(t, fixture()...)
 	for _, f := range formats {
 		t.Run(f.String(), func(t *testing.T) {
 			var blobs [][]byte
@@ -53,7 +54,7 @@ func TestWriteReproducible(t *testing.T) {
 // TestWriteGolden pins the digests of a small fixture's blobs, so that a
 // change of library or level that changes the output is seen.
 func TestWriteGolden(t *testing.T) {
-	input := tarOf(t, fixture()[:16])
+	input := tartest.Bytes(t, fixture()[:16]...)
 	for _, tc := range []struct {
 		f              lazypull.Format
 		digest, diffID string

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // countingReaderAt counts the bytes read through it.
@@ -31,7 +32,7 @@ func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // tar's, the digest is the Result's, and only the end of the blob is read.
 func TestReadTOC(t *testing.T) {
 	files := fixture()
-	input := tarOf(t, files)
+	input := tartest.Bytes(t, files...)
 	for _, f := range formats {
 		t.Run(f.String(), func(t *testing.T) {
 			blob, res := write(t, input, f)
@@ -58,7 +59,7 @@ func TestReadTOC(t *testing.T) {
 // TestReadTOCNotLazy rejects blobs of neither format, truncated blobs
 // included.
 func TestReadTOCNotLazy(t *testing.T) {
-	input := tarOf(t, fixture()[:3])
+	input := tartest.Bytes(t, fixture()[:3]...)
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	_, err := zw.Write(input)
@@ -95,7 +96,7 @@ func TestReadTOCNotLazy(t *testing.T) {
 // with bytes changed: it must return a TOC or an error, never panic, and
 // an error must be one of the package's.
 func FuzzReadTOC(f *testing.F) {
-	input := tarOf(f, fixture()[:3])
+	input := tartest.Bytes(f, fixture()[:3]...)
 	for _, fm := range formats {
 		blob, _ := write(f, input, fm)
 		f.Add(blob, uint16(0), byte(0))

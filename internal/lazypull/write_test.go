@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // TestWrite builds each format from the fixture, with and without
@@ -22,7 +23,7 @@ import (
 // verifier, with plain gzip/zstd readers, and against the Result.
 func TestWrite(t *testing.T) {
 	files := fixture()
-	input := tarOf(t, files)
+	input := tartest.Bytes(t, files...)
 	want := entriesOfFiles(files)
 	for _, f := range formats {
 		for _, tc := range []struct {
@@ -162,20 +163,14 @@ func wantAnnotations(t *testing.T, f lazypull.Format, blob []byte, toc digest.Di
 // layer's whiteouts (and opaque markers) still come before the entries
 // they must not delete; without, the order is the input's.
 func TestWriteWhiteoutsBeforePrioritized(t *testing.T) {
-	dir := func(name string) file {
-		return file{hdr: tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755, ModTime: epoch}}
-	}
-	reg := func(name, body string) file {
-		return file{hdr: tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: epoch}, data: []byte(body)}
-	}
-	input := tarOf(t, []file{
-		reg(".wh.app", ""),
-		dir("app/"),
-		reg("app/server", "server"),
-		dir("etc/"),
-		reg("etc/.wh..wh..opq", ""),
-		reg("etc/conf", "conf"),
-	})
+	input := tartest.New(
+		tartest.Whiteout("app"),
+		tartest.Dir("app/"),
+		tartest.File("app/server", "server"),
+		tartest.Dir("etc/"),
+		tartest.Opaque("etc"),
+		tartest.File("etc/conf", "conf"),
+	).WithModTime(epoch).Bytes(t)
 	for _, f := range formats {
 		for _, tc := range []struct {
 			prioritized []string

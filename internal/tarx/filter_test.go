@@ -3,6 +3,9 @@ package tarx
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestFilter(t *testing.T) {
@@ -35,28 +38,18 @@ func TestFilter(t *testing.T) {
 		walk:    []string{"vendor"}, // "**" could re-include anything
 	}} {
 		f, err := NewFilter(tc.include, tc.exclude)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, p := range tc.keep {
-			if !f.Keep(p) {
-				t.Errorf("Filter(%q, %q).Keep(%q) = false, want true", tc.include, tc.exclude, p)
-			}
+			assert.True(t, f.Keep(p), "Filter(%q, %q).Keep(%q)", tc.include, tc.exclude, p)
 		}
 		for _, p := range tc.drop {
-			if f.Keep(p) {
-				t.Errorf("Filter(%q, %q).Keep(%q) = true, want false", tc.include, tc.exclude, p)
-			}
+			assert.False(t, f.Keep(p), "Filter(%q, %q).Keep(%q)", tc.include, tc.exclude, p)
 		}
 		for _, d := range tc.skip {
-			if !f.SkipDir(d) {
-				t.Errorf("Filter(%q, %q).SkipDir(%q) = false, want true", tc.include, tc.exclude, d)
-			}
+			assert.True(t, f.SkipDir(d), "Filter(%q, %q).SkipDir(%q)", tc.include, tc.exclude, d)
 		}
 		for _, d := range tc.walk {
-			if f.SkipDir(d) {
-				t.Errorf("Filter(%q, %q).SkipDir(%q) = true, want false", tc.include, tc.exclude, d)
-			}
+			assert.False(t, f.SkipDir(d), "Filter(%q, %q).SkipDir(%q)", tc.include, tc.exclude, d)
 		}
 	}
 }
@@ -89,17 +82,13 @@ func FuzzFilter(f *testing.F) {
 		parts := strings.Split(name, "/")
 		for i := 1; i < len(parts); i++ {
 			d := strings.Join(parts[:i], "/")
-			if flt.SkipDir(d) {
-				t.Fatalf("NewFilter(%q, %q): Keep(%q) = true but SkipDir(%q) = true", inc, exc, name, d)
-			}
+			require.False(t, flt.SkipDir(d), "NewFilter(%q, %q): Keep(%q) = true but SkipDir(%q)", inc, exc, name, d)
 		}
 	})
 }
 func TestRulesMatchPrefix(t *testing.T) {
 	f, err := NewFilter(nil, []string{"services/api/node_modules", "**/*.log", "!services/api/keep.log"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r := &Rules{Filter: f, MatchPrefix: "services/api"}
 	for _, tc := range []struct {
 		rel        string
@@ -112,13 +101,9 @@ func TestRulesMatchPrefix(t *testing.T) {
 		{"keep.log", false, true, false},
 		{"src", true, true, false},
 	} {
-		if got := r.Keep(tc.rel, tc.dir); got != tc.keep {
-			t.Errorf("Rules{MatchPrefix: services/api}.Keep(%q) = %v, want %v", tc.rel, got, tc.keep)
-		}
+		assert.Equal(t, tc.keep, r.Keep(tc.rel, tc.dir), "Rules{MatchPrefix: services/api}.Keep(%q)", tc.rel)
 		if tc.dir {
-			if got := r.SkipDir(tc.rel); got != tc.skip {
-				t.Errorf("Rules{MatchPrefix: services/api}.SkipDir(%q) = %v, want %v", tc.rel, got, tc.skip)
-			}
+			assert.Equal(t, tc.skip, r.SkipDir(tc.rel), "Rules{MatchPrefix: services/api}.SkipDir(%q)", tc.rel)
 		}
 	}
 }

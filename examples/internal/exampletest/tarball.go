@@ -2,17 +2,18 @@ package exampletest
 
 import (
 	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // TarGz returns a gzipped tar of files (name -> content; a name ending in
@@ -20,42 +21,21 @@ import (
 // sorted order with a fixed mtime, and its sha256 in hex.
 func TarGz(t testing.TB, files map[string]string, exec ...string) ([]byte, string) {
 	t.Helper()
-	isExec := map[string]bool{}
-	for _, e := range exec {
-		isExec[e] = true
-	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	mtime := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	for _, n := range names {
-		hdr := &tar.Header{Name: n, Mode: 0o644, ModTime: mtime, Typeflag: tar.TypeReg, Size: int64(len(files[n])), Format: tar.FormatPAX}
+	var ents []tartest.Entry
+	for _, n := range slices.Sorted(maps.Keys(files)) {
 		switch {
 		case strings.HasSuffix(n, "/"):
-			hdr.Typeflag, hdr.Mode, hdr.Size = tar.TypeDir, 0o755, 0
-		case isExec[n] || strings.Contains(n, "bin/"):
-			hdr.Mode = 0o755
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(files[n])); err != nil {
-			t.Fatal(err)
+			ents = append(ents, tartest.Dir(n))
+		case slices.Contains(exec, n) || strings.Contains(n, "bin/"):
+			ents = append(ents, tartest.File(n, files[n]).WithMode(0o755))
+		default:
+			ents = append(ents, tartest.File(n, files[n]))
 		}
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	return buf.Bytes(), hex.EncodeToString(sum[:])
+	tgz := tartest.Gzip(t, tartest.New(ents...).
+		WithModTime(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)).WithFormat(tar.FormatPAX).Bytes(t))
+	sum := sha256.Sum256(tgz)
+	return tgz, hex.EncodeToString(sum[:])
 }
 
 // Serve serves path -> content over HTTP on loopback for the test and
