@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const module = "github.com/stevedore-dev/stevedore"
@@ -33,18 +36,14 @@ func TestDependencyDirection(t *testing.T) {
 		for _, d := range p.deps {
 			// BuildKit's Dockerfile parser stays behind image/dockerfile.
 			if strings.HasPrefix(d, "github.com/moby/buildkit/") && rel != "image/dockerfile" && top != "examples" {
-				t.Errorf("%s imports %s: only image/dockerfile may depend on BuildKit", rel, d)
+				assert.Fail(t, "BuildKit outside image/dockerfile", "%s imports %s: only image/dockerfile may depend on BuildKit", rel, d)
 			}
 			drel, ok := strings.CutPrefix(d, module+"/")
 			if !ok {
 				continue
 			}
 			dtop, _, _ := strings.Cut(drel, "/")
-			for _, ban := range bans {
-				if dtop == ban {
-					t.Errorf("%s imports %s: %s must not depend on %s (DESIGN.md layout)", rel, drel, top, ban)
-				}
-			}
+			assert.NotContains(t, bans, dtop, "%s imports %s: %s must not depend on %s (DESIGN.md layout)", rel, drel, top, dtop)
 		}
 	}
 }
@@ -62,9 +61,7 @@ func TestRegistryCodeStaysInRegistrytest(t *testing.T) {
 		}
 		for _, d := range p.deps {
 			for _, h := range heavy {
-				if strings.HasPrefix(d, h) {
-					t.Errorf("%s imports %s: only registrytest and the examples may", rel, d)
-				}
+				assert.False(t, strings.HasPrefix(d, h), "%s imports %s: only registrytest and the examples may", rel, d)
 			}
 		}
 	}
@@ -87,12 +84,8 @@ var (
 func modulePackages(t *testing.T) []modulePackage {
 	t.Helper()
 	listOnce.Do(func() { listed, listErr = listPackages() })
-	if listErr != nil {
-		t.Fatal(listErr)
-	}
-	if len(listed) == 0 {
-		t.Fatal("go list reported no packages of this module")
-	}
+	require.NoError(t, listErr)
+	require.NotEmpty(t, listed, "go list reported no packages of this module")
 	return listed
 }
 
