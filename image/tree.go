@@ -50,6 +50,10 @@ type Tree struct {
 	// package layer then are read, not listed).
 	full bool
 
+	// below, when not nil, is the tree t adds its last layer to: Load
+	// starts from a copy of its tree when it is loaded.
+	below *Tree
+
 	mu   sync.Mutex
 	tree *fstree.Tree
 }
@@ -90,7 +94,9 @@ func newTree(layers []v1.Layer, descs []v1.Descriptor, diffIDs []v1.Hash, ix *in
 // with returns the tree of t with l, described by d, on top.
 func (t *Tree) with(l v1.Layer, d v1.Descriptor, diffID v1.Hash) *Tree {
 	n := len(t.layers)
-	return newTree(append(t.layers[:n:n], l), append(t.descs[:n:n], d), append(t.diffIDs[:n:n], diffID), t.ix, t.full)
+	u := newTree(append(t.layers[:n:n], l), append(t.descs[:n:n], d), append(t.diffIDs[:n:n], diffID), t.ix, t.full)
+	u.below = t
+	return u
 }
 
 // ID is the chain ID of the image's diff IDs
@@ -107,15 +113,23 @@ func (t *Tree) Load(ctx context.Context) error {
 	if t.tree != nil {
 		return nil
 	}
-	tr := fstree.New()
-	for i, l := range t.layers {
+	tr, from := fstree.New(), 0
+	if t.below != nil {
+		// Layers placed one on another (see Build) load a tree each:
+		// start from the one below rather than from the base again.
+		if b := t.below.loaded(); b != nil {
+			tr, from = b.Clone(), len(t.layers)-1
+		}
+	}
+	for i := from; i < len(t.layers); i++ {
+		l := t.layers[i]
 		nodes, err := t.ix.index(ctx, l, t.descs[i], t.diffIDs[i], t.full)
 		if err != nil {
 			return fmt.Errorf("image: indexing layer %d (%s): %w", i, t.diffIDs[i], err)
 		}
 		tr.Apply(nodes)
 	}
-	t.tree = tr
+	t.tree, t.below = tr, nil
 	return nil
 }
 

@@ -114,3 +114,44 @@ func sha256Hex(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
 }
+
+// TestTreeWithLoadsFromBelow: a tree made by adding a layer to a loaded
+// tree (as Build places each layer on the one below) starts from a copy
+// of that tree, and ends with what loading every layer from scratch
+// gives; the tree below is left as it was.
+func TestTreeWithLoadsFromBelow(t *testing.T) {
+	lower := tarLayer(t, types.OCILayer,
+		tarFile{name: "etc/motd", body: "hi\n"},
+		tarFile{name: "var/cache/a", body: "a"},
+		tarFile{name: "keep", body: "k"},
+	)
+	upper, err := layer.New(t.Context(), []layer.Source{
+		layer.Deletions("/etc/motd"),
+		layer.Opaque("/var/cache"),
+		layer.Files([]layer.File{{Path: "/var/cache/c", Data: []byte("c")}, {Path: "/new/f", Data: []byte("f")}}),
+	})
+	require.NoError(t, err)
+	img := mustBuild(t, nil, WithLayers(lower, upper))
+	ls, err := img.Layers()
+	require.NoError(t, err)
+	m, err := img.Manifest()
+	require.NoError(t, err)
+	diffIDs := configOf(t, img).RootFS.DiffIDs
+
+	scratch, err := NewTree(img, "")
+	require.NoError(t, err)
+	require.NoError(t, scratch.Load(t.Context()))
+
+	ix := newIndexer("")
+	below := newTree(ls[:1], m.Layers[:1], diffIDs[:1], ix, true)
+	require.NoError(t, below.Load(t.Context()))
+	before := slices.Collect(below.All())
+	top := below.with(ls[1], m.Layers[1], diffIDs[1])
+	require.NoError(t, top.Load(t.Context()))
+
+	assert.Equal(t, slices.Collect(scratch.All()), slices.Collect(top.All()), "the tree loaded from the one below")
+	assert.Equal(t, scratch.ID(), top.ID())
+	assert.Equal(t, before, slices.Collect(below.All()), "the tree below after the one above loaded")
+	_, ok := below.Lookup("/etc/motd")
+	assert.True(t, ok, "the tree below still has what the layer above deletes")
+}

@@ -194,7 +194,8 @@ func decodeBinaries(raw []byte) ([]tarx.Binary, error) {
 }
 
 // storeBinaries keeps the list of Go executables of the layer with diff
-// ID d in c.
+// ID d in c, unsynced as other records derived from a layer are (see
+// loadBinaries: a lost or cut list is a miss).
 func storeBinaries(c *cache.Cache, d v1.Hash, bins []tarx.Binary) error {
 	raw := encodeBinaries(bins)
 	w, err := c.NewWriter()
@@ -205,7 +206,7 @@ func storeBinaries(c *cache.Cache, d v1.Hash, bins []tarx.Binary) error {
 		return errors.Join(err, w.Abort())
 	}
 	h, n, _ := v1.SHA256(bytes.NewReader(raw))
-	_, err = w.Commit(goBinariesKey(d), cache.Meta{
+	_, err = w.CommitUnsynced(goBinariesKey(d), cache.Meta{
 		Digest: h, Size: n, MediaType: "application/vnd.stevedore.go-binaries.v1+json",
 		CreatedBy: "Go executables of layer " + d.String(),
 	})

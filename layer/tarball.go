@@ -62,6 +62,11 @@ func (s *tarballSource) write(ctx context.Context, w *tarx.Writer, p *prepared) 
 	}
 	defer f.Close()
 	what := "tarball " + s.path
+	if s.opts.sha256 == "" && p.sha256 != "" {
+		// The cache key hashed the file already (see sha): nothing to
+		// verify, and hashing it again would only cost time.
+		return placeTar(ctx, w, p, f, what, s.opts.sizeLimit)
+	}
 	v := s.verifier(f)
 	err = placeTar(ctx, w, p, v.r, what, s.opts.sizeLimit)
 	return v.done(ctx, err, what, p)
@@ -80,7 +85,8 @@ func (s *tarballSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepare
 }
 
 // sha is the tarball's sha256 in hex: its WithSHA256, else the hash of
-// its bytes, remembered by a stat of the file (see sumMemo).
+// its bytes, remembered by a stat of the file (see sumMemo) and in p, so
+// that the build that follows the cache key does not hash it again.
 func (s *tarballSource) sha(ctx context.Context, p *prepared) (string, error) {
 	if s.opts.sha256 != "" {
 		return s.opts.sha256, nil
@@ -92,6 +98,7 @@ func (s *tarballSource) sha(ctx context.Context, p *prepared) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("tarball: %w", err)
 	}
+	p.sha256 = sum
 	return sum, nil
 }
 

@@ -158,3 +158,16 @@ func TestIndexAndStore(t *testing.T) {
 	_, ok = Load(c, Written, d)
 	assert.False(t, ok, "another kind of index is another key")
 }
+
+// TestClone: Apply on a clone leaves the original as it was.
+func TestClone(t *testing.T) {
+	orig := New()
+	orig.Apply([]tarx.Node{dirn("d"), file("d/x"), file("d/y"), file("e")})
+	want := names(orig)
+	c := orig.Clone()
+	c.Apply([]tarx.Node{file("d/.wh.x"), file("d/z"), file(".wh.e")})
+	assert.Equal(t, want, names(orig), "the original after Apply on its clone")
+	assert.Equal(t, []string{"d 5", "d/y 0", "d/z 0"}, names(c))
+	assert.Equal(t, 0, orig.Origin("d/x"))
+	assert.Equal(t, 1, c.Origin("d/z"), "the clone numbers its layers on from the original's")
+}

@@ -137,7 +137,10 @@ func Load(c *cache.Cache, k Kind, d v1.Hash) ([]tarx.Node, bool) {
 	return nodes, true
 }
 
-// Store keeps the index of kind k of the layer with diff ID d in c.
+// Store keeps the index of kind k of the layer with diff ID d in c. The
+// entry is not synced: an index is derived from its layer, and one a
+// crash lost or cut short is a miss for Load (it reads to the end, where
+// the cache checks the digest), which costs a read of the layer.
 func Store(c *cache.Cache, k Kind, d v1.Hash, nodes []tarx.Node) error {
 	w, err := c.NewWriter()
 	if err != nil {
@@ -148,7 +151,7 @@ func Store(c *cache.Cache, k Kind, d v1.Hash, nodes []tarx.Node) error {
 	if err := Encode(cw, nodes); err != nil {
 		return errors.Join(err, w.Abort())
 	}
-	_, err = w.Commit(cacheKey(k, d), cache.Meta{
+	_, err = w.CommitUnsynced(cacheKey(k, d), cache.Meta{
 		Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))},
 		Size:      cw.n,
 		MediaType: "application/vnd.stevedore.tree.v1+json+gzip",

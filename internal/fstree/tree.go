@@ -33,6 +33,21 @@ func New() *Tree {
 	return &Tree{nodes: map[string]tarx.Node{}, children: map[string]map[string]struct{}{}, origin: map[string]int{}, content: map[string]source{}}
 }
 
+// Clone returns a copy of t that Apply can change without changing t.
+func (t *Tree) Clone() *Tree {
+	c := &Tree{
+		nodes:    maps.Clone(t.nodes),
+		children: make(map[string]map[string]struct{}, len(t.children)),
+		origin:   maps.Clone(t.origin),
+		content:  maps.Clone(t.content),
+		layer:    t.layer,
+	}
+	for dir, names := range t.children {
+		c.children[dir] = maps.Clone(names)
+	}
+	return c
+}
+
 // Origin returns the number (from 0, in Apply order) of the layer that
 // put name in the tree.
 func (t *Tree) Origin(name string) int { return t.origin[name] }
