@@ -73,7 +73,10 @@ type Placement struct {
 // The receiver is unchanged: a layer used without Place (appended to an
 // image by other means, or built alone) emits every parent it needs as a
 // 0755 root-owned directory, as a self-contained layer must. The placed
-// layer's cache key includes p.Base.ID().
+// layer's cache key includes p.Base.ID(). The two are built separately:
+// reading the digest of a layer that image.Build then places builds it
+// twice (once alone, once on the base), so ask the image for its layers'
+// digests rather than the layers given to it.
 type Placeable interface {
 	v1.Layer
 	Place(p Placement) v1.Layer
