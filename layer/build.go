@@ -183,22 +183,23 @@ func (l *layer) newEncoder(ctx context.Context, out io.Writer) (encoder, error) 
 	if f, ok := lazyFormat[l.comp]; ok {
 		return l.newLazyEncoder(ctx, out, f), nil
 	}
+	e := &plainEncoder{diffH: sha256.New()}
+	e.tar = &countWriter{w: e.diffH}
 	zw, err := compress.NewWriter(out, compress.WriterConfig{
 		Format: compressionFormat[l.comp], Level: l.level, Concurrency: l.conc,
+		Tee: e.tar, // the diffID, hashed beside the compressor
 	})
 	if err != nil {
 		return nil, err
 	}
-	e := &plainEncoder{zw: zw, diffH: sha256.New()}
-	e.tar = &countWriter{w: e.diffH}
-	e.Writer = io.MultiWriter(zw, e.tar)
+	e.zw, e.Writer = zw, zw
 	return e, nil
 }
 
 // plainEncoder compresses the tar (gzip, zstd or none), which is the
 // layer's uncompressed content: its sha256 is the diffID.
 type plainEncoder struct {
-	io.Writer // zw and tar
+	io.Writer // zw, which writes tar too
 	zw        io.WriteCloser
 	diffH     hash.Hash
 	tar       *countWriter // counts the tar into diffH

@@ -236,13 +236,54 @@ type WriterConfig struct {
 	Format      Format
 	Level       int // gzip 1..9, zstd 1..22; 0 for the format's default
 	Concurrency int // goroutines compressing in parallel; 0 or 1 for one
+	// Tee, when not nil, also receives the uncompressed bytes, in order
+	// (a layer's diffID hash). With a Concurrency over 1, gzip or no
+	// compression, it is written with the compressor's input on a
+	// goroutine of their own, off the caller's (see asyncWriter); its
+	// writes must not fail.
+	Tee io.Writer
 }
 
 // NewWriter returns a compressor writing to w. Its output depends only on
 // the input bytes, the format and the level: not on the concurrency, nor
-// on how the input is cut into Write calls. Close flushes and must be
+// on how the input is cut into Write calls. Close flushes (and, with a
+// Concurrency over 1, waits until Tee has every byte) and must be
 // checked; it does not close w.
 func NewWriter(w io.Writer, c WriterConfig) (io.WriteCloser, error) {
+	zw, err := newCompressor(w, c)
+	if err != nil {
+		return nil, err
+	}
+	async := c.Concurrency > 1
+	if async && c.Format == Zstd {
+		// Let the caller run ahead of the encoder: zstd's stream encoder
+		// makes Write wait while it is behind. The tee stays with the
+		// caller (measured: moving it beside the encoder made no
+		// difference to a zstd layer).
+		zw, async = newAsyncWriter(zw), false
+	}
+	if c.Tee != nil {
+		zw = teeCloser{io.MultiWriter(zw, c.Tee), zw}
+	}
+	if async && c.Tee != nil {
+		// pgzip compresses on its own goroutines already; what the caller
+		// gains here is the tee's hash (and the copy into pgzip's blocks).
+		zw = newAsyncWriter(zw)
+	}
+	return zw, nil
+}
+
+// teeCloser writes to the compressor and the tee, and closes the
+// compressor.
+type teeCloser struct {
+	io.Writer
+	zw io.Closer
+}
+
+func (t teeCloser) Close() error { return t.zw.Close() }
+
+// newCompressor returns the format's compressor, writing to w.
+func newCompressor(w io.Writer, c WriterConfig) (io.WriteCloser, error) {
 	conc := max(c.Concurrency, 1)
 	switch c.Format {
 	case None:
@@ -271,10 +312,6 @@ func NewWriter(w io.Writer, c WriterConfig) (io.WriteCloser, error) {
 			zstd.WithWindowSize(ZstdWindowSize))
 		if err != nil {
 			return nil, fmt.Errorf("zstd level %d: %w", level, err)
-		}
-		if conc > 1 {
-			// Let the caller run ahead of the encoder (see asyncWriter).
-			return newAsyncWriter(zw), nil
 		}
 		return zw, nil
 	}

@@ -191,3 +191,21 @@ func TestZstdWindowCap(t *testing.T) {
 		assert.Equal(t, "hello", string(got), "window 2^%d", 10+tc.exponent)
 	}
 }
+
+// TestWriterTee: Tee receives exactly the bytes written, in order, by the
+// time Close returns, whatever the format and concurrency, and the
+// compressed output is the one without a Tee.
+func TestWriterTee(t *testing.T) {
+	data := sample(1<<20 + 777)
+	for _, f := range []Format{None, Gzip, Zstd} {
+		ref := compressWith(t, data, WriterConfig{Format: f, Concurrency: 1}, 1<<20)
+		for _, conc := range []int{1, 2, 4} {
+			for _, chunk := range []int{1000, 300 << 10} {
+				var tee bytes.Buffer
+				got := compressWith(t, data, WriterConfig{Format: f, Concurrency: conc, Tee: &tee}, chunk)
+				assert.True(t, bytes.Equal(data, tee.Bytes()), "%v, concurrency %d, writes of %d: the tee has %d bytes, want the %d written, in order", f, conc, chunk, tee.Len(), len(data))
+				assert.True(t, bytes.Equal(ref, got), "%v, concurrency %d, writes of %d: output with a tee differs from the one without", f, conc, chunk)
+			}
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/fstest"
@@ -54,7 +55,7 @@ func crashTree() fstest.MapFS {
 type slowFS struct {
 	fsys  fs.FS
 	delay time.Duration
-	read  *int64
+	read  *atomic.Int64 // bytes read; layer.FS reads files in parallel
 }
 
 func (s slowFS) Open(name string) (fs.File, error) {
@@ -80,7 +81,7 @@ func (f *slowFile) Read(p []byte) (int, error) {
 	time.Sleep(f.s.delay)
 	n, err := f.File.Read(p)
 	if f.s.read != nil {
-		*f.s.read += int64(n)
+		f.s.read.Add(int64(n))
 	}
 	return n, err
 }
@@ -363,12 +364,12 @@ func checkKilledOutput(t *testing.T, r crashRun, out string, finished bool, good
 func checkRebuild(t *testing.T, ref crashReference, cacheDir, out string, wantHit bool) {
 	t.Helper()
 	ctx := context.Background()
-	var read int64
+	var read atomic.Int64
 	img, err := crashImage(ctx, slowFS{fsys: ref.tree, read: &read}, cacheDir, 0)
 	require.NoError(t, err, "rebuild with the cache after the kill")
 	assert.Equal(t, ref.want, digestOf(t, img), "digest of the rebuild with the cache after the kill")
 	if wantHit {
-		assert.Equal(t, ref.treeSize, read, "bytes of the source the rebuild read: a cache hit reads it once, for the key")
+		assert.Equal(t, ref.treeSize, read.Load(), "bytes of the source the rebuild read: a cache hit reads it once, for the key")
 	}
 	require.NoError(t, image.WriteOCITarball(ctx, out, img, image.WithRefName("crash")), "writing the output after the kill")
 	b, err := os.ReadFile(out)
