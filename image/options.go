@@ -7,6 +7,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/stevedore-dev/stevedore/internal/option"
 	"github.com/stevedore-dev/stevedore/layer"
 )
 
@@ -87,13 +88,8 @@ func errOption(opt string, format string, args ...any) error {
 
 func makeOptions(opts []Option) (*options, error) {
 	o := &options{}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(o); err != nil {
-			return nil, err
-		}
+	if err := option.Apply(o, opts); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -104,17 +100,11 @@ func makeIndexOptions(opts []IndexOption) (*options, error) {
 		switch opt := opt.(type) {
 		case nil:
 		case Option:
-			if opt == nil {
-				continue
-			}
-			if err := opt(o); err != nil {
+			if err := option.Apply(o, []Option{opt}); err != nil {
 				return nil, err
 			}
 		case indexOption:
-			if opt == nil {
-				continue
-			}
-			if err := opt(o); err != nil {
+			if err := option.Apply(o, []indexOption{opt}); err != nil {
 				return nil, err
 			}
 		}
@@ -124,13 +114,8 @@ func makeIndexOptions(opts []IndexOption) (*options, error) {
 
 func makeWriteOptions(opts []WriteOption) (*writeOptions, error) {
 	o := &writeOptions{}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(o); err != nil {
-			return nil, err
-		}
+	if err := option.Apply(o, opts); err != nil {
+		return nil, err
 	}
 	return o, nil
 }

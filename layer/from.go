@@ -10,24 +10,23 @@ import (
 // from builds a one-source layer from options that mix source and layer
 // options.
 func from(ctx context.Context, mk func(opts ...SourceOption) Source, opts []Option) (v1.Layer, error) {
-	var so []SourceOption
-	lo := &layerOptions{}
+	var (
+		so []SourceOption
+		lo []LayerOption
+	)
 	for _, opt := range opts {
 		switch opt := opt.(type) {
 		case SourceOption:
-			if opt != nil {
-				so = append(so, opt)
-			}
+			so = append(so, opt)
 		case LayerOption:
-			if opt == nil {
-				continue
-			}
-			if err := opt(lo); err != nil {
-				return nil, err
-			}
+			lo = append(lo, opt)
 		}
 	}
-	return newLayer(ctx, []Source{mk(so...)}, lo)
+	o, err := applyLayerOptions(lo)
+	if err != nil {
+		return nil, err
+	}
+	return newLayer(ctx, []Source{mk(so...)}, o)
 }
 
 // FromDir is New with the single source Dir(dir); opts may mix source and

@@ -14,6 +14,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/compress"
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
 	"github.com/stevedore-dev/stevedore/internal/mediatype"
+	"github.com/stevedore-dev/stevedore/internal/option"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
@@ -557,13 +558,8 @@ func checkPatterns(name string, patterns []string) error {
 // applySourceOptions applies opts to fresh source options.
 func applySourceOptions(opts []SourceOption) (*sourceOptions, error) {
 	o := &sourceOptions{}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(o); err != nil {
-			return nil, err
-		}
+	if err := option.Apply(o, opts); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -571,13 +567,8 @@ func applySourceOptions(opts []SourceOption) (*sourceOptions, error) {
 // applyLayerOptions applies opts to fresh layer options.
 func applyLayerOptions(opts []LayerOption) (*layerOptions, error) {
 	o := &layerOptions{}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(o); err != nil {
-			return nil, err
-		}
+	if err := option.Apply(o, opts); err != nil {
+		return nil, err
 	}
 	return o, nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/internal/option"
 )
 
 // Option configures [Pull], [PullIndex], [Push] and [PushIndex].
@@ -51,13 +53,8 @@ func makeOptions(opts []Option) (*options, error) {
 		backoff:    200 * time.Millisecond,
 		maxBackoff: 10 * time.Second,
 	}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(o); err != nil {
-			return nil, err
-		}
+	if err := option.Apply(o, opts); err != nil {
+		return nil, err
 	}
 	return o, nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/internal/option"
 )
 
 // Resolver returns the image that ref (a FROM or COPY --from image
@@ -52,13 +54,8 @@ func makeOptions(opts []Option) (*options, error) {
 		buildArgs:     map[string]string{},
 		buildPlatform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH},
 	}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(o); err != nil {
-			return nil, err
-		}
+	if err := option.Apply(o, opts); err != nil {
+		return nil, err
 	}
 	if len(o.platforms) == 0 {
 		o.platforms = []v1.Platform{o.buildPlatform}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/stevedore-dev/stevedore/internal/option"
 )
 
 // Option configures Write.
@@ -78,13 +80,8 @@ func newOptions(f Format, opts []Option) (options, error) {
 	if !f.valid() {
 		return o, fmt.Errorf("%w: unknown format %v", ErrInvalidOption, f)
 	}
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(&o); err != nil {
-			return o, err
-		}
+	if err := option.Apply(&o, opts); err != nil {
+		return o, err
 	}
 	def, lo, hi := f.levels()
 	switch {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/distribution/distribution/v3/registry/handlers"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/stevedore-dev/stevedore/internal/option"
 )
 
 // Server is an in-process OCI registry listening on 127.0.0.1: Docker
@@ -84,13 +86,8 @@ func New(t testing.TB, opts ...Option) *Server {
 // program; the caller must [Server.Close] it.
 func Start(opts ...Option) (*Server, error) {
 	o := defaultOptions()
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(o); err != nil {
-			return nil, err
-		}
+	if err := option.Apply(o, opts); err != nil {
+		return nil, err
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
