@@ -263,6 +263,12 @@ func (l *layer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	return l.decompress(rc)
+}
+
+// decompress returns the content of rc, a blob of the layer (an eStargz
+// blob is gzip, a zstd:chunked one zstd); closing it closes rc.
+func (l *layer) decompress(rc io.ReadCloser) (io.ReadCloser, error) {
 	dr, err := compress.NewReadCloser(rc, l.comp.blobFormat())
 	if err != nil {
 		rc.Close()

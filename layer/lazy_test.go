@@ -392,3 +392,34 @@ func TestLazyTarballOfLazyLayer(t *testing.T) {
 		assert.Equal(t, names(want), names(got), "entries of the %v layer made from a %v blob", c, c)
 	}
 }
+
+// putCapture is a RemoteCache that misses and keeps what it is given.
+type putCapture struct{ put v1.Layer }
+
+func (*putCapture) Lookup(context.Context, string) (v1.Layer, bool, error) { return nil, false, nil }
+func (p *putCapture) Put(_ context.Context, _ string, l v1.Layer) (v1.Layer, error) {
+	p.put = l
+	return l, nil
+}
+
+// TestLazyRemotePutUncompressed: the layer a remote cache is given to
+// store reads back as the tar of its diffID, as the layer itself does (an
+// eStargz blob is gzip, a zstd:chunked one zstd).
+func TestLazyRemotePutUncompressed(t *testing.T) {
+	for _, c := range lazyCompressions {
+		t.Run(c.String(), func(t *testing.T) {
+			rc := &putCapture{}
+			l := newLazy(t, lazySources(t), WithCompression(c), WithCache(t.TempDir()), WithRemoteCache(rc))
+			diffID, err := l.DiffID()
+			require.NoError(t, err)
+			require.NotNil(t, rc.put, "the layer given to Put")
+			r, err := rc.put.Uncompressed()
+			require.NoError(t, err)
+			defer r.Close()
+			h := sha256.New()
+			_, err = io.Copy(h, r)
+			require.NoError(t, err)
+			assert.Equal(t, diffID.Hex, fmt.Sprintf("%x", h.Sum(nil)), "sha256 of the put layer's Uncompressed")
+		})
+	}
+}

@@ -8,8 +8,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-
-	"github.com/stevedore-dev/stevedore/internal/compress"
 )
 
 // RemoteCache is a store of built layers that several machines share,
@@ -197,10 +195,5 @@ func (b builtLayer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	zr, err := compress.NewReadCloser(rc, compressionFormat[b.l.comp])
-	if err != nil {
-		rc.Close()
-		return nil, err
-	}
-	return zr, nil
+	return b.l.decompress(rc)
 }
