@@ -76,9 +76,6 @@ type options struct {
 	history        []v1.History // WithHistory
 	historySet     bool
 	noEmptyLayer   bool
-	// indexOnly names the first index option given, for BuildAny on an
-	// image.
-	indexOnly string
 }
 
 // errOption reports an invalid option argument.
@@ -174,7 +171,6 @@ func WithPlatformLayers(f func(v1.Platform) ([]v1.Layer, error)) IndexOption {
 			return errOption("WithPlatformLayers", "function is nil")
 		}
 		o.platformLayers = f
-		o.noteIndexOnly("WithPlatformLayers")
 		return nil
 	})
 }
@@ -200,15 +196,8 @@ func WithPlatforms(platforms ...string) IndexOption {
 			ps = append(ps, *p)
 		}
 		o.platforms = ps
-		o.noteIndexOnly("WithPlatforms")
 		return nil
 	})
-}
-
-func (o *options) noteIndexOnly(name string) {
-	if o.indexOnly == "" {
-		o.indexOnly = name
-	}
 }
 
 // WithPlatform sets the platform ("linux/arm64", "linux/arm/v7") of an image
