@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -93,7 +92,8 @@ type LayerCache struct {
 // and a lookup is abandoned after 30 seconds: a cache that does not answer
 // must not hold a build up. It does no I/O.
 func NewLayerCache(repo string, opts ...Option) (*LayerCache, error) {
-	o, err := makeOptions(append([]Option{WithRetries(1)}, opts...))
+	opts = append([]Option{WithRetries(1)}, opts...)
+	o, err := makeOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -105,10 +105,10 @@ func NewLayerCache(repo string, opts ...Option) (*LayerCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: layer cache %q: want a repository without tag or digest: %w", repo, err)
 	}
-	if h, _, err := net.SplitHostPort(r.RegistryStr()); (err == nil && isLoopback(h)) || isLoopback(r.RegistryStr()) {
+	if isLoopbackRegistry(r.RegistryStr()) {
 		r, _ = name.NewRepository(repo, append(nopts, name.Insecure)...)
 	}
-	return &LayerCache{repo: r, opts: append([]Option{WithRetries(1)}, opts...), now: time.Now}, nil
+	return &LayerCache{repo: r, opts: opts, now: time.Now}, nil
 }
 
 // Repository returns the cache's repository, "registry.example.com/team/cache".

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -75,16 +74,10 @@ func (c *call) parse(ref string) (name.Reference, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: reference %q: %w", ref, err)
 	}
-	if !c.o.insecure {
-		host := r.Context().RegistryStr()
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if isLoopback(host) {
-			// Let go-containerregistry fall back to HTTP for all of
-			// 127.0.0.0/8, not only 127.0.0.1 (HTTPS is still tried first).
-			return name.ParseReference(ref, name.Insecure)
-		}
+	if !c.o.insecure && isLoopbackRegistry(r.Context().RegistryStr()) {
+		// Let go-containerregistry fall back to HTTP for all of
+		// 127.0.0.0/8, not only 127.0.0.1 (HTTPS is still tried first).
+		return name.ParseReference(ref, name.Insecure)
 	}
 	return r, nil
 }

@@ -25,11 +25,7 @@ import (
 // processes pushing referrers of the same subject at once still may).
 // Blobs are sent and requests retried as [Push] does.
 func PushReferrers(ctx context.Context, repo string, artifacts []v1.Image, opts ...Option) ([]name.Digest, error) {
-	c, err := newCall(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.parse(repo)
+	c, r, err := begin(ctx, repo, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -67,11 +63,7 @@ func PushReferrers(ctx context.Context, repo string, artifacts []v1.Image, opts 
 // without referrers has none, which is not an error. Fetch an artifact's
 // content with [Pull] of its digest in the same repository.
 func Referrers(ctx context.Context, ref, artifactType string, opts ...Option) ([]v1.Descriptor, error) {
-	c, err := newCall(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.parse(ref)
+	c, r, err := begin(ctx, ref, opts)
 	if err != nil {
 		return nil, err
 	}

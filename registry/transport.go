@@ -37,6 +37,17 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// isLoopbackRegistry reports whether a registry ("host" or "host:port",
+// as name.Registry's RegistryStr gives it) is on a loopback address: plain
+// HTTP is then allowed to it without WithInsecure.
+func isLoopbackRegistry(registry string) bool {
+	host := registry
+	if h, _, err := net.SplitHostPort(registry); err == nil {
+		host = h
+	}
+	return isLoopback(host)
+}
+
 // callTransport sits under go-containerregistry's own transports for the
 // duration of one call. It refuses plain HTTP to non-loopback hosts, holds
 // requests back while a retry delay or a Retry-After is pending, and lets
