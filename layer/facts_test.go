@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -196,4 +199,43 @@ func TestFactsOfForeignLayer(t *testing.T) {
 	l, err := partial.UncompressedToLayer(nil)
 	_, ok := any(l).(Recorder)
 	assert.False(t, ok && err == nil, "a go-containerregistry layer is no Recorder")
+}
+
+// countingFS counts the opens of regular files (layer.FS opens them from
+// several goroutines).
+type countingFS struct {
+	fstest.MapFS
+	opens atomic.Int64
+}
+
+func (c *countingFS) Open(name string) (fs.File, error) {
+	f, err := c.MapFS.Open(name)
+	if err == nil {
+		if fi, serr := f.Stat(); serr == nil && fi.Mode().IsRegular() {
+			c.opens.Add(1)
+		}
+	}
+	return f, err
+}
+
+// TestFactsReuseTheKeysHash: with a cache, the content hash the cache key
+// read an fs.FS for is the input's digest in Facts: a layer found in the
+// cache reads each file once in all (for the key), not again for Facts.
+func TestFactsReuseTheKeysHash(t *testing.T) {
+	fsys := &countingFS{MapFS: fstest.MapFS{
+		"a.txt":     {Data: []byte("a"), Mode: 0o644},
+		"sub/b.txt": {Data: []byte("b"), Mode: 0o644},
+	}}
+	cacheDir := t.TempDir()
+	first, err := FromFS(fsys, WithCache(cacheDir))
+	require.NoError(t, err)
+	want := facts(t, first)
+
+	fsys.opens.Store(0)
+	second, err := FromFS(fsys, WithCache(cacheDir))
+	require.NoError(t, err)
+	got := facts(t, second)
+	require.True(t, second.(Cached).CacheHit(), "second build is a cache hit")
+	assert.Equal(t, want.Inputs, got.Inputs, "inputs of the hit")
+	assert.Equal(t, int64(2), fsys.opens.Load(), "file opens for the hit's key and Facts: each file once")
 }

@@ -53,14 +53,18 @@ func (s *fsSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (b
 	if err != nil {
 		return false, err
 	}
+	p.sha256 = sum
 	k.AddString(sum)
 	return true, nil
 }
 
 func (s *fsSource) input(ctx context.Context, p *prepared) (Input, bool, error) {
-	sum, err := s.content(ctx, p)
-	if err != nil {
-		return Input{}, false, err
+	sum := p.sha256 // the cache key's
+	if sum == "" {
+		var err error
+		if sum, err = s.content(ctx, p); err != nil {
+			return Input{}, false, err
+		}
 	}
 	return Input{Kind: "fs", Digest: hexDigest(sum), Destination: s.root()}, true, nil
 }

@@ -53,8 +53,10 @@ type prepared struct {
 	override bool
 	// sums remembers content hashes by stat key, for key.
 	sums sumMemo
-	// sha256 is the hex sha256 of what a download read, recorded by the
-	// write that verified it (for Facts).
+	// sha256 is the hex content hash of the source this build found: the
+	// sha256 of what a download or a tarball read, or of a tree's content
+	// (dir, fs), recorded by the write or the cache key that computed it,
+	// so that Facts does not read the source again.
 	sha256 string
 }
 
