@@ -26,7 +26,7 @@ func (l *layer) buildCached(ctx context.Context, preps []*prepared) error {
 	var c *cache.Cache
 	if l.cacheDir != "" {
 		var err error
-		if c, err = l.openCache(); err != nil {
+		if c, err = l.localCache(); err != nil {
 			return fmt.Errorf("opening layer cache: %w", err)
 		}
 	}
@@ -73,13 +73,25 @@ func (l *layer) buildCached(ctx context.Context, preps []*prepared) error {
 	return nil
 }
 
-// openCache opens the local cache, with the limit of WithCacheLimit.
-func (l *layer) openCache() (*cache.Cache, error) {
+// localCache returns the local cache, with the limit of WithCacheLimit:
+// opened (which creates its directories and clears stale temp files) on
+// first use, and kept for the layer's later reads.
+func (l *layer) localCache() (*cache.Cache, error) {
+	l.cacheMu.Lock()
+	defer l.cacheMu.Unlock()
+	if l.cache != nil {
+		return l.cache, nil
+	}
 	var opts []cache.Option
 	if l.share.limit > 0 {
 		opts = append(opts, cache.WithLimit(l.share.limit))
 	}
-	return cache.Open(l.cacheDir, opts...)
+	c, err := cache.Open(l.cacheDir, opts...)
+	if err != nil {
+		return nil, err
+	}
+	l.cache = c
+	return c, nil
 }
 
 // buildEntry builds the layer into a new cache entry of key, and keeps
@@ -138,7 +150,7 @@ func (l *layer) cacheKey(ctx context.Context, c *cache.Cache, preps []*prepared)
 // the list kept beside it, or by reading the blob.
 func (l *layer) loadFiles(ctx context.Context) ([]Node, error) {
 	if l.cacheDir != "" {
-		if c, err := cache.Open(l.cacheDir); err == nil {
+		if c, err := l.localCache(); err == nil {
 			if ns, ok := fstree.Load(c, fstree.Written, l.res.diffID); ok {
 				return nodesOf(ns), nil
 			}
@@ -162,7 +174,7 @@ func (l *layer) loadFiles(ctx context.Context) ([]Node, error) {
 		return nil, err
 	}
 	if l.cacheDir != "" {
-		if c, err := cache.Open(l.cacheDir); err == nil {
+		if c, err := l.localCache(); err == nil {
 			_ = fstree.Store(c, fstree.Written, l.res.diffID, ns)
 		}
 	}
@@ -198,7 +210,11 @@ func (b *cacheBlob) verify(l *layer) error {
 	if !errors.Is(err, cache.ErrCorrupt) && !errors.Is(err, cache.ErrMiss) {
 		return fmt.Errorf("verifying cached layer (%s): %w", l.createdBy, err)
 	}
-	c, err := l.openCache()
+	// Open the cache afresh: its directories may have gone with the entry.
+	l.cacheMu.Lock()
+	l.cache = nil
+	l.cacheMu.Unlock()
+	c, err := l.localCache()
 	if err != nil {
 		return fmt.Errorf("rebuilding corrupt cached layer (%s): %w", l.createdBy, err)
 	}

@@ -108,7 +108,7 @@ func (l *layer) binaries(ctx context.Context) ([]tarx.Binary, error) {
 	}
 	var c *cache.Cache
 	if l.cacheDir != "" {
-		c, _ = cache.Open(l.cacheDir)
+		c, _ = l.localCache()
 	}
 	if c != nil {
 		if bins, ok := loadBinaries(c, l.res.diffID); ok {

@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/compress"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
@@ -47,6 +48,9 @@ type layer struct {
 	// stored is the layer as the remote cache holds it, when the build
 	// found it there or put it there.
 	stored v1.Layer
+
+	cacheMu sync.Mutex
+	cache   *cache.Cache // the local cache once opened (see localCache)
 }
 
 var (
