@@ -220,13 +220,29 @@ func chainID(diffIDs []v1.Hash) string {
 type indexer struct {
 	cacheDir string
 
-	mu   sync.Mutex
-	mem  map[v1.Hash][]tarx.Node
-	full map[v1.Hash]bool // the entry of mem has content digests
+	mu    sync.Mutex
+	mem   map[v1.Hash][]tarx.Node
+	full  map[v1.Hash]bool // the entry of mem has content digests
+	cache *cache.Cache     // cacheDir, once opened (see openCache)
 }
 
 func newIndexer(cacheDir string) *indexer {
 	return &indexer{cacheDir: cacheDir, mem: map[v1.Hash][]tarx.Node{}, full: map[v1.Hash]bool{}}
+}
+
+// openCache opens the cache directory on first use (creating it and
+// clearing its stale temp files) and keeps it for the other layers.
+func (ix *indexer) openCache() (*cache.Cache, error) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.cache == nil {
+		c, err := cache.Open(ix.cacheDir)
+		if err != nil {
+			return nil, err
+		}
+		ix.cache = c
+	}
+	return ix.cache, nil
 }
 
 // index returns the entries of l, whose manifest descriptor is d and diff
@@ -242,7 +258,7 @@ func (ix *indexer) index(ctx context.Context, l v1.Layer, d v1.Descriptor, diffI
 	var c *cache.Cache
 	if ix.cacheDir != "" {
 		var err error
-		if c, err = cache.Open(ix.cacheDir); err != nil {
+		if c, err = ix.openCache(); err != nil {
 			return nil, err
 		}
 		if nodes, ok := fstree.Load(c, fstree.Full, diffID); ok {
