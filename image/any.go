@@ -61,7 +61,7 @@ func buildImageAny(ctx context.Context, base v1.Image, o *options) (v1.Image, er
 			return nil, fmt.Errorf("image: platform %s not in base image (it is %s): %w", strings.Join(want, ", "), plat.String(), ErrNotFound)
 		}
 	}
-	p := plan{ix: newIndexer(o.cacheDir)}
+	p := plan{ix: o.indexer()}
 	if o.platformLayers != nil {
 		ls, err := o.platformLayers(plat)
 		if err != nil {

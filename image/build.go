@@ -97,7 +97,7 @@ func Build(ctx context.Context, base v1.Image, opts ...Option) (v1.Image, error)
 	if err != nil {
 		return nil, err
 	}
-	return build(ctx, b, o, plan{ix: newIndexer(o.cacheDir)})
+	return build(ctx, b, o, plan{ix: o.indexer()})
 }
 
 // plan holds what BuildIndex decides for each of its images.

@@ -61,7 +61,7 @@ func BuildIndex(ctx context.Context, base v1.ImageIndex, opts ...IndexOption) (v
 	if err != nil {
 		return nil, err
 	}
-	ix := newIndexer(o.cacheDir)
+	ix := o.indexer()
 	descs := make([]v1.Descriptor, 0, len(ts))
 	children := make(map[v1.Hash]v1.Image, len(ts))
 	for _, t := range ts {

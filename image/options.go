@@ -71,6 +71,7 @@ type options struct {
 	configHistory  bool
 	oci            bool
 	cacheDir       string
+	ix             *indexer // WithTrees
 	remoteCache    layer.RemoteCache
 	skipUnchanged  bool
 	history        []v1.History // WithHistory
@@ -303,6 +304,32 @@ func WithCache(dir string) Option {
 		o.cacheDir = dir
 		return nil
 	}
+}
+
+// WithTrees makes Build index the base's layers with t's indexes, as
+// [Tree.TreeOf] does: a layer that t, or a tree made from it, has indexed
+// is not indexed again, and new indexes are kept with t's (and in its
+// cache directory, which then replaces [WithCache]'s). A program that
+// builds image after image on the last one (the steps of a Dockerfile)
+// then reads each base layer once. The default is indexes for this
+// build only.
+func WithTrees(t *Tree) Option {
+	return func(o *options) error {
+		if t == nil {
+			return errOption("WithTrees", "nil tree")
+		}
+		o.ix = t.ix
+		return nil
+	}
+}
+
+// indexer is the indexer of the base's layers: WithTrees's, else one of
+// this build's own.
+func (o *options) indexer() *indexer {
+	if o.ix != nil {
+		return o.ix
+	}
+	return newIndexer(o.cacheDir)
 }
 
 // WithRemoteCache shares the layer Build makes itself for [WithWorkDir]

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/layer"
 )
 
 // countedLayer is an uncompressed tar layer of files whose opens are
@@ -272,4 +274,27 @@ func TestTreeLayerError(t *testing.T) {
 	_, _, ok, err := tree.Resolve("/x")
 	assert.NoError(t, err)
 	assert.False(t, ok, "Resolve(/x) after a failed Load")
+}
+
+// TestBuildWithTrees: Build with WithTrees places its layers on a tree
+// made with the given tree's indexes: base layers that tree indexed are
+// not read again (without it, Build reads them to place the layer).
+func TestBuildWithTrees(t *testing.T) {
+	var opens atomic.Int32
+	base := mustBuild(t, nil, WithLayers(viewLayers(t, &opens)...))
+	add, err := layer.FromFiles([]layer.File{{Path: "/etc/motd", Data: []byte("hi\n")}})
+	require.NoError(t, err)
+
+	trees, err := NewTree(base, "")
+	require.NoError(t, err)
+	require.NoError(t, trees.Load(t.Context()))
+	opens.Store(0)
+	with, err := Build(t.Context(), base, WithTrees(trees), WithLayers(add))
+	require.NoError(t, err)
+	assert.Zero(t, opens.Load(), "base layer reads of Build with WithTrees of a loaded tree")
+
+	without, err := Build(t.Context(), base, WithLayers(add))
+	require.NoError(t, err)
+	assert.NotZero(t, opens.Load(), "base layer reads of Build without WithTrees")
+	assert.Equal(t, digestOf(t, without), digestOf(t, with), "the image is the same either way")
 }

@@ -167,10 +167,12 @@ type anonymous struct{ v1.Image }
 
 // commitImage extends base (nil: scratch, for platform) with l (nil:
 // none), the config cfg computed by the stage, and its history entries,
-// in OCI media types as BuildKit writes them.
-func commitImage(ctx context.Context, base v1.Image, platform v1.Platform, l layerRef, cfg v1.ConfigFile, history []v1.History) (v1.Image, error) {
+// in OCI media types as BuildKit writes them. The base's layers are
+// indexed with trees's indexes, which the build's other images share.
+func commitImage(ctx context.Context, trees *image.Tree, base v1.Image, platform v1.Platform, l layerRef, cfg v1.ConfigFile, history []v1.History) (v1.Image, error) {
 	want := cfg.Config.DeepCopy()
 	opts := []image.Option{
+		image.WithTrees(trees),
 		image.WithOCIMediaTypes(),
 		image.WithoutEmptyLayer(), // an intermediate image: see finish
 		image.WithConfig(func(cf *v1.ConfigFile) error {

@@ -369,7 +369,7 @@ func (s *stageState) commitLayer(ctx context.Context, l layerRef) error {
 // commit makes the stage's image: the previous one, plus l when not nil,
 // with the config and the pending history entries.
 func (s *stageState) commit(ctx context.Context, l layerRef) error {
-	img, err := commitImage(ctx, s.img, s.platform, l, s.cfg, s.pending)
+	img, err := commitImage(ctx, s.b.trees, s.img, s.platform, l, s.cfg, s.pending)
 	if err != nil {
 		return err
 	}
