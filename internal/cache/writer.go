@@ -161,12 +161,11 @@ func (w *Writer) commit(key string, m Meta) (*Entry, error) {
 	if err := c.writeMeta(ep, raw, w.sync); err != nil {
 		return nil, fmt.Errorf("cache: committing key %s: %w", key, err)
 	}
-	for _, d := range []string{blobsDir, entriesDir} {
-		if w.unsynced {
-			break
-		}
-		if err := syncDir(c.path(d)); err != nil {
-			return nil, err
+	if !w.unsynced {
+		for _, d := range []string{blobsDir, entriesDir} {
+			if err := syncDir(c.path(d)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	info, err := os.Stat(ep)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -99,7 +100,7 @@ func (w *Writer) flush(dir string, mtime time.Time) error {
 		return nil
 	}
 	delete(w.pending, dir)
-	slices.SortFunc(ws, func(a, b whiteout) int { return compareStrings(a.name, b.name) })
+	slices.SortFunc(ws, func(a, b whiteout) int { return strings.Compare(a.name, b.name) })
 	for _, wo := range ws {
 		if wo.opaque {
 			if err := w.ensureDir(wo.target, wo.mtime); err != nil {
@@ -122,14 +123,4 @@ func (w *Writer) ensureDir(dir string, mtime time.Time) error {
 	}
 	e := Entry{Header: DirHeader(dir, mtime), Source: "/" + dir, ParentModTime: mtime}
 	return w.ensureParents(join(dir, "x"), e)
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
