@@ -3,13 +3,10 @@ package attest
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -115,25 +112,26 @@ func referrersIndexes(existing func(tag string) (v1.ImageIndex, error), artifact
 // Each index is written with image.WriteOCILayout, atomically; a failure
 // leaves the indexes written before it.
 func WriteOCILayout(ctx context.Context, dir string, artifacts ...v1.Image) error {
+	// index.json is read once: the indexes are written after every
+	// subject's is known.
+	lidx, err := layout.Path(dir).ImageIndex()
+	var im *v1.IndexManifest
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("attest: layout %s: %w", dir, err)
+	default:
+		if im, err = lidx.IndexManifest(); err != nil {
+			return fmt.Errorf("attest: layout %s: index.json: %w", dir, err)
+		}
+	}
 	existing := func(tag string) (v1.ImageIndex, error) {
-		raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
-		if errors.Is(err, fs.ErrNotExist) {
+		if im == nil {
 			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("attest: layout %s: %w", dir, err)
-		}
-		var im v1.IndexManifest
-		if err := json.Unmarshal(raw, &im); err != nil {
-			return nil, fmt.Errorf("attest: layout %s: index.json: %w", dir, err)
 		}
 		for _, d := range im.Manifests {
 			if d.Annotations[image.RefNameAnnotation] == tag && d.MediaType.IsIndex() {
-				idx, err := layout.Path(dir).ImageIndex()
-				if err != nil {
-					return nil, fmt.Errorf("attest: layout %s: %w", dir, err)
-				}
-				return idx.ImageIndex(d.Digest)
+				return lidx.ImageIndex(d.Digest)
 			}
 		}
 		return nil, nil
