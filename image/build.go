@@ -150,6 +150,17 @@ func build(ctx context.Context, b *baseImage, o *options, p plan) (v1.Image, err
 	return img, nil
 }
 
+// fits reports whether fam has a layer media type for every kind (Docker
+// has none for zstd).
+func fits(fam mediatype.Family, kinds []mediatype.Kind) bool {
+	for _, k := range kinds {
+		if _, ok := fam.Layer(k); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // chooseFamily decides the media type family of the result before any
 // layer is built: the base's (or the index's), OCI when asked for, and OCI
 // when a layer's kind has no Docker type (zstd).
@@ -165,10 +176,8 @@ func chooseFamily(b *baseImage, o *options, p plan, toAdd []pendingLayer) (media
 	for _, a := range toAdd {
 		kinds = append(kinds, a.kind)
 	}
-	for _, k := range kinds {
-		if _, ok := fam.Layer(k); !ok {
-			fam = mediatype.OCI
-		}
+	if !fits(fam, kinds) {
+		fam = mediatype.OCI
 	}
 	if p.family != nil && fam != *p.family {
 		return 0, fmt.Errorf("image: %s image in a %s index", fam, *p.family)

@@ -222,10 +222,8 @@ func indexFamily(base v1.ImageIndex, o *options, ts []target) (mediatype.Family,
 				kinds = append(kinds, k)
 			}
 		}
-		for _, k := range kinds {
-			if _, ok := fam.Layer(k); !ok {
-				return mediatype.OCI, nil
-			}
+		if !fits(fam, kinds) {
+			return mediatype.OCI, nil
 		}
 	}
 	return fam, nil
