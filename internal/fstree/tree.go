@@ -91,7 +91,7 @@ func (t *Tree) Apply(layer []tarx.Node) {
 	defer func() { t.layer++ }()
 	var entries []tarx.Node
 	for _, n := range layer {
-		dir, base := parentOf(n.Name), path.Base(n.Name)
+		dir, base := tarx.Parent(n.Name), path.Base(n.Name)
 		target, opaque, ok := tarx.WhiteoutTarget(base)
 		switch {
 		case !ok:
@@ -101,7 +101,7 @@ func (t *Tree) Apply(layer []tarx.Node) {
 				t.remove(c)
 			}
 		default:
-			t.remove(join(dir, target))
+			t.remove(tarx.Join(dir, target))
 		}
 	}
 	for _, n := range entries {
@@ -147,7 +147,7 @@ func (t *Tree) link(n tarx.Node) {
 	t.nodes[n.Name] = n
 	t.origin[n.Name] = t.layer
 	delete(t.content, n.Name)
-	dir := parentOf(n.Name)
+	dir := tarx.Parent(n.Name)
 	kids := t.children[dir]
 	if kids == nil {
 		kids = map[string]struct{}{}
@@ -168,22 +168,7 @@ func (t *Tree) remove(name string) {
 	delete(t.nodes, name)
 	delete(t.origin, name)
 	delete(t.content, name)
-	delete(t.children[parentOf(name)], name)
-}
-
-func parentOf(name string) string {
-	d := path.Dir(name)
-	if d == "." {
-		return ""
-	}
-	return d
-}
-
-func join(dir, name string) string {
-	if dir == "" {
-		return name
-	}
-	return dir + "/" + name
+	delete(t.children[tarx.Parent(name)], name)
 }
 
 // ErrLink reports a symlink that cannot be followed: it loops or leaves
@@ -208,23 +193,19 @@ func (t *Tree) resolve(name string, inRoot bool) (string, error) {
 	parts := strings.Split(name, "/")
 	cur, hops := "", 0
 	for i := 0; i < len(parts); i++ {
-		next := join(cur, parts[i])
+		next := tarx.Join(cur, parts[i])
 		n, ok := t.nodes[next]
 		if !ok || n.Type != tar.TypeSymlink {
 			cur = next
 			continue
 		}
-		if hops++; hops > 40 {
+		if hops++; hops > tarx.MaxSymlinks {
 			return "", fmt.Errorf("%q: too many levels of symlinks: %w", "/"+name, ErrLink)
 		}
-		target := n.Linkname
-		if !path.IsAbs(target) {
-			target = path.Join(parentOf(next), target)
-			if !inRoot && (target == ".." || strings.HasPrefix(target, "../")) {
-				return "", fmt.Errorf("%q -> %q leaves the root: %w", "/"+next, n.Linkname, ErrLink)
-			}
+		target, leaves := tarx.LinkTarget(next, n.Linkname)
+		if leaves && !inRoot {
+			return "", fmt.Errorf("%q -> %q leaves the root: %w", "/"+next, n.Linkname, ErrLink)
 		}
-		target = strings.TrimPrefix(path.Clean("/"+target), "/")
 		rest := parts[i+1:]
 		parts = append(strings.Split(target, "/"), rest...)
 		if target == "" {

@@ -64,9 +64,9 @@ func WhiteoutTarget(base string) (target string, opaque, ok bool) {
 	return "", false, false
 }
 
-// parent returns the directory of a clean relative name ("" for the
+// Parent returns the directory of a clean relative name ("" for the
 // root).
-func parent(name string) string {
+func Parent(name string) string {
 	d := path.Dir(name)
 	if d == "." {
 		return ""
@@ -74,8 +74,8 @@ func parent(name string) string {
 	return d
 }
 
-// join joins a clean relative directory and a name.
-func join(dir, name string) string {
+// Join joins a clean relative directory ("" for the root) and a name.
+func Join(dir, name string) string {
 	if dir == "" {
 		return name
 	}

@@ -12,9 +12,9 @@ import (
 // be followed: it leaves the root, or it loops.
 var ErrBaseLink = errors.New("layer: base symlink cannot be followed")
 
-// maxHops bounds the symlinks followed for one name, as Linux's
+// MaxSymlinks bounds the symlinks followed for one name, as Linux's
 // MAXSYMLINKS does.
-const maxHops = 40
+const MaxSymlinks = 40
 
 // resolve returns where name lands once the symlinks of the tree below
 // the layer are followed, as `docker build`'s COPY follows them: each
@@ -27,7 +27,7 @@ func (w *Writer) resolve(name, source string, followLast bool) (string, error) {
 	parts := strings.Split(name, "/")
 	cur, hops := "", 0
 	for i := 0; i < len(parts); i++ {
-		next := join(cur, parts[i])
+		next := Join(cur, parts[i])
 		last := i == len(parts)-1
 		if k, ok := w.sim[next]; ok {
 			switch {
@@ -46,7 +46,7 @@ func (w *Writer) resolve(name, source string, followLast bool) (string, error) {
 			cur = next
 			continue
 		}
-		if hops++; hops > maxHops {
+		if hops++; hops > MaxSymlinks {
 			return "", fmt.Errorf("entry %q: too many levels of symlinks at %q: %w", source, next, ErrBaseLink)
 		}
 		target, err := linkTarget(next, n.Linkname)
@@ -60,20 +60,27 @@ func (w *Writer) resolve(name, source string, followLast bool) (string, error) {
 	return cur, nil
 }
 
-// linkTarget is where the symlink at name pointing to target leads, as a
-// clean relative name; absolute targets are taken from the root of the
-// image, as inside a container.
+// linkTarget is LinkTarget, with a target that leaves the root an error.
 func linkTarget(name, target string) (string, error) {
-	var t string
-	if path.IsAbs(target) {
-		t = path.Clean(target)
-	} else {
-		t = path.Join("/", parent(name), target)
-		if up := path.Join(parent(name), target); up == ".." || strings.HasPrefix(up, "../") {
-			return "", fmt.Errorf("symlink %q -> %q leaves the image root: %w", "/"+name, target, ErrBaseLink)
-		}
+	to, leaves := LinkTarget(name, target)
+	if leaves {
+		return "", fmt.Errorf("symlink %q -> %q leaves the image root: %w", "/"+name, target, ErrBaseLink)
 	}
-	return strings.TrimPrefix(t, "/"), nil
+	return to, nil
+}
+
+// LinkTarget is where the symlink at name (a clean relative name)
+// pointing to target leads, as a clean relative name: absolute targets
+// from the root of the image, as inside a container. leaves reports a
+// relative target that climbs above the root; to is then where it lands
+// with ".." stopping at the root, as in a container.
+func LinkTarget(name, target string) (to string, leaves bool) {
+	if path.IsAbs(target) {
+		return strings.TrimPrefix(path.Clean(target), "/"), false
+	}
+	up := path.Join(Parent(name), target)
+	leaves = up == ".." || strings.HasPrefix(up, "../")
+	return strings.TrimPrefix(path.Join("/", up), "/"), leaves
 }
 
 func splitName(n string) []string {
@@ -87,7 +94,7 @@ func splitName(n string) []string {
 // it: nothing when this layer deletes name or one of its parents, or
 // hides it under an opaque directory.
 func (w *Writer) lookupBelow(name string) (Node, bool) {
-	w.touched[parent(name)] = true
+	w.touched[Parent(name)] = true
 	if w.opts.Below == nil || w.hiddenBelow(name) {
 		return Node{}, false
 	}

@@ -21,10 +21,10 @@ type whiteout struct {
 func newWhiteout(target string, opaque bool, mtime time.Time) whiteout {
 	wo := whiteout{target: target, opaque: opaque, mtime: mtime}
 	if opaque {
-		wo.dir, wo.name = target, join(target, WhiteoutOpaque)
+		wo.dir, wo.name = target, Join(target, WhiteoutOpaque)
 	} else {
-		wo.dir = parent(target)
-		wo.name = join(wo.dir, WhiteoutPrefix+path.Base(target))
+		wo.dir = Parent(target)
+		wo.name = Join(wo.dir, WhiteoutPrefix+path.Base(target))
 	}
 	return wo
 }
@@ -71,7 +71,7 @@ func (w *Writer) streamWhiteout(e Entry, dir, target string, opaque bool) error 
 	}
 	t := rdir
 	if !opaque {
-		t = join(rdir, target)
+		t = Join(rdir, target)
 	}
 	wo := newWhiteout(t, opaque, e.Header.ModTime)
 	if w.opts.Plan != nil && !w.collecting {
@@ -122,5 +122,5 @@ func (w *Writer) ensureDir(dir string, mtime time.Time) error {
 		return nil
 	}
 	e := Entry{Header: DirHeader(dir, mtime), Source: "/" + dir, ParentModTime: mtime}
-	return w.ensureParents(join(dir, "x"), e)
+	return w.ensureParents(Join(dir, "x"), e)
 }

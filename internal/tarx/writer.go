@@ -225,7 +225,7 @@ func (w *Writer) Place(e Entry) error {
 		return fmt.Errorf("entry %q: %w", e.Source, ErrEscapesRoot)
 	}
 	if target, opq, ok := WhiteoutTarget(name[strings.LastIndexByte(name, '/')+1:]); ok {
-		return w.streamWhiteout(e, parent(name), target, opq)
+		return w.streamWhiteout(e, Parent(name), target, opq)
 	}
 	name, err := w.resolve(name, e.Source, h.Typeflag == tar.TypeDir)
 	if err != nil {
@@ -272,13 +272,13 @@ func (w *Writer) hasDir(name string) bool {
 // occurrence number (1 for the first entry of that name).
 func (w *Writer) record(name string, h *tar.Header) int {
 	ancestors(name, func(a string) error {
-		w.touched[parent(a)] = true
+		w.touched[Parent(a)] = true
 		if w.sim[a] == nil {
 			w.sim[a] = &simNode{kind: kindDir}
 		}
 		return nil
 	})
-	w.touched[parent(name)] = true
+	w.touched[Parent(name)] = true
 	s := w.sim[name]
 	if s == nil {
 		s = &simNode{}
@@ -321,7 +321,7 @@ func (w *Writer) write(e Entry, name string, dir *tar.Header) error {
 	if err := w.ensureParents(name, e); err != nil {
 		return err
 	}
-	if err := w.flush(parent(name), e.ParentModTime); err != nil {
+	if err := w.flush(Parent(name), e.ParentModTime); err != nil {
 		return err
 	}
 	h := e.Header
@@ -346,7 +346,7 @@ func (w *Writer) ensureParents(name string, e Entry) error {
 		if o := w.out[a]; o != nil && o.kind == kindDir && !(full && o.below) {
 			return nil
 		}
-		w.touched[parent(a)] = true
+		w.touched[Parent(a)] = true
 		h := DirHeader(a, e.ParentModTime)
 		if n, ok := w.lookupBelow(a); ok && n.IsDir() {
 			if !full {
@@ -355,7 +355,7 @@ func (w *Writer) ensureParents(name string, e Entry) error {
 			}
 			h.Mode, h.Uid, h.Gid = n.Mode, n.UID, n.GID
 		}
-		if err := w.flush(parent(a), e.ParentModTime); err != nil {
+		if err := w.flush(Parent(a), e.ParentModTime); err != nil {
 			return err
 		}
 		if p := w.opts.Plan; p != nil {
@@ -431,7 +431,7 @@ func (s *sniffer) Write(p []byte) (int, error) {
 // mark records name in the output state.
 func (w *Writer) mark(name string, o *outNode) {
 	w.out[name] = o
-	w.touched[parent(name)] = true
+	w.touched[Parent(name)] = true
 }
 
 // needPlan stops writing: the entries need a second pass with a plan.
