@@ -220,7 +220,17 @@ func busyboxBaseRootfs() []string {
 // media types. It is a base no code of ours made.
 func plainOCIBase(t testing.TB) v1.Image {
 	t.Helper()
-	raw := busyboxBaseTar(t)
+	// Not validated here: ggcr's tarball layer describes itself with an
+	// empty annotations map that its own validate.Image calls a mismatch.
+	// The test validates the base as pulled back from the registry.
+	return plainOCIImage(t, busyboxBaseTar(t), inputTime, "PATH=/usr/local/bin:/usr/bin:/bin")
+}
+
+// plainOCIImage is the image of one layer, the tar raw, made with ggcr
+// alone in OCI media types, for this machine's linux platform, created
+// at created, with env.
+func plainOCIImage(t testing.TB, raw []byte, created time.Time, env ...string) v1.Image {
+	t.Helper()
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(raw)), nil
 	}, tarball.WithMediaType(types.OCILayer))
@@ -233,13 +243,12 @@ func plainOCIBase(t testing.TB) v1.Image {
 	require.NoError(t, err)
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
-	cf.Created = v1.Time{Time: inputTime.UTC()}
+	if len(env) > 0 {
+		cf.Config.Env = env
+	}
+	cf.Created = v1.Time{Time: created.UTC()}
 	img, err = mutate.ConfigFile(img, cf)
 	require.NoError(t, err)
-	// Not validated here: ggcr's tarball layer describes itself with an
-	// empty annotations map that its own validate.Image calls a mismatch.
-	// The test validates the base as pulled back from the registry.
 	return img
 }
 
