@@ -123,7 +123,7 @@ func build(ctx context.Context, b *baseImage, o *options, p plan) (v1.Image, err
 	if err != nil {
 		return nil, err
 	}
-	adds, err := addLayers(ctx, b, o, toAdd, p.ix)
+	adds, err := addLayers(ctx, b, o, fam, toAdd, p.ix)
 	if err != nil {
 		return nil, err
 	}

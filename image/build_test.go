@@ -272,6 +272,7 @@ func TestInvalidOptions(t *testing.T) {
 		{"WithCreated zero", WithCreated(time.Time{})},
 		{"WithPlatform", WithPlatform("linux")},
 		{"WithCache empty", WithCache("")},
+		{"WithLayerBuilt nil", WithLayerBuilt(nil)},
 	}
 	for _, tc := range tests {
 		_, err := Build(t.Context(), nil, tc.opt)

@@ -225,3 +225,38 @@ func TestBuildIndexAnnotations(t *testing.T) {
 	_, err = BuildIndex(t.Context(), baseIndex(t, mediatype.Docker), WithAnnotation("k", "v"))
 	assert.ErrorIs(t, err, ErrAnnotationsNeedOCI, "BuildIndex(docker, WithAnnotation)")
 }
+
+// TestLayerBuiltInBuildIndex checks that WithLayerBuilt is handed every
+// layer BuildIndex adds, platform by platform and in order, typed as the
+// image's manifest types it (OCI layers re-typed for a Docker base).
+func TestLayerBuiltInBuildIndex(t *testing.T) {
+	var handed []v1.Layer
+	idx, err := BuildIndex(t.Context(), baseIndex(t, mediatype.Docker),
+		WithLayers(tarLayer(t, types.OCILayer, tarFile{name: "shared", body: "x"})),
+		WithPlatformLayers(func(p v1.Platform) ([]v1.Layer, error) {
+			return []v1.Layer{tarLayer(t, types.OCILayer, tarFile{name: "arch", body: p.Architecture})}, nil
+		}),
+		WithLayerBuilt(func(l v1.Layer) { handed = append(handed, l) }))
+	require.NoError(t, err)
+
+	var want []v1.Descriptor
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		require.NoError(t, err)
+		m := manifestOf(t, img)
+		base := len(m.Layers) - 2 // the base's layers, then the shared and the platform's
+		want = append(want, m.Layers[base:]...)
+	}
+	require.Len(t, handed, len(want))
+	for i, d := range want {
+		h, err := handed[i].Digest()
+		require.NoError(t, err)
+		mt, err := handed[i].MediaType()
+		require.NoError(t, err)
+		assert.Equal(t, d.Digest, h, "layer %d digest", i)
+		assert.Equal(t, types.DockerLayer, mt, "layer %d media type", i)
+		assert.Equal(t, d.MediaType, mt, "layer %d media type", i)
+	}
+}

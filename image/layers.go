@@ -107,9 +107,9 @@ func emptyLayer(mtime time.Time) (v1.Layer, error) {
 }
 
 // addLayers places each layer of package layer on the tree of the image
-// below it, computes every layer, and returns what the manifest and the
-// config need.
-func addLayers(ctx context.Context, b *baseImage, o *options, toAdd []pendingLayer, ix *indexer) ([]addedLayer, error) {
+// below it, computes every layer, hands it to WithLayerBuilt's functions
+// (typed for fam), and returns what the manifest and the config need.
+func addLayers(ctx context.Context, b *baseImage, o *options, fam mediatype.Family, toAdd []pendingLayer, ix *indexer) ([]addedLayer, error) {
 	tree := newTree(b.layers, b.descs, b.cf.RootFS.DiffIDs, ix, o.skipUnchanged)
 	adds := make([]addedLayer, len(toAdd))
 	for i, pl := range toAdd {
@@ -122,6 +122,13 @@ func addLayers(ctx context.Context, b *baseImage, o *options, toAdd []pendingLay
 			return nil, fmt.Errorf("image: added layer %d: %w", i, err)
 		}
 		adds[i] = a
+		if len(o.layerBuilt) > 0 {
+			mt, _ := fam.Layer(a.kind)
+			built := retype(a.l, a.mt, mt)
+			for _, f := range o.layerBuilt {
+				f(built)
+			}
+		}
 		tree = tree.with(unwrap(a.l), a.descriptor(a.mt), a.diffID)
 	}
 	return adds, nil

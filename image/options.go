@@ -77,6 +77,7 @@ type options struct {
 	history        []v1.History // WithHistory
 	historySet     bool
 	noEmptyLayer   bool
+	layerBuilt     []func(v1.Layer) // WithLayerBuilt
 }
 
 // errOption reports an invalid option argument.
@@ -370,6 +371,25 @@ func WithSkipUnchanged() Option {
 func WithoutEmptyLayer() Option {
 	return func(o *options) error {
 		o.noEmptyLayer = true
+		return nil
+	}
+}
+
+// WithLayerBuilt calls f with each layer Build (or BuildIndex) adds, as
+// soon as that layer is built: its digest, diff ID and size known, its
+// bytes ready to read, before the next layer is built. Layers are
+// handed over in order, on Build's goroutine, with their final media
+// type for the image's family; f must return quickly (start work, do not
+// wait for it). Its use: registry.Pusher's Upload sends each layer while
+// the next one is built, and the push that follows finds it there. A
+// layer may be handed over and then not be in the image, when Build
+// fails after it. The default is no call.
+func WithLayerBuilt(f func(v1.Layer)) Option {
+	return func(o *options) error {
+		if f == nil {
+			return errOption("WithLayerBuilt", "nil function")
+		}
+		o.layerBuilt = append(o.layerBuilt, f)
 		return nil
 	}
 }

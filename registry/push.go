@@ -46,30 +46,12 @@ type pushable interface {
 }
 
 func push(ctx context.Context, ref, op string, t pushable, opts []Option) (name.Digest, error) {
-	c, r, err := begin(ctx, ref, opts)
+	p, err := NewPusher(ctx, ref, opts...)
 	if err != nil {
 		return name.Digest{}, err
 	}
-	t = mountShared(t, r.Context())
-	c.rep = newReporter(c.o.progress, ref)
-	obs := &observer{rep: c.rep, repo: r.Context().RepositoryStr()}
-	c.tr.observe = obs.observe
-
-	if c.rep != nil {
-		t = c.withProgress(t)
-	}
-	if err := remote.Push(r, t, c.remoteOptions()...); err != nil {
-		return name.Digest{}, c.explain(op, r, err)
-	}
-	h, err := t.Digest()
-	if err != nil {
-		return name.Digest{}, c.explain(op, r, err)
-	}
-	if c.rep != nil && !obs.putManifest(r.Identifier(), h) {
-		mt, _ := t.MediaType()
-		c.rep.manifest(EventManifestExists, h, mt)
-	}
-	return r.Context().Digest(h.String()), nil
+	defer p.Close()
+	return p.push(op, t)
 }
 
 // withProgress wraps t to count its blobs' bytes, and registers every blob

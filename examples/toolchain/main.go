@@ -171,7 +171,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// are placed on, come from the caches too (image.WithCache,
 	// image.WithRemoteCache).
 	iopts = append(iopts, c.ImageOptions()...)
-	img, err := image.Build(ctx, base, iopts...)
+	// When pushing, each layer is uploaded as soon as it is built, while
+	// the next one is built.
+	uploads, err := c.UploadWhileBuilding(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.CloseUploads()
+	img, err := image.Build(ctx, base, append(iopts, uploads...)...)
 	if err != nil {
 		return err
 	}

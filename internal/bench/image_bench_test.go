@@ -70,21 +70,28 @@ func freshRegistry(b testing.TB, withBase bool) *registrytest.Server {
 }
 
 // oursToolchain is stevedore's way to build and push the toolchain image,
-// as examples/toolchain does it; index keeps the index of the base's
-// files that layers are placed on (image.WithCache); rc, when not nil, is
-// the layer cache shared by every machine (examples/toolchain's
-// -cache-repo).
+// as examples/toolchain does it: each layer is uploaded while the next is
+// built (image.WithLayerBuilt and a registry.Pusher); index keeps the
+// index of the base's files that layers are placed on (image.WithCache);
+// rc, when not nil, is the layer cache shared by every machine
+// (examples/toolchain's -cache-repo).
 func oursToolchain(ctx context.Context, cache, index string, rc layer.RemoteCache, baseRef, target, goGz, koGz string) error {
-	img, err := buildToolchain(ctx, cache, index, rc, baseRef, goGz, koGz)
+	p, err := registry.NewPusher(ctx, target)
 	if err != nil {
 		return err
 	}
-	_, err = registry.Push(ctx, target, img)
+	defer p.Close()
+	img, err := buildToolchain(ctx, cache, index, rc, baseRef, goGz, koGz, image.WithLayerBuilt(p.Upload))
+	if err != nil {
+		return err
+	}
+	_, err = p.Push(img)
 	return err
 }
 
-// buildToolchain builds the image oursToolchain pushes.
-func buildToolchain(ctx context.Context, cache, index string, rc layer.RemoteCache, baseRef, goGz, koGz string) (v1.Image, error) {
+// buildToolchain builds the image oursToolchain pushes, with more image
+// options.
+func buildToolchain(ctx context.Context, cache, index string, rc layer.RemoteCache, baseRef, goGz, koGz string, more ...image.Option) (v1.Image, error) {
 	base, err := registry.Pull(ctx, baseRef)
 	if err != nil {
 		return nil, err
@@ -109,7 +116,7 @@ func buildToolchain(ctx context.Context, cache, index string, rc layer.RemoteCac
 	if err != nil {
 		return nil, err
 	}
-	return image.Build(ctx, base, append(iopts, image.WithLayers(goL, koL))...)
+	return image.Build(ctx, base, slices.Concat(iopts, []image.Option{image.WithLayers(goL, koL)}, more)...)
 }
 
 // oursApp is stevedore's way to pack a static binary on scratch, as

@@ -11,34 +11,34 @@ import (
 	"github.com/stevedore-dev/stevedore/registry"
 )
 
-// publishAttested is Publish, with the image's SBOM and provenance (see
-// package attest, made from what image.Build recorded, and o) attached:
-// pushed after the image as referrers of each platform image, or written
-// into the OCI tarball as the referrers tag scheme keeps them (the image
-// then goes in converted to OCI media types, so that the artifacts' subject
-// is the manifest the tarball holds). It returns the reference as Publish
-// does, and the number of artifacts attached.
-func publishAttested(ctx context.Context, a image.Artifact, target, file, refName string, o attest.Options, opts ...registry.Option) (ref string, attached int, err error) {
-	if target != "" {
-		if ref, err = Publish(ctx, a, target, "", "", opts...); err != nil {
-			return "", 0, err
-		}
-		r, err := name.ParseReference(target)
-		if err != nil {
-			return "", 0, err
-		}
-		if o.Name == "" {
-			o.Name = r.Context().Name()
-		}
-		arts, err := attest.Of(ctx, a, o)
-		if err != nil {
-			return "", 0, err
-		}
-		if _, err := registry.PushReferrers(ctx, target, arts, opts...); err != nil {
-			return "", 0, fmt.Errorf("attaching the SBOM and provenance: %w", err)
-		}
-		return ref, len(arts), nil
+// attachAttestations pushes the SBOM and provenance of a, pushed to
+// target (see package attest, made from what image.Build recorded, and o),
+// as referrers of each platform image. It returns how many it attached.
+func attachAttestations(ctx context.Context, a image.Artifact, target string, o attest.Options, opts ...registry.Option) (int, error) {
+	r, err := name.ParseReference(target)
+	if err != nil {
+		return 0, err
 	}
+	if o.Name == "" {
+		o.Name = r.Context().Name()
+	}
+	arts, err := attest.Of(ctx, a, o)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := registry.PushReferrers(ctx, target, arts, opts...); err != nil {
+		return 0, fmt.Errorf("attaching the SBOM and provenance: %w", err)
+	}
+	return len(arts), nil
+}
+
+// writeAttested writes a to the OCI tarball file, named refName, with its
+// SBOM and provenance (see package attest, made from what image.Build
+// recorded, and o) as the referrers tag scheme keeps them: the image goes
+// in converted to OCI media types, so that the artifacts' subject is the
+// manifest the tarball holds. It returns "FILE@sha256:..." and the number
+// of artifacts attached.
+func writeAttested(ctx context.Context, a image.Artifact, file, refName string, o attest.Options) (ref string, attached int, err error) {
 	oci, err := image.ToOCI(a)
 	if err != nil {
 		return "", 0, err

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/stevedore-dev/stevedore/image"
@@ -113,22 +114,12 @@ func (l Logger) Printf(format string, args ...any) {
 // image.ToOCI).
 func Publish(ctx context.Context, a image.Artifact, target, file, refName string, opts ...registry.Option) (string, error) {
 	if target != "" {
-		switch a := a.(type) {
-		case v1.Image:
-			d, err := registry.Push(ctx, target, a, opts...)
-			if err != nil {
-				return "", err
-			}
-			return d.String(), nil
-		case v1.ImageIndex:
-			d, err := registry.PushIndex(ctx, target, a, opts...)
-			if err != nil {
-				return "", err
-			}
-			return d.String(), nil
-		default:
-			return "", fmt.Errorf("pushing %s: %T is neither an image nor an index", target, a)
+		p, err := registry.NewPusher(ctx, target, opts...)
+		if err != nil {
+			return "", err
 		}
+		defer p.Close()
+		return pushWith(p, a)
 	}
 	var wopts []image.WriteOption
 	if refName != "" {
@@ -146,6 +137,25 @@ func Publish(ctx context.Context, a image.Artifact, target, file, refName string
 		return "", err
 	}
 	return file + "@" + h.String(), nil
+}
+
+// pushWith pushes a (a v1.Image or a v1.ImageIndex) with p and returns
+// "REF@sha256:...".
+func pushWith(p *registry.Pusher, a image.Artifact) (string, error) {
+	var d name.Digest
+	var err error
+	switch a := a.(type) {
+	case v1.Image:
+		d, err = p.Push(a)
+	case v1.ImageIndex:
+		d, err = p.PushIndex(a)
+	default:
+		return "", fmt.Errorf("pushing: %T is neither an image nor an index", a)
+	}
+	if err != nil {
+		return "", err
+	}
+	return d.String(), nil
 }
 
 // Anonymous hides the Reference method of an image pulled with

@@ -11,6 +11,7 @@ import (
 	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
+	"github.com/stevedore-dev/stevedore/registry"
 )
 
 // Flags says which of the common flags [Common.Register] defines, and the
@@ -59,7 +60,8 @@ type Common struct {
 	// Check.
 	Caches *Caches
 
-	flags Flags
+	flags   Flags
+	uploads *pushing // UploadWhileBuilding's
 }
 
 // Register defines on fs the common flags f picks, with their usual help.
@@ -134,22 +136,93 @@ func (c *Common) ImageOptions() []image.Option {
 	return opts
 }
 
+// UploadWhileBuilding returns, when the image is pushed (Target set), the
+// image.Build option that sends each layer to Target as soon as it is
+// built, while the next one is built (image.WithLayerBuilt with a
+// registry.Pusher, drawing progress on Log.W with -v); [Common.Publish]
+// then pushes the rest with the same Pusher. Without Target it returns no
+// option. Call it once, before Build, and CloseUploads when the build
+// fails (Publish closes it otherwise; CloseUploads is then a no-op).
+func (c *Common) UploadWhileBuilding(ctx context.Context) ([]image.Option, error) {
+	if c.Target == "" {
+		return nil, nil
+	}
+	u, err := c.startPush(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.uploads = u
+	return []image.Option{image.WithLayerBuilt(u.p.Upload)}, nil
+}
+
+// CloseUploads stops the uploads UploadWhileBuilding started, if Publish
+// has not used them.
+func (c *Common) CloseUploads() {
+	if c.uploads != nil {
+		c.uploads.close()
+		c.uploads = nil
+	}
+}
+
+// pushing is a push to Target, maybe begun during the build.
+type pushing struct {
+	p    *registry.Pusher
+	opts []registry.Option // progress, for the referrers too
+	done func()            // closes the progress display
+}
+
+func (c *Common) startPush(ctx context.Context) (*pushing, error) {
+	opts, done := Progress(c.Log.W, c.Log.Verbose)
+	p, err := registry.NewPusher(ctx, c.Target, opts...)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return &pushing{p: p, opts: opts, done: done}, nil
+}
+
+func (u *pushing) close() {
+	u.p.Close()
+	u.done()
+}
+
 // Publish pushes a (a v1.Image or a v1.ImageIndex) to Target, drawing the
-// push's progress on Log.W with -v, or writes it to the OCI tarball Out,
-// named "latest" in its index.json (see the package's [Publish]). With
-// -sbom, the image's SBOM and provenance go with it: attest.Of makes them
-// from what image.Build recorded and from Attest, and they go to the
-// registry as referrers of the image (registry.PushReferrers) or into the
-// OCI tarball (attest.OCIEntries). It returns the reference to print.
+// push's progress on Log.W with -v (with the uploads of
+// [Common.UploadWhileBuilding], if it was called), or writes it to the OCI
+// tarball Out, named "latest" in its index.json (see the package's
+// [Publish]). With -sbom, the image's SBOM and provenance go with it:
+// attest.Of makes them from what image.Build recorded and from Attest, and
+// they go to the registry as referrers of the image
+// (registry.PushReferrers) or into the OCI tarball (attest.OCIEntries). It
+// returns the reference to print.
 func (c *Common) Publish(ctx context.Context, a image.Artifact) (string, error) {
-	opts, done := Progress(c.Log.W, c.Log.Verbose && c.Target != "")
-	defer done()
-	if !c.SBOM {
-		return Publish(ctx, a, c.Target, c.Out, "latest", opts...)
+	if c.Target == "" {
+		if !c.SBOM {
+			return Publish(ctx, a, "", c.Out, "latest")
+		}
+		ref, n, err := writeAttested(ctx, a, c.Out, "latest", c.Attest)
+		if err == nil {
+			c.Log.Printf("attached %d artifacts (SBOM and provenance)", n)
+		}
+		return ref, err
 	}
-	ref, n, err := publishAttested(ctx, a, c.Target, c.Out, "latest", c.Attest, opts...)
-	if err == nil {
-		c.Log.Printf("attached %d artifacts (SBOM and provenance)", n)
+	u := c.uploads
+	c.uploads = nil
+	if u == nil {
+		var err error
+		if u, err = c.startPush(ctx); err != nil {
+			return "", err
+		}
 	}
-	return ref, err
+	defer u.close()
+	ref, err := pushWith(u.p, a)
+	if err != nil || !c.SBOM {
+		return ref, err
+	}
+	n, err := attachAttestations(ctx, a, c.Target, c.Attest, u.opts...)
+	if err != nil {
+		return "", err
+	}
+	c.Log.Printf("attached %d artifacts (SBOM and provenance)", n)
+	return ref, nil
 }
