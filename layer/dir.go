@@ -31,12 +31,9 @@ type dirSource struct {
 // skipped (tar cannot hold them). Host mtimes and owners are replaced (see
 // WithModTime, WithOwner).
 func Dir(dir string, opts ...SourceOption) Source {
-	t, err := newSourceBase(kindDir, "layer.Dir", opts)
-	switch {
-	case err != nil:
+	t, err := newSource(kindDir, "layer.Dir", opts, dir == "", "empty directory name")
+	if err != nil {
 		return invalid{err}
-	case dir == "":
-		return invalid{fmt.Errorf("%w: layer.Dir: empty directory name", ErrInvalidOption)}
 	}
 	return &dirSource{sourceBase: t, dir: dir}
 }

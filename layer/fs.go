@@ -26,12 +26,9 @@ type fsSource struct {
 // WithCache, Recorder): fsys must be safe for concurrent use, as os.DirFS,
 // embed.FS, fstest.MapFS and zip.Reader are.
 func FS(fsys fs.FS, opts ...SourceOption) Source {
-	t, err := newSourceBase(kindFS, "layer.FS", opts)
-	switch {
-	case err != nil:
+	t, err := newSource(kindFS, "layer.FS", opts, fsys == nil, "nil fs.FS")
+	if err != nil {
 		return invalid{err}
-	case fsys == nil:
-		return invalid{fmt.Errorf("%w: layer.FS: nil fs.FS", ErrInvalidOption)}
 	}
 	return &fsSource{sourceBase: t, fsys: fsys}
 }
