@@ -13,8 +13,6 @@ import (
 	"runtime"
 	"sync"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/ctxio"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
@@ -60,43 +58,36 @@ func (m sumMemo) get(statKey string) (string, bool) {
 	if m.c == nil {
 		return "", false
 	}
-	e, err := m.c.Get(memoKey(statKey))
-	if err != nil {
+	var s string
+	ok := m.c.LoadDerived(memoKey(statKey), func(r io.Reader) error {
+		b, err := io.ReadAll(io.LimitReader(r, 2*sha256.Size+1))
+		if err == nil && !isHexSum(string(b)) {
+			err = errNotSum
+		}
+		s = string(b)
+		return err
+	})
+	if !ok {
 		return "", false
 	}
-	rc, err := e.Open()
-	if err != nil {
-		return "", false
-	}
-	defer rc.Close()
-	// Read to the end, so that the entry's digest is checked.
-	b, err := io.ReadAll(io.LimitReader(rc, 2*sha256.Size+1))
-	if err != nil || !isHexSum(string(b)) {
-		return "", false
-	}
-	return string(b), true
+	return s, true
 }
+
+// errNotSum is a memo entry that does not hold a content hash.
+var errNotSum = errors.New("not a content hash")
 
 func (m sumMemo) put(statKey, s string) error {
 	if m.c == nil {
 		return nil
 	}
-	w, err := m.c.NewWriter()
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, s); err != nil {
-		return errors.Join(err, w.Abort())
-	}
-	h := sha256.Sum256([]byte(s))
 	// Not synced: a memo lost in a crash costs a read of the source.
-	_, err = w.CommitUnsynced(memoKey(statKey), cache.Meta{
-		Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h[:])},
-		Size:      int64(len(s)),
+	return m.c.StoreDerived(memoKey(statKey), cache.Meta{
 		MediaType: sumMediaType,
 		CreatedBy: "content hash of a source, by its stat key",
+	}, func(w io.Writer) error {
+		_, err := io.WriteString(w, s)
+		return err
 	})
-	return err
 }
 
 func isHexSum(s string) bool {
