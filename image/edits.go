@@ -185,10 +185,7 @@ func WithLabel(key, value string) Option {
 			return errOption("WithLabel", "empty key")
 		}
 		o.edit("stevedore: label "+key+"="+value, func(s *editState) error {
-			if s.cf.Config.Labels == nil {
-				s.cf.Config.Labels = map[string]string{}
-			}
-			s.cf.Config.Labels[key] = value
+			put(&s.cf.Config.Labels, key, value)
 			return nil
 		})
 		return nil
@@ -205,14 +202,19 @@ func WithExposedPort(port string) Option {
 			return errOption("WithExposedPort", "%v", err)
 		}
 		o.edit("stevedore: expose "+p, func(s *editState) error {
-			if s.cf.Config.ExposedPorts == nil {
-				s.cf.Config.ExposedPorts = map[string]struct{}{}
-			}
-			s.cf.Config.ExposedPorts[p] = struct{}{}
+			put(&s.cf.Config.ExposedPorts, p, struct{}{})
 			return nil
 		})
 		return nil
 	}
+}
+
+// put sets (*m)[key] to v, making the map first when *m is nil.
+func put[V any](m *map[string]V, key string, v V) {
+	if *m == nil {
+		*m = map[string]V{}
+	}
+	(*m)[key] = v
 }
 
 func parsePort(port string) (string, error) {
@@ -241,10 +243,7 @@ func WithVolume(dir string) Option {
 		}
 		dir := path.Clean(dir)
 		o.edit("stevedore: volume "+dir, func(s *editState) error {
-			if s.cf.Config.Volumes == nil {
-				s.cf.Config.Volumes = map[string]struct{}{}
-			}
-			s.cf.Config.Volumes[dir] = struct{}{}
+			put(&s.cf.Config.Volumes, dir, struct{}{})
 			return nil
 		})
 		return nil

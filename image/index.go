@@ -86,7 +86,7 @@ func BuildIndex(ctx context.Context, base v1.ImageIndex, opts ...IndexOption) (v
 	if err != nil {
 		return nil, fmt.Errorf("image: encoding index: %w", err)
 	}
-	return &builtIndex{mt: fam.Index(), raw: raw, children: children}, nil
+	return &builtIndex{rawIndex: rawIndex{fam.Index(), raw}, children: children}, nil
 }
 
 // target is one image BuildIndex builds.
@@ -238,25 +238,32 @@ func isAttestation(d v1.Descriptor) bool {
 	return d.Platform != nil && d.Platform.OS == "unknown" && d.Platform.Architecture == "unknown"
 }
 
+// rawIndex is the part of an index its manifest's bytes tell, for the
+// index types of this package to embed.
+type rawIndex struct {
+	mt  types.MediaType
+	raw []byte
+}
+
+func (i *rawIndex) MediaType() (types.MediaType, error) { return i.mt, nil }
+func (i *rawIndex) Size() (int64, error)                { return int64(len(i.raw)), nil }
+func (i *rawIndex) RawManifest() ([]byte, error)        { return bytes.Clone(i.raw), nil }
+func (i *rawIndex) Digest() (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(i.raw))
+	return h, err
+}
+func (i *rawIndex) IndexManifest() (*v1.IndexManifest, error) {
+	return v1.ParseIndexManifest(bytes.NewReader(i.raw))
+}
+
 // builtIndex is an index whose manifest is computed.
 type builtIndex struct {
-	mt       types.MediaType
-	raw      []byte
+	rawIndex
 	children map[v1.Hash]v1.Image
 }
 
 var _ v1.ImageIndex = (*builtIndex)(nil)
 
-func (i *builtIndex) MediaType() (types.MediaType, error) { return i.mt, nil }
-func (i *builtIndex) Size() (int64, error)                { return int64(len(i.raw)), nil }
-func (i *builtIndex) RawManifest() ([]byte, error)        { return bytes.Clone(i.raw), nil }
-func (i *builtIndex) Digest() (v1.Hash, error) {
-	h, _, err := v1.SHA256(bytes.NewReader(i.raw))
-	return h, err
-}
-func (i *builtIndex) IndexManifest() (*v1.IndexManifest, error) {
-	return v1.ParseIndexManifest(bytes.NewReader(i.raw))
-}
 func (i *builtIndex) Image(h v1.Hash) (v1.Image, error) {
 	if img, ok := i.children[h]; ok {
 		return img, nil

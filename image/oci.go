@@ -114,5 +114,5 @@ func indexToOCI(idx v1.ImageIndex) (v1.ImageIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &builtIndex{mt: out.MediaType, raw: raw, children: children}, nil
+	return &builtIndex{rawIndex: rawIndex{out.MediaType, raw}, children: children}, nil
 }

@@ -191,9 +191,9 @@ func WithPlatforms(platforms ...string) IndexOption {
 		}
 		ps := make([]v1.Platform, 0, len(platforms))
 		for _, s := range platforms {
-			p, err := parsePlatform(s)
+			p, err := parsePlatform("WithPlatforms", s)
 			if err != nil {
-				return errOption("WithPlatforms", "%v", err)
+				return err
 			}
 			ps = append(ps, *p)
 		}
@@ -208,23 +208,21 @@ func WithPlatforms(platforms ...string) IndexOption {
 // [ErrPlatformMismatch]). [BuildIndex] takes [WithPlatforms] instead. The
 // default is linux/amd64 for scratch.
 func WithPlatform(platform string) Option {
-	return func(o *options) error {
-		p, err := parsePlatform(platform)
-		if err != nil {
-			return errOption("WithPlatform", "%v", err)
-		}
-		o.platform = p
-		return nil
+	return func(o *options) (err error) {
+		o.platform, err = parsePlatform("WithPlatform", platform)
+		return err
 	}
 }
 
-func parsePlatform(s string) (*v1.Platform, error) {
+// parsePlatform parses s, an os/arch[/variant] platform given to the
+// option opt.
+func parsePlatform(opt, s string) (*v1.Platform, error) {
 	p, err := v1.ParsePlatform(s)
 	if err != nil {
-		return nil, fmt.Errorf("platform %q: %w", s, err)
+		return nil, errOption(opt, "platform %q: %v", s, err)
 	}
 	if p.OS == "" || p.Architecture == "" || p.OS == "unknown" || p.Architecture == "unknown" {
-		return nil, fmt.Errorf("platform %q: want os/arch[/variant]", s)
+		return nil, errOption(opt, "platform %q: want os/arch[/variant]", s)
 	}
 	return p, nil
 }
@@ -242,10 +240,7 @@ func WithAnnotation(key, value string) Option {
 		if key == "" {
 			return errOption("WithAnnotation", "empty key")
 		}
-		if o.annotations == nil {
-			o.annotations = map[string]string{}
-		}
-		o.annotations[key] = value
+		put(&o.annotations, key, value)
 		return nil
 	}
 }
@@ -406,8 +401,8 @@ const RefNameAnnotation = "org.opencontainers.image.ref.name"
 // before, removing that entry from index.json. The default is no name.
 func WithRefName(name string) WriteOption {
 	return func(o *writeOptions) error {
-		if name == "" || strings.ContainsAny(name, " \t\n") {
-			return errOption("WithRefName", "name %q must be non-empty without whitespace", name)
+		if err := checkRefName("WithRefName", name); err != nil {
+			return err
 		}
 		o.refName = name
 		return nil
@@ -421,8 +416,8 @@ func WithRefName(name string) WriteOption {
 // registry. a is converted with [ToOCI], like the main artifact.
 func WithEntry(refName string, a Artifact) WriteOption {
 	return func(o *writeOptions) error {
-		if refName == "" || strings.ContainsAny(refName, " \t\n") {
-			return errOption("WithEntry", "name %q must be non-empty without whitespace", refName)
+		if err := checkRefName("WithEntry", refName); err != nil {
+			return err
 		}
 		if a == nil {
 			return errOption("WithEntry", "nil artifact for %q", refName)
@@ -430,4 +425,13 @@ func WithEntry(refName string, a Artifact) WriteOption {
 		o.extra = append(o.extra, entry{refName, a})
 		return nil
 	}
+}
+
+// checkRefName checks a name of an index.json entry given to the option
+// opt.
+func checkRefName(opt, name string) error {
+	if name == "" || strings.ContainsAny(name, " \t\n") {
+		return errOption(opt, "name %q must be non-empty without whitespace", name)
+	}
+	return nil
 }

@@ -117,7 +117,7 @@ func newLayout(s blobStore, raw []byte, c io.Closer, where string) (*Layout, err
 	if mt == "" {
 		mt = types.OCIImageIndex
 	}
-	return &Layout{store: s, closer: c, index: &layoutIndex{store: s, raw: raw, mt: mt}}, nil
+	return &Layout{store: s, closer: c, index: &layoutIndex{rawIndex: rawIndex{mt, raw}, store: s}}, nil
 }
 
 // Close releases the archive of a layout read by [ReadOCITarball].
@@ -201,25 +201,24 @@ func readBlob(s blobStore, d v1.Descriptor) ([]byte, error) {
 
 // layoutIndex is an index read from a layout.
 type layoutIndex struct {
+	rawIndex
 	store blobStore
-	raw   []byte
-	mt    types.MediaType
 }
 
 var _ v1.ImageIndex = (*layoutIndex)(nil)
 
-func (i *layoutIndex) MediaType() (types.MediaType, error) { return i.mt, nil }
-func (i *layoutIndex) Size() (int64, error)                { return int64(len(i.raw)), nil }
-func (i *layoutIndex) RawManifest() ([]byte, error)        { return bytes.Clone(i.raw), nil }
-func (i *layoutIndex) Digest() (v1.Hash, error) {
-	h, _, err := v1.SHA256(bytes.NewReader(i.raw))
-	return h, err
-}
-func (i *layoutIndex) IndexManifest() (*v1.IndexManifest, error) {
-	return v1.ParseIndexManifest(bytes.NewReader(i.raw))
+// child returns the descriptor and manifest of the child h, which must
+// be of the kind ("image", "index") that is reports.
+func (i *layoutIndex) child(h v1.Hash, kind string, is func(types.MediaType) bool) (v1.Descriptor, []byte, error) {
+	d, raw, err := i.manifest(h)
+	if err == nil && !is(d.MediaType) {
+		err = fmt.Errorf("image: manifest %s has media type %s, not an %s", h, d.MediaType, kind)
+	}
+	return d, raw, err
 }
 
-func (i *layoutIndex) child(h v1.Hash) (v1.Descriptor, []byte, error) {
+// manifest returns the descriptor and manifest of the child h.
+func (i *layoutIndex) manifest(h v1.Hash) (v1.Descriptor, []byte, error) {
 	im, err := i.IndexManifest()
 	if err != nil {
 		return v1.Descriptor{}, nil, err
@@ -237,12 +236,9 @@ func (i *layoutIndex) child(h v1.Hash) (v1.Descriptor, []byte, error) {
 }
 
 func (i *layoutIndex) Image(h v1.Hash) (v1.Image, error) {
-	d, raw, err := i.child(h)
+	d, raw, err := i.child(h, "image", types.MediaType.IsImage)
 	if err != nil {
 		return nil, err
-	}
-	if !d.MediaType.IsImage() {
-		return nil, fmt.Errorf("image: manifest %s has media type %s, not an image", h, d.MediaType)
 	}
 	m, err := v1.ParseManifest(bytes.NewReader(raw))
 	if err != nil {
@@ -252,14 +248,11 @@ func (i *layoutIndex) Image(h v1.Hash) (v1.Image, error) {
 }
 
 func (i *layoutIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
-	d, raw, err := i.child(h)
+	d, raw, err := i.child(h, "index", types.MediaType.IsIndex)
 	if err != nil {
 		return nil, err
 	}
-	if !d.MediaType.IsIndex() {
-		return nil, fmt.Errorf("image: manifest %s has media type %s, not an index", h, d.MediaType)
-	}
-	return &layoutIndex{store: i.store, raw: raw, mt: d.MediaType}, nil
+	return &layoutIndex{rawIndex: rawIndex{d.MediaType, raw}, store: i.store}, nil
 }
 
 // layoutImage is an image read from a layout.

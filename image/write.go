@@ -147,15 +147,9 @@ func putImageBlobs(ctx context.Context, s blobSink, img v1.Image) error {
 // its manifest digest in the tarball differs from the one it has in a
 // registry (layer and config digests do not change).
 func WriteOCITarball(ctx context.Context, path string, a Artifact, opts ...WriteOption) error {
-	o, err := makeWriteOptions(opts)
+	o, a, err := writeArgs("WriteOCITarball", a, opts)
 	if err != nil {
 		return err
-	}
-	if a == nil {
-		return errors.New("image: WriteOCITarball: nil artifact")
-	}
-	if a, err = ToOCI(a); err != nil {
-		return fmt.Errorf("image: WriteOCITarball: %w", err)
 	}
 	return writeFileAtomic(ctx, path, func(w io.Writer) error {
 		tw := tar.NewWriter(w)
@@ -185,6 +179,22 @@ func WriteOCITarball(ctx context.Context, path string, a Artifact, opts ...Write
 		}
 		return tw.Close()
 	})
+}
+
+// writeArgs checks the arguments of the writer what (WriteOCITarball,
+// WriteOCILayout): its options, and a, converted with ToOCI.
+func writeArgs(what string, a Artifact, opts []WriteOption) (*writeOptions, Artifact, error) {
+	o, err := makeWriteOptions(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a == nil {
+		return nil, nil, fmt.Errorf("image: %s: nil artifact", what)
+	}
+	if a, err = ToOCI(a); err != nil {
+		return nil, nil, fmt.Errorf("image: %s: %w", what, err)
+	}
+	return o, a, nil
 }
 
 func tarHeader(name string, typ byte, size int64) *tar.Header {
@@ -275,15 +285,9 @@ func WriteDockerTarball(ctx context.Context, path, tag string, img v1.Image) err
 // Several processes must not write the same layout at once. An artifact
 // of the Docker family is converted with [ToOCI], as in [WriteOCITarball].
 func WriteOCILayout(ctx context.Context, dir string, a Artifact, opts ...WriteOption) (err error) {
-	o, err := makeWriteOptions(opts)
+	o, a, err := writeArgs("WriteOCILayout", a, opts)
 	if err != nil {
 		return err
-	}
-	if a == nil {
-		return errors.New("image: WriteOCILayout: nil artifact")
-	}
-	if a, err = ToOCI(a); err != nil {
-		return fmt.Errorf("image: WriteOCILayout: %w", err)
 	}
 	created := false
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {

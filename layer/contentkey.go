@@ -13,10 +13,9 @@ import (
 	"runtime"
 	"sync"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/ctxio"
+	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
 // Content keys. A layer's cache key hashes the content of its inputs,
@@ -59,43 +58,36 @@ func (m sumMemo) get(statKey string) (string, bool) {
 	if m.c == nil {
 		return "", false
 	}
-	e, err := m.c.Get(memoKey(statKey))
-	if err != nil {
+	var s string
+	ok := m.c.LoadDerived(memoKey(statKey), func(r io.Reader) error {
+		b, err := io.ReadAll(io.LimitReader(r, 2*sha256.Size+1))
+		if err == nil && !isHexSum(string(b)) {
+			err = errNotSum
+		}
+		s = string(b)
+		return err
+	})
+	if !ok {
 		return "", false
 	}
-	rc, err := e.Open()
-	if err != nil {
-		return "", false
-	}
-	defer rc.Close()
-	// Read to the end, so that the entry's digest is checked.
-	b, err := io.ReadAll(io.LimitReader(rc, 2*sha256.Size+1))
-	if err != nil || !isHexSum(string(b)) {
-		return "", false
-	}
-	return string(b), true
+	return s, true
 }
+
+// errNotSum is a memo entry that does not hold a content hash.
+var errNotSum = errors.New("not a content hash")
 
 func (m sumMemo) put(statKey, s string) error {
 	if m.c == nil {
 		return nil
 	}
-	w, err := m.c.NewWriter()
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, s); err != nil {
-		return errors.Join(err, w.Abort())
-	}
-	h := sha256.Sum256([]byte(s))
 	// Not synced: a memo lost in a crash costs a read of the source.
-	_, err = w.CommitUnsynced(memoKey(statKey), cache.Meta{
-		Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h[:])},
-		Size:      int64(len(s)),
+	return m.c.StoreDerived(memoKey(statKey), cache.Meta{
 		MediaType: sumMediaType,
 		CreatedBy: "content hash of a source, by its stat key",
+	}, func(w io.Writer) error {
+		_, err := io.WriteString(w, s)
+		return err
 	})
-	return err
 }
 
 func isHexSum(s string) bool {
@@ -118,6 +110,61 @@ func addStat(k *cache.KeyBuilder, fi fs.FileInfo) {
 	k.AddInt(fi.Size()).AddInt(fi.ModTime().UnixNano()).AddUint(uint64(fi.Mode()))
 	ino, ctime := changeID(fi)
 	k.AddUint(ino).AddInt(ctime)
+}
+
+// contentFunc is the content hash of a tree source (dirSource.content,
+// fsSource.content).
+type contentFunc func(ctx context.Context, p *prepared) (string, error)
+
+// keyContent is the key of a tree source of kind: its rules and its
+// content hash, which is kept in p for contentInput.
+func keyContent(ctx context.Context, k *cache.KeyBuilder, p *prepared, kind string, content contentFunc) (bool, error) {
+	keyRules(k, kind, p)
+	sum, err := content(ctx, p)
+	if err != nil {
+		return false, err
+	}
+	p.sha256 = sum
+	k.AddString(sum)
+	return true, nil
+}
+
+// contentInput is the Input of a tree source of kind placed at dest: its
+// content hash, the cache key's when keyContent computed it.
+func contentInput(ctx context.Context, p *prepared, kind, dest string, content contentFunc) (Input, bool, error) {
+	sum := p.sha256 // the cache key's
+	if sum == "" {
+		var err error
+		if sum, err = content(ctx, p); err != nil {
+			return Input{}, false, err
+		}
+	}
+	return Input{Kind: kind, Digest: hexDigest(sum), Destination: dest}, true, nil
+}
+
+// keptEntries walks t and returns the entries p's rules keep, in walk
+// order, then checks that every WithOnly name and include pattern
+// matched (what names the source). With stat non-nil, each kept entry's
+// header and stat are added to it.
+func keptEntries(ctx context.Context, t fileTree, p *prepared, what string, stat *cache.KeyBuilder) ([]walked, error) {
+	var ents []walked
+	err := walk(ctx, t, p, func(e walked) (bool, error) {
+		if _, err := p.rules.Rewrite(e.hdr); tarx.Skipped(err) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		if stat != nil {
+			addHeader(stat, e)
+			addStat(stat, e.fi)
+		}
+		ents = append(ents, e)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ents, unmatched(p, what)
 }
 
 // treeContent hashes the entries of a walk, in order: their headers (see

@@ -31,12 +31,9 @@ type dirSource struct {
 // skipped (tar cannot hold them). Host mtimes and owners are replaced (see
 // WithModTime, WithOwner).
 func Dir(dir string, opts ...SourceOption) Source {
-	t, err := newSourceBase(kindDir, "layer.Dir", opts)
-	switch {
-	case err != nil:
+	t, err := newSource(kindDir, "layer.Dir", opts, dir == "", "empty directory name")
+	if err != nil {
 		return invalid{err}
-	case dir == "":
-		return invalid{fmt.Errorf("%w: layer.Dir: empty directory name", ErrInvalidOption)}
 	}
 	return &dirSource{sourceBase: t, dir: dir}
 }
@@ -70,25 +67,11 @@ func (s *dirSource) walk(ctx context.Context, p *prepared, mk func(fileTree) vis
 // remembered by the key of the stat walk that precedes it (see sumMemo),
 // so an unchanged tree costs a stat walk and a fresh one a read.
 func (s *dirSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
-	keyRules(k, "dir", p)
-	sum, err := s.content(ctx, p)
-	if err != nil {
-		return false, err
-	}
-	p.sha256 = sum
-	k.AddString(sum)
-	return true, nil
+	return keyContent(ctx, k, p, "dir", s.content)
 }
 
 func (s *dirSource) input(ctx context.Context, p *prepared) (Input, bool, error) {
-	sum := p.sha256 // the cache key's
-	if sum == "" {
-		var err error
-		if sum, err = s.content(ctx, p); err != nil {
-			return Input{}, false, err
-		}
-	}
-	return Input{Kind: "dir", Digest: hexDigest(sum), Destination: s.root()}, true, nil
+	return contentInput(ctx, p, "dir", s.root(), s.content)
 }
 
 // content is the directory's content hash (see key).
@@ -104,27 +87,13 @@ func (s *dirSource) content(ctx context.Context, p *prepared) (string, error) {
 	}
 	t := &dirTree{root: root}
 	stat := cache.NewKey("layer/dir-stat/v1").AddString(abs)
-	var ents []walked
-	err = walk(ctx, t, p, func(e walked) (bool, error) {
-		if _, err := p.rules.Rewrite(e.hdr); tarx.Skipped(err) {
-			return false, nil
-		} else if err != nil {
-			return false, err
-		}
-		addHeader(stat, e)
-		addStat(stat, e.fi)
-		ents = append(ents, e)
-		return true, nil
-	})
+	ents, err := keptEntries(ctx, t, p, "dir "+s.dir, stat)
+	var sum string
 	if err == nil {
-		err = unmatched(p, "dir "+s.dir)
+		sum, err = p.sums.sum(stat.AddString("end").Sum(), func() (string, error) {
+			return treeContent(ctx, t, ents)
+		})
 	}
-	if err != nil {
-		return "", fmt.Errorf("dir %s: %w", s.dir, err)
-	}
-	sum, err := p.sums.sum(stat.AddString("end").Sum(), func() (string, error) {
-		return treeContent(ctx, t, ents)
-	})
 	if err != nil {
 		return "", fmt.Errorf("dir %s: %w", s.dir, err)
 	}

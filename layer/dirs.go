@@ -27,18 +27,10 @@ func Dirs(paths []string, opts ...SourceOption) Source {
 	if err != nil {
 		return invalid{err}
 	}
-	if len(paths) == 0 {
-		return invalid{fmt.Errorf("%w: layer.Dirs: no paths", ErrInvalidOption)}
+	if paths, err = cleanNames("layer.Dirs", "path", paths); err != nil {
+		return invalid{err}
 	}
-	s := &dirsSource{sourceBase: t}
-	for _, p := range paths {
-		c, ok := cleanRel(p)
-		if !ok || c == "" {
-			return invalid{fmt.Errorf("%w: layer.Dirs: invalid path %q", ErrInvalidOption, p)}
-		}
-		s.paths = append(s.paths, c)
-	}
-	return s
+	return &dirsSource{sourceBase: t, paths: paths}
 }
 
 func (s *dirsSource) describe() string {

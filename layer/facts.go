@@ -1,10 +1,8 @@
 package layer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"runtime/debug"
@@ -197,38 +195,24 @@ func decodeBinaries(raw []byte) ([]tarx.Binary, error) {
 // ID d in c, unsynced as other records derived from a layer are (see
 // loadBinaries: a lost or cut list is a miss).
 func storeBinaries(c *cache.Cache, d v1.Hash, bins []tarx.Binary) error {
-	raw := encodeBinaries(bins)
-	w, err := c.NewWriter()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(raw); err != nil {
-		return errors.Join(err, w.Abort())
-	}
-	h, n, _ := v1.SHA256(bytes.NewReader(raw))
-	_, err = w.CommitUnsynced(goBinariesKey(d), cache.Meta{
-		Digest: h, Size: n, MediaType: "application/vnd.stevedore.go-binaries.v1+json",
+	return c.StoreDerived(goBinariesKey(d), cache.Meta{
+		MediaType: "application/vnd.stevedore.go-binaries.v1+json",
 		CreatedBy: "Go executables of layer " + d.String(),
+	}, func(w io.Writer) error {
+		_, err := w.Write(encodeBinaries(bins))
+		return err
 	})
-	return err
 }
 
 // loadBinaries reads the list storeBinaries kept; ok is false when there
 // is none or it cannot be read.
 func loadBinaries(c *cache.Cache, d v1.Hash) (bins []tarx.Binary, ok bool) {
-	e, err := c.Get(goBinariesKey(d))
-	if err != nil {
-		return nil, false
-	}
-	rc, err := e.Open()
-	if err != nil {
-		return nil, false
-	}
-	defer rc.Close()
-	raw, err := io.ReadAll(rc) // reads to the end: a corrupt entry fails
-	if err != nil {
-		return nil, false
-	}
-	bins, err = decodeBinaries(raw)
-	return bins, err == nil
+	ok = c.LoadDerived(goBinariesKey(d), func(r io.Reader) error {
+		raw, err := io.ReadAll(r)
+		if err == nil {
+			bins, err = decodeBinaries(raw)
+		}
+		return err
+	})
+	return bins, ok
 }

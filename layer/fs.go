@@ -26,12 +26,9 @@ type fsSource struct {
 // WithCache, Recorder): fsys must be safe for concurrent use, as os.DirFS,
 // embed.FS, fstest.MapFS and zip.Reader are.
 func FS(fsys fs.FS, opts ...SourceOption) Source {
-	t, err := newSourceBase(kindFS, "layer.FS", opts)
-	switch {
-	case err != nil:
+	t, err := newSource(kindFS, "layer.FS", opts, fsys == nil, "nil fs.FS")
+	if err != nil {
 		return invalid{err}
-	case fsys == nil:
-		return invalid{fmt.Errorf("%w: layer.FS: nil fs.FS", ErrInvalidOption)}
 	}
 	return &fsSource{sourceBase: t, fsys: fsys}
 }
@@ -48,25 +45,11 @@ func (s *fsSource) write(ctx context.Context, w *tarx.Writer, p *prepared) error
 
 // key hashes the tree's content (see content).
 func (s *fsSource) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
-	keyRules(k, "fs", p)
-	sum, err := s.content(ctx, p)
-	if err != nil {
-		return false, err
-	}
-	p.sha256 = sum
-	k.AddString(sum)
-	return true, nil
+	return keyContent(ctx, k, p, "fs", s.content)
 }
 
 func (s *fsSource) input(ctx context.Context, p *prepared) (Input, bool, error) {
-	sum := p.sha256 // the cache key's
-	if sum == "" {
-		var err error
-		if sum, err = s.content(ctx, p); err != nil {
-			return Input{}, false, err
-		}
-	}
-	return Input{Kind: "fs", Digest: hexDigest(sum), Destination: s.root()}, true, nil
+	return contentInput(ctx, p, "fs", s.root(), s.content)
 }
 
 // content hashes what the build would place, as a directory's content
@@ -75,23 +58,11 @@ func (s *fsSource) input(ctx context.Context, p *prepared) (Input, bool, error) 
 // stat key to remember it by: it is read each time.
 func (s *fsSource) content(ctx context.Context, p *prepared) (string, error) {
 	t := &fsTree{fsys: s.fsys}
-	var ents []walked
-	err := walk(ctx, t, p, func(e walked) (bool, error) {
-		if _, err := p.rules.Rewrite(e.hdr); tarx.Skipped(err) {
-			return false, nil
-		} else if err != nil {
-			return false, err
-		}
-		ents = append(ents, e)
-		return true, nil
-	})
+	ents, err := keptEntries(ctx, t, p, "fs", nil)
+	var sum string
 	if err == nil {
-		err = unmatched(p, "fs")
+		sum, err = treeContent(ctx, t, ents)
 	}
-	if err != nil {
-		return "", fmt.Errorf("fs: %w", err)
-	}
-	sum, err := treeContent(ctx, t, ents)
 	if err != nil {
 		return "", fmt.Errorf("fs: %w", err)
 	}

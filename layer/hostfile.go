@@ -30,13 +30,11 @@ type hostFile struct {
 // size, mtime, inode and ctime. WithOwner, WithModTime and WithChmod are
 // the options that make sense.
 func HostFile(path, dst string, opts ...SourceOption) Source {
-	t, err := newSourceBase(kindHostFile, "layer.HostFile", opts)
+	t, err := newSource(kindHostFile, "layer.HostFile", opts, path == "", "empty path")
 	c, ok := cleanRel(dst)
 	switch {
 	case err != nil:
 		return invalid{err}
-	case path == "":
-		return invalid{fmt.Errorf("%w: layer.HostFile: empty path", ErrInvalidOption)}
 	case !ok || c == "":
 		return invalid{fmt.Errorf("%w: layer.HostFile: invalid destination %q", ErrInvalidOption, dst)}
 	}

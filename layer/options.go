@@ -181,6 +181,24 @@ func cleanRel(p string) (string, bool) {
 	return strings.TrimPrefix(p, "/"), true
 }
 
+// cleanNames cleans each of names with cleanRel for the option or
+// constructor opt, failing when there are none or one is the root or
+// holds a NUL; noun ("name", "path") is what the errors call them.
+func cleanNames(opt, noun string, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, optErr(opt, "no %ss", noun)
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		c, ok := cleanRel(n)
+		if !ok || c == "" {
+			return nil, optErr(opt, "invalid %s %q", noun, n)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 // WithRoot places the source's entries under dst, a slash-separated
 // directory in the image ("/usr/local"; a relative dst is taken from "/").
 // Parents of dst that the layer needs are emitted as 0755 root-owned
@@ -222,17 +240,9 @@ func WithStripComponents(n int) SourceOption {
 // default is to keep every entry.
 func WithOnly(names ...string) SourceOption {
 	return func(o *sourceOptions) error {
-		if len(names) == 0 {
-			return optErr("WithOnly", "no names")
-		}
-		for _, n := range names {
-			c, ok := cleanRel(n)
-			if !ok || c == "" {
-				return optErr("WithOnly", "invalid name %q", n)
-			}
-			o.only = append(o.only, c)
-		}
-		return nil
+		only, err := cleanNames("WithOnly", "name", names)
+		o.only = append(o.only, only...)
+		return err
 	}
 }
 
@@ -508,17 +518,9 @@ func WithConcurrency(n int) LayerOption {
 // the order of its sources, after the no-prefetch landmark.
 func WithPrioritizedFiles(paths ...string) LayerOption {
 	return func(o *layerOptions) error {
-		if len(paths) == 0 {
-			return optErr("WithPrioritizedFiles", "no paths")
-		}
-		for _, p := range paths {
-			c, ok := cleanRel(p)
-			if !ok || c == "" {
-				return optErr("WithPrioritizedFiles", "invalid path %q", p)
-			}
-			o.prioritized = append(o.prioritized, c)
-		}
-		return nil
+		prioritized, err := cleanNames("WithPrioritizedFiles", "path", paths)
+		o.prioritized = append(o.prioritized, prioritized...)
+		return err
 	}
 }
 

@@ -79,6 +79,17 @@ func newSourceBase(kind sourceKinds, what string, opts []SourceOption) (sourceBa
 	return sourceBase{opts: o, keepsTimes: kind&(kindTarball|kindURL|kindFiles) != 0}, nil
 }
 
+// newSource is newSourceBase for the constructor what, whose argument
+// is missing when missing is true: an error wrapping ErrInvalidOption
+// that says problem.
+func newSource(kind sourceKinds, what string, opts []SourceOption, missing bool, problem string) (sourceBase, error) {
+	t, err := newSourceBase(kind, what, opts)
+	if err == nil && missing {
+		err = optErr(what, "%s", problem)
+	}
+	return t, err
+}
+
 func (t sourceBase) whiteouts(*tarx.Writer, *prepared) error { return nil }
 
 // root is the destination in the image, for history.

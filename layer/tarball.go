@@ -36,12 +36,9 @@ type tarballSource struct {
 // Entries keep their mtimes unless WithModTime is given. WithSHA256,
 // WithSizeLimit and WithPreserveOwner apply.
 func Tarball(path string, opts ...SourceOption) Source {
-	t, err := newSourceBase(kindTarball, "layer.Tarball", opts)
-	switch {
-	case err != nil:
+	t, err := newSource(kindTarball, "layer.Tarball", opts, path == "", "empty path")
+	if err != nil {
 		return invalid{err}
-	case path == "":
-		return invalid{fmt.Errorf("%w: layer.Tarball: empty path", ErrInvalidOption)}
 	}
 	return &tarballSource{sourceBase: t, path: path}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -29,19 +28,7 @@ type Artifact interface {
 // that use. [WithPlatform] does not apply: an index is returned whole.
 // The value has the same Reference() name.Reference method as Pull's.
 func PullAny(ctx context.Context, ref string, opts ...Option) (Artifact, error) {
-	c, r, err := begin(ctx, ref, opts)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := remote.Get(r, c.remoteOptions()...)
-	if err != nil {
-		return nil, c.explain("pulling", r, err)
-	}
-	a, err := pulled(desc, r)
-	if err != nil {
-		return nil, c.explain("pulling", r, err)
-	}
-	return a, nil
+	return pullArtifact(ctx, ref, opts, false)
 }
 
 // PushAny writes a to the registry under ref: an image as [Push] does,

@@ -86,22 +86,36 @@ func (c *call) pull(r name.Reference) (v1.Image, error) {
 // [PullAny] takes both.
 // Like [Pull]'s image, the index has a Reference() name.Reference method.
 func PullIndex(ctx context.Context, ref string, opts ...Option) (v1.ImageIndex, error) {
+	a, err := pullArtifact(ctx, ref, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	return a.(v1.ImageIndex), nil
+}
+
+// pullArtifact is [PullAny], or with indexOnly [PullIndex], which fails
+// with ErrNotIndex for an image.
+func pullArtifact(ctx context.Context, ref string, opts []Option, indexOnly bool) (Artifact, error) {
 	c, r, err := begin(ctx, ref, opts)
 	if err != nil {
 		return nil, err
 	}
+	doing := "pulling"
+	if indexOnly {
+		doing = "pulling index"
+	}
 	desc, err := remote.Get(r, c.remoteOptions()...)
+	if err == nil && indexOnly && !desc.MediaType.IsIndex() {
+		err = fmt.Errorf("%w: it is a %s (use PullAny or Pull)", ErrNotIndex, desc.MediaType)
+	}
+	var a Artifact
+	if err == nil {
+		a, err = pulled(desc, r)
+	}
 	if err != nil {
-		return nil, c.explain("pulling index", r, err)
+		return nil, c.explain(doing, r, err)
 	}
-	if !desc.MediaType.IsIndex() {
-		return nil, c.explain("pulling index", r, fmt.Errorf("%w: it is a %s (use PullAny or Pull)", ErrNotIndex, desc.MediaType))
-	}
-	a, err := pulled(desc, r)
-	if err != nil {
-		return nil, c.explain("pulling index", r, err)
-	}
-	return a.(v1.ImageIndex), nil
+	return a, nil
 }
 
 // pulled returns the index or the image desc describes, knowing r.

@@ -160,15 +160,21 @@ func (c *buildContext) readDir(rel string) ([]fs.DirEntry, error) {
 	return ents, err
 }
 
+// open opens a regular file of the context (real path, no symlink).
+func (c *buildContext) open(rel string) (fs.File, error) {
+	if c.fsys != nil {
+		return c.fsys.Open(rel)
+	}
+	f, err := c.root.Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
 // readFile reads a regular file of the context (real path, no symlink).
 func (c *buildContext) readFile(rel string) ([]byte, error) {
-	var f fs.File
-	var err error
-	if c.fsys != nil {
-		f, err = c.fsys.Open(rel)
-	} else {
-		f, err = c.root.Open(rel)
-	}
+	f, err := c.open(rel)
 	if err != nil {
 		return nil, err
 	}

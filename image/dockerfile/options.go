@@ -178,9 +178,9 @@ func WithPlatforms(platforms ...string) Option {
 		}
 		o.platforms = nil
 		for _, s := range platforms {
-			p, err := parsePlatform(s)
+			p, err := platformArg("WithPlatforms", s)
 			if err != nil {
-				return optErr("WithPlatforms", "%v", err)
+				return err
 			}
 			o.platforms = append(o.platforms, p)
 		}
@@ -193,13 +193,9 @@ func WithPlatforms(platforms ...string) Option {
 // --platform=$BUILDPLATFORM). The default is linux on this machine's
 // architecture, as docker build on a Linux host.
 func WithBuildPlatform(platform string) Option {
-	return func(o *options) error {
-		p, err := parsePlatform(platform)
-		if err != nil {
-			return optErr("WithBuildPlatform", "%v", err)
-		}
-		o.buildPlatform = p
-		return nil
+	return func(o *options) (err error) {
+		o.buildPlatform, err = platformArg("WithBuildPlatform", platform)
+		return err
 	}
 }
 
@@ -265,4 +261,13 @@ func parsePlatform(s string) (v1.Platform, error) {
 		return v1.Platform{}, fmt.Errorf("platform %q: want os/arch[/variant]", s)
 	}
 	return *p, nil
+}
+
+// platformArg is parsePlatform for an argument of the option opt.
+func platformArg(opt, s string) (v1.Platform, error) {
+	p, err := parsePlatform(s)
+	if err != nil {
+		return v1.Platform{}, optErr(opt, "%v", err)
+	}
+	return p, nil
 }

@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"path"
@@ -120,14 +119,7 @@ func defaultGitClone(ctx context.Context, url, ref string) (fs.FS, string, error
 // or compressed (gzip, bzip2, xz, zstd), as docker's ADD decides: by its
 // content, its first tar header.
 func (s *stageState) isArchive(real string) (bool, error) {
-	bc := s.b.ctxt
-	var f io.ReadCloser
-	var err error
-	if bc.fsys != nil {
-		f, err = bc.fsys.Open(real)
-	} else {
-		f, err = bc.root.Open(real)
-	}
+	f, err := s.b.ctxt.open(real)
 	if err != nil {
 		return false, err
 	}

@@ -28,6 +28,11 @@
 // end if the digest differs; Entry.Verify re-hashes the whole blob. An entry
 // found invalid is removed, so it is rebuilt rather than served.
 //
+// Derived records (a layer's file index, a source's content hash), cheaper
+// to compute again than to make durable: Cache.StoreDerived commits one
+// unsynced, Cache.LoadDerived reads one to the end, a miss for anything
+// amiss.
+//
 // Bounding: WithLimit makes every Commit evict least recently used entries
 // beyond the limit; Cache.Prune does the same on demand.
 //

@@ -117,21 +117,12 @@ func cacheKey(k Kind, d v1.Hash) string { return string(k) + "-" + d.Algorithm +
 // Load returns the index of kind k of the layer with diff ID d from c, if
 // c has it.
 func Load(c *cache.Cache, k Kind, d v1.Hash) ([]tarx.Node, bool) {
-	e, err := c.Get(cacheKey(k, d))
-	if err != nil {
-		return nil, false
-	}
-	rc, err := e.Open()
-	if err != nil {
-		return nil, false
-	}
-	defer rc.Close()
-	nodes, err := Decode(rc)
-	if err != nil {
-		return nil, false
-	}
-	// Read to the end, so that a corrupt entry is detected and dropped.
-	if _, err := io.Copy(io.Discard, rc); err != nil {
+	var nodes []tarx.Node
+	ok := c.LoadDerived(cacheKey(k, d), func(r io.Reader) (err error) {
+		nodes, err = Decode(r)
+		return err
+	})
+	if !ok {
 		return nil, false
 	}
 	return nodes, true
@@ -142,31 +133,8 @@ func Load(c *cache.Cache, k Kind, d v1.Hash) ([]tarx.Node, bool) {
 // crash lost or cut short is a miss for Load (it reads to the end, where
 // the cache checks the digest), which costs a read of the layer.
 func Store(c *cache.Cache, k Kind, d v1.Hash, nodes []tarx.Node) error {
-	w, err := c.NewWriter()
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	cw := &counter{w: io.MultiWriter(w, h)}
-	if err := Encode(cw, nodes); err != nil {
-		return errors.Join(err, w.Abort())
-	}
-	_, err = w.CommitUnsynced(cacheKey(k, d), cache.Meta{
-		Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))},
-		Size:      cw.n,
+	return c.StoreDerived(cacheKey(k, d), cache.Meta{
 		MediaType: "application/vnd.stevedore.tree.v1+json+gzip",
 		CreatedBy: "file index of layer " + d.String(),
-	})
-	return err
-}
-
-type counter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *counter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	}, func(w io.Writer) error { return Encode(w, nodes) })
 }
