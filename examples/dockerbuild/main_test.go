@@ -141,25 +141,15 @@ func TestPlatforms(t *testing.T) {
 func TestErrors(t *testing.T) {
 	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nRUN make\n", "other.Dockerfile": "FROM scratch\nCOPY missing /\n"})
 	out := filepath.Join(t.TempDir(), "x.tar")
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"RUN", []string{"-o", out, ctxDir}, filepath.Join(ctxDir, "Dockerfile") + ":2: RUN make: dockerfile: instruction needs a container runtime"},
-		{"missing source", []string{"-o", out, "-f", filepath.Join(ctxDir, "other.Dockerfile"), ctxDir}, `other.Dockerfile:2: COPY missing /: dockerfile: not found: "/missing"`},
-		{"two contexts", []string{ctxDir, ctxDir}, `unexpected argument "` + ctxDir + `": dockerbuild takes one CONTEXT`},
-		{"-t and -o", []string{"-t", "example.com/a:b", "-o", out, ctxDir}, "-t and -o: give one"},
-		{"bad -build-arg", []string{"-build-arg", "NOVALUE", ctxDir}, `-build-arg "NOVALUE": want KEY=VALUE`},
-		{"bad -progress", []string{"-progress", "tty", ctxDir}, `-progress "tty": want auto, plain or json`},
-		{"bad -platform", []string{"-platform", "linux", "-o", out, ctxDir}, `WithPlatforms: platform "linux"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := exampletest.RunErr(t, run, tc.args...)
-			require.Error(t, err, "run(%q)", tc.args)
-			assert.Contains(t, err.Error(), tc.want, "run(%q)", tc.args)
-		})
-	}
+	exampletest.RunFailures(t, run, []exampletest.Failure{
+		{Name: "RUN", Args: []string{"-o", out, ctxDir}, Substr: filepath.Join(ctxDir, "Dockerfile") + ":2: RUN make: dockerfile: instruction needs a container runtime"},
+		{Name: "missing source", Args: []string{"-o", out, "-f", filepath.Join(ctxDir, "other.Dockerfile"), ctxDir}, Substr: `other.Dockerfile:2: COPY missing /: dockerfile: not found: "/missing"`},
+		{Name: "two contexts", Args: []string{ctxDir, ctxDir}, Substr: `unexpected argument "` + ctxDir + `": dockerbuild takes one CONTEXT`},
+		{Name: "-t and -o", Args: []string{"-t", "example.com/a:b", "-o", out, ctxDir}, Substr: "-t and -o: give one"},
+		{Name: "bad -build-arg", Args: []string{"-build-arg", "NOVALUE", ctxDir}, Substr: `-build-arg "NOVALUE": want KEY=VALUE`},
+		{Name: "bad -progress", Args: []string{"-progress", "tty", ctxDir}, Substr: `-progress "tty": want auto, plain or json`},
+		{Name: "bad -platform", Args: []string{"-platform", "linux", "-o", out, ctxDir}, Substr: `WithPlatforms: platform "linux"`},
+	}, nil)
 }
 
 // TestMonorepoConfined builds one service of a monorepo whose Dockerfile

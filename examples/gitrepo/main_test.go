@@ -176,23 +176,13 @@ func TestGitFS(t *testing.T) {
 func TestErrors(t *testing.T) {
 	dir, _, _ := testRepo(t)
 	out := filepath.Join(t.TempDir(), "x.tar")
-	tests := []struct {
-		name   string
-		args   []string
-		substr string
-	}{
-		{"unknown ref", []string{"-repo", dir, "-ref", "nope", "-o", out, "-cache", ""}, "ref nope in " + dir + ": no branch, tag or commit"},
-		{"not a repository", []string{"-repo", t.TempDir(), "-o", out}, "repository not found"},
-		{"token not shown", []string{"-repo", "http://user:tok3n@127.0.0.1:1/x.git", "-o", out}, "http://user:xxxxx@127.0.0.1:1/x.git"},
-		{"relative dst", []string{"-repo", dir, "-dst", "src"}, `-dst "src": want an absolute directory`},
-		{"target and o", []string{"-target", "example.com/a:b", "-o", out}, "-target and -o"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r, err := exampletest.RunErr(t, run, tt.args...)
-			require.Error(t, err, "run(%q); stdout %q", tt.args, r.Stdout)
-			assert.ErrorContains(t, err, tt.substr, "run(%q)", tt.args)
-			assert.NotContains(t, err.Error(), "tok3n", "run(%q): the error shows the token", tt.args)
-		})
-	}
+	exampletest.RunFailures(t, run, []exampletest.Failure{
+		{Name: "unknown ref", Args: []string{"-repo", dir, "-ref", "nope", "-o", out, "-cache", ""}, Substr: "ref nope in " + dir + ": no branch, tag or commit"},
+		{Name: "not a repository", Args: []string{"-repo", t.TempDir(), "-o", out}, Substr: "repository not found"},
+		{Name: "token not shown", Args: []string{"-repo", "http://user:tok3n@127.0.0.1:1/x.git", "-o", out}, Substr: "http://user:xxxxx@127.0.0.1:1/x.git"},
+		{Name: "relative dst", Args: []string{"-repo", dir, "-dst", "src"}, Substr: `-dst "src": want an absolute directory`},
+		{Name: "target and o", Args: []string{"-target", "example.com/a:b", "-o", out}, Substr: "-target and -o"},
+	}, func(t *testing.T, f exampletest.Failure, err error) {
+		assert.NotContains(t, err.Error(), "tok3n", "run(%q): the error shows the token", f.Args)
+	})
 }

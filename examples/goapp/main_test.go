@@ -258,25 +258,15 @@ func TestErrors(t *testing.T) {
 	})
 	t.Chdir(mod)
 	out := filepath.Join(t.TempDir(), "x.oci.tar")
-	tests := []struct {
-		name   string
-		args   []string
-		substr string
-	}{
-		{"library package", []string{"-pkg", "./lib", "-o", out}, "not a main package"},
-		{"compile error", []string{"-pkg", "./bad", "-platforms", "linux/amd64", "-o", out, "-cache", ""}, "undefined: undefinedThing"},
-		{"missing package", []string{"-pkg", "./nope", "-o", out}, "go list ./nope"},
-		{"bad platform", []string{"-platforms", "linux/amd64,arm64"}, `"arm64" is not os/arch`},
-		{"platform twice", []string{"-platforms", "linux/amd64,linux/amd64"}, "listed twice"},
-		{"target and o", []string{"-target", "example.com/a:b", "-o", out}, "-target and -o"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r, err := exampletest.RunErr(t, run, tt.args...)
-			require.Error(t, err, "run(%q); stdout %q", tt.args, r.Stdout)
-			assert.ErrorContains(t, err, tt.substr, "run(%q)", tt.args)
-			_, statErr := os.Stat(out)
-			assert.Error(t, statErr, "after a failed run, %s exists, want no output file", out)
-		})
-	}
+	exampletest.RunFailures(t, run, []exampletest.Failure{
+		{Name: "library package", Args: []string{"-pkg", "./lib", "-o", out}, Substr: "not a main package"},
+		{Name: "compile error", Args: []string{"-pkg", "./bad", "-platforms", "linux/amd64", "-o", out, "-cache", ""}, Substr: "undefined: undefinedThing"},
+		{Name: "missing package", Args: []string{"-pkg", "./nope", "-o", out}, Substr: "go list ./nope"},
+		{Name: "bad platform", Args: []string{"-platforms", "linux/amd64,arm64"}, Substr: `"arm64" is not os/arch`},
+		{Name: "platform twice", Args: []string{"-platforms", "linux/amd64,linux/amd64"}, Substr: "listed twice"},
+		{Name: "target and o", Args: []string{"-target", "example.com/a:b", "-o", out}, Substr: "-target and -o"},
+	}, func(t *testing.T, _ exampletest.Failure, _ error) {
+		_, statErr := os.Stat(out)
+		assert.Error(t, statErr, "after a failed run, %s exists, want no output file", out)
+	})
 }

@@ -30,22 +30,11 @@ func TestErrors(t *testing.T) {
 	linked := filepath.Join(repo, "services", "linked")
 	require.NoError(t, os.MkdirAll(linked, 0o755))
 	require.NoError(t, os.Symlink("../api/.dockerignore", filepath.Join(linked, ".dockerignore")))
-	tests := []struct {
-		name   string
-		args   []string
-		substr string
-	}{
-		{"no service", []string{"-repo", repo}, "-service is required"},
-		{"missing service", []string{"-repo", repo, "-service", "billing", "-o", out}, "services/billing is not a directory"},
-		{"symlinked .dockerignore", []string{"-repo", repo, "-service", "linked", "-o", out}, ".dockerignore is not a regular file"},
-		{"path as service", []string{"-repo", repo, "-service", "../libs"}, "want the name of one directory"},
-		{"target and o", []string{"-repo", repo, "-service", "api", "-target", "example.com/a:b", "-o", out}, "-target and -o"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r, err := exampletest.RunErr(t, run, tt.args...)
-			require.Error(t, err, "run(%q); stdout %q", tt.args, r.Stdout)
-			assert.ErrorContains(t, err, tt.substr, "run(%q)", tt.args)
-		})
-	}
+	exampletest.RunFailures(t, run, []exampletest.Failure{
+		{Name: "no service", Args: []string{"-repo", repo}, Substr: "-service is required"},
+		{Name: "missing service", Args: []string{"-repo", repo, "-service", "billing", "-o", out}, Substr: "services/billing is not a directory"},
+		{Name: "symlinked .dockerignore", Args: []string{"-repo", repo, "-service", "linked", "-o", out}, Substr: ".dockerignore is not a regular file"},
+		{Name: "path as service", Args: []string{"-repo", repo, "-service", "../libs"}, Substr: "want the name of one directory"},
+		{Name: "target and o", Args: []string{"-repo", repo, "-service", "api", "-target", "example.com/a:b", "-o", out}, Substr: "-target and -o"},
+	}, nil)
 }

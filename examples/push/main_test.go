@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -73,12 +71,7 @@ func TestPasswordStdin(t *testing.T) {
 func TestDockerConfig(t *testing.T) {
 	const user, pass = "robot", "from-config-json"
 	srv := registrytest.New(t, registrytest.WithBasicAuth(user, pass))
-	dir := t.TempDir()
-	cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{
-		srv.Host: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))},
-	}})
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600))
-	t.Setenv("DOCKER_CONFIG", dir)
+	exampletest.DockerConfig(t, srv.Host, user, pass)
 	file, want := demoTarball(t)
 	r := exampletest.Run(t, runWith(strings.NewReader("")), "-image", file, "-target", srv.Ref("team/app:v1"))
 	assert.Equal(t, want, r.Digest, "pushed")

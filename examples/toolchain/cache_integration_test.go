@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,13 +30,7 @@ func TestIntegrationCacheRepo(t *testing.T) {
 	const user, password = "cache-ci", "correct-horse-battery"
 	d := itest.StartDistribution(t, user, password, nil, nil)
 	p := itest.StartProxy(t, d.Host)
-	cfgDir := t.TempDir()
-	cfg, err := json.Marshal(map[string]any{"auths": map[string]any{
-		p.Host: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))},
-	}})
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(cfgDir, "config.json"), cfg, 0o600))
-	t.Setenv("DOCKER_CONFIG", cfgDir)
+	exampletest.DockerConfig(t, p.Host, user, password)
 
 	// A base in the registry, so both machines' pushes can mount its layers.
 	goroot, _, _, err := goEnv(context.Background())

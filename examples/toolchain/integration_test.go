@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -36,13 +34,7 @@ func TestIntegrationDistribution(t *testing.T) {
 	require.ErrorIs(t, err, registry.ErrUnauthorized, "push without credentials")
 
 	// A docker config.json, as `docker login` writes it.
-	cfgDir := t.TempDir()
-	cfg, err := json.Marshal(map[string]any{"auths": map[string]any{
-		d.Host: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))},
-	}})
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(cfgDir, "config.json"), cfg, 0o600))
-	t.Setenv("DOCKER_CONFIG", cfgDir)
+	exampletest.DockerConfig(t, d.Host, user, password)
 
 	r := exampletest.Run(t, run, "-target", target, "-cache", sharedCache)
 	assert.Equal(t, d.Ref("stevedore/toolchain"), r.Name, "repository printed (%s)", r.Ref)

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/attest"
-	"github.com/stevedore-dev/stevedore/image"
 )
 
 // Attestations are the artifacts attached to one image: their payloads by
@@ -46,11 +45,8 @@ func TarballAttestations(t testing.TB, file, digest string) Attestations {
 	t.Helper()
 	h, err := v1.NewHash(digest)
 	require.NoError(t, err)
-	l, err := image.ReadOCITarball(file)
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
 	out := Attestations{}
-	refs, err := l.ImageIndex(attest.FallbackTag(h))
+	refs, err := readTarball(t, file).ImageIndex(attest.FallbackTag(h))
 	if err != nil {
 		return out // none
 	}

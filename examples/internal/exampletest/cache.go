@@ -11,17 +11,44 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/examples/internal/cli"
 	"github.com/stevedore-dev/stevedore/registry"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
 
-// CheckSharedCache checks what a second machine did when it found every
+// TwoMachines runs an example as two machines that share a layer cache
+// repository, srv's team/cache (-cache-repo): each with a fresh -cache
+// directory, -target and -v after the args that machine returns for it
+// ("a", then "b"; machine may be nil). Machine A pushes to REPO:a, machine
+// B to REPO-b:b, another repository, whose push cannot find the layers
+// already there. It checks that B printed A's digest and what B did at the
+// registry (see checkSharedCache), and returns both results for the
+// caller's checks of their logs.
+func TwoMachines(t testing.TB, srv *registrytest.Server, run cli.RunFunc, repo string, machine func(name string) []string) (a, b Result) {
+	t.Helper()
+	args := func(name, target string) []string {
+		var own []string
+		if machine != nil {
+			own = machine(name)
+		}
+		return append(own, "-cache", t.TempDir(), "-cache-repo", srv.Ref("team/cache"), "-target", target, "-v")
+	}
+	a = Run(t, run, args("a", srv.Ref(repo+":a"))...)
+	srv.ResetStats()
+	b = Run(t, run, args("b", srv.Ref(repo+"-b:b"))...)
+	st := srv.Stats()
+	assert.Equal(t, a.Digest, b.Digest, "machine B's digest")
+	checkSharedCache(t, st, b.Ref)
+	return a, b
+}
+
+// checkSharedCache checks what a second machine did when it found every
 // layer in the shared layer cache (-cache-repo) and pushed to ref (as
 // printed: REF@sha256:...), from the registry's counters since it
 // started: no layer blob of the image or index at ref downloaded; only
 // its configs uploaded (one per image), and the blobs of the artifacts
 // attached to its images (-sbom); every layer mounted.
-func CheckSharedCache(t testing.TB, st registrytest.Stats, ref string) {
+func checkSharedCache(t testing.TB, st registrytest.Stats, ref string) {
 	t.Helper()
 	ctx := context.Background()
 	var imgs []v1.Image

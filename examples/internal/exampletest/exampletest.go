@@ -76,12 +76,7 @@ func RunErr(t testing.TB, run cli.RunFunc, args ...string) (Result, error) {
 // validate.Image, and checks that its digest is digest.
 func OpenTarball(t testing.TB, file, refName, digest string) v1.Image {
 	t.Helper()
-	l, err := image.ReadOCITarball(file)
-	if err != nil {
-		t.Fatalf("image.ReadOCITarball(%q) = %v", file, err)
-	}
-	t.Cleanup(func() { l.Close() })
-	img, err := l.Image(refName)
+	img, err := readTarball(t, file).Image(refName)
 	if err != nil {
 		t.Fatalf("Layout.Image(%q) of %s = %v", refName, file, err)
 	}
@@ -92,22 +87,23 @@ func OpenTarball(t testing.TB, file, refName, digest string) v1.Image {
 // OpenIndexTarball is OpenTarball for an image index.
 func OpenIndexTarball(t testing.TB, file, refName, digest string) v1.ImageIndex {
 	t.Helper()
+	idx, err := readTarball(t, file).ImageIndex(refName)
+	if err != nil {
+		t.Fatalf("Layout.ImageIndex(%q) of %s = %v", refName, file, err)
+	}
+	checkIndex(t, idx, file, digest)
+	return idx
+}
+
+// readTarball reads the OCI tarball at file, open until the test ends.
+func readTarball(t testing.TB, file string) *image.Layout {
+	t.Helper()
 	l, err := image.ReadOCITarball(file)
 	if err != nil {
 		t.Fatalf("image.ReadOCITarball(%q) = %v", file, err)
 	}
 	t.Cleanup(func() { l.Close() })
-	idx, err := l.ImageIndex(refName)
-	if err != nil {
-		t.Fatalf("Layout.ImageIndex(%q) of %s = %v", refName, file, err)
-	}
-	if err := validate.Index(idx); err != nil {
-		t.Fatalf("validate.Index(%s) = %v", file, err)
-	}
-	if h, _ := idx.Digest(); h.String() != digest {
-		t.Fatalf("index digest = %s, want %s (the printed one)", h, digest)
-	}
-	return idx
+	return l
 }
 
 // Pull pulls ref (as printed: REF@sha256:...) from a registry, checks it
@@ -118,7 +114,7 @@ func Pull(t testing.TB, ref string, opts ...registry.Option) v1.Image {
 	if err != nil {
 		t.Fatalf("registry.Pull(%q) = %v", ref, err)
 	}
-	check(t, img, ref[strings.LastIndex(ref, "@")+1:])
+	check(t, img, printedDigest(ref))
 	return img
 }
 
@@ -129,15 +125,16 @@ func PullIndex(t testing.TB, ref string, opts ...registry.Option) v1.ImageIndex 
 	if err != nil {
 		t.Fatalf("registry.PullIndex(%q) = %v", ref, err)
 	}
-	if err := validate.Index(idx); err != nil {
-		t.Fatalf("validate.Index(%s) = %v", ref, err)
-	}
-	if h, _ := idx.Digest(); h.String() != ref[strings.LastIndex(ref, "@")+1:] {
-		t.Fatalf("index digest = %s, want the one of %s", h, ref)
-	}
+	checkIndex(t, idx, ref, printedDigest(ref))
 	return idx
 }
 
+// printedDigest is the digest of ref, as printed: the "sha256:..." of
+// "REF@sha256:...".
+func printedDigest(ref string) string { return ref[strings.LastIndex(ref, "@")+1:] }
+
+// check checks img with validate.Image (see validateImage), and that its
+// digest is digest, the printed one.
 func check(t testing.TB, img v1.Image, digest string) {
 	t.Helper()
 	if err := validateImage(img); err != nil {
@@ -149,6 +146,18 @@ func check(t testing.TB, img v1.Image, digest string) {
 	}
 	if h.String() != digest {
 		t.Fatalf("image digest = %s, want %s (the printed one)", h, digest)
+	}
+}
+
+// checkIndex is check for an index read from where (a file or a
+// reference), with validate.Index.
+func checkIndex(t testing.TB, idx v1.ImageIndex, where, digest string) {
+	t.Helper()
+	if err := validate.Index(idx); err != nil {
+		t.Fatalf("validate.Index(%s) = %v", where, err)
+	}
+	if h, _ := idx.Digest(); h.String() != digest {
+		t.Fatalf("index digest = %s of %s, want %s (the printed one)", h, where, digest)
 	}
 }
 
