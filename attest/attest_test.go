@@ -162,13 +162,7 @@ func TestDeterministic(t *testing.T) {
 	digests := func(f Facts) []string {
 		arts, err := ForImage(img, f)
 		require.NoError(t, err)
-		var out []string
-		for _, a := range arts {
-			h, err := a.Digest()
-			require.NoError(t, err)
-			out = append(out, h.String())
-		}
-		return out
+		return ArtifactDigests(t, arts)
 	}
 	first := digests(testFacts())
 	assert.Equal(t, first, digests(testFacts()), "ForImage(same facts)")
@@ -191,12 +185,7 @@ func TestGolden(t *testing.T) {
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	arts, err := ForImage(img, testFacts())
 	require.NoError(t, err)
-	var got []string
-	for _, a := range arts {
-		h, err := a.Digest()
-		require.NoError(t, err)
-		got = append(got, h.String())
-	}
+	got := ArtifactDigests(t, arts)
 	want := []string{"sha256:e496e544b70bea381f7f13f9a462c25fbcffd95bebde213865861d988fded375", "sha256:2c5054f4d044f8b54055d8c0fa9a1e41b8961aae9832f685c2f48f50933e848b"}
 	assert.Equal(t, want, got, "ForImage(empty image, testFacts()) digests")
 }
@@ -244,12 +233,7 @@ func TestForIndex(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Len(t, arts, 2*len(im.Manifests))
-	subjects := map[v1.Hash]int{}
-	for _, a := range arts {
-		m, err := a.Manifest()
-		require.NoError(t, err)
-		subjects[m.Subject.Digest]++
-	}
+	subjects := SubjectCounts(t, arts)
 	for _, d := range im.Manifests {
 		assert.True(t, asked[d.Digest], "facts asked for %s", d.Digest)
 		assert.Equal(t, 2, subjects[d.Digest], "artifacts of %s", d.Digest)

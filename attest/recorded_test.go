@@ -53,8 +53,13 @@ func sum(b []byte) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(s[:])}
 }
 
+// newFixture builds the fixture's Go program: it skips the test in
+// -short mode.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a Go program")
+	}
 	base, err := random.Image(512, 1)
 	require.NoError(t, err)
 	f := &fixture{base: base, dir: t.TempDir()}
@@ -126,9 +131,6 @@ func payload(t *testing.T, art v1.Image) (string, []byte) {
 // is the image and its dependencies are the inputs, with digests computed
 // here.
 func TestOfBuiltImage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Go program")
-	}
 	f := newFixture(t)
 	img := f.build(t)
 	arts := artifacts(t, img)
@@ -212,19 +214,8 @@ func layerFacts(t *testing.T, img v1.Image, i int) (layer.Facts, error) {
 // TestOfDeterministic: the same inputs give the same artifacts; a changed
 // input changes them.
 func TestOfDeterministic(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Go program")
-	}
 	f := newFixture(t)
-	digests := func(img v1.Image) []v1.Hash {
-		var out []v1.Hash
-		for _, a := range artifacts(t, img) {
-			d, err := a.Digest()
-			require.NoError(t, err)
-			out = append(out, d)
-		}
-		return out
-	}
+	digests := func(img v1.Image) []string { return attest.ArtifactDigests(t, artifacts(t, img)) }
 	first := digests(f.build(t))
 	assert.Equal(t, first, digests(f.build(t)), "artifacts of a second build")
 	require.NoError(t, os.WriteFile(filepath.Join(f.dir, "VERSION"), []byte("2\n"), 0o644))
@@ -233,9 +224,6 @@ func TestOfDeterministic(t *testing.T) {
 
 // TestOfIndex: one SBOM and one provenance per platform image.
 func TestOfIndex(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Go program")
-	}
 	ctx := context.Background()
 	f := newFixture(t)
 	app, err := layer.FromDir(f.dir, layer.WithRoot("/app"))
@@ -247,12 +235,7 @@ func TestOfIndex(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, im.Manifests, 2)
 	require.Len(t, arts, 4)
-	subjects := map[v1.Hash]int{}
-	for _, a := range arts {
-		m, err := a.Manifest()
-		require.NoError(t, err)
-		subjects[m.Subject.Digest]++
-	}
+	subjects := attest.SubjectCounts(t, arts)
 	for _, d := range im.Manifests {
 		assert.Equal(t, 2, subjects[d.Digest], "artifacts of %s", d.Platform)
 	}
@@ -263,9 +246,6 @@ func TestOfIndex(t *testing.T) {
 // through the referrers API, on Docker Distribution 2.8 (in CI) through
 // the fallback tag.
 func TestReferrersOnRegistries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Go program")
-	}
 	f := newFixture(t)
 	img := f.build(t)
 	arts := artifacts(t, img)
@@ -321,9 +301,6 @@ func checkReferrers(t *testing.T, repo string, img v1.Image, arts []v1.Image, fa
 // the tarball holds) with its artifacts into an OCI tarball, and reads
 // them back as a layout.
 func TestOCITarballCarriesReferrers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Go program")
-	}
 	ctx := context.Background()
 	f := newFixture(t)
 	built := f.build(t)

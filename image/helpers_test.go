@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
+	"iter"
 	"math/rand"
 	"strings"
 	"testing"
@@ -194,13 +195,41 @@ func checkIndex(t testing.TB, idx v1.ImageIndex) {
 	require.NoError(t, validate.Index(idx, validate.Fast), "validate.Index")
 	assertOneFamily(t, idx)
 	checkSchemas(t, idx)
-	im, err := idx.IndexManifest()
-	require.NoError(t, err)
-	for _, d := range im.Manifests {
-		img, err := idx.Image(d.Digest)
-		require.NoError(t, err)
+	for _, img := range indexImages(t, idx) {
 		checkImage(t, img)
 	}
+}
+
+// indexImages yields each entry of idx's manifest with its image, in
+// order.
+func indexImages(t testing.TB, idx v1.ImageIndex) iter.Seq2[v1.Descriptor, v1.Image] {
+	t.Helper()
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
+	return func(yield func(v1.Descriptor, v1.Image) bool) {
+		for _, d := range im.Manifests {
+			img, err := idx.Image(d.Digest)
+			require.NoError(t, err)
+			if !yield(d, img) {
+				return
+			}
+		}
+	}
+}
+
+// layersWrapped is an image whose layers are wrapped by wrap: a base
+// whose layers check or count how Build reads them.
+type layersWrapped struct {
+	v1.Image
+	wrap func(v1.Layer) v1.Layer
+}
+
+func (i layersWrapped) Layers() ([]v1.Layer, error) {
+	ls, err := i.Image.Layers()
+	for j := range ls {
+		ls[j] = i.wrap(ls[j])
+	}
+	return ls, err
 }
 
 // assertHistoryAligned checks that history entries without empty_layer
@@ -254,10 +283,8 @@ func assertOneFamily(t testing.TB, a Artifact) {
 			im, err := a.IndexManifest()
 			require.NoError(t, err)
 			add("index.mediaType", im.MediaType)
-			for _, d := range im.Manifests {
+			for d, img := range indexImages(t, a) {
 				add("index entry", d.MediaType)
-				img, err := a.Image(d.Digest)
-				require.NoError(t, err)
 				walk(img)
 			}
 		}

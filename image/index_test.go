@@ -99,11 +99,7 @@ func TestBuildIndex(t *testing.T) {
 // contents).
 func checkPlatformImages(t *testing.T, idx v1.ImageIndex) {
 	t.Helper()
-	im, err := idx.IndexManifest()
-	require.NoError(t, err)
-	for _, d := range im.Manifests {
-		img, err := idx.Image(d.Digest)
-		require.NoError(t, err)
+	for d, img := range indexImages(t, idx) {
 		cf := configOf(t, img)
 		assert.Equal(t, d.Platform.Architecture, cf.Architecture, "architecture of the image for %s", d.Platform)
 		v, _ := lookupEnv(cf.Config.Env, "A")
@@ -214,9 +210,7 @@ func TestBuildIndexAnnotations(t *testing.T) {
 			baseDigests[d.Platform.Architecture] = d.Digest.String()
 		}
 	}
-	for _, d := range im.Manifests {
-		img, err := idx.Image(d.Digest)
-		require.NoError(t, err)
+	for d, img := range indexImages(t, idx) {
 		m := manifestOf(t, img)
 		want := map[string]string{BaseNameAnnotation: "registry.example/base:2", BaseDigestAnnotation: baseDigests[d.Platform.Architecture], "k": "v"}
 		assert.Equal(t, want, m.Annotations, "image %s annotations", d.Platform)

@@ -26,11 +26,7 @@ func checkSchemas(t testing.TB, a Artifact) {
 	switch a := a.(type) {
 	case v1.ImageIndex:
 		assert.NoError(t, schema.ValidatorMediaTypeImageIndex.Validate(bytes.NewReader(raw)), "index %s", raw)
-		im, err := a.IndexManifest()
-		require.NoError(t, err)
-		for _, d := range im.Manifests {
-			img, err := a.Image(d.Digest)
-			require.NoError(t, err)
+		for _, img := range indexImages(t, a) {
 			checkSchemas(t, img)
 		}
 	case v1.Image:

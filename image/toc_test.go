@@ -169,20 +169,6 @@ func TestTreeFromTOC(t *testing.T) {
 	assert.Equal(t, want, nodesOf(t, baseTree(t, img, cache, untouched, keep)), "tree from the cache")
 }
 
-// tocOnly is a base whose layers must not be decompressed.
-type tocOnly struct {
-	v1.Image
-	t testing.TB
-}
-
-func (i tocOnly) Layers() ([]v1.Layer, error) {
-	ls, err := i.Image.Layers()
-	for j := range ls {
-		ls[j] = noDecompress{ls[j], i.t}
-	}
-	return ls, err
-}
-
 // TestSkipUnchangedWithTOC: WithSkipUnchanged compares files with the
 // content digests of the tree below, which an eStargz or zstd:chunked
 // layer's table of contents gives, for a base's layers and for the layers
@@ -198,7 +184,8 @@ func TestSkipUnchangedWithTOC(t *testing.T) {
 		require.NoError(t, err)
 		toolAgain, err := layer.FromFiles([]layer.File{{Path: "/opt/tool", Data: []byte("tool"), Mode: 0o755}, {Path: "/opt/other", Data: []byte("o")}})
 		require.NoError(t, err)
-		img, err := Build(t.Context(), tocOnly{read, t}, WithLayers(again, added, toolAgain), WithSkipUnchanged())
+		tocOnly := layersWrapped{read, func(l v1.Layer) v1.Layer { return noDecompress{l, t} }} // must not be decompressed
+		img, err := Build(t.Context(), tocOnly, WithLayers(again, added, toolAgain), WithSkipUnchanged())
 		require.NoError(t, err)
 		ls, err := img.Layers()
 		require.NoError(t, err)

@@ -26,15 +26,10 @@ func TestTree(t *testing.T) {
 		tarFile{name: "var/cache/a", body: "a"},
 		tarFile{name: "var/cache/b", body: "b"},
 	)
-	upper, err := layer.New(t.Context(), []layer.Source{
-		layer.Deletions("/etc/motd"),
-		layer.Opaque("/var/cache"),
-		layer.Files([]layer.File{
-			{Path: "/var/cache/c", Data: []byte("c")},
-			{Path: "/etc/pw", Mode: fs.ModeSymlink, Linkname: "passwd"},
-		}),
-	})
-	require.NoError(t, err)
+	upper := deletingLayer(t,
+		layer.File{Path: "/var/cache/c", Data: []byte("c")},
+		layer.File{Path: "/etc/pw", Mode: fs.ModeSymlink, Linkname: "passwd"},
+	)
 	img := mustBuild(t, nil, WithLayers(lower, upper))
 	tree, err := NewTree(img, t.TempDir())
 	require.NoError(t, err)
@@ -59,6 +54,19 @@ func TestTree(t *testing.T) {
 	_, err = tree.ReadFile(t.Context(), "/var")
 	assert.ErrorIs(t, err, ErrNotRegular)
 	assert.Equal(t, chainID(configOf(t, img).RootFS.DiffIDs), tree.ID())
+}
+
+// deletingLayer is the upper layer of the tree tests: it deletes
+// /etc/motd, makes /var/cache opaque and adds files.
+func deletingLayer(t testing.TB, files ...layer.File) v1.Layer {
+	t.Helper()
+	l, err := layer.New(t.Context(), []layer.Source{
+		layer.Deletions("/etc/motd"),
+		layer.Opaque("/var/cache"),
+		layer.Files(files),
+	})
+	require.NoError(t, err)
+	return l
 }
 
 // TestSkipUnchanged: files, links and directories the base has exactly
@@ -125,12 +133,7 @@ func TestTreeWithLoadsFromBelow(t *testing.T) {
 		tarFile{name: "var/cache/a", body: "a"},
 		tarFile{name: "keep", body: "k"},
 	)
-	upper, err := layer.New(t.Context(), []layer.Source{
-		layer.Deletions("/etc/motd"),
-		layer.Opaque("/var/cache"),
-		layer.Files([]layer.File{{Path: "/var/cache/c", Data: []byte("c")}, {Path: "/new/f", Data: []byte("f")}}),
-	})
-	require.NoError(t, err)
+	upper := deletingLayer(t, layer.File{Path: "/var/cache/c", Data: []byte("c")}, layer.File{Path: "/new/f", Data: []byte("f")})
 	img := mustBuild(t, nil, WithLayers(lower, upper))
 	ls, err := img.Layers()
 	require.NoError(t, err)

@@ -34,6 +34,14 @@ func tree(t *testing.T, root string, spec ...string) {
 	}
 }
 
+// hardlinks makes each of names under root a hard link of target.
+func hardlinks(t *testing.T, root, target string, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		require.NoError(t, os.Link(filepath.Join(root, target), filepath.Join(root, n)))
+	}
+}
+
 func chmod(t *testing.T, p string, m os.FileMode) {
 	t.Helper()
 	require.NoError(t, os.Chmod(p, m))
@@ -57,9 +65,7 @@ func TestDir(t *testing.T) {
 		name: "hardlinks under a new root",
 		setup: func(t *testing.T, d string) {
 			tree(t, d, "bin/a", "lib/")
-			for _, n := range []string{"bin/b", "lib/c"} {
-				require.NoError(t, os.Link(filepath.Join(d, "bin/a"), filepath.Join(d, n)))
-			}
+			hardlinks(t, d, "bin/a", "bin/b", "lib/c")
 		},
 		opts: []Option{WithRoot("/opt/x")},
 		want: "opt/ 5 755\nopt/x/ 5 755\nopt/x/bin/ 5 755\nopt/x/bin/a 0 644 \"a\"\nopt/x/bin/b 1 644 -> opt/x/bin/a\nopt/x/lib/ 5 755\nopt/x/lib/c 1 644 -> opt/x/bin/a\n",
@@ -67,9 +73,7 @@ func TestDir(t *testing.T) {
 		name: "hardlink whose first name is excluded links to the first kept one",
 		setup: func(t *testing.T, d string) {
 			tree(t, d, "a")
-			for _, n := range []string{"b", "c"} {
-				require.NoError(t, os.Link(filepath.Join(d, "a"), filepath.Join(d, n)))
-			}
+			hardlinks(t, d, "a", "b", "c")
 		},
 		opts: []Option{WithExclude("a")},
 		want: "b 0 644 \"a\"\nc 1 644 -> b\n",

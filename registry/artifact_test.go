@@ -3,7 +3,6 @@ package registry
 import (
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -45,9 +44,7 @@ func TestPullAnyPushAny(t *testing.T) {
 			assert.Equal(t, tc.index, isIndex, "PullAny(%s) = %T: a v1.ImageIndex", ref, a)
 			assert.Equal(t, !tc.index, isImage, "PullAny(%s) = %T: a v1.Image", ref, a)
 			assert.Equal(t, digest(t, tc.seeded), digest(t, a), "PullAny(%s) digest", ref)
-			r, ok := a.(interface{ Reference() name.Reference })
-			require.True(t, ok, "PullAny(%s) = %T, which has no Reference method", ref, a)
-			assert.Equal(t, ref, r.Reference().String(), "PullAny(%s).Reference()", ref)
+			assertReference(t, a, ref, "PullAny("+ref+")")
 
 			s.ResetStats()
 			d, err := PushAny(ctx, s.Ref("copy/"+tc.ref), a)

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -36,13 +34,8 @@ func TestIntegrationLayerCache(t *testing.T) {
 		_, ok, err := rc.Lookup(ctx, key)
 		require.NoError(t, err, "Lookup before Put")
 		require.False(t, ok, "Lookup before Put")
-		rc.now = func() time.Time { return now.Add(-time.Duration(i*40*24) * time.Hour) }
-		l, err := random.Layer(2048, types.OCILayer)
-		require.NoError(t, err)
-		_, err = rc.Put(ctx, key, l)
-		require.NoError(t, err, "Put")
+		putAt(t, ctx, rc, key, now.Add(-time.Duration(i*40*24)*time.Hour), 2048)
 	}
-	rc.now = time.Now
 
 	p.Reset()
 	got, ok, err := rc.Lookup(ctx, keys[0])
@@ -63,12 +56,5 @@ func TestIntegrationLayerCache(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, p.Stats().Mounts, "mounts from the cache repository")
 
-	n, err := rc.Prune(ctx, 30*24*time.Hour)
-	require.NoError(t, err)
-	assert.Equal(t, 1, n, "entries pruned")
-	for i, key := range keys {
-		_, ok, err := rc.Lookup(ctx, key)
-		require.NoError(t, err)
-		assert.Equal(t, i == 0, ok, "Lookup(%s) after Prune", key)
-	}
+	checkPrune(t, ctx, rc, map[string]bool{keys[0]: true, keys[1]: false})
 }

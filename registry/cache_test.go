@@ -308,11 +308,7 @@ func TestLayerCachePrune(t *testing.T) {
 	now := time.Now()
 	keys := map[string]time.Duration{"old1": 40 * 24 * time.Hour, "old2": 31 * 24 * time.Hour, "new": 2 * 24 * time.Hour}
 	for key, age := range keys {
-		rc.now = func() time.Time { return now.Add(-age) }
-		l, err := random.Layer(512, types.OCILayer)
-		require.NoError(t, err)
-		_, err = rc.Put(ctx, key, l)
-		require.NoError(t, err)
+		putAt(t, ctx, rc, key, now.Add(-age), 512)
 	}
 	rc.now = func() time.Time { return now }
 	// Tags that are not entries: an image, and one named like an entry.
@@ -321,19 +317,12 @@ func TestLayerCachePrune(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	n, err := rc.Prune(ctx, 30*24*time.Hour)
-	require.NoError(t, err)
-	assert.Equal(t, 2, n, "Prune(30 days) deleted")
-	for key, age := range keys {
-		_, ok, err := rc.Lookup(ctx, key)
-		require.NoError(t, err)
-		assert.Equal(t, age < 30*24*time.Hour, ok, "Lookup(%s) after Prune: found", key)
-	}
+	checkPrune(t, ctx, rc, map[string]bool{"old1": false, "old2": false, "new": true})
 	tags, err := remote.List(mustTag(t, s.Ref("team/cache:x")).Context())
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"latest", LayerCacheTagPrefix + "impostor", LayerCacheTagPrefix + "new"}, tags, "tags after Prune")
 
-	n, err = rc.Prune(ctx, 30*24*time.Hour)
+	n, err := rc.Prune(ctx, 30*24*time.Hour)
 	require.NoError(t, err)
 	assert.Zero(t, n, "second Prune deleted")
 	empty, err := NewLayerCache(s.Ref("team/none"))
@@ -368,6 +357,36 @@ func TestLayerCacheMountsInIndex(t *testing.T) {
 	st := s.Stats()
 	assert.Equal(t, 2, st.Mounts, "mounts")
 	assert.Equal(t, 2, st.BlobUploads, "uploads (two configs)")
+}
+
+// putAt puts a random layer of size bytes under key in rc, as if stored
+// at the time at.
+func putAt(t testing.TB, ctx context.Context, rc *LayerCache, key string, at time.Time, size int64) {
+	t.Helper()
+	defer func(clock func() time.Time) { rc.now = clock }(rc.now)
+	rc.now = func() time.Time { return at }
+	l, err := random.Layer(size, types.OCILayer)
+	require.NoError(t, err)
+	_, err = rc.Put(ctx, key, l)
+	require.NoError(t, err, "Put(%s)", key)
+}
+
+// checkPrune prunes the entries of rc older than 30 days, and checks that
+// Prune deleted the keys kept maps to false, and those only.
+func checkPrune(t testing.TB, ctx context.Context, rc *LayerCache, kept map[string]bool) {
+	t.Helper()
+	n, err := rc.Prune(ctx, 30*24*time.Hour)
+	require.NoError(t, err)
+	deleted := 0
+	for key, want := range kept {
+		_, ok, err := rc.Lookup(ctx, key)
+		require.NoError(t, err)
+		assert.Equal(t, want, ok, "Lookup(%s) after Prune: found", key)
+		if !want {
+			deleted++
+		}
+	}
+	assert.Equal(t, deleted, n, "Prune(30 days) deleted")
 }
 
 func mustTag(t *testing.T, ref string) name.Tag {

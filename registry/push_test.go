@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -32,9 +31,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	require.NoError(t, err, "Pull(%s)", ref)
 	assert.Equal(t, digest(t, img), digest(t, pulled), "Pull(%s) digest", ref)
 	validImage(t, pulled)
-	r, ok := pulled.(interface{ Reference() name.Reference })
-	require.True(t, ok, "Pull(%s) = %T, which has no Reference method", ref, pulled)
-	assert.Equal(t, ref, r.Reference().String(), "Pull(%s).Reference()", ref)
+	assertReference(t, pulled, ref, "Pull("+ref+")")
 
 	// By digest too.
 	byDigest, err := Pull(ctx, d.String())
@@ -226,7 +223,7 @@ func TestIndexPlatforms(t *testing.T) {
 	pulled, err := PullIndex(ctx, ref)
 	require.NoError(t, err)
 	require.NoError(t, validate.Index(pulled), "validate.Index")
-	assert.Equal(t, ref, pulled.(interface{ Reference() name.Reference }).Reference().String(), "PullIndex(%s).Reference()", ref)
+	assertReference(t, pulled, ref, "PullIndex("+ref+")")
 	s.ResetStats()
 	mounted := 0
 	d, err := PushIndex(ctx, s.Ref("copy:latest"), pulled, WithProgress(func(p Progress) {

@@ -21,9 +21,7 @@ func TestIntegrationReferrersDistribution(t *testing.T) {
 	ctx := ctxT(t)
 	auth := WithBasicAuth(user, pass)
 
-	img := randomImage(t, 1, 1000)
-	_, err := Push(ctx, d.Ref("app:v1"), img, auth, fast)
-	require.NoError(t, err)
+	img, _ := pushRandom(t, d.Ref("app:v1"), 1000, auth, fast)
 	checkReferrers(t, d.Host, "app", []v1.Descriptor{describe(t, img)}, true, auth, fast)
 	// A second round adds to the fallback index rather than replacing it.
 	checkReferrersAdded(t, d.Host, "app", describe(t, img), auth, fast)

@@ -117,14 +117,11 @@ func checkReferrers(t *testing.T, host, repo string, subjects []v1.Descriptor, f
 
 func TestReferrersImage(t *testing.T) {
 	s := registrytest.New(t)
-	ctx := ctxT(t)
-	img := randomImage(t, 1, 256)
-	_, err := Push(ctx, s.Ref("app:v1"), img, fast)
-	require.NoError(t, err)
+	img, _ := pushRandom(t, s.Ref("app:v1"), 256, fast)
 	checkReferrers(t, s.Host, "app", []v1.Descriptor{describe(t, img)}, !servesReferrersAPI(t, s.Host, "app"), fast)
 
 	// By tag: the tag is resolved to the image's digest.
-	refs, err := Referrers(ctx, s.Ref("app:v1"), "application/vnd.in-toto+json", fast)
+	refs, err := Referrers(ctxT(t), s.Ref("app:v1"), "application/vnd.in-toto+json", fast)
 	require.NoError(t, err)
 	assert.Len(t, refs, 1, "Referrers(app:v1, in-toto)")
 }
@@ -143,11 +140,8 @@ func TestReferrersIndexPerPlatform(t *testing.T) {
 
 func TestReferrersNone(t *testing.T) {
 	s := registrytest.New(t)
-	ctx := ctxT(t)
-	img := randomImage(t, 1, 128)
-	d, err := Push(ctx, s.Ref("app:v1"), img, fast)
-	require.NoError(t, err)
-	refs, err := Referrers(ctx, d.String(), "", fast)
+	_, d := pushRandom(t, s.Ref("app:v1"), 128, fast)
+	refs, err := Referrers(ctxT(t), d.String(), "", fast)
 	require.NoError(t, err)
 	assert.Empty(t, refs, "Referrers(image without referrers)")
 }
@@ -165,9 +159,7 @@ func TestReferrersAPI(t *testing.T) {
 	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(true)))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	img := randomImage(t, 1, 256)
-	_, err := Push(ctxT(t), host+"/app:v1", img, fast)
-	require.NoError(t, err)
+	img, _ := pushRandom(t, host+"/app:v1", 256, fast)
 	require.True(t, servesReferrersAPI(t, host, "app"))
 	checkReferrers(t, host, "app", []v1.Descriptor{describe(t, img)}, false, fast)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/stretchr/testify/require"
 )
 
@@ -55,6 +56,17 @@ func do(t *testing.T, s *Server, method, target string, body []byte, header ...s
 	data, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return reply{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+// seedImage seeds a random image at ref (repository:tag) of s, and
+// returns it with its digest.
+func seedImage(t *testing.T, s *Server, ref string) (v1.Image, v1.Hash) {
+	t.Helper()
+	img, err := s.SeedImage(t.Context(), ref)
+	require.NoError(t, err, "SeedImage(%s)", ref)
+	h, err := img.Digest()
+	require.NoError(t, err)
+	return img, h
 }
 
 func sha256Digest(data []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(data)) }

@@ -23,13 +23,7 @@ func defaultOptions() *options {
 // does in its htpasswd mode. It cannot be combined with [WithTokenAuth].
 // The default is no authentication.
 func WithBasicAuth(user, pass string) Option {
-	return func(o *options) error {
-		if user == "" || pass == "" {
-			return fmt.Errorf("%w: WithBasicAuth: needs a user and a password", ErrInvalidOption)
-		}
-		o.basicUser, o.basicPass = user, pass
-		return nil
-	}
+	return withCredentials("WithBasicAuth", user, pass, func(o *options) { o.basicUser, o.basicPass = user, pass })
 }
 
 // WithTokenAuth makes the server use the bearer-token flow of hosted
@@ -41,11 +35,17 @@ func WithBasicAuth(user, pass string) Option {
 // It cannot be combined with [WithBasicAuth]. The default is no
 // authentication.
 func WithTokenAuth(user, pass string) Option {
+	return withCredentials("WithTokenAuth", user, pass, func(o *options) { o.tokenUser, o.tokenPass = user, pass })
+}
+
+// withCredentials is the option named name that stores user and pass with
+// set, refusing an empty one.
+func withCredentials(name, user, pass string, set func(*options)) Option {
 	return func(o *options) error {
 		if user == "" || pass == "" {
-			return fmt.Errorf("%w: WithTokenAuth: needs a user and a password", ErrInvalidOption)
+			return fmt.Errorf("%w: %s: needs a user and a password", ErrInvalidOption, name)
 		}
-		o.tokenUser, o.tokenPass = user, pass
+		set(o)
 		return nil
 	}
 }

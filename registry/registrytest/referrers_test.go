@@ -17,10 +17,7 @@ import (
 
 func TestReferrers(t *testing.T) {
 	s := New(t)
-	img, err := s.SeedImage(t.Context(), "app:v1")
-	require.NoError(t, err)
-	subject, err := img.Digest()
-	require.NoError(t, err)
+	img, subject := seedImage(t, s, "app:v1")
 	raw, err := img.RawManifest()
 	require.NoError(t, err)
 	pushBlob(t, s, "app", emptyJSON)

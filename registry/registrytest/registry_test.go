@@ -73,12 +73,8 @@ func linkNext(link string) string {
 
 func TestDelete(t *testing.T) {
 	s := New(t)
-	img, err := s.SeedImage(t.Context(), "app:v1")
-	require.NoError(t, err)
-	dig, err := img.Digest()
-	require.NoError(t, err)
-	_, err = s.SeedImage(t.Context(), "app:v2")
-	require.NoError(t, err)
+	img, dig := seedImage(t, s, "app:v1")
+	seedImage(t, s, "app:v2")
 	layers, err := img.Layers()
 	require.NoError(t, err)
 	layer, err := layers[0].Digest()
