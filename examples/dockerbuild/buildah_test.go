@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -34,36 +33,20 @@ import (
 func tree(t *testing.T, rootfs string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	err := filepath.WalkDir(rootfs, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(rootfs, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		s := fmt.Sprintf("%s %04o %d:%d", typeName(fi.Mode()), st.Mode&0o7777, st.Uid, st.Gid)
+	err := itest.WalkRootfs(rootfs, func(e itest.RootfsEntry) error {
+		s := fmt.Sprintf("%s %04o %d:%d", typeName(e.Info.Mode()), e.Perm, e.Uid, e.Gid)
 		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			s += " -> " + target
-		case fi.Mode().IsRegular():
-			b, err := os.ReadFile(p)
+		case e.Info.Mode()&fs.ModeSymlink != 0:
+			s += " -> " + e.Link
+		case e.Info.Mode().IsRegular():
+			b, err := os.ReadFile(filepath.Join(rootfs, filepath.FromSlash(e.Path)))
 			if err != nil {
 				return err
 			}
 			sum := sha256.Sum256(b)
 			s += " " + hex.EncodeToString(sum[:8])
 		}
-		out["/"+filepath.ToSlash(rel)] = s
+		out["/"+e.Path] = s
 		return nil
 	})
 	require.NoError(t, err, "walking %s", rootfs)

@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -258,50 +257,10 @@ func plainOCIImage(t testing.TB, raw []byte, created time.Time, env ...string) v
 func rootfsListing(t testing.TB, dir string) []string {
 	t.Helper()
 	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		m := fi.Mode()
-		typ := "f"
-		switch {
-		case m.IsDir():
-			typ = "d"
-		case m&fs.ModeSymlink != 0:
-			typ = "l"
-		case m&fs.ModeNamedPipe != 0:
-			typ = "p"
-		case m&fs.ModeCharDevice != 0:
-			typ = "c"
-		case m&fs.ModeDevice != 0:
-			typ = "b"
-		}
-		perm := uint32(m.Perm())
-		if m&fs.ModeSetuid != 0 {
-			perm |= 0o4000
-		}
-		if m&fs.ModeSetgid != 0 {
-			perm |= 0o2000
-		}
-		if m&fs.ModeSticky != 0 {
-			perm |= 0o1000
-		}
-		line := fmt.Sprintf("%s %s %04o %d:%d", filepath.ToSlash(rel), typ, perm, st.Uid, st.Gid)
-		if typ == "l" {
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			line += " -> " + target
+	err := itest.WalkRootfs(dir, func(e itest.RootfsEntry) error {
+		line := fmt.Sprintf("%s %s %04o %d:%d", e.Path, listingType(e.Info.Mode()), e.Perm, e.Uid, e.Gid)
+		if e.Link != "" {
+			line += " -> " + e.Link
 		}
 		out = append(out, line)
 		return nil
@@ -309,6 +268,23 @@ func rootfsListing(t testing.TB, dir string) []string {
 	require.NoError(t, err, "listing %s", dir)
 	slices.Sort(out)
 	return out
+}
+
+// listingType is the type letter of rootfsListing: f, d, l, p, c or b.
+func listingType(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "d"
+	case m&fs.ModeSymlink != 0:
+		return "l"
+	case m&fs.ModeNamedPipe != 0:
+		return "p"
+	case m&fs.ModeCharDevice != 0:
+		return "c"
+	case m&fs.ModeDevice != 0:
+		return "b"
+	}
+	return "f"
 }
 
 // checkRootfs compares an unpacked rootfs with the expected listing and

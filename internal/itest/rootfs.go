@@ -1,0 +1,53 @@
+//go:build unix
+
+package itest
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// RootfsEntry is one entry of an unpacked root file system, as
+// [WalkRootfs] finds it.
+type RootfsEntry struct {
+	// Path is the entry's path relative to the root, slash-separated.
+	Path string
+	// Info is what lstat says of the entry.
+	Info fs.FileInfo
+	// Perm is the permission bits with setuid, setgid and sticky, as a
+	// tar header has them (st_mode & 07777).
+	Perm uint32
+	// Uid and Gid own the entry.
+	Uid, Gid uint32
+	// Link is a symlink's target ("" for other entries).
+	Link string
+}
+
+// WalkRootfs calls fn for every entry under root (an unpacked root file
+// system, as umoci or buildah leave it), root itself excepted, in lexical
+// order. It stops at the first error, of the walk or of fn.
+func WalkRootfs(root string, fn func(RootfsEntry) error) error {
+	return filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		e := RootfsEntry{Path: filepath.ToSlash(rel), Info: fi, Perm: uint32(st.Mode) & 0o7777, Uid: st.Uid, Gid: st.Gid}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if e.Link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		return fn(e)
+	})
+}
