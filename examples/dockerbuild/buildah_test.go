@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,11 +33,15 @@ func tree(t *testing.T, rootfs string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	err := itest.WalkRootfs(rootfs, func(e itest.RootfsEntry) error {
-		s := fmt.Sprintf("%s %04o %d:%d", typeName(e.Info.Mode()), e.Perm, e.Uid, e.Gid)
-		switch {
-		case e.Info.Mode()&fs.ModeSymlink != 0:
+		typ, ok := typeNames[e.Type]
+		if !ok {
+			typ = e.Info.Mode().Type().String()
+		}
+		s := fmt.Sprintf("%s %04o %d:%d", typ, e.Perm, e.Uid, e.Gid)
+		switch e.Type {
+		case tar.TypeSymlink:
 			s += " -> " + e.Link
-		case e.Info.Mode().IsRegular():
+		case tar.TypeReg:
 			b, err := os.ReadFile(filepath.Join(rootfs, filepath.FromSlash(e.Path)))
 			if err != nil {
 				return err
@@ -53,17 +56,9 @@ func tree(t *testing.T, rootfs string) map[string]string {
 	return out
 }
 
-func typeName(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "dir"
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m.IsRegular():
-		return "file"
-	}
-	return m.Type().String()
-}
+// typeNames name the entry types of tree; any other is named by its
+// fs.FileMode type bits.
+var typeNames = map[byte]string{tar.TypeDir: "dir", tar.TypeSymlink: "symlink", tar.TypeReg: "file"}
 
 // comparedConfig is the part of the config the comparison covers.
 type comparedConfig struct {

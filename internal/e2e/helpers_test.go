@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -258,8 +257,12 @@ func rootfsListing(t testing.TB, dir string) []string {
 	t.Helper()
 	var out []string
 	err := itest.WalkRootfs(dir, func(e itest.RootfsEntry) error {
-		line := fmt.Sprintf("%s %s %04o %d:%d", e.Path, listingType(e.Info.Mode()), e.Perm, e.Uid, e.Gid)
-		if e.Link != "" {
+		typ, ok := listingTypes[e.Type]
+		if !ok {
+			typ = "f"
+		}
+		line := fmt.Sprintf("%s %s %04o %d:%d", e.Path, typ, e.Perm, e.Uid, e.Gid)
+		if e.Type == tar.TypeSymlink {
 			line += " -> " + e.Link
 		}
 		out = append(out, line)
@@ -270,21 +273,10 @@ func rootfsListing(t testing.TB, dir string) []string {
 	return out
 }
 
-// listingType is the type letter of rootfsListing: f, d, l, p, c or b.
-func listingType(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "d"
-	case m&fs.ModeSymlink != 0:
-		return "l"
-	case m&fs.ModeNamedPipe != 0:
-		return "p"
-	case m&fs.ModeCharDevice != 0:
-		return "c"
-	case m&fs.ModeDevice != 0:
-		return "b"
-	}
-	return "f"
+// listingTypes are the type letters of rootfsListing, by tar type; any
+// other entry is listed as "f".
+var listingTypes = map[byte]string{
+	tar.TypeReg: "f", tar.TypeDir: "d", tar.TypeSymlink: "l", tar.TypeFifo: "p", tar.TypeChar: "c", tar.TypeBlock: "b",
 }
 
 // checkRootfs compares an unpacked rootfs with the expected listing and

@@ -3,6 +3,7 @@
 package itest
 
 import (
+	"archive/tar"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +17,10 @@ type RootfsEntry struct {
 	Path string
 	// Info is what lstat says of the entry.
 	Info fs.FileInfo
+	// Type is the entry's tar type: tar.TypeReg, TypeDir, TypeSymlink,
+	// TypeFifo, TypeChar or TypeBlock; 0 for a kind tar cannot carry (a
+	// socket).
+	Type byte
 	// Perm is the permission bits with setuid, setgid and sticky, as a
 	// tar header has them (st_mode & 07777).
 	Perm uint32
@@ -42,12 +47,31 @@ func WalkRootfs(root string, fn func(RootfsEntry) error) error {
 			return err
 		}
 		st := fi.Sys().(*syscall.Stat_t)
-		e := RootfsEntry{Path: filepath.ToSlash(rel), Info: fi, Perm: uint32(st.Mode) & 0o7777, Uid: st.Uid, Gid: st.Gid}
-		if fi.Mode()&fs.ModeSymlink != 0 {
+		e := RootfsEntry{Path: filepath.ToSlash(rel), Info: fi, Type: tarType(fi.Mode()), Perm: uint32(st.Mode) & 0o7777, Uid: st.Uid, Gid: st.Gid}
+		if e.Type == tar.TypeSymlink {
 			if e.Link, err = os.Readlink(p); err != nil {
 				return err
 			}
 		}
 		return fn(e)
 	})
+}
+
+// tarType is the tar type of a file of mode m, 0 when tar has none.
+func tarType(m fs.FileMode) byte {
+	switch {
+	case m.IsRegular():
+		return tar.TypeReg
+	case m.IsDir():
+		return tar.TypeDir
+	case m&fs.ModeSymlink != 0:
+		return tar.TypeSymlink
+	case m&fs.ModeNamedPipe != 0:
+		return tar.TypeFifo
+	case m&fs.ModeCharDevice != 0:
+		return tar.TypeChar
+	case m&fs.ModeDevice != 0:
+		return tar.TypeBlock
+	}
+	return 0
 }
