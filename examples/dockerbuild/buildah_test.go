@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -34,53 +32,33 @@ import (
 func tree(t *testing.T, rootfs string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	err := filepath.WalkDir(rootfs, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	err := itest.WalkRootfs(rootfs, func(e itest.RootfsEntry) error {
+		typ, ok := typeNames[e.Type]
+		if !ok {
+			typ = e.Info.Mode().Type().String()
 		}
-		rel, _ := filepath.Rel(rootfs, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		s := fmt.Sprintf("%s %04o %d:%d", typeName(fi.Mode()), st.Mode&0o7777, st.Uid, st.Gid)
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			s += " -> " + target
-		case fi.Mode().IsRegular():
-			b, err := os.ReadFile(p)
+		s := fmt.Sprintf("%s %04o %d:%d", typ, e.Perm, e.Uid, e.Gid)
+		switch e.Type {
+		case tar.TypeSymlink:
+			s += " -> " + e.Link
+		case tar.TypeReg:
+			b, err := os.ReadFile(filepath.Join(rootfs, filepath.FromSlash(e.Path)))
 			if err != nil {
 				return err
 			}
 			sum := sha256.Sum256(b)
 			s += " " + hex.EncodeToString(sum[:8])
 		}
-		out["/"+filepath.ToSlash(rel)] = s
+		out["/"+e.Path] = s
 		return nil
 	})
 	require.NoError(t, err, "walking %s", rootfs)
 	return out
 }
 
-func typeName(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "dir"
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m.IsRegular():
-		return "file"
-	}
-	return m.Type().String()
-}
+// typeNames name the entry types of tree; any other is named by its
+// fs.FileMode type bits.
+var typeNames = map[byte]string{tar.TypeDir: "dir", tar.TypeSymlink: "symlink", tar.TypeReg: "file"}
 
 // comparedConfig is the part of the config the comparison covers.
 type comparedConfig struct {

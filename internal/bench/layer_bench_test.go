@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/compression"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/require"
@@ -32,8 +33,7 @@ import (
 // (ggcr: 1, stevedore: 3); zstd-level1/stevedore matches ggcr's level.
 func BenchmarkGoRelease(b *testing.B) {
 	rel := goReleaseData(b)
-	spool := scratchDir(b, "spool-")
-	clear := func() { clearDir(spool) }
+	spool, clear := spoolDir(b)
 	for _, c := range []struct {
 		name string
 		ggcr []tarball.LayerOption
@@ -44,39 +44,24 @@ func BenchmarkGoRelease(b *testing.B) {
 			[]layer.Option{layer.WithCompression(layer.Zstd)}},
 	} {
 		b.Run(c.name+"/ggcr", func(b *testing.B) {
-			b.SetBytes(rel.TarSize)
-			var out int64
-			d := way(b, clear, func() {
-				l, err := plainTarballLayer(spool, rel.Gz, "usr/local", keepGo, c.ggcr...)
-				require.NoError(b, err)
-				require.NoError(b, consume(l, &out))
-			})
-			b.ReportMetric(float64(out)/1e6, "out-MB")
+			d := sizedWay(b, rel.TarSize, clear, pushRead(b, func() (v1.Layer, error) {
+				return plainTarballLayer(spool, rel.Gz, "usr/local", keepGo, c.ggcr...)
+			}))
 			record("release-"+c.name+"/ggcr", d)
 		})
 		b.Run(c.name+"/stevedore", func(b *testing.B) {
-			b.SetBytes(rel.TarSize)
-			var out int64
-			d := way(b, clear, func() {
+			d := sizedWay(b, rel.TarSize, clear, pushRead(b, func() (v1.Layer, error) {
 				opts := append([]layer.Option{layer.WithOnly("go"), layer.WithRoot("/usr/local"), layer.WithTempDir(spool)}, c.ours...)
-				l, err := layer.FromTarball(rel.Gz, opts...)
-				require.NoError(b, err)
-				require.NoError(b, consume(l, &out))
-			})
-			b.ReportMetric(float64(out)/1e6, "out-MB")
+				return layer.FromTarball(rel.Gz, opts...)
+			}))
 			reportRatio(b, d, "release-"+c.name+"/ggcr", "x-ggcr")
 		})
 	}
 	b.Run("zstd-level1/stevedore", func(b *testing.B) {
-		b.SetBytes(rel.TarSize)
-		var out int64
-		d := way(b, clear, func() {
-			l, err := layer.FromTarball(rel.Gz, layer.WithOnly("go"), layer.WithRoot("/usr/local"), layer.WithTempDir(spool),
+		d := sizedWay(b, rel.TarSize, clear, pushRead(b, func() (v1.Layer, error) {
+			return layer.FromTarball(rel.Gz, layer.WithOnly("go"), layer.WithRoot("/usr/local"), layer.WithTempDir(spool),
 				layer.WithCompression(layer.Zstd), layer.WithLevel(1))
-			require.NoError(b, err)
-			require.NoError(b, consume(l, &out))
-		})
-		b.ReportMetric(float64(out)/1e6, "out-MB")
+		}))
 		reportRatio(b, d, "release-zstd/ggcr", "x-ggcr")
 	})
 }
@@ -95,19 +80,14 @@ func BenchmarkGoRelease(b *testing.B) {
 func BenchmarkMonorepoService(b *testing.B) {
 	trees := map[string]string{"small": monorepoData(b, false), "big": monorepoData(b, true)}
 	size := dirSize(b, trees["small"]+"/"+paymentsDir)
-	spool := scratchDir(b, "spool-")
-	clear := func() { clearDir(spool) }
+	spool, clear := spoolDir(b)
 	include := []string{paymentsDir}
 	for _, tree := range []string{"small", "big"} {
 		root := trees[tree]
 		b.Run(tree+"/ggcr", func(b *testing.B) {
 			b.SetBytes(size)
-			var out int64
-			d := way(b, clear, func() {
-				l, err := plainDirLayer(spool, root, include)
-				require.NoError(b, err)
-				require.NoError(b, consume(l, &out))
-			})
+			run := pushRead(b, func() (v1.Layer, error) { return plainDirLayer(spool, root, include) })
+			d := way(b, clear, func() { run() })
 			record("monorepo-"+tree+"/ggcr", d)
 			if tree == "big" {
 				reportRatio(b, d, "monorepo-small/ggcr", "x-small")
@@ -115,12 +95,10 @@ func BenchmarkMonorepoService(b *testing.B) {
 		})
 		b.Run(tree+"/stevedore", func(b *testing.B) {
 			b.SetBytes(size)
-			var out int64
-			d := way(b, clear, func() {
-				l, err := layer.FromDir(root, layer.WithInclude(include...), layer.WithTempDir(spool))
-				require.NoError(b, err)
-				require.NoError(b, consume(l, &out))
+			run := pushRead(b, func() (v1.Layer, error) {
+				return layer.FromDir(root, layer.WithInclude(include...), layer.WithTempDir(spool))
 			})
+			d := way(b, clear, func() { run() })
 			record("monorepo-"+tree+"/stevedore", d)
 			reportRatio(b, d, "monorepo-"+tree+"/ggcr", "x-ggcr")
 			if tree == "big" {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/require"
 
@@ -34,25 +35,14 @@ import (
 // medians in this run.
 func BenchmarkLazyPull(b *testing.B) {
 	rel := goReleaseData(b)
-	spool := scratchDir(b, "spool-")
-	clear := func() { clearDir(spool) }
+	spool, clear := spoolDir(b)
 	open := func() (io.ReadCloser, error) { return os.Open(rel.Tar) }
 	b.Run("ggcr-gzip", func(b *testing.B) {
-		b.SetBytes(rel.TarSize)
-		var out int64
-		d := way(b, clear, func() {
-			l, err := tarball.LayerFromOpener(open)
-			require.NoError(b, err)
-			require.NoError(b, consume(l, &out))
-		})
-		b.ReportMetric(float64(out)/1e6, "out-MB")
+		d := sizedWay(b, rel.TarSize, clear, pushRead(b, func() (v1.Layer, error) { return tarball.LayerFromOpener(open) }))
 		record("lazypull/ggcr-gzip", d)
 	})
 	b.Run("stevedore-gzip", func(b *testing.B) {
-		b.SetBytes(rel.TarSize)
-		var out int64
-		d := way(b, clear, func() { out = gzipBlob(b, rel.Tar, spool) })
-		b.ReportMetric(float64(out)/1e6, "out-MB")
+		d := sizedWay(b, rel.TarSize, clear, func() int64 { return gzipBlob(b, rel.Tar, spool) })
 		record("lazypull/stevedore-gzip", d)
 		reportRatio(b, d, "lazypull/ggcr-gzip", "x-ggcr")
 	})
@@ -63,10 +53,7 @@ func BenchmarkLazyPull(b *testing.B) {
 	})
 	for _, f := range []lazypull.Format{lazypull.EStargz, lazypull.ZstdChunked} {
 		b.Run(map[lazypull.Format]string{lazypull.EStargz: "estargz", lazypull.ZstdChunked: "zstd-chunked"}[f], func(b *testing.B) {
-			b.SetBytes(rel.TarSize)
-			var out int64
-			d := way(b, clear, func() { out = lazyBlob(b, rel.Tar, spool, f) })
-			b.ReportMetric(float64(out)/1e6, "out-MB")
+			d := sizedWay(b, rel.TarSize, clear, func() int64 { return lazyBlob(b, rel.Tar, spool, f) })
 			reportRatio(b, d, "lazypull/ggcr-gzip", "x-ggcr")
 			reportRatio(b, d, "lazypull/stevedore-gzip", "x-gzip")
 		})
@@ -90,17 +77,11 @@ func BenchmarkLazyPull(b *testing.B) {
 // medians in this run.
 func BenchmarkGoReleaseLazy(b *testing.B) {
 	rel := goReleaseData(b)
-	spool := scratchDir(b, "spool-")
-	clear := func() { clearDir(spool) }
+	spool, clear := spoolDir(b)
 	b.Run("gzip/ggcr", func(b *testing.B) {
-		b.SetBytes(rel.TarSize)
-		var out int64
-		d := way(b, clear, func() {
-			l, err := plainTarballLayer(spool, rel.Gz, "usr/local", keepGo)
-			require.NoError(b, err)
-			require.NoError(b, consume(l, &out))
-		})
-		b.ReportMetric(float64(out)/1e6, "out-MB")
+		d := sizedWay(b, rel.TarSize, clear, pushRead(b, func() (v1.Layer, error) {
+			return plainTarballLayer(spool, rel.Gz, "usr/local", keepGo)
+		}))
 		record("release-lazy/ggcr", d)
 	})
 	for _, c := range []struct {
@@ -112,15 +93,10 @@ func BenchmarkGoReleaseLazy(b *testing.B) {
 		{"zstd-chunked", []layer.Option{layer.WithCompression(layer.ZstdChunked), layer.WithPrioritizedFiles("/usr/local/go/bin/go")}},
 	} {
 		b.Run(c.name+"/stevedore", func(b *testing.B) {
-			b.SetBytes(rel.TarSize)
-			var out int64
-			d := way(b, clear, func() {
+			d := sizedWay(b, rel.TarSize, clear, pushRead(b, func() (v1.Layer, error) {
 				opts := append([]layer.Option{layer.WithOnly("go"), layer.WithRoot("/usr/local"), layer.WithTempDir(spool)}, c.opts...)
-				l, err := layer.FromTarball(rel.Gz, opts...)
-				require.NoError(b, err)
-				require.NoError(b, consume(l, &out))
-			})
-			b.ReportMetric(float64(out)/1e6, "out-MB")
+				return layer.FromTarball(rel.Gz, opts...)
+			}))
 			if c.name == "gzip" {
 				record("release-lazy/gzip", d)
 			} else {

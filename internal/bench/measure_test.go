@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/stretchr/testify/require"
 )
 
@@ -111,6 +112,30 @@ func way(b *testing.B, setup func(), run func()) time.Duration {
 	return b.Elapsed() / time.Duration(b.N)
 }
 
+// sizedWay is way for a job that makes a blob out of size bytes of input
+// (b.SetBytes): run returns the blob's size, reported in MB as out-MB.
+func sizedWay(b *testing.B, size int64, setup func(), run func() int64) time.Duration {
+	b.Helper()
+	b.SetBytes(size)
+	var out int64
+	d := way(b, setup, func() { out = run() })
+	b.ReportMetric(float64(out)/1e6, "out-MB")
+	return d
+}
+
+// pushRead returns a run for way or sizedWay: it makes a layer with
+// newLayer and reads what a push reads of it (consume), and returns the
+// layer's compressed size.
+func pushRead(b *testing.B, newLayer func() (v1.Layer, error)) func() int64 {
+	return func() int64 {
+		l, err := newLayer()
+		require.NoError(b, err)
+		var n int64
+		require.NoError(b, consume(l, &n))
+		return n
+	}
+}
+
 // times keeps, per key, the time per run of every run of a way in this
 // process, so that another way's sub-benchmark can report its ratio to it.
 var (
@@ -157,4 +182,12 @@ func scratchDir(b testing.TB, pattern string) string {
 	require.NoError(b, err)
 	b.Cleanup(func() { os.RemoveAll(d) })
 	return d
+}
+
+// spoolDir returns a scratch directory for the layers' spooled temp files
+// and a setup for way that empties it.
+func spoolDir(b testing.TB) (string, func()) {
+	b.Helper()
+	spool := scratchDir(b, "spool-")
+	return spool, func() { clearDir(spool) }
 }

@@ -186,6 +186,15 @@ func plainRef(ref string) (name.Reference, error) {
 	return name.ParseReference(ref, name.Insecure)
 }
 
+// plainWrite is the plain way to push img as target: remote.Write.
+func plainWrite(ctx context.Context, img v1.Image, target string) error {
+	tr, err := plainRef(target)
+	if err != nil {
+		return err
+	}
+	return remote.Write(tr, img, remote.WithContext(ctx))
+}
+
 // plainToolchain is the plain way to build and push the toolchain image:
 // remote.Image for the base, tarball layers for Go and ko,
 // mutate.AppendLayers, mutate.Config, remote.Write.
@@ -227,11 +236,7 @@ func plainToolchain(ctx context.Context, spool, baseRef, target, goGz, koGz stri
 	if img, err = mutate.Config(img, c); err != nil {
 		return err
 	}
-	tr, err := plainRef(target)
-	if err != nil {
-		return err
-	}
-	return remote.Write(tr, img, remote.WithContext(ctx))
+	return plainWrite(ctx, img, target)
 }
 
 // plainApp is the plain way to pack a static binary on scratch: tar it,
@@ -284,11 +289,7 @@ func plainPushScratch(ctx context.Context, l v1.Layer, entrypoint, target string
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
-	tr, err := plainRef(target)
-	if err != nil {
-		return err
-	}
-	return remote.Write(tr, img, remote.WithContext(ctx))
+	return plainWrite(ctx, img, target)
 }
 
 // plainService is the plain way to build and push the image of one

@@ -9,31 +9,28 @@ import (
 )
 
 // Reader returns r whose reads fail with ctx.Err() once ctx is done.
-func Reader(ctx context.Context, r io.Reader) io.Reader { return &reader{ctx, r} }
+func Reader(ctx context.Context, r io.Reader) io.Reader { return readFunc(guard(ctx, r.Read)) }
 
 // Writer returns w whose writes fail with ctx.Err() once ctx is done.
-func Writer(ctx context.Context, w io.Writer) io.Writer { return &writer{ctx, w} }
+func Writer(ctx context.Context, w io.Writer) io.Writer { return writeFunc(guard(ctx, w.Write)) }
 
-type reader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r *reader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
+// guard returns op that fails with ctx.Err(), without calling op, once
+// ctx is done.
+func guard(ctx context.Context, op func([]byte) (int, error)) func([]byte) (int, error) {
+	return func(p []byte) (int, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		return op(p)
 	}
-	return r.r.Read(p)
 }
 
-type writer struct {
-	ctx context.Context
-	w   io.Writer
-}
+// readFunc is a function as an io.Reader.
+type readFunc func([]byte) (int, error)
 
-func (w *writer) Write(p []byte) (int, error) {
-	if err := w.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return w.w.Write(p)
-}
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }
+
+// writeFunc is a function as an io.Writer.
+type writeFunc func([]byte) (int, error)
+
+func (f writeFunc) Write(p []byte) (int, error) { return f(p) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand"
 	"net/http"
@@ -73,36 +72,10 @@ func (b *byteTrigger) state() (n int64, canceled time.Time) {
 	return b.n, b.canceled
 }
 
-// countingFS counts what is read from the regular files of fsys.
-type countingFS struct {
-	fsys fs.FS
-	t    *byteTrigger
-}
-
-func (c countingFS) Open(name string) (fs.File, error) {
-	f, err := c.fsys.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-		return &countingFile{File: f, t: c.t}, nil
-	}
-	return f, nil
-}
-
-type countingFile struct {
-	fs.File
-	t *byteTrigger
-}
-
-func (f *countingFile) Read(p []byte) (int, error) {
-	// Small reads, so that cancellation points are fine-grained.
-	if len(p) > 16<<10 {
-		p = p[:16<<10]
-	}
-	n, err := f.File.Read(p)
-	f.t.add(int64(n))
-	return n, err
+// counting is the hook of the reads the trigger counts: small reads, so
+// that cancellation points are fine-grained, each added to the count.
+func (b *byteTrigger) counting() readHook {
+	return readHook{chunk: 16 << 10, after: func(n int) { b.add(int64(n)) }}
 }
 
 // cancelSource is the source tree of the cancelled builds: incompressible
@@ -123,7 +96,7 @@ func cancelSource(seed int64) fstest.MapFS {
 // read through the counting FS; one spooled to the temp dir), an image,
 // a push.
 func buildAndPush(ctx context.Context, src fs.FS, cacheDir string, spool []byte, ref string, tr *byteTrigger, opts ...registry.Option) (name.Digest, v1.Image, error) {
-	cached, err := layer.New(ctx, []layer.Source{layer.FS(countingFS{src, tr}, layer.WithRoot("/srv"))}, layer.WithCache(cacheDir))
+	cached, err := layer.New(ctx, []layer.Source{layer.FS(hookedFS{src, tr.counting()}, layer.WithRoot("/srv"))}, layer.WithCache(cacheDir))
 	if err != nil {
 		return name.Digest{}, nil, err
 	}
@@ -364,43 +337,6 @@ func checkCacheEntries(t *testing.T, n int64, dir string, allowTmp bool) {
 	}
 }
 
-// countingLayer counts the compressed bytes read from its blob.
-type countingLayer struct {
-	v1.Layer
-	t *byteTrigger
-}
-
-func (l countingLayer) CreatedBy() string {
-	if c, ok := l.Layer.(interface{ CreatedBy() string }); ok {
-		return c.CreatedBy()
-	}
-	return ""
-}
-
-func (l countingLayer) Compressed() (io.ReadCloser, error) {
-	rc, err := l.Layer.Compressed()
-	if err != nil {
-		return nil, err
-	}
-	return &countingReadCloser{rc: rc, t: l.t}, nil
-}
-
-type countingReadCloser struct {
-	rc io.ReadCloser
-	t  *byteTrigger
-}
-
-func (c *countingReadCloser) Read(p []byte) (int, error) {
-	if len(p) > 16<<10 {
-		p = p[:16<<10]
-	}
-	n, err := c.rc.Read(p)
-	c.t.add(int64(n))
-	return n, err
-}
-
-func (c *countingReadCloser) Close() error { return c.rc.Close() }
-
 // TestCancelOutputs cancels WriteOCITarball, WriteDockerTarball and
 // WriteOCILayout after N bytes of layer data, for several N: each returns
 // context.Canceled promptly and leaves nothing in the output directory
@@ -429,7 +365,7 @@ func TestCancelOutputs(t *testing.T) {
 				n := 1 + int64(frac*float64(size))
 				ctx, cancel := context.WithCancel(context.Background())
 				trig := &byteTrigger{limit: n, cancel: cancel}
-				img, err := image.Build(context.Background(), nil, image.WithLayers(countingLayer{Layer: l, t: trig}))
+				img, err := image.Build(context.Background(), nil, image.WithLayers(hookedLayer{Layer: l, hook: trig.counting()}))
 				require.NoError(t, err)
 				dir := t.TempDir()
 				err = write(ctx, dir, img)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand"
 	"os"
@@ -51,78 +50,20 @@ func crashTree() fstest.MapFS {
 	return m
 }
 
-// slowFS sleeps on every read of a regular file, and counts the bytes.
-type slowFS struct {
-	fsys  fs.FS
-	delay time.Duration
-	read  *atomic.Int64 // bytes read; layer.FS reads files in parallel
-}
-
-func (s slowFS) Open(name string) (fs.File, error) {
-	f, err := s.fsys.Open(name)
-	if err != nil {
-		return nil, err
+// slowFS sleeps on every read of a regular file of fsys, and adds the
+// bytes to read when it is not nil (layer.FS reads files in parallel).
+func slowFS(fsys fs.FS, delay time.Duration, read *atomic.Int64) fs.FS {
+	h := slowReads(delay)
+	if read != nil {
+		h.after = func(n int) { read.Add(int64(n)) }
 	}
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-		return &slowFile{File: f, s: s}, nil
-	}
-	return f, nil
+	return hookedFS{fsys: fsys, hook: h}
 }
 
-type slowFile struct {
-	fs.File
-	s slowFS
+// slowReads is the hook of reads that each sleep delay first.
+func slowReads(delay time.Duration) readHook {
+	return readHook{chunk: 64 << 10, before: func() { time.Sleep(delay) }}
 }
-
-func (f *slowFile) Read(p []byte) (int, error) {
-	if len(p) > 64<<10 {
-		p = p[:64<<10]
-	}
-	time.Sleep(f.s.delay)
-	n, err := f.File.Read(p)
-	if f.s.read != nil {
-		f.s.read.Add(int64(n))
-	}
-	return n, err
-}
-
-// slowLayer serves its blob slowly, so that an output write takes time.
-type slowLayer struct {
-	v1.Layer
-	delay time.Duration
-}
-
-// CreatedBy keeps the wrapped layer's history text, so the image is the
-// one built without the wrapper.
-func (l slowLayer) CreatedBy() string {
-	if c, ok := l.Layer.(interface{ CreatedBy() string }); ok {
-		return c.CreatedBy()
-	}
-	return ""
-}
-
-func (l slowLayer) Compressed() (io.ReadCloser, error) {
-	rc, err := l.Layer.Compressed()
-	if err != nil {
-		return nil, err
-	}
-	return &slowReader{rc: rc, delay: l.delay}, nil
-}
-
-type slowReader struct {
-	rc    io.ReadCloser
-	delay time.Duration
-}
-
-func (r *slowReader) Read(p []byte) (int, error) {
-	if len(p) > 64<<10 {
-		p = p[:64<<10]
-	}
-	time.Sleep(r.delay)
-	return r.rc.Read(p)
-}
-
-func (r *slowReader) Close() error { return r.rc.Close() }
 
 // crashImage builds the crash test's image: a cached layer of crashTree
 // (read through fsys) and a small uncached one.
@@ -137,7 +78,7 @@ func crashImage(ctx context.Context, fsys fs.FS, cacheDir string, slowOutput tim
 	}
 	var l v1.Layer = cached
 	if slowOutput > 0 {
-		l = slowLayer{Layer: cached, delay: slowOutput}
+		l = hookedLayer{Layer: cached, hook: slowReads(slowOutput)}
 	}
 	return image.Build(ctx, nil, image.WithLayers(l, small), image.WithEntrypoint("/bin/true"))
 }
@@ -155,7 +96,7 @@ func crashChild() int {
 		srcDelay, outDelay = 2*time.Millisecond, 2*time.Millisecond
 	}
 	ctx := context.Background()
-	img, err := crashImage(ctx, slowFS{fsys: crashTree(), delay: srcDelay}, os.Getenv(crashCacheEnv), outDelay)
+	img, err := crashImage(ctx, slowFS(crashTree(), srcDelay, nil), os.Getenv(crashCacheEnv), outDelay)
 	if err == nil {
 		if os.Getenv(crashLayoutEnv) != "" {
 			err = image.WriteOCILayout(ctx, os.Getenv(crashOutEnv), img, image.WithRefName("crash"))
@@ -365,7 +306,7 @@ func checkRebuild(t *testing.T, ref crashReference, cacheDir, out string, wantHi
 	t.Helper()
 	ctx := context.Background()
 	var read atomic.Int64
-	img, err := crashImage(ctx, slowFS{fsys: ref.tree, read: &read}, cacheDir, 0)
+	img, err := crashImage(ctx, slowFS(ref.tree, 0, &read), cacheDir, 0)
 	require.NoError(t, err, "rebuild with the cache after the kill")
 	assert.Equal(t, ref.want, digestOf(t, img), "digest of the rebuild with the cache after the kill")
 	if wantHit {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -258,50 +256,14 @@ func plainOCIImage(t testing.TB, raw []byte, created time.Time, env ...string) v
 func rootfsListing(t testing.TB, dir string) []string {
 	t.Helper()
 	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	err := itest.WalkRootfs(dir, func(e itest.RootfsEntry) error {
+		typ, ok := listingTypes[e.Type]
+		if !ok {
+			typ = "f"
 		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		m := fi.Mode()
-		typ := "f"
-		switch {
-		case m.IsDir():
-			typ = "d"
-		case m&fs.ModeSymlink != 0:
-			typ = "l"
-		case m&fs.ModeNamedPipe != 0:
-			typ = "p"
-		case m&fs.ModeCharDevice != 0:
-			typ = "c"
-		case m&fs.ModeDevice != 0:
-			typ = "b"
-		}
-		perm := uint32(m.Perm())
-		if m&fs.ModeSetuid != 0 {
-			perm |= 0o4000
-		}
-		if m&fs.ModeSetgid != 0 {
-			perm |= 0o2000
-		}
-		if m&fs.ModeSticky != 0 {
-			perm |= 0o1000
-		}
-		line := fmt.Sprintf("%s %s %04o %d:%d", filepath.ToSlash(rel), typ, perm, st.Uid, st.Gid)
-		if typ == "l" {
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			line += " -> " + target
+		line := fmt.Sprintf("%s %s %04o %d:%d", e.Path, typ, e.Perm, e.Uid, e.Gid)
+		if e.Type == tar.TypeSymlink {
+			line += " -> " + e.Link
 		}
 		out = append(out, line)
 		return nil
@@ -309,6 +271,12 @@ func rootfsListing(t testing.TB, dir string) []string {
 	require.NoError(t, err, "listing %s", dir)
 	slices.Sort(out)
 	return out
+}
+
+// listingTypes are the type letters of rootfsListing, by tar type; any
+// other entry is listed as "f".
+var listingTypes = map[byte]string{
+	tar.TypeReg: "f", tar.TypeDir: "d", tar.TypeSymlink: "l", tar.TypeFifo: "p", tar.TypeChar: "c", tar.TypeBlock: "b",
 }
 
 // checkRootfs compares an unpacked rootfs with the expected listing and

@@ -72,53 +72,45 @@ type Kind struct {
 	Foreign     bool
 }
 
-var layerKinds = map[types.MediaType]Kind{
-	types.OCILayer:                       {Compression: compress.Gzip},
-	types.DockerLayer:                    {Compression: compress.Gzip},
-	types.OCILayerZStd:                   {Compression: compress.Zstd},
-	types.OCIUncompressedLayer:           {Compression: compress.None},
-	types.DockerUncompressedLayer:        {Compression: compress.None},
-	types.OCIRestrictedLayer:             {Compression: compress.Gzip, Foreign: true},
-	types.DockerForeignLayer:             {Compression: compress.Gzip, Foreign: true},
-	types.OCIUncompressedRestrictedLayer: {Compression: compress.None, Foreign: true},
+// layerTypes are the layer media types the project knows, each with its
+// family and what it says of its bytes: the one table behind LayerKind and
+// Family.Layer.
+var layerTypes = []struct {
+	mt     types.MediaType
+	family Family
+	kind   Kind
+}{
+	{types.OCILayer, OCI, Kind{Compression: compress.Gzip}},
+	{types.OCILayerZStd, OCI, Kind{Compression: compress.Zstd}},
+	{types.OCIUncompressedLayer, OCI, Kind{Compression: compress.None}},
+	{types.OCIRestrictedLayer, OCI, Kind{Compression: compress.Gzip, Foreign: true}},
+	{types.OCIUncompressedRestrictedLayer, OCI, Kind{Compression: compress.None, Foreign: true}},
+	{types.DockerLayer, Docker, Kind{Compression: compress.Gzip}},
+	{types.DockerUncompressedLayer, Docker, Kind{Compression: compress.None}},
+	{types.DockerForeignLayer, Docker, Kind{Compression: compress.Gzip, Foreign: true}},
 }
 
 // LayerKind returns the kind of a layer media type, and false for a type
 // that is not a layer type this project knows.
 func LayerKind(mt types.MediaType) (Kind, bool) {
-	k, ok := layerKinds[mt]
-	return k, ok
+	for _, l := range layerTypes {
+		if l.mt == mt {
+			return l.kind, true
+		}
+	}
+	return Kind{}, false
 }
 
 // Layer returns the media type of kind k in family f, and false when f
 // cannot express k (zstd, or uncompressed foreign layers, in Docker).
 func (f Family) Layer(k Kind) (types.MediaType, bool) {
-	if f == Docker {
-		switch {
-		case k.Foreign && k.Compression == compress.Gzip:
-			return types.DockerForeignLayer, true
-		case k.Foreign:
-			return "", false
-		case k.Compression == compress.Gzip:
-			return types.DockerLayer, true
-		case k.Compression == compress.None:
-			return types.DockerUncompressedLayer, true
-		}
-		return "", false
+	if f != Docker {
+		f = OCI
 	}
-	switch {
-	case k.Foreign && k.Compression == compress.Gzip:
-		return types.OCIRestrictedLayer, true
-	case k.Foreign && k.Compression == compress.None:
-		return types.OCIUncompressedRestrictedLayer, true
-	case k.Foreign:
-		return "", false
-	case k.Compression == compress.Gzip:
-		return types.OCILayer, true
-	case k.Compression == compress.Zstd:
-		return types.OCILayerZStd, true
-	case k.Compression == compress.None:
-		return types.OCIUncompressedLayer, true
+	for _, l := range layerTypes {
+		if l.family == f && l.kind == k {
+			return l.mt, true
+		}
 	}
 	return "", false
 }
