@@ -28,10 +28,14 @@
 // end if the digest differs; Entry.Verify re-hashes the whole blob. An entry
 // found invalid is removed, so it is rebuilt rather than served.
 //
-// Derived records (a layer's file index, a source's content hash), cheaper
-// to compute again than to make durable: Cache.StoreDerived commits one
-// unsynced, Cache.LoadDerived reads one to the end, a miss for anything
-// amiss.
+// Entries cheaper to compute again than to wait for the disk:
+// Writer.CommitUnsynced commits one without the syncs, so that a crash of
+// the machine (not of the process) may lose it or leave it torn, which Get,
+// Open and Verify report as a miss or ErrCorrupt, never as other bytes.
+// Package layer commits its blobs so, and verifies an entry before it
+// serves the bytes of a hit. Derived records (a layer's file index, a
+// source's content hash): Cache.StoreDerived commits one unsynced,
+// Cache.LoadDerived reads one to the end, a miss for anything amiss.
 //
 // Bounding: WithLimit makes every Commit evict least recently used entries
 // beyond the limit; Cache.Prune does the same on demand.
