@@ -20,6 +20,7 @@ import (
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/internal/ctxio"
 	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
@@ -64,7 +65,7 @@ func writeGoTarball(w io.Writer, goroot string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cw := &countWriter{w: zw}
+	cw := &ctxio.CountWriter{W: zw}
 	tw := tar.NewWriter(cw)
 	err = tartest.WriteTree(tw, goroot, "go", time.Date(2025, 8, 1, 0, 0, 0, 0, time.UTC), tar.FormatUnknown)
 	if err != nil {
@@ -73,7 +74,7 @@ func writeGoTarball(w io.Writer, goroot string) (int64, error) {
 	if err := errors.Join(tw.Close(), zw.Close()); err != nil {
 		return 0, err
 	}
-	return cw.n, nil
+	return cw.N, nil
 }
 
 // heapSampler tracks the peak HeapInuse above a baseline.

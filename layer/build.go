@@ -134,13 +134,13 @@ func (l *layer) pass(ctx context.Context, out io.Writer, preps []*prepared, opts
 	}
 	var (
 		digestH hash.Hash
-		cw      *countWriter
+		cw      *ctxio.CountWriter
 		enc     encoder = discardEncoder{}
 		err     error
 	)
 	if out != nil {
 		digestH = sha256.New()
-		cw = &countWriter{w: io.MultiWriter(out, digestH)}
+		cw = &ctxio.CountWriter{W: io.MultiWriter(out, digestH)}
 		if enc, err = l.newEncoder(ctx, cw); err != nil {
 			return result{}, nil, err
 		}
@@ -163,7 +163,7 @@ func (l *layer) pass(ctx context.Context, out io.Writer, preps []*prepared, opts
 	if out == nil || w.NeedsPlan() {
 		return result{}, w, nil
 	}
-	res.digest, res.size, res.bins, res.scanned = sum(digestH), cw.n, w.Binaries(), true
+	res.digest, res.size, res.bins, res.scanned = sum(digestH), cw.N, w.Binaries(), true
 	return res, w, nil
 }
 
@@ -184,7 +184,7 @@ func (l *layer) newEncoder(ctx context.Context, out io.Writer) (encoder, error) 
 		return l.newLazyEncoder(ctx, out, f), nil
 	}
 	e := &plainEncoder{diffH: sha256.New()}
-	e.tar = &countWriter{w: e.diffH}
+	e.tar = &ctxio.CountWriter{W: e.diffH}
 	zw, err := compress.NewWriter(out, compress.WriterConfig{
 		Format: compressionFormat[l.comp], Level: l.level, Concurrency: l.conc,
 		Tee: e.tar, // the diffID, hashed beside the compressor
@@ -202,14 +202,14 @@ type plainEncoder struct {
 	io.Writer // zw, which writes tar too
 	zw        io.WriteCloser
 	diffH     hash.Hash
-	tar       *countWriter // counts the tar into diffH
+	tar       *ctxio.CountWriter // counts the tar into diffH
 }
 
 func (e *plainEncoder) finish(bool) (result, error) {
 	if err := e.zw.Close(); err != nil {
 		return result{}, err
 	}
-	return result{diffID: sum(e.diffH), tarSize: e.tar.n}, nil
+	return result{diffID: sum(e.diffH), tarSize: e.tar.N}, nil
 }
 
 // discardEncoder is the encoder of a collecting pass.
@@ -236,17 +236,6 @@ func (l *layer) writeSources(ctx context.Context, w *tarx.Writer, preps []*prepa
 
 func sum(h hash.Hash) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // belowOf adapts a Base to the tar writer's lookups.

@@ -25,16 +25,6 @@ import (
 
 var lazyCompressions = []Compression{EStargz, ZstdChunked}
 
-// noise returns n incompressible bytes seeded by seed.
-func noise(seed uint64, n int) []byte {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
-	return b
-}
-
 // lazySources are the sources of the lazy format tests: a tarball of
 // every entry type, with a file of several of the formats' 4 MiB chunks,
 // placed under /opt; in-memory files; and a deletion (a whiteout).
@@ -43,7 +33,7 @@ func lazySources(t testing.TB) []Source {
 		tartest.Dir("app/"),
 		tartest.File("app/hello", "#!/bin/sh\necho hello\n").WithMode(0o755),
 		tartest.File("app/empty", ""),
-		tartest.File("app/big.bin", string(noise(1, 9<<20+123))),
+		tartest.File("app/big.bin", string(tartest.Noise(rand.NewPCG(1, 7), 9<<20+123))),
 		tartest.Symlink("app/link", "hello"),
 		tartest.Hardlink("app/hard", "app/hello"),
 		tartest.File("app/owned", "mine").WithMode(0o600).WithOwner(1000, 1000),
@@ -309,7 +299,7 @@ func assertEmptyDirs(t testing.TB, dirs ...string) {
 // with the context's error (or finishes), and no temp file is left, in
 // TMPDIR (where the estargz library writes its parts) or WithTempDir.
 func TestLazyCancel(t *testing.T) {
-	big := noise(2, 24<<20)
+	big := tartest.Noise(rand.NewPCG(2, 7), 24<<20)
 	for _, c := range lazyCompressions {
 		for _, delay := range []time.Duration{0, time.Millisecond, 20 * time.Millisecond, 80 * time.Millisecond, 200 * time.Millisecond} {
 			t.Run(fmt.Sprintf("%v/%v", c, delay), func(t *testing.T) {

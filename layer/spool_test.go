@@ -6,13 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -25,13 +24,13 @@ func TestSpoolCleanup(t *testing.T) {
 	tmp := t.TempDir()
 	l, err := New(context.Background(), []Source{Files(goldenFiles)}, WithTempDir(tmp))
 	require.NoError(t, err)
-	before := openFDs(t, tmp)
+	before := itest.OpenFDs(t, tmp)
 	rc, err := l.Compressed()
 	require.NoError(t, err)
 	spools, _ := filepath.Glob(filepath.Join(tmp, "*"))
 	assert.Empty(t, spools, "files in the temp dir after a build")
 	require.Equal(t, 0, before, "descriptors on the temp dir before the build")
-	assert.Equal(t, 1, openFDs(t, tmp), "descriptors after the build: one, for the spool")
+	assert.Equal(t, 1, itest.OpenFDs(t, tmp), "descriptors after the build: one, for the spool")
 	for range 50 {
 		c, err := l.Compressed()
 		require.NoError(t, err)
@@ -44,7 +43,7 @@ func TestSpoolCleanup(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, u.Close())
 	}
-	assert.Equal(t, 1, openFDs(t, tmp), "descriptors after 50 Compressed and Uncompressed calls")
+	assert.Equal(t, 1, itest.OpenFDs(t, tmp), "descriptors after 50 Compressed and Uncompressed calls")
 	l = nil
 	runtime.GC()
 	n, err := io.Copy(io.Discard, rc)
@@ -53,28 +52,11 @@ func TestSpoolCleanup(t *testing.T) {
 	rc.Close()
 	rc = nil
 	deadline := time.Now().Add(5 * time.Second)
-	for openFDs(t, tmp) > 0 && time.Now().Before(deadline) {
+	for itest.OpenFDs(t, tmp) > 0 && time.Now().Before(deadline) {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-	assert.Equal(t, 0, openFDs(t, tmp), "descriptors once the layer and its readers are gone")
-}
-
-// openFDs counts this process's open descriptors on files in dir
-// (Linux: /proc/self/fd), unlinked ones included.
-func openFDs(t *testing.T, dir string) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("cannot list descriptors: %v", err)
-	}
-	n := 0
-	for _, e := range ents {
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, dir+"/") {
-			n++
-		}
-	}
-	return n
+	assert.Equal(t, 0, itest.OpenFDs(t, tmp), "descriptors once the layer and its readers are gone")
 }
 
 // TestURLStreamed: a 256 MiB download is never held in memory.

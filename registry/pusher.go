@@ -25,11 +25,13 @@ import (
 //	if err != nil { ... }
 //	digest, err := p.Push(img)
 //
-// The result is the same as [Push]'s. Push waits for the uploads started
-// and then pushes as Push does: a blob an upload already sent is found by
-// Push's HEAD request and not sent again, and a blob whose upload failed
-// (or was never started) is sent then, with Push's retries and its error
-// text. So Upload never fails: it can only save time.
+// The result is the same as [Push]'s, and so are the requests but for
+// their order: Upload and Push share one go-containerregistry
+// remote.Pusher, so the registry is pinged and authenticated once, and a
+// blob is sent once (Push waits for an upload of it in flight, and does
+// not ask the registry again about one already sent). A blob whose upload
+// failed is sent by Push, with Push's retries and error text. So Upload
+// never fails: it can only save time.
 //
 // A Pusher's methods may be called from several goroutines. It serves
 // one Push or PushIndex; [Pusher.Close] stops the uploads of a Pusher
@@ -45,6 +47,7 @@ type Pusher struct {
 	ref    string
 	r      name.Reference
 	obs    *observer
+	rp     *remote.Pusher // shared by the uploads and the push
 	cancel context.CancelFunc
 	jobs   chan struct{} // at most WithJobs uploads at a time
 
@@ -69,8 +72,13 @@ func NewPusher(ctx context.Context, ref string, opts ...Option) (*Pusher, error)
 	c.rep = newReporter(c.o.progress, ref)
 	obs := &observer{rep: c.rep, repo: r.Context().RepositoryStr()}
 	c.tr.observe = obs.observe
+	rp, err := remote.NewPusher(c.remoteOptions()...)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("registry: pushing %s: %w", ref, err)
+	}
 	return &Pusher{
-		c: c, ref: ref, r: r, obs: obs, cancel: cancel,
+		c: c, ref: ref, r: r, obs: obs, rp: rp, cancel: cancel,
 		jobs:    make(chan struct{}, c.o.jobs),
 		started: map[v1.Hash]bool{},
 	}, nil
@@ -110,13 +118,13 @@ func (p *Pusher) Upload(l v1.Layer) {
 		}
 		defer func() { <-p.jobs }()
 		// An error is Push's to report: it sends the blob again.
-		_ = remote.WriteLayer(p.r.Context(), l, p.c.remoteOptions()...)
+		_ = p.rp.Upload(p.c.ctx, p.r.Context(), l)
 	}()
 }
 
-// Push waits for the uploads started, then writes img, its config and
-// the blobs not yet in the repository, as [Push] does, and returns the
-// digest reference of what was pushed.
+// Push writes img, its config and the blobs not yet in the repository,
+// as [Push] does, waiting for the uploads of its layers in flight, and
+// returns the digest reference of what was pushed.
 func (p *Pusher) Push(img v1.Image) (name.Digest, error) {
 	if img == nil {
 		return name.Digest{}, fmt.Errorf("registry: pushing %s: nil image", p.ref)
@@ -124,8 +132,8 @@ func (p *Pusher) Push(img v1.Image) (name.Digest, error) {
 	return p.push("pushing", img)
 }
 
-// PushIndex waits for the uploads started, then writes idx, its images
-// and their blobs as [PushIndex] does.
+// PushIndex writes idx, its images and their blobs as [PushIndex] does,
+// waiting for the uploads of its layers in flight.
 func (p *Pusher) PushIndex(idx v1.ImageIndex) (name.Digest, error) {
 	if idx == nil {
 		return name.Digest{}, fmt.Errorf("registry: pushing index %s: nil index", p.ref)
@@ -136,7 +144,8 @@ func (p *Pusher) PushIndex(idx v1.ImageIndex) (name.Digest, error) {
 // errPushed is the error of a second Push or PushIndex.
 var errPushed = errors.New("this Pusher has already pushed or been closed")
 
-// push stops new uploads, waits for those started and pushes t.
+// push stops new uploads and pushes t; then it stops the uploads of
+// layers t does not have, and waits for them.
 func (p *Pusher) push(op string, t pushable) (name.Digest, error) {
 	p.mu.Lock()
 	closed := p.closed
@@ -145,15 +154,15 @@ func (p *Pusher) push(op string, t pushable) (name.Digest, error) {
 	if closed {
 		return name.Digest{}, fmt.Errorf("registry: %s %s: %w", op, p.ref, errPushed)
 	}
+	defer p.wg.Wait()
 	defer p.cancel()
-	p.wg.Wait()
 
 	c, r := p.c, p.r
 	t = mountShared(t, r.Context())
 	if c.rep != nil {
 		t = c.withProgress(t)
 	}
-	if err := remote.Push(r, t, c.remoteOptions()...); err != nil {
+	if err := p.rp.Push(c.ctx, r, t); err != nil {
 		return name.Digest{}, c.explain(op, r, err)
 	}
 	h, err := t.Digest()

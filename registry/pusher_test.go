@@ -48,84 +48,80 @@ func waitOpened(ctx context.Context, t *testing.T, l *watchedLayer) {
 	}
 }
 
-func TestPusherUploadsBeforePush(t *testing.T) {
-	s := registrytest.New(t)
-	ctx := ctxT(t)
-	img := randomImage(t, 3, 4096)
-	ls, err := img.Layers()
-	require.NoError(t, err)
-	ref := s.Ref("app:v1")
+// pushCase is a registry, an image of random layers, and a Pusher to
+// app:v1 there (closed when the test ends).
+type pushCase struct {
+	s      *registrytest.Server
+	ctx    context.Context
+	img    v1.Image
+	layers []v1.Layer
+	p      *Pusher
+}
 
-	p, err := NewPusher(ctx, ref)
+func newPushCase(t *testing.T, layers int, size int64, opts ...Option) *pushCase {
+	t.Helper()
+	c := &pushCase{s: registrytest.New(t), ctx: ctxT(t), img: randomImage(t, layers, size)}
+	var err error
+	c.layers, err = c.img.Layers()
 	require.NoError(t, err)
-	defer p.Close()
-	watched := make([]*watchedLayer, len(ls))
-	for i, l := range ls {
+	c.p, err = NewPusher(c.ctx, c.s.Ref("app:v1"), opts...)
+	require.NoError(t, err)
+	t.Cleanup(c.p.Close)
+	return c
+}
+
+func TestPusherUploadsBeforePush(t *testing.T) {
+	c := newPushCase(t, 3, 4096)
+	watched := make([]*watchedLayer, len(c.layers))
+	for i, l := range c.layers {
 		watched[i] = watch(l)
-		p.Upload(watched[i])
-		p.Upload(watched[i]) // a second hand-over of the same blob is ignored
+		c.p.Upload(watched[i])
+		c.p.Upload(watched[i]) // a second hand-over of the same blob is ignored
 	}
 	// Every upload starts before Push is called.
 	for _, w := range watched {
-		waitOpened(ctx, t, w)
+		waitOpened(c.ctx, t, w)
 	}
-	d, err := p.Push(img)
+	d, err := c.p.Push(c.img)
 	require.NoError(t, err)
-	assert.Equal(t, digest(t, img).String(), d.DigestStr())
+	assert.Equal(t, digest(t, c.img).String(), d.DigestStr())
 
 	// Each blob was sent once: the early uploads, then the config.
-	st := s.Stats()
+	st := c.s.Stats()
 	assert.Equal(t, 4, st.BlobUploads, "BlobUploads: 3 layers + config, none twice")
 	for i, w := range watched {
 		assert.Equal(t, int32(1), w.opens.Load(), "layer %d read once", i)
 	}
-	pulled, err := Pull(ctx, ref)
+	pulled, err := Pull(c.ctx, c.s.Ref("app:v1"))
 	require.NoError(t, err)
 	validImage(t, pulled)
-	assert.Equal(t, digest(t, img), digest(t, pulled))
+	assert.Equal(t, digest(t, c.img), digest(t, pulled))
 }
 
 func TestPusherFailedUploadIsRetriedByPush(t *testing.T) {
-	s := registrytest.New(t)
-	ctx := ctxT(t)
-	img := randomImage(t, 2, 2048)
-	ls, err := img.Layers()
-	require.NoError(t, err)
-
-	p, err := NewPusher(ctx, s.Ref("app:v1"), WithRetries(0))
-	require.NoError(t, err)
-	defer p.Close()
-	bad := watch(ls[0])
+	c := newPushCase(t, 2, 2048, WithRetries(0))
+	bad := watch(c.layers[0])
 	bad.failures.Store(1) // the early upload fails
-	p.Upload(bad)
-	waitOpened(ctx, t, bad)
+	c.p.Upload(bad)
+	waitOpened(c.ctx, t, bad)
 
-	_, err = p.Push(img)
+	_, err := c.p.Push(c.img)
 	require.NoError(t, err, "Push sends what the early upload could not")
-	assert.Equal(t, 3, s.Stats().BlobUploads, "2 layers + config")
-	validImage(t, img)
+	assert.Equal(t, 3, c.s.Stats().BlobUploads, "2 layers + config")
 }
 
 func TestPusherUploadsCountInProgress(t *testing.T) {
-	s := registrytest.New(t)
-	ctx := ctxT(t)
-	img := randomImage(t, 2, 8192)
-	ls, err := img.Layers()
-	require.NoError(t, err)
-
 	var mu sync.Mutex
 	var events []Progress
-	p, err := NewPusher(ctx, s.Ref("app:v1"), WithProgress(func(pr Progress) {
+	c := newPushCase(t, 2, 8192, WithProgress(func(pr Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		events = append(events, pr)
 	}))
-	require.NoError(t, err)
-	defer p.Close()
-	w := watch(ls[0])
-	p.Upload(w)
-	waitOpened(ctx, t, w)
-	_, err = p.Push(img)
+	w := watch(c.layers[0])
+	c.p.Upload(w)
+	waitOpened(c.ctx, t, w)
+	_, err := c.p.Push(c.img)
 	require.NoError(t, err)
 
 	mu.Lock()
@@ -138,21 +134,21 @@ func TestPusherUploadsCountInProgress(t *testing.T) {
 			finals[e.Digest] = e.Event
 		}
 	}
-	cfg, err := img.ConfigName()
+	cfg, err := c.img.ConfigName()
 	require.NoError(t, err)
-	for _, h := range []v1.Hash{digest(t, ls[0]), digest(t, ls[1]), cfg} {
+	for _, h := range []v1.Hash{digest(t, c.layers[0]), digest(t, c.layers[1]), cfg} {
 		assert.Equal(t, EventUploaded, finals[h], "blob %s", h)
 	}
 	last := events[len(events)-1]
 	assert.Equal(t, EventManifest, last.Event)
 	assert.Equal(t, last.OverallTotal, last.OverallDone, "all bytes counted once")
 	var total int64
-	for _, l := range ls {
+	for _, l := range c.layers {
 		n, err := l.Size()
 		require.NoError(t, err)
 		total += n
 	}
-	cfgSize := int64(len(must(t, img.RawConfigFile)))
+	cfgSize := int64(len(must(t, c.img.RawConfigFile)))
 	assert.Equal(t, total+cfgSize, last.OverallTotal)
 }
 
@@ -177,43 +173,32 @@ func (l *blockingLayer) Compressed() (io.ReadCloser, error) {
 }
 
 func TestPusherCloseStopsUploads(t *testing.T) {
-	s := registrytest.New(t)
-	ctx := ctxT(t)
-	img := randomImage(t, 1, 1024)
-	ls, err := img.Layers()
-	require.NoError(t, err)
-
-	p, err := NewPusher(ctx, s.Ref("app:v1"))
-	require.NoError(t, err)
-	l := &blockingLayer{Layer: ls[0], opened: make(chan struct{})}
-	p.Upload(l)
+	c := newPushCase(t, 1, 1024)
+	l := &blockingLayer{Layer: c.layers[0], opened: make(chan struct{})}
+	c.p.Upload(l)
 	select {
 	case <-l.opened:
-	case <-ctx.Done():
+	case <-c.ctx.Done():
 		require.FailNow(t, "the upload did not start")
 	}
-	p.Close() // returns: the hung upload was stopped
-	p.Close()
-	p.Upload(ls[0]) // ignored after Close
+	c.p.Close() // returns: the hung upload was stopped
+	c.p.Close()
+	c.p.Upload(c.layers[0]) // ignored after Close
 
-	_, err = p.Push(img)
+	_, err := c.p.Push(c.img)
 	assert.ErrorIs(t, err, errPushed)
-	assert.Equal(t, 0, s.Stats().BlobUploads)
+	assert.Equal(t, 0, c.s.Stats().BlobUploads)
 }
 
 func TestPusherPushesOnce(t *testing.T) {
-	s := registrytest.New(t)
-	ctx := ctxT(t)
-	img := randomImage(t, 1, 1024)
-	p, err := NewPusher(ctx, s.Ref("app:v1"))
+	c := newPushCase(t, 1, 1024)
+	_, err := c.p.Push(c.img)
 	require.NoError(t, err)
-	_, err = p.Push(img)
-	require.NoError(t, err)
-	_, err = p.Push(img)
+	_, err = c.p.Push(c.img)
 	assert.ErrorIs(t, err, errPushed)
-	_, err = p.PushIndex(nil)
+	_, err = c.p.PushIndex(nil)
 	assert.ErrorContains(t, err, "nil index")
-	p.Close() // after Push: nothing to do
+	c.p.Close() // after Push: nothing to do
 }
 
 func TestPusherCancelledContext(t *testing.T) {

@@ -1,6 +1,7 @@
-// Package ctxio makes readers and writers stop once a context is done, so a
-// long copy (a layer build, an output write) ends at its next read or write
-// after cancellation, with the context's error.
+// Package ctxio holds the io wrappers of a layer's byte path: readers and
+// writers that stop once a context is done, so a long copy (a layer build,
+// an output write) ends at its next read or write after cancellation, with
+// the context's error; and a writer that counts what it passes on.
 package ctxio
 
 import (
@@ -34,3 +35,15 @@ func (f readFunc) Read(p []byte) (int, error) { return f(p) }
 type writeFunc func([]byte) (int, error)
 
 func (f writeFunc) Write(p []byte) (int, error) { return f(p) }
+
+// CountWriter passes writes on to W and counts the bytes W took.
+type CountWriter struct {
+	W io.Writer
+	N int64
+}
+
+func (c *CountWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
+	return n, err
+}

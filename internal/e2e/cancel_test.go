@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -24,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stevedore-dev/stevedore/layer"
 	"github.com/stevedore-dev/stevedore/registry"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
@@ -200,7 +200,7 @@ func newCancelRig(t *testing.T) *cancelRig {
 	ents, err := os.ReadDir(rig.tmp)
 	require.NoError(t, err)
 	assert.Empty(t, ents, "temp dir after the reference run: spool files are unlinked")
-	assert.Equal(t, 1, fdsIn(t, rig.tmp), "descriptors on the temp dir after the reference run: want its spool file")
+	assert.Equal(t, 1, itest.OpenFDs(t, rig.tmp), "descriptors on the temp dir after the reference run: want its spool file")
 	runtime.KeepAlive(img)
 	return rig
 }
@@ -259,7 +259,7 @@ func checkNoTempFiles(t *testing.T, n int64, dir string, maxFDs int) {
 		runtime.GC()
 		ents, err := os.ReadDir(dir)
 		require.NoError(t, err)
-		fds := fdsIn(t, dir)
+		fds := itest.OpenFDs(t, dir)
 		if len(ents) == 0 && fds <= maxFDs {
 			return
 		}
@@ -273,23 +273,6 @@ func checkNoTempFiles(t *testing.T, n int64, dir string, maxFDs int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// fdsIn counts this process's open descriptors on files in dir (Linux:
-// /proc/self/fd), unlinked ones included.
-func fdsIn(t *testing.T, dir string) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("cannot list descriptors: %v", err)
-	}
-	n := 0
-	for _, e := range ents {
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, dir+"/") {
-			n++
-		}
-	}
-	return n
 }
 
 // checkCache checks a layer cache directory from the outside: no file in

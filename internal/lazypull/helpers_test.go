@@ -24,16 +24,6 @@ import (
 
 var epoch = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 
-// randomBytes returns n incompressible bytes seeded by seed.
-func randomBytes(seed uint64, n int) []byte {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
-	return b
-}
-
 // fixture is a tar of every entry type the formats carry: directories,
 // empty, small and large (chunked: over 4 MiB) regular files, a symlink, a
 // hardlink, a fifo, a character device, xattrs, owners with names, a name
@@ -48,7 +38,7 @@ func fixture() []tartest.Entry {
 		dir("app/"),
 		reg("app/hello", 0o755, []byte("#!/bin/sh\necho hello\n")),
 		reg("app/empty", 0o644, nil),
-		reg("app/big.bin", 0o644, randomBytes(1, 4<<20+12345)),
+		reg("app/big.bin", 0o644, tartest.Noise(rand.NewPCG(1, 1), 4<<20+12345)),
 		reg("app/text.txt", 0o644, bytes.Repeat([]byte("lazy pull "), 5000)),
 		tartest.Symlink("app/link", "hello").WithModTime(epoch),
 		tartest.Hardlink("app/hard", "app/hello").WithMode(0o755).WithModTime(epoch),
@@ -64,7 +54,7 @@ func fixture() []tartest.Entry {
 		reg(long, 0o644, []byte("long name")),
 	}
 	for i := range 40 { // enough entries to fill every build part
-		fs = append(fs, reg("lib/f"+string(rune('a'+i%26))+string(rune('a'+i/26)), 0o644, randomBytes(uint64(100+i), 1000*i)))
+		fs = append(fs, reg("lib/f"+string(rune('a'+i%26))+string(rune('a'+i/26)), 0o644, tartest.Noise(rand.NewPCG(uint64(100+i), 1), 1000*i)))
 	}
 	return fs
 }

@@ -141,7 +141,7 @@ func build(ctx context.Context, dst io.Writer, tar *io.SectionReader, f Format, 
 		}
 		return fmt.Errorf("building %v blob: %w", f, err)
 	}
-	cw := &countWriter{w: dst}
+	cw := &ctxio.CountWriter{W: dst}
 	_, copyErr := io.CopyBuffer(ctxio.Writer(ctx, cw), blob, buf)
 	closeErr := blob.Close() // removes estargz's temporary files
 	if copyErr != nil {
@@ -163,7 +163,7 @@ func build(ctx context.Context, dst io.Writer, tar *io.SectionReader, f Format, 
 	if res.TOCDigest, err = hashOf(blob.TOCDigest()); err != nil {
 		return err
 	}
-	res.UncompressedSize, res.Size, res.MissingPrioritized = usize, cw.n, missing
+	res.UncompressedSize, res.Size, res.MissingPrioritized = usize, cw.N, missing
 	res.Annotations = map[string]string{
 		AnnotationTOCDigest:        res.TOCDigest.String(),
 		AnnotationUncompressedSize: strconv.FormatInt(usize, 10),
@@ -260,15 +260,4 @@ func hashOf(d digest.Digest) (v1.Hash, error) {
 		return v1.Hash{}, fmt.Errorf("parsing digest %q: %w", d, err)
 	}
 	return h, nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

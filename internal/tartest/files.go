@@ -3,6 +3,7 @@ package tartest
 import (
 	"bytes"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -50,4 +51,15 @@ func TempFile(tb testing.TB, name string, b []byte) string {
 	p := filepath.Join(tb.TempDir(), name)
 	require.NoError(tb, os.WriteFile(p, b, 0o644))
 	return p
+}
+
+// Noise returns n incompressible bytes from src, the content of a file
+// that compression must not shrink. The same src gives the same bytes.
+func Noise(src rand.Source, n int) []byte {
+	rng := rand.New(src)
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
 }
