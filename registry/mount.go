@@ -26,7 +26,7 @@ func mountShared(t pushable, target name.Repository) pushable {
 			return &mountImage{Image: t, target: target}
 		}
 	case v1.ImageIndex:
-		return &mountIndex{index: index{inner: t}, target: target}
+		return mountIndex(t, target)
 	}
 	return t
 }
@@ -110,44 +110,11 @@ func (m *mountImage) Descriptor() (*v1.Descriptor, error) { return partial.Descr
 // ConfigLayer keeps the config blob as the image has it (see partial.ConfigLayer).
 func (m *mountImage) ConfigLayer() (v1.Layer, error) { return partial.ConfigLayer(m.Image) }
 
-// mountIndex is an index whose images' cached layers are mountable.
-type mountIndex struct {
-	index
-	target name.Repository
-}
-
-func (m *mountIndex) Image(h v1.Hash) (v1.Image, error) {
-	img, err := m.inner.Image(h)
-	if err != nil {
-		return nil, err
+// mountIndex makes the cached layers of an index's images mountable, at
+// every depth.
+func mountIndex(idx v1.ImageIndex, target name.Repository) *wrapIndex {
+	return &wrapIndex{
+		index:     index{inner: idx},
+		wrapImage: func(img v1.Image) v1.Image { return &mountImage{Image: img, target: target} },
 	}
-	return &mountImage{Image: img, target: m.target}, nil
-}
-
-func (m *mountIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
-	idx, err := m.inner.ImageIndex(h)
-	if err != nil {
-		return nil, err
-	}
-	return &mountIndex{index: index{inner: idx}, target: m.target}, nil
-}
-
-// Manifests wraps the children (see partial.Manifests).
-func (m *mountIndex) Manifests() ([]partial.Describable, error) {
-	ms, err := partial.Manifests(m.inner)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]partial.Describable, len(ms))
-	for i, d := range ms {
-		switch d := d.(type) {
-		case v1.ImageIndex:
-			out[i] = &mountIndex{index: index{inner: d}, target: m.target}
-		case v1.Image:
-			out[i] = &mountImage{Image: d, target: m.target}
-		default:
-			out[i] = d
-		}
-	}
-	return out, nil
 }

@@ -271,46 +271,11 @@ func (p *progressImage) ConfigLayer() (v1.Layer, error) {
 
 func (p *progressImage) Descriptor() (*v1.Descriptor, error) { return partial.Descriptor(p.Image) }
 
-// progressIndex wraps an index's children likewise.
-type progressIndex struct {
-	index
-	rep *reporter
-}
-
-func (p *progressIndex) Image(h v1.Hash) (v1.Image, error) {
-	img, err := p.inner.Image(h)
-	if err != nil {
-		return nil, err
+// progressIndex counts the bytes of an index's blobs, at every depth.
+func progressIndex(idx v1.ImageIndex, rep *reporter) *wrapIndex {
+	return &wrapIndex{
+		index:     index{inner: idx},
+		wrapImage: func(img v1.Image) v1.Image { return &progressImage{Image: img, rep: rep} },
+		wrapLayer: func(l v1.Layer) v1.Layer { return wrapLayer(l, rep) },
 	}
-	return &progressImage{Image: img, rep: p.rep}, nil
-}
-
-func (p *progressIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
-	idx, err := p.inner.ImageIndex(h)
-	if err != nil {
-		return nil, err
-	}
-	return &progressIndex{index: index{inner: idx}, rep: p.rep}, nil
-}
-
-// Manifests wraps the children (see partial.Manifests).
-func (p *progressIndex) Manifests() ([]partial.Describable, error) {
-	ms, err := partial.Manifests(p.inner)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]partial.Describable, len(ms))
-	for i, m := range ms {
-		switch m := m.(type) {
-		case v1.ImageIndex:
-			out[i] = &progressIndex{index: index{inner: m}, rep: p.rep}
-		case v1.Image:
-			out[i] = &progressImage{Image: m, rep: p.rep}
-		case v1.Layer:
-			out[i] = wrapLayer(m, p.rep)
-		default:
-			out[i] = m
-		}
-	}
-	return out, nil
 }

@@ -189,3 +189,58 @@ func (i index) RawManifest() ([]byte, error)                { return i.inner.Raw
 func (i index) Image(h v1.Hash) (v1.Image, error)           { return i.inner.Image(h) }
 func (i index) ImageIndex(h v1.Hash) (v1.ImageIndex, error) { return i.inner.ImageIndex(h) }
 func (i index) Descriptor() (*v1.Descriptor, error)         { return partial.Descriptor(i.inner) }
+
+// wrapIndex is an index whose child images are wrapped by wrapImage, and
+// whose child indexes are wrapped the same way, at every depth; blobs
+// the index lists directly are wrapped by wrapLayer when it is set.
+type wrapIndex struct {
+	index
+	wrapImage func(v1.Image) v1.Image
+	wrapLayer func(v1.Layer) v1.Layer
+}
+
+func (w *wrapIndex) child(idx v1.ImageIndex) *wrapIndex {
+	return &wrapIndex{index: index{inner: idx}, wrapImage: w.wrapImage, wrapLayer: w.wrapLayer}
+}
+
+func (w *wrapIndex) Image(h v1.Hash) (v1.Image, error) {
+	img, err := w.inner.Image(h)
+	if err != nil {
+		return nil, err
+	}
+	return w.wrapImage(img), nil
+}
+
+func (w *wrapIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	idx, err := w.inner.ImageIndex(h)
+	if err != nil {
+		return nil, err
+	}
+	return w.child(idx), nil
+}
+
+// Manifests wraps the children (see partial.Manifests).
+func (w *wrapIndex) Manifests() ([]partial.Describable, error) {
+	ms, err := partial.Manifests(w.inner)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]partial.Describable, len(ms))
+	for i, m := range ms {
+		switch m := m.(type) {
+		case v1.ImageIndex:
+			out[i] = w.child(m)
+		case v1.Image:
+			out[i] = w.wrapImage(m)
+		case v1.Layer:
+			if w.wrapLayer != nil {
+				out[i] = w.wrapLayer(m)
+			} else {
+				out[i] = m
+			}
+		default:
+			out[i] = m
+		}
+	}
+	return out, nil
+}

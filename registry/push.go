@@ -64,21 +64,21 @@ func (c *call) withProgress(t pushable) pushable {
 		_, _ = p.ConfigLayer()
 		return p
 	case v1.ImageIndex:
-		p := &progressIndex{index: index{inner: t}, rep: c.rep}
+		p := progressIndex(t, c.rep)
 		c.walk(p)
 		return p
 	}
 	return t
 }
 
-func (c *call) walk(idx *progressIndex) {
+func (c *call) walk(idx *wrapIndex) {
 	ms, err := idx.Manifests()
 	if err != nil {
 		return
 	}
 	for _, m := range ms {
 		switch m := m.(type) {
-		case *progressIndex:
+		case *wrapIndex:
 			c.walk(m)
 		case *progressImage:
 			_, _ = m.Layers()
