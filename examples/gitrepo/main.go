@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"slices"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -114,8 +115,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		config = append(config, image.WithLabel("org.opencontainers.image.source", c.repo))
 	}
 	// The caches serve the image too: image.WithCache keeps the index of
-	// the base's files in -cache.
-	img, err := image.Build(ctx, base, append(config, c.ImageOptions()...)...)
+	// the base's files in -cache. When pushing, the layer is uploaded as
+	// soon as it is built.
+	uploads, err := c.UploadWhileBuilding(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.CloseUploads()
+	img, err := image.Build(ctx, base, slices.Concat(config, c.ImageOptions(), uploads)...)
 	if err != nil {
 		return err
 	}

@@ -138,8 +138,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, image.WithPlatforms(c.platforms...))
 	}
 	// The caches serve the image too: image.WithCache keeps the index of
-	// the base's files in -cache.
-	for _, o := range c.ImageOptions() {
+	// the base's files in -cache. When pushing, each platform's layer is
+	// uploaded while the next platform's binary is compiled.
+	uploads, err := c.UploadWhileBuilding(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.CloseUploads()
+	for _, o := range slices.Concat(c.ImageOptions(), uploads) {
 		opts = append(opts, o)
 	}
 	result, err := image.BuildAny(ctx, base, opts...)

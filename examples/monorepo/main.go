@@ -35,6 +35,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -129,8 +130,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		image.WithEntrypoint("/app/dist/" + c.service),
 	}
 	// The caches serve the image too: image.WithCache keeps the index of
-	// the base's files in -cache.
-	img, err := image.Build(ctx, base, append(iopts, c.ImageOptions()...)...)
+	// the base's files in -cache. When pushing, the layer is uploaded as
+	// soon as it is built.
+	uploads, err := c.UploadWhileBuilding(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.CloseUploads()
+	img, err := image.Build(ctx, base, slices.Concat(iopts, c.ImageOptions(), uploads)...)
 	if err != nil {
 		return err
 	}

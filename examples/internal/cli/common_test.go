@@ -10,12 +10,15 @@ import (
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
+	"github.com/stevedore-dev/stevedore/registry"
+	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
 
 func TestCommonRegister(t *testing.T) {
@@ -171,4 +174,68 @@ func TestCommonPublish(t *testing.T) {
 		}
 		require.NoError(t, l.Close())
 	}
+}
+
+// TestCommonUploadWhileBuilding pushes with -target: UploadWhileBuilding's
+// option hands the built layer to the Pusher that Publish then finishes
+// with, and every blob is sent once (with -sbom, the referrers' too);
+// without -target there is no option. (internal/e2e's
+// TestPushWhileBuilding shows the upload starts during Build.)
+func TestCommonUploadWhileBuilding(t *testing.T) {
+	ctx := context.Background()
+	srv := registrytest.New(t)
+	l, err := layer.FromFiles([]layer.File{{Path: "/app/x", Data: []byte("x")}})
+	require.NoError(t, err)
+	for _, sbom := range []bool{false, true} {
+		srv.ResetStats()
+		fs := flag.NewFlagSet("prog", flag.ContinueOnError)
+		var c Common
+		c.Register(fs, Flags{Push: "target", SBOM: true})
+		repo := "team/app-sbom-" + strconv.FormatBool(sbom)
+		target := srv.Ref(repo + ":v1")
+		args := []string{"-target", target, "-cache", "", "-sbom=" + strconv.FormatBool(sbom)}
+		require.NoError(t, c.Parse(fs, args, io.Discard))
+
+		uploads, err := c.UploadWhileBuilding(ctx)
+		require.NoError(t, err)
+		require.Len(t, uploads, 1, "the image.WithLayerBuilt option")
+		img, err := image.Build(ctx, nil, append(uploads, image.WithLayers(l))...)
+		require.NoError(t, err)
+		ref, err := c.Publish(ctx, img)
+		require.NoError(t, err)
+		c.CloseUploads() // after Publish: nothing left to close
+
+		h, err := img.Digest()
+		require.NoError(t, err)
+		assert.Equal(t, srv.Ref(repo)+"@"+h.String(), ref)
+		want := 2 // the layer and the config, each once
+		if sbom {
+			// and the distinct blobs of the SBOM and the provenance
+			descs, err := registry.Referrers(ctx, ref, "")
+			require.NoError(t, err)
+			assert.Len(t, descs, 2, "the SBOM and the provenance")
+			blobs := map[v1.Hash]bool{}
+			for _, d := range descs {
+				a, err := registry.Pull(ctx, srv.Ref(repo)+"@"+d.Digest.String())
+				require.NoError(t, err)
+				m, err := a.Manifest()
+				require.NoError(t, err)
+				blobs[m.Config.Digest] = true
+				for _, l := range m.Layers {
+					blobs[l.Digest] = true
+				}
+			}
+			want += len(blobs)
+		}
+		assert.Equal(t, want, srv.Stats().BlobUploads, "-sbom=%v: blobs uploaded", sbom)
+	}
+
+	var c Common
+	fs := flag.NewFlagSet("prog", flag.ContinueOnError)
+	c.Register(fs, Flags{Push: "target"})
+	require.NoError(t, c.Parse(fs, []string{"-o", filepath.Join(t.TempDir(), "x.tar"), "-cache", ""}, io.Discard))
+	uploads, err := c.UploadWhileBuilding(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, uploads, "no option without -target")
+	c.CloseUploads()
 }
