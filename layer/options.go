@@ -439,7 +439,9 @@ func WithLevel(n int) LayerOption {
 //
 // On a hit no tar is written and nothing is compressed. A hit's blob is
 // re-hashed once before its bytes are first served; a corrupt entry is
-// rebuilt, never served. A source changed between the key's walk and the
+// rebuilt, never served. So entries are written without waiting for the
+// disk (no fsync): a machine crash may lose the last ones, or tear them,
+// and they are then rebuilt. A source changed between the key's walk and the
 // build is not detected. The cache grows without bound unless
 // WithCacheLimit is given (or PruneCache run). The default is no cache:
 // each layer spools to an unlinked temp file.
