@@ -36,23 +36,37 @@ func PullAny(ctx context.Context, ref string, opts ...Option) (Artifact, error) 
 // returns the digest reference of what was pushed. A value that is
 // neither a v1.Image nor a v1.ImageIndex is an error.
 func PushAny(ctx context.Context, ref string, a Artifact, opts ...Option) (name.Digest, error) {
+	if a == nil {
+		return name.Digest{}, fmt.Errorf("registry: pushing %s: nil artifact", ref)
+	}
+	p, err := NewPusher(ctx, ref, opts...)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	defer p.Close()
+	return p.PushAny(a)
+}
+
+// PushAny writes a as [Pusher.Push] does for an image and
+// [Pusher.PushIndex] for an index (see [PushAny]).
+func (p *Pusher) PushAny(a Artifact) (name.Digest, error) {
 	idx, isIndex := a.(v1.ImageIndex)
 	img, isImage := a.(v1.Image)
 	if isIndex && isImage {
 		// Both method sets: the media type decides.
 		mt, err := a.MediaType()
 		if err != nil {
-			return name.Digest{}, fmt.Errorf("registry: pushing %s: %w", ref, err)
+			return name.Digest{}, fmt.Errorf("registry: pushing %s: %w", p.ref, err)
 		}
 		isIndex = mt.IsIndex()
 	}
 	switch {
 	case a == nil:
-		return name.Digest{}, fmt.Errorf("registry: pushing %s: nil artifact", ref)
+		return name.Digest{}, fmt.Errorf("registry: pushing %s: nil artifact", p.ref)
 	case isIndex:
-		return PushIndex(ctx, ref, idx, opts...)
+		return p.PushIndex(idx)
 	case isImage:
-		return Push(ctx, ref, img, opts...)
+		return p.Push(img)
 	}
-	return name.Digest{}, fmt.Errorf("registry: pushing %s: %T is neither a v1.Image nor a v1.ImageIndex", ref, a)
+	return name.Digest{}, fmt.Errorf("registry: pushing %s: %T is neither a v1.Image nor a v1.ImageIndex", p.ref, a)
 }

@@ -188,6 +188,23 @@ func (l *countingLayer) Compressed() (io.ReadCloser, error) {
 	return cr, nil
 }
 
+// uncount undoes the count of l's last read, when l counts (see
+// wrapLayer): for an upload that failed and will be made again.
+func uncount(l v1.Layer) {
+	if ml, ok := l.(*remote.MountableLayer); ok {
+		l = ml.Layer
+	}
+	if cl, ok := l.(*countingLayer); ok {
+		cl.mu.Lock()
+		last := cl.last
+		cl.last = nil
+		cl.mu.Unlock()
+		if last != nil {
+			last.undo()
+		}
+	}
+}
+
 // Descriptor keeps the layer's descriptor (see partial.Descriptor).
 func (l *countingLayer) Descriptor() (*v1.Descriptor, error) { return partial.Descriptor(l.Layer) }
 

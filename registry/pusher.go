@@ -25,13 +25,16 @@ import (
 //	if err != nil { ... }
 //	digest, err := p.Push(img)
 //
-// The result is the same as [Push]'s, and so are the requests but for
-// their order: Upload and Push share one go-containerregistry
-// remote.Pusher, so the registry is pinged and authenticated once, and a
-// blob is sent once (Push waits for an upload of it in flight, and does
-// not ask the registry again about one already sent). A blob whose upload
-// failed is sent by Push, with Push's retries and error text. So Upload
-// never fails: it can only save time.
+// The image pushed is the same as [Push]'s. Upload and Push share one
+// go-containerregistry remote.Pusher, so the registry is pinged and
+// authenticated once and a blob is sent once: Push first waits for the
+// uploads started, then does not ask the registry again about a blob one
+// of them sent. A blob whose upload failed is sent by Push, with Push's
+// retries and error text. So Upload never fails: it can only save time.
+// It can cost requests Push alone would not make: each uploaded layer is
+// checked (HEAD) even when the manifest is already there, which Push
+// alone would find first, and a layer handed to Upload and then not in
+// the image is sent all the same.
 //
 // A Pusher's methods may be called from several goroutines. It serves
 // one Push or PushIndex; [Pusher.Close] stops the uploads of a Pusher
@@ -39,9 +42,12 @@ import (
 // every request: cancelling it stops the uploads and makes Push fail with
 // an error wrapping ctx's error.
 //
-// With [WithProgress], the uploads are reported as they go; the overall
-// total grows as layers are handed to Upload, and counts every blob once
-// Push has started.
+// [WithJobs] bounds the uploads running at once; Push's own start after
+// them. With [WithProgress], the uploads are reported as they go (drawn
+// while the image is still being built): the overall total grows as
+// layers are handed to Upload, and counts every blob of the image once
+// Push has started, plus those handed to Upload that the image does not
+// have, which never finish.
 type Pusher struct {
 	c      *call
 	ref    string
@@ -99,16 +105,18 @@ func (p *Pusher) Upload(l v1.Layer) {
 		return // Push reports it
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed || p.started[h] {
+		p.mu.Unlock()
 		return
 	}
 	p.started[h] = true
+	p.wg.Add(1) // under mu: push and Close set closed before they Wait
+	p.mu.Unlock()
+
 	l = withMount(l, p.r.Context())
 	if p.c.rep != nil {
 		l = wrapLayer(l, p.c.rep)
 	}
-	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		select {
@@ -117,14 +125,17 @@ func (p *Pusher) Upload(l v1.Layer) {
 			return
 		}
 		defer func() { <-p.jobs }()
-		// An error is Push's to report: it sends the blob again.
-		_ = p.rp.Upload(p.c.ctx, p.r.Context(), l)
+		// An error is Push's to report: it sends the blob again, and counts
+		// its bytes again.
+		if err := p.rp.Upload(p.c.ctx, p.r.Context(), l); err != nil {
+			uncount(l)
+		}
 	}()
 }
 
-// Push writes img, its config and the blobs not yet in the repository,
-// as [Push] does, waiting for the uploads of its layers in flight, and
-// returns the digest reference of what was pushed.
+// Push waits for the uploads started, then writes img, its config and
+// the blobs not yet in the repository as [Push] does, and returns the
+// digest reference of what was pushed.
 func (p *Pusher) Push(img v1.Image) (name.Digest, error) {
 	if img == nil {
 		return name.Digest{}, fmt.Errorf("registry: pushing %s: nil image", p.ref)
@@ -132,8 +143,9 @@ func (p *Pusher) Push(img v1.Image) (name.Digest, error) {
 	return p.push("pushing", img)
 }
 
-// PushIndex writes idx, its images and their blobs as [PushIndex] does,
-// waiting for the uploads of its layers in flight.
+// PushIndex waits for the uploads started, then writes idx, its images
+// and their blobs as [PushIndex] does, and returns the digest reference
+// of the index.
 func (p *Pusher) PushIndex(idx v1.ImageIndex) (name.Digest, error) {
 	if idx == nil {
 		return name.Digest{}, fmt.Errorf("registry: pushing index %s: nil index", p.ref)
@@ -144,8 +156,11 @@ func (p *Pusher) PushIndex(idx v1.ImageIndex) (name.Digest, error) {
 // errPushed is the error of a second Push or PushIndex.
 var errPushed = errors.New("this Pusher has already pushed or been closed")
 
-// push stops new uploads and pushes t; then it stops the uploads of
-// layers t does not have, and waits for them.
+// push stops new uploads, waits for those started and pushes t. Waiting
+// first matters: a blob whose upload fails while Push waits for it would
+// fail Push (go-containerregistry's remote.Pusher hands the upload's
+// error to a caller waiting for the same blob), where one that failed
+// before is simply sent again.
 func (p *Pusher) push(op string, t pushable) (name.Digest, error) {
 	p.mu.Lock()
 	closed := p.closed
@@ -154,7 +169,7 @@ func (p *Pusher) push(op string, t pushable) (name.Digest, error) {
 	if closed {
 		return name.Digest{}, fmt.Errorf("registry: %s %s: %w", op, p.ref, errPushed)
 	}
-	defer p.wg.Wait()
+	p.wg.Wait()
 	defer p.cancel()
 
 	c, r := p.c, p.r
@@ -176,8 +191,9 @@ func (p *Pusher) push(op string, t pushable) (name.Digest, error) {
 	return r.Context().Digest(h.String()), nil
 }
 
-// Close stops the uploads not finished and waits for them to return.
-// After Push it does nothing. It is safe to call more than once.
+// Close stops the uploads not finished and waits for them to return (an
+// upload blocked in reading its layer returns when that read does). After
+// Push it does nothing. It is safe to call more than once.
 func (p *Pusher) Close() {
 	p.mu.Lock()
 	p.closed = true

@@ -7,8 +7,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -16,13 +20,14 @@ import (
 )
 
 // watchedLayer reports when its compressed stream is first opened, and
-// can fail its first opens.
+// can fail its first opens: half-way through the blob, after release is
+// closed when it is set.
 type watchedLayer struct {
 	v1.Layer
 	opened   chan struct{} // closed at the first Compressed call
 	once     sync.Once
-	failures atomic.Int32 // Compressed calls still to fail
-	opens    atomic.Int32
+	failures atomic.Int32  // Compressed calls still to fail
+	release  chan struct{} // when set, a failing read waits for it
 }
 
 func watch(l v1.Layer) *watchedLayer {
@@ -30,13 +35,39 @@ func watch(l v1.Layer) *watchedLayer {
 }
 
 func (l *watchedLayer) Compressed() (io.ReadCloser, error) {
-	l.opens.Add(1)
 	l.once.Do(func() { close(l.opened) })
-	if l.failures.Add(-1) >= 0 {
-		return nil, errors.New("watchedLayer: failing on purpose")
+	rc, err := l.Layer.Compressed()
+	if err != nil || l.failures.Add(-1) < 0 {
+		return rc, err
 	}
-	return l.Layer.Compressed()
+	size, err := l.Size()
+	if err != nil {
+		return nil, err
+	}
+	return &failingReader{rc: rc, left: size / 2, release: l.release}, nil
 }
+
+// failingReader reads left bytes of rc, then fails (once release is
+// closed, when set).
+type failingReader struct {
+	rc      io.ReadCloser
+	left    int64
+	release chan struct{}
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		if r.release != nil {
+			<-r.release
+		}
+		return 0, errors.New("watchedLayer: failing on purpose")
+	}
+	n, err := r.rc.Read(p[:min(int64(len(p)), r.left)])
+	r.left -= int64(n)
+	return n, err
+}
+
+func (r *failingReader) Close() error { return r.rc.Close() }
 
 // waitOpened waits until l's blob is being read, or ctx ends.
 func waitOpened(ctx context.Context, t *testing.T, l *watchedLayer) {
@@ -86,12 +117,12 @@ func TestPusherUploadsBeforePush(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, digest(t, c.img).String(), d.DigestStr())
 
-	// Each blob was sent once: the early uploads, then the config.
+	// Each blob was sent once: the early uploads, then the config; one
+	// ping, and Push asked the registry only about the config.
 	st := c.s.Stats()
 	assert.Equal(t, 4, st.BlobUploads, "BlobUploads: 3 layers + config, none twice")
-	for i, w := range watched {
-		assert.Equal(t, int32(1), w.opens.Load(), "layer %d read once", i)
-	}
+	assert.Equal(t, 4, st.Requests["HEAD blob"], "HEAD blob: one per blob")
+	assert.Equal(t, 1, st.Requests["GET ping"], "one ping for uploads and push")
 	pulled, err := Pull(c.ctx, c.s.Ref("app:v1"))
 	require.NoError(t, err)
 	validImage(t, pulled)
@@ -99,15 +130,43 @@ func TestPusherUploadsBeforePush(t *testing.T) {
 }
 
 func TestPusherFailedUploadIsRetriedByPush(t *testing.T) {
-	c := newPushCase(t, 2, 2048, WithRetries(0))
-	bad := watch(c.layers[0])
-	bad.failures.Store(1) // the early upload fails
-	c.p.Upload(bad)
-	waitOpened(c.ctx, t, bad)
+	for _, inFlight := range []bool{false, true} {
+		var mu sync.Mutex
+		var events []Progress
+		c := newPushCase(t, 2, 64<<10, WithRetries(0), WithProgress(func(pr Progress) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, pr)
+		}))
+		bad := watch(c.layers[0])
+		bad.failures.Store(1) // the early upload fails half-way
+		if inFlight {
+			bad.release = make(chan struct{}) // ... once Push has been called
+		}
+		c.p.Upload(bad)
+		waitOpened(c.ctx, t, bad)
 
-	_, err := c.p.Push(c.img)
-	require.NoError(t, err, "Push sends what the early upload could not")
-	assert.Equal(t, 3, c.s.Stats().BlobUploads, "2 layers + config")
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.p.Push(c.img)
+			done <- err
+		}()
+		if inFlight {
+			time.Sleep(100 * time.Millisecond) // let Push start; it must wait
+			close(bad.release)
+		}
+		require.NoError(t, <-done, "in flight %v: Push sends what the early upload could not", inFlight)
+		assert.Equal(t, 3, c.s.Stats().BlobUploads, "in flight %v: 2 layers + config", inFlight)
+
+		mu.Lock()
+		for _, e := range events {
+			assert.LessOrEqual(t, e.Done, e.Total, "in flight %v: %s %s: bytes of the failed upload counted once", inFlight, e.Event, e.Digest)
+			assert.LessOrEqual(t, e.OverallDone, e.OverallTotal, "in flight %v: overall", inFlight)
+		}
+		last := events[len(events)-1]
+		assert.Equal(t, last.OverallTotal, last.OverallDone, "in flight %v: all bytes counted", inFlight)
+		mu.Unlock()
+	}
 }
 
 func TestPusherUploadsCountInProgress(t *testing.T) {
@@ -159,22 +218,30 @@ func must(t *testing.T, f func() ([]byte, error)) []byte {
 	return b
 }
 
-// blockingLayer's blob never ends until its reader is closed.
+// blockingLayer's blob sends 16 bytes, then nothing until done is
+// closed, as a slow source that stops when its context is done (a layer
+// read that blocks and ignores every context cannot be stopped by anyone:
+// net/http waits for the body read to return).
 type blockingLayer struct {
 	v1.Layer
 	opened chan struct{}
+	done   <-chan struct{}
 }
 
 func (l *blockingLayer) Compressed() (io.ReadCloser, error) {
 	close(l.opened)
 	pr, pw := io.Pipe()
-	go func() { _, _ = pw.Write(make([]byte, 16)) }() // then nothing: the upload hangs
+	go func() {
+		_, _ = pw.Write(make([]byte, 16))
+		<-l.done
+		pw.CloseWithError(errors.New("blockingLayer: stopped"))
+	}()
 	return pr, nil
 }
 
 func TestPusherCloseStopsUploads(t *testing.T) {
 	c := newPushCase(t, 1, 1024)
-	l := &blockingLayer{Layer: c.layers[0], opened: make(chan struct{})}
+	l := &blockingLayer{Layer: c.layers[0], opened: make(chan struct{}), done: c.p.c.ctx.Done()}
 	c.p.Upload(l)
 	select {
 	case <-l.opened:
@@ -224,4 +291,52 @@ func TestNewPusherErrors(t *testing.T) {
 	assert.ErrorContains(t, err, `reference "Not A Reference"`)
 	_, err = NewPusher(context.Background(), "localhost/x:y", WithJobs(0))
 	assert.ErrorIs(t, err, ErrInvalidOption)
+}
+
+func TestPusherPushIndexAfterUploads(t *testing.T) {
+	var mu sync.Mutex
+	var events []Progress
+	s := registrytest.New(t)
+	ctx := ctxT(t)
+	imgs := []v1.Image{randomImage(t, 2, 4096), randomImage(t, 1, 8192)}
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for _, img := range imgs {
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img})
+	}
+	p, err := NewPusher(ctx, s.Ref("app:v1"), WithProgress(func(pr Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, pr)
+	}))
+	require.NoError(t, err)
+	defer p.Close()
+	blobs := 0
+	for _, img := range imgs {
+		ls, err := img.Layers()
+		require.NoError(t, err)
+		p.Upload(ls[0]) // the first layer of each image, early
+		blobs += len(ls) + 1
+	}
+	d, err := p.PushIndex(idx)
+	require.NoError(t, err)
+	assert.Equal(t, digest(t, idx).String(), d.DigestStr())
+	assert.Equal(t, blobs, s.Stats().BlobUploads, "every layer and config once")
+
+	mu.Lock()
+	defer mu.Unlock()
+	finished := map[v1.Hash]int{}
+	for _, e := range events {
+		if e.Event == EventUploaded {
+			finished[e.Digest]++
+		}
+	}
+	assert.Len(t, finished, blobs, "blobs reported uploaded")
+	for h, n := range finished {
+		assert.Equal(t, 1, n, "blob %s reported uploaded once", h)
+	}
+	last := events[len(events)-1]
+	assert.Equal(t, last.OverallTotal, last.OverallDone, "all bytes counted once")
+	pulled, err := PullIndex(ctx, s.Ref("app:v1"))
+	require.NoError(t, err)
+	assert.Equal(t, digest(t, idx), digest(t, pulled))
 }

@@ -30,8 +30,9 @@
 //
 // Entries cheaper to compute again than to wait for the disk:
 // Writer.CommitUnsynced commits one without the syncs, so that a crash of
-// the machine (not of the process) may lose it or leave it torn, which Get,
-// Open and Verify report as a miss or ErrCorrupt, never as other bytes.
+// the machine (not of the process) may lose it or leave it torn: Get
+// reports a miss when the blob's size is wrong (it checks only that), Open
+// and Verify report ErrCorrupt when its sha256 is, never other bytes.
 // Package layer commits its blobs so, and verifies an entry before it
 // serves the bytes of a hit. Derived records (a layer's file index, a
 // source's content hash): Cache.StoreDerived commits one unsynced,

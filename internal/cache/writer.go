@@ -107,9 +107,11 @@ func (w *Writer) Commit(key string, m Meta) (*Entry, error) {
 
 // CommitUnsynced is Commit without the fsyncs, for entries that are
 // cheaper to recompute than to wait for the disk (a record derived from
-// other data; a layer blob whose hits are verified before use). A crash may lose such an entry, or leave one whose blob is
-// empty or short: Get and Open then report a miss or ErrCorrupt, never
-// other bytes as the entry's.
+// other data; a layer blob whose hits are verified before use). A crash
+// of the machine may lose such an entry, or leave one whose blob is
+// empty, short or zero-filled: Get reports a miss when the size is wrong
+// (it checks nothing else), Open and Verify report ErrCorrupt when the
+// sha256 is, never other bytes as the entry's.
 func (w *Writer) CommitUnsynced(key string, m Meta) (*Entry, error) {
 	w.unsynced = true
 	return w.Commit(key, m)

@@ -21,7 +21,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/stevedore-dev/stevedore/image"
@@ -142,16 +141,7 @@ func Publish(ctx context.Context, a image.Artifact, target, file, refName string
 // pushWith pushes a (a v1.Image or a v1.ImageIndex) with p and returns
 // "REF@sha256:...".
 func pushWith(p *registry.Pusher, a image.Artifact) (string, error) {
-	var d name.Digest
-	var err error
-	switch a := a.(type) {
-	case v1.Image:
-		d, err = p.Push(a)
-	case v1.ImageIndex:
-		d, err = p.PushIndex(a)
-	default:
-		return "", fmt.Errorf("pushing: %T is neither an image nor an index", a)
-	}
+	d, err := p.PushAny(a)
 	if err != nil {
 		return "", err
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/stretchr/testify/assert"
@@ -177,10 +178,11 @@ func TestCommonPublish(t *testing.T) {
 }
 
 // TestCommonUploadWhileBuilding pushes with -target: UploadWhileBuilding's
-// option hands the built layer to the Pusher that Publish then finishes
-// with, and every blob is sent once (with -sbom, the referrers' too);
-// without -target there is no option. (internal/e2e's
-// TestPushWhileBuilding shows the upload starts during Build.)
+// option hands the built layer to a Pusher, which uploads it before
+// Publish is called; Publish then finishes with that Pusher (one ping),
+// and every blob is sent once (with -sbom, the referrers' too). Without
+// -target there is no option. (internal/e2e's TestPushWhileBuilding
+// shows the upload starts during Build.)
 func TestCommonUploadWhileBuilding(t *testing.T) {
 	ctx := context.Background()
 	srv := registrytest.New(t)
@@ -201,6 +203,9 @@ func TestCommonUploadWhileBuilding(t *testing.T) {
 		require.Len(t, uploads, 1, "the image.WithLayerBuilt option")
 		img, err := image.Build(ctx, nil, append(uploads, image.WithLayers(l))...)
 		require.NoError(t, err)
+		// The layer goes up without Publish: it was handed over by Build.
+		require.Eventually(t, func() bool { return srv.Stats().BlobUploads == 1 }, time.Minute, 5*time.Millisecond,
+			"-sbom=%v: the layer uploaded before Publish", sbom)
 		ref, err := c.Publish(ctx, img)
 		require.NoError(t, err)
 		c.CloseUploads() // after Publish: nothing left to close
@@ -227,7 +232,12 @@ func TestCommonUploadWhileBuilding(t *testing.T) {
 			}
 			want += len(blobs)
 		}
-		assert.Equal(t, want, srv.Stats().BlobUploads, "-sbom=%v: blobs uploaded", sbom)
+		st := srv.Stats()
+		assert.Equal(t, want, st.BlobUploads, "-sbom=%v: blobs uploaded", sbom)
+		if !sbom {
+			// Publish pushed with the Pusher that took the layer: one ping.
+			assert.Equal(t, 1, st.Requests["GET ping"], "pings")
+		}
 	}
 
 	var c Common
