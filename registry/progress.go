@@ -178,6 +178,13 @@ func (l *countingLayer) Compressed() (io.ReadCloser, error) {
 		return nil, err
 	}
 	cr := &countingReader{rc: rc, h: l.h, rep: l.rep}
+	l.replaceLast(cr)
+	return cr, nil
+}
+
+// replaceLast makes cr the reader whose bytes count, and undoes the count
+// of the one before.
+func (l *countingLayer) replaceLast(cr *countingReader) {
 	l.mu.Lock()
 	prev := l.last
 	l.last = cr
@@ -185,7 +192,6 @@ func (l *countingLayer) Compressed() (io.ReadCloser, error) {
 	if prev != nil {
 		prev.undo()
 	}
-	return cr, nil
 }
 
 // uncount undoes the count of l's last read, when l counts (see
@@ -195,13 +201,7 @@ func uncount(l v1.Layer) {
 		l = ml.Layer
 	}
 	if cl, ok := l.(*countingLayer); ok {
-		cl.mu.Lock()
-		last := cl.last
-		cl.last = nil
-		cl.mu.Unlock()
-		if last != nil {
-			last.undo()
-		}
+		cl.replaceLast(nil)
 	}
 }
 
