@@ -62,6 +62,7 @@ func writeTree(t *testing.T, dir string, mtime time.Time) {
 type cacheMachine struct {
 	src, cacheDir string
 	events        []layer.CacheEvent
+	more          []image.Option // for image.Build
 }
 
 // build builds the test image on the pulled base: the source tree at /app,
@@ -80,7 +81,8 @@ func (m *cacheMachine) build(t *testing.T, s *registrytest.Server, rc layer.Remo
 	require.NoError(t, err)
 	conf, err := layer.FromFiles([]layer.File{{Path: "/etc/app/env", Data: []byte("MODE=prod\n")}}, lopts...)
 	require.NoError(t, err)
-	img, err := image.Build(ctx, base, image.WithLayers(app, conf), image.WithWorkDir("/srv/data"), image.WithRemoteCache(rc))
+	iopts := append([]image.Option{image.WithLayers(app, conf), image.WithWorkDir("/srv/data"), image.WithRemoteCache(rc)}, m.more...)
+	img, err := image.Build(ctx, base, iopts...)
 	require.NoError(t, err)
 	return img
 }
@@ -158,6 +160,47 @@ func TestLayerCacheTwoMachines(t *testing.T) {
 			require.NoError(t, validate.Image(pulled))
 		})
 	}
+}
+
+// TestLayerCacheMountsThroughPusher: machine B builds while a Pusher
+// uploads (image.WithLayerBuilt): the layers the cache holds are mounted
+// from it as they are handed over, not uploaded, and Push sends only the
+// config.
+func TestLayerCacheMountsThroughPusher(t *testing.T) {
+	s := registrytest.New(t)
+	ctx := ctxT(t)
+	_, err := Push(ctx, s.Ref("library/base:1"), randomImage(t, 2, 4096))
+	require.NoError(t, err)
+	rc, err := NewLayerCache(s.Ref("team/cache"))
+	require.NoError(t, err)
+	a := &cacheMachine{src: t.TempDir(), cacheDir: t.TempDir()}
+	writeTree(t, a.src, time.Unix(1_700_000_000, 0))
+	_, err = Push(ctx, s.Ref("team/app:a"), a.build(t, s, rc))
+	require.NoError(t, err)
+
+	p, err := NewPusher(ctx, s.Ref("team/app-b:b"))
+	require.NoError(t, err)
+	defer p.Close()
+	b := &cacheMachine{src: t.TempDir(), cacheDir: t.TempDir(), more: []image.Option{image.WithLayerBuilt(p.Upload)}}
+	writeTree(t, b.src, time.Now().Add(time.Hour))
+	s.ResetStats()
+	imgB := b.build(t, s, rc)
+	// The added layers are mounted without Push: handed over by Build.
+	require.Eventually(t, func() bool { return s.Stats().Mounts == 3 }, time.Minute, 5*time.Millisecond,
+		"the 3 added layers mounted before Push")
+	_, err = p.Push(imgB)
+	require.NoError(t, err)
+	st := s.Stats()
+	assert.Equal(t, 5, st.Mounts, "mounts: 3 added layers from the cache, as handed over, and 2 base layers")
+	assert.Equal(t, 1, st.BlobUploads, "uploads: the config only")
+	layers, err := imgB.Layers()
+	require.NoError(t, err)
+	for _, l := range layers {
+		assert.Zero(t, st.Downloads[digest(t, l)], "downloads of layer %s", digest(t, l))
+	}
+	pulled, err := Pull(ctx, s.Ref("team/app-b:b"))
+	require.NoError(t, err)
+	require.NoError(t, validate.Image(pulled))
 }
 
 // TestLayerCacheUnreachable: with the cache registry down, the build
