@@ -290,8 +290,8 @@ func assemble(fam mediatype.Family, b *baseImage, adds []addedLayer, rawConfig [
 		descs = append(descs, d)
 	}
 	for _, a := range adds {
-		mt, _ := fam.Layer(a.kind)
-		layers = append(layers, retype(a.l, a.mt, mt))
+		l, mt := a.inFamily(fam)
+		layers = append(layers, l)
 		descs = append(descs, a.descriptor(mt))
 	}
 	cfgDigest, cfgSize, err := v1.SHA256(bytes.NewReader(rawConfig))

@@ -37,6 +37,13 @@ func (a addedLayer) descriptor(mt types.MediaType) v1.Descriptor {
 	return v1.Descriptor{MediaType: mt, Size: a.size, Digest: a.digest, Annotations: a.annotations}
 }
 
+// inFamily returns the layer as an image of family fam lists it:
+// re-typed for fam, and that media type.
+func (a addedLayer) inFamily(fam mediatype.Family) (v1.Layer, types.MediaType) {
+	mt, _ := fam.Layer(a.kind)
+	return retype(a.l, a.mt, mt), mt
+}
+
 // layersToAdd lists the layers Build adds, in order: the working
 // directory's, the shared ones, the platform's; and an empty layer when
 // the image would have none.
@@ -123,8 +130,7 @@ func addLayers(ctx context.Context, b *baseImage, o *options, fam mediatype.Fami
 		}
 		adds[i] = a
 		if len(o.layerBuilt) > 0 {
-			mt, _ := fam.Layer(a.kind)
-			built := retype(a.l, a.mt, mt)
+			built, _ := a.inFamily(fam)
 			for _, f := range o.layerBuilt {
 				f(built)
 			}
