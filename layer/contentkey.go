@@ -15,7 +15,6 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/ctxio"
-	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
 
 // Content keys. A layer's cache key hashes the content of its inputs,
@@ -149,11 +148,6 @@ func contentInput(ctx context.Context, p *prepared, kind, dest string, content c
 func keptEntries(ctx context.Context, t fileTree, p *prepared, what string, stat *cache.KeyBuilder) ([]walked, error) {
 	var ents []walked
 	err := walk(ctx, t, p, func(e walked) (bool, error) {
-		if _, err := p.rules.Rewrite(e.hdr); tarx.Skipped(err) {
-			return false, nil
-		} else if err != nil {
-			return false, err
-		}
 		if stat != nil {
 			addHeader(stat, e)
 			addStat(stat, e.fi)

@@ -218,11 +218,17 @@ func place(w *tarx.Writer, p *prepared, e tarx.Entry) (placed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	e.Header, e.ParentModTime = out, p.modTime
+	e.Header = out
+	return true, placeRewritten(w, p, e)
+}
+
+// placeRewritten places e, whose header p's rules have rewritten, with w.
+func placeRewritten(w *tarx.Writer, p *prepared, e tarx.Entry) error {
+	e.ParentModTime = p.modTime
 	if e.Source == "" {
-		e.Source = out.Name
+		e.Source = e.Header.Name
 	}
-	return true, w.Place(e)
+	return w.Place(e)
 }
 
 // invalid is the Source a constructor returns for invalid arguments: New

@@ -36,7 +36,8 @@ type fileTree interface {
 type walked struct {
 	rel string
 	fi  fs.FileInfo
-	hdr *tar.Header
+	hdr *tar.Header // the source's header
+	out *tar.Header // hdr as the rules place it
 }
 
 // open returns a function opening the entry's content.
@@ -44,8 +45,9 @@ func (e walked) opener(t fileTree) func() (io.ReadCloser, error) {
 	return func() (io.ReadCloser, error) { return t.open(e.rel, e.fi) }
 }
 
-// visitor receives each entry the rules keep, in walk order, and reports
-// whether it placed it (a hardlink can only point at a placed file).
+// visitor receives each entry the rules keep, rewritten by them, in walk
+// order, and reports whether it placed it (a hardlink can only point at
+// a placed file).
 type visitor func(e walked) (placed bool, err error)
 
 // walker walks a fileTree in sorted order, entering only the
@@ -80,7 +82,7 @@ func (w *walker) dir(dir string) error {
 		// Decide from the name and the directory entry's type alone (no
 		// stat) whether the entry is kept and whether to descend.
 		srel := rules.Stripped(rel)
-		if srel == "" || !rules.Keep(srel, e.IsDir()) {
+		if srel == "" || !rules.Keep(srel) {
 			if e.IsDir() && !rules.SkipDir(srel) {
 				if err := w.dir(rel); err != nil {
 					return err
@@ -95,7 +97,7 @@ func (w *walker) dir(dir string) error {
 		if err != nil {
 			return err
 		}
-		if err := w.entry(rel, fi); err != nil {
+		if err := w.entry(rel, srel, fi); err != nil {
 			return err
 		}
 		if fi.IsDir() && !rules.SkipDir(srel) {
@@ -107,7 +109,9 @@ func (w *walker) dir(dir string) error {
 	return nil
 }
 
-func (w *walker) entry(rel string, fi fs.FileInfo) error {
+// entry visits the entry at rel, whose stripped name srel the rules
+// keep.
+func (w *walker) entry(rel, srel string, fi fs.FileInfo) error {
 	hdr, id, err := w.tree.header(rel, fi)
 	if err != nil || hdr == nil {
 		return err
@@ -118,7 +122,11 @@ func (w *walker) entry(rel string, fi fs.FileInfo) error {
 			id = devIno{}
 		}
 	}
-	placed, err := w.visit(walked{rel: rel, fi: fi, hdr: hdr})
+	out, err := w.p.rules.RewriteKept(hdr, srel)
+	if err != nil {
+		return err
+	}
+	placed, err := w.visit(walked{rel: rel, fi: fi, hdr: hdr, out: out})
 	if placed && id != (devIno{}) {
 		w.links[id] = rel
 	}
@@ -128,11 +136,11 @@ func (w *walker) entry(rel string, fi fs.FileInfo) error {
 // writeVisitor places each walked entry with w.
 func writeVisitor(w *tarx.Writer, t fileTree, p *prepared) visitor {
 	return func(e walked) (bool, error) {
-		en := tarx.Entry{Header: e.hdr, Source: e.rel}
-		if e.hdr.Typeflag == tar.TypeReg && e.hdr.Size > 0 {
+		en := tarx.Entry{Header: e.out, Source: e.rel}
+		if e.out.Typeflag == tar.TypeReg && e.out.Size > 0 {
 			en.Open, en.Reopen = e.opener(t), true
 		}
-		return place(w, p, en)
+		return true, placeRewritten(w, p, en)
 	}
 }
 

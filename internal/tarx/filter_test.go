@@ -101,7 +101,7 @@ func TestRulesMatchPrefix(t *testing.T) {
 		{"keep.log", false, true, false},
 		{"src", true, true, false},
 	} {
-		assert.Equal(t, tc.keep, r.Keep(tc.rel, tc.dir), "Rules{MatchPrefix: services/api}.Keep(%q)", tc.rel)
+		assert.Equal(t, tc.keep, r.Keep(tc.rel), "Rules{MatchPrefix: services/api}.Keep(%q)", tc.rel)
 		if tc.dir {
 			assert.Equal(t, tc.skip, r.SkipDir(tc.rel), "Rules{MatchPrefix: services/api}.SkipDir(%q)", tc.rel)
 		}

@@ -122,7 +122,7 @@ func (r *Rules) Stripped(name string) string {
 
 // Keep reports whether the stripped relative name passes Only and the
 // filter.
-func (r *Rules) Keep(rel string, isDir bool) bool {
+func (r *Rules) Keep(rel string) bool {
 	if rel == "" {
 		return true
 	}
@@ -182,6 +182,24 @@ func (r *Rules) Rewrite(in *tar.Header) (*tar.Header, error) {
 	if err != nil || !keep {
 		return nil, err
 	}
+	return r.rewrite(in, typ, rel)
+}
+
+// RewriteKept is Rewrite for an entry whose stripped relative name rel
+// the caller has already passed through Keep, as a walk does to decide
+// from names alone what to stat: the filter runs once per entry.
+func (r *Rules) RewriteKept(in *tar.Header, rel string) (*tar.Header, error) {
+	_, typ, err := entryType(in)
+	if err != nil {
+		return nil, err
+	}
+	r.noteKept(rel)
+	return r.rewrite(in, typ, rel)
+}
+
+// rewrite builds the header placing in, of layer type typ, at the
+// stripped relative name rel.
+func (r *Rules) rewrite(in *tar.Header, typ byte, rel string) (*tar.Header, error) {
 	out := &tar.Header{
 		Typeflag: typ,
 		Name:     r.join(rel),
@@ -248,7 +266,7 @@ func (r *Rules) kept(src string, typ byte) (rel string, keep bool, err error) {
 	if src != "" {
 		rel, ok = r.stripped(src)
 	}
-	if !ok || !r.Keep(rel, typ == tar.TypeDir) {
+	if !ok || !r.Keep(rel) {
 		return "", false, errSkip
 	}
 	r.noteKept(rel)
