@@ -111,11 +111,13 @@ func (s *stageState) fromSource(ctx context.Context, op *copyOp, ft *fromTree, s
 			out = append(out, fromEntry{dst: cleanName(dst), src: real, n: n})
 			continue
 		}
-		if err := s.parentDirs(ctx, op, op.dest); err != nil {
-			return nil, err
-		}
 		es, err := ft.under(real, op.excludes)
 		if err != nil {
+			return nil, err
+		}
+		// An empty directory places nothing: its destination is made
+		// explicitly, as docker's copy does.
+		if err := s.makeDirs(ctx, op, op.dest, len(es) == 0); err != nil {
 			return nil, err
 		}
 		for _, e := range es {
