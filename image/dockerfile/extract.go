@@ -21,7 +21,8 @@ import (
 )
 
 // fromImage returns the image COPY --from names: an earlier stage (by name
-// or number) or an image reference, resolved for the stage's platform.
+// or number) or an image reference, resolved for the target platform (not
+// the stage's FROM --platform), as BuildKit resolves it.
 func (s *stageState) fromImage(ctx context.Context, from string) (v1.Image, error) {
 	if j := s.b.p.stageIndex(from, s.index); j >= 0 {
 		st := s.b.stages[j]
@@ -33,7 +34,7 @@ func (s *stageState) fromImage(ctx context.Context, from string) (v1.Image, erro
 	if _, err := fmt.Sscanf(from, "%d", new(int)); err == nil && !strings.ContainsAny(from, ":/@") {
 		return nil, fmt.Errorf("%w: invalid stage index %s", ErrNotFound, from)
 	}
-	return s.b.resolve(ctx, from, s.platform)
+	return s.b.resolve(ctx, from, s.b.platform)
 }
 
 // fromEntry is one entry COPY --from places: its name in the layer and

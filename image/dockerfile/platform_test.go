@@ -124,3 +124,26 @@ type referenced struct {
 }
 
 func (r referenced) Reference() name.Reference { return r.ref }
+
+// TestCopyFromImagePlatform: COPY --from an image reference takes the
+// image of the target platform, even in a stage whose FROM has another
+// --platform, as BuildKit resolves the implicit stage of a --from image
+// (dockerfile2llb gives it no platform of its own, so the target's).
+func TestCopyFromImagePlatform(t *testing.T) {
+	images := map[string]v1.Image{}
+	for _, p := range []string{"linux/amd64", "linux/arm64", "linux/s390x"} {
+		images["tools|"+p] = baseImage(t, p, v1.Config{}, baseFile{Path: "/etc/arch", Data: []byte(p)})
+	}
+	var resolved []string
+	resolver := func(ctx context.Context, ref string, p v1.Platform) (v1.Image, error) {
+		resolved = append(resolved, ref+" "+platformString(p))
+		return resolverOf(images)(ctx, ref, p)
+	}
+	df := "FROM --platform=$BUILDPLATFORM scratch AS build\nCOPY --from=tools /etc/arch /arch\nFROM scratch\nCOPY --from=build /arch /arch\n"
+	for _, target := range []string{"linux/amd64", "linux/arm64"} {
+		resolved = nil
+		img := mustBuild(t, t.TempDir(), df, WithResolver(resolver), WithPlatforms(target), WithBuildPlatform("linux/s390x"))
+		assert.Equal(t, target, files(t, img)["arch"].Body, "Build(%s) /arch: COPY --from=tools of the target platform", target)
+		assert.Equal(t, []string{"tools " + target}, resolved, "Build(%s) resolved", target)
+	}
+}
