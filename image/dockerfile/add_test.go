@@ -266,3 +266,24 @@ func TestCopyFromHardlinks(t *testing.T) {
 	assert.Equal(t, "copy: 5 755 0:0\ncopy/a: 0 750 7:0 \"data\"\ncopy/b: 0 750 7:0 \"data\"\n", listing(files(t, img), "copy"),
 		"COPY --from of a directory with a hardlink and a deleted file")
 }
+
+// TestCopyFromEmptyDir: COPY --from of an empty directory creates the
+// destination directory (0755, root's, parents too), as BuildKit's copy
+// does (fsutil's copy makes the target with MkdirAll before copying the
+// contents), from a stage as from an image.
+func TestCopyFromEmptyDir(t *testing.T) {
+	src := baseImage(t, "linux/amd64", v1.Config{}, baseFile{Path: "/empty", Mode: fs.ModeDir | 0o700})
+	resolver := WithResolver(resolverOf(map[string]v1.Image{"src": src}))
+	for _, tc := range []struct {
+		name, dockerfile, want string
+	}{
+		{"from an image", "FROM scratch\nCOPY --from=src /empty /dst\n", "dst: 5 755 0:0\n"},
+		{"from a stage", "FROM src AS s\nFROM scratch\nCOPY --from=s /empty /dst\n", "dst: 5 755 0:0\n"},
+		{"parents, trailing slash", "FROM scratch\nCOPY --from=src /empty /dst/sub/\n", "dst: 5 755 0:0\ndst/sub: 5 755 0:0\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := mustBuild(t, t.TempDir(), tc.dockerfile, resolver)
+			assert.Equal(t, tc.want, listing(files(t, img), "dst"), "Build(%q) files under /dst", tc.dockerfile)
+		})
+	}
+}

@@ -21,7 +21,8 @@ import (
 )
 
 // fromImage returns the image COPY --from names: an earlier stage (by name
-// or number) or an image reference, resolved for the stage's platform.
+// or number) or an image reference, resolved for the target platform (not
+// the stage's FROM --platform), as BuildKit resolves it.
 func (s *stageState) fromImage(ctx context.Context, from string) (v1.Image, error) {
 	if j := s.b.p.stageIndex(from, s.index); j >= 0 {
 		st := s.b.stages[j]
@@ -33,7 +34,7 @@ func (s *stageState) fromImage(ctx context.Context, from string) (v1.Image, erro
 	if _, err := fmt.Sscanf(from, "%d", new(int)); err == nil && !strings.ContainsAny(from, ":/@") {
 		return nil, fmt.Errorf("%w: invalid stage index %s", ErrNotFound, from)
 	}
-	return s.b.resolve(ctx, from, s.platform)
+	return s.b.resolve(ctx, from, s.b.platform)
 }
 
 // fromEntry is one entry COPY --from places: its name in the layer and
@@ -111,11 +112,13 @@ func (s *stageState) fromSource(ctx context.Context, op *copyOp, ft *fromTree, s
 			out = append(out, fromEntry{dst: cleanName(dst), src: real, n: n})
 			continue
 		}
-		if err := s.parentDirs(ctx, op, op.dest); err != nil {
-			return nil, err
-		}
 		es, err := ft.under(real, op.excludes)
 		if err != nil {
+			return nil, err
+		}
+		// An empty directory places nothing: its destination is made
+		// explicitly, as docker's copy does.
+		if err := s.makeDirs(ctx, op, op.dest, len(es) == 0); err != nil {
 			return nil, err
 		}
 		for _, e := range es {

@@ -166,9 +166,11 @@ func WithTarget(stage string) Option {
 	}
 }
 
-// WithPlatforms sets the target platforms ("linux/amd64", "linux/arm/v7"):
-// Build takes one, BuildIndex one image per platform, each built from the
-// Dockerfile with TARGETPLATFORM, TARGETOS, TARGETARCH and TARGETVARIANT
+// WithPlatforms sets the target platforms ("linux/amd64", "linux/arm/v7"),
+// normalized as docker build's --platform is ("linux/arm" is
+// linux/arm/v7, "linux/aarch64" linux/arm64, "linux/arm64/v8"
+// linux/arm64): Build takes one, BuildIndex one image per platform, each
+// built from the Dockerfile with TARGETPLATFORM, TARGETOS, TARGETARCH and TARGETVARIANT
 // set and its FROM images resolved for it. The default is the build
 // platform (see WithBuildPlatform).
 func WithPlatforms(platforms ...string) Option {
@@ -263,11 +265,52 @@ func parsePlatform(s string) (v1.Platform, error) {
 	return *p, nil
 }
 
-// platformArg is parsePlatform for an argument of the option opt.
+// platformArg is parsePlatform for an argument of the option opt,
+// normalized as docker build normalizes its --platform.
 func platformArg(opt, s string) (v1.Platform, error) {
 	p, err := parsePlatform(s)
 	if err != nil {
 		return v1.Platform{}, optErr(opt, "%v", err)
 	}
-	return p, nil
+	return normalizePlatform(p), nil
+}
+
+// normalizePlatform is containerd's platforms.Normalize, which BuildKit
+// applies to the target and build platforms: lowercase OS and
+// architecture, the architecture's usual name (aarch64 is arm64, x86_64
+// amd64, armhf arm/v7) and its default variant (arm is arm/v7, arm64/v8
+// is arm64, amd64/v1 is amd64).
+func normalizePlatform(p v1.Platform) v1.Platform {
+	p.OS = strings.ToLower(p.OS)
+	if p.OS == "macos" {
+		p.OS = "darwin"
+	}
+	arch, variant := strings.ToLower(p.Architecture), strings.ToLower(p.Variant)
+	switch arch {
+	case "i386":
+		arch, variant = "386", ""
+	case "x86_64", "x86-64", "amd64":
+		arch = "amd64"
+		if variant == "v1" {
+			variant = ""
+		}
+	case "aarch64", "arm64":
+		arch = "arm64"
+		if variant == "8" || variant == "v8" {
+			variant = ""
+		}
+	case "armhf":
+		arch, variant = "arm", "v7"
+	case "armel":
+		arch, variant = "arm", "v6"
+	case "arm":
+		switch variant {
+		case "", "7":
+			variant = "v7"
+		case "5", "6", "8":
+			variant = "v" + variant
+		}
+	}
+	p.Architecture, p.Variant = arch, variant
+	return p
 }

@@ -124,3 +124,52 @@ type referenced struct {
 }
 
 func (r referenced) Reference() name.Reference { return r.ref }
+
+// TestCopyFromImagePlatform: COPY --from an image reference takes the
+// image of the target platform, even in a stage whose FROM has another
+// --platform, as BuildKit resolves the implicit stage of a --from image
+// (dockerfile2llb gives it no platform of its own, so the target's).
+func TestCopyFromImagePlatform(t *testing.T) {
+	images := map[string]v1.Image{}
+	for _, p := range []string{"linux/amd64", "linux/arm64", "linux/s390x"} {
+		images["tools|"+p] = baseImage(t, p, v1.Config{}, baseFile{Path: "/etc/arch", Data: []byte(p)})
+	}
+	var resolved []string
+	resolver := func(ctx context.Context, ref string, p v1.Platform) (v1.Image, error) {
+		resolved = append(resolved, ref+" "+platformString(p))
+		return resolverOf(images)(ctx, ref, p)
+	}
+	df := "FROM --platform=$BUILDPLATFORM scratch AS build\nCOPY --from=tools /etc/arch /arch\nFROM scratch\nCOPY --from=build /arch /arch\n"
+	for _, target := range []string{"linux/amd64", "linux/arm64"} {
+		resolved = nil
+		img := mustBuild(t, t.TempDir(), df, WithResolver(resolver), WithPlatforms(target), WithBuildPlatform("linux/s390x"))
+		assert.Equal(t, target, files(t, img)["arch"].Body, "Build(%s) /arch: COPY --from=tools of the target platform", target)
+		assert.Equal(t, []string{"tools " + target}, resolved, "Build(%s) resolved", target)
+	}
+}
+
+// TestPlatformNormalized: target and build platforms are normalized as
+// docker build normalizes --platform (BuildKit's dockerui parses it with
+// containerd's platforms.Parse, then platforms.Normalize): linux/arm is
+// arm/v7, arm64/v8 is arm64, aarch64 and x86_64 are arm64 and amd64.
+func TestPlatformNormalized(t *testing.T) {
+	df := "FROM scratch\nARG TARGETPLATFORM\nARG TARGETVARIANT\nARG BUILDPLATFORM\n"
+	for _, tc := range []struct {
+		target, build           string
+		wantTarget, wantVariant string
+		wantBuild               string
+	}{
+		{"linux/arm", "linux/armhf", "linux/arm/v7", "v7", "linux/arm/v7"},
+		{"linux/arm/7", "linux/armel", "linux/arm/v7", "v7", "linux/arm/v6"},
+		{"linux/arm64/v8", "linux/aarch64", "linux/arm64", "", "linux/arm64"},
+		{"Linux/x86_64", "linux/amd64/v1", "linux/amd64", "", "linux/amd64"},
+		{"linux/arm/v6", "linux/amd64", "linux/arm/v6", "v6", "linux/amd64"},
+	} {
+		img := mustBuild(t, t.TempDir(), df, WithPlatforms(tc.target), WithBuildPlatform(tc.build))
+		cf := configOf(t, img)
+		assert.Equal(t, []string{"ARG TARGETPLATFORM=" + tc.wantTarget + " (empty)", "ARG TARGETVARIANT=" + tc.wantVariant + " (empty)",
+			"ARG BUILDPLATFORM=" + tc.wantBuild + " (empty)"}, history(cf, 0), "Build(%s, build %s) arguments", tc.target, tc.build)
+		require.NotNil(t, cf.Platform())
+		assert.Equal(t, tc.wantTarget, platformString(*cf.Platform()), "Build(%s) image platform", tc.target)
+	}
+}
