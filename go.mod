@@ -4,6 +4,7 @@ go 1.25.0
 
 require (
 	github.com/containerd/containerd/v2 v2.2.9
+	github.com/containerd/platforms v1.0.0-rc.4
 	github.com/containerd/stargz-snapshotter/estargz v0.19.1
 	github.com/distribution/distribution/v3 v3.1.1
 	github.com/go-git/go-billy/v5 v5.9.2

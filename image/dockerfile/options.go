@@ -8,7 +8,9 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/containerd/platforms"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/stevedore-dev/stevedore/internal/option"
 )
@@ -253,7 +255,8 @@ func WithGitCloner(c GitCloner) Option {
 	}
 }
 
-// parsePlatform parses os/arch[/variant].
+// parsePlatform parses os/arch[/variant], normalized as BuildKit
+// normalizes the platforms it builds for and resolves images for.
 func parsePlatform(s string) (v1.Platform, error) {
 	p, err := v1.ParsePlatform(s)
 	if err != nil {
@@ -262,17 +265,16 @@ func parsePlatform(s string) (v1.Platform, error) {
 	if p.OS == "" || p.Architecture == "" || !strings.Contains(s, "/") {
 		return v1.Platform{}, fmt.Errorf("platform %q: want os/arch[/variant]", s)
 	}
-	return *p, nil
+	return normalizePlatform(*p), nil
 }
 
-// platformArg is parsePlatform for an argument of the option opt,
-// normalized as docker build normalizes its --platform.
+// platformArg is parsePlatform for an argument of the option opt.
 func platformArg(opt, s string) (v1.Platform, error) {
 	p, err := parsePlatform(s)
 	if err != nil {
 		return v1.Platform{}, optErr(opt, "%v", err)
 	}
-	return normalizePlatform(p), nil
+	return p, nil
 }
 
 // normalizePlatform is containerd's platforms.Normalize, which BuildKit
@@ -281,36 +283,7 @@ func platformArg(opt, s string) (v1.Platform, error) {
 // amd64, armhf arm/v7) and its default variant (arm is arm/v7, arm64/v8
 // is arm64, amd64/v1 is amd64).
 func normalizePlatform(p v1.Platform) v1.Platform {
-	p.OS = strings.ToLower(p.OS)
-	if p.OS == "macos" {
-		p.OS = "darwin"
-	}
-	arch, variant := strings.ToLower(p.Architecture), strings.ToLower(p.Variant)
-	switch arch {
-	case "i386":
-		arch, variant = "386", ""
-	case "x86_64", "x86-64", "amd64":
-		arch = "amd64"
-		if variant == "v1" {
-			variant = ""
-		}
-	case "aarch64", "arm64":
-		arch = "arm64"
-		if variant == "8" || variant == "v8" {
-			variant = ""
-		}
-	case "armhf":
-		arch, variant = "arm", "v7"
-	case "armel":
-		arch, variant = "arm", "v6"
-	case "arm":
-		switch variant {
-		case "", "7":
-			variant = "v7"
-		case "5", "6", "8":
-			variant = "v" + variant
-		}
-	}
-	p.Architecture, p.Variant = arch, variant
+	n := platforms.Normalize(specs.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant})
+	p.OS, p.Architecture, p.Variant = n.OS, n.Architecture, n.Variant
 	return p
 }

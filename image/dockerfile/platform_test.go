@@ -173,3 +173,21 @@ func TestPlatformNormalized(t *testing.T) {
 		assert.Equal(t, tc.wantTarget, platformString(*cf.Platform()), "Build(%s) image platform", tc.target)
 	}
 }
+
+// TestFromPlatformNormalized: FROM --platform names the platform as
+// containerd's platforms package does (BuildKit parses it with
+// platforms.Parse): aarch64 is arm64, x86_64 amd64.
+func TestFromPlatformNormalized(t *testing.T) {
+	images := map[string]v1.Image{}
+	for _, p := range []string{"linux/amd64", "linux/arm64"} {
+		images["base|"+p] = baseImage(t, p, v1.Config{}, baseFile{Path: "/etc/arch", Data: []byte(p)})
+	}
+	for _, tc := range []struct{ from, want string }{
+		{"linux/aarch64", "linux/arm64"},
+		{"Linux/x86_64", "linux/amd64"},
+	} {
+		df := "FROM --platform=" + tc.from + " base\n"
+		img := mustBuild(t, t.TempDir(), df, WithResolver(resolverOf(images)), WithPlatforms("linux/amd64"))
+		assert.Equal(t, tc.want, files(t, img)["etc/arch"].Body, "FROM --platform=%s: the base of that platform", tc.from)
+	}
+}
