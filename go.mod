@@ -16,6 +16,7 @@ require (
 	github.com/moby/buildkit v0.27.1
 	github.com/moby/moby/api v1.57.0
 	github.com/moby/patternmatcher v0.6.1
+	github.com/moby/sys/signal v0.7.1
 	github.com/opencontainers/go-digest v1.0.0
 	github.com/opencontainers/image-spec v1.1.1
 	github.com/sirupsen/logrus v1.10.2

@@ -5,6 +5,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/stevedore-dev/stevedore/internal/stopsignal"
 )
 
 // WithEnv sets the environment variable key to value, replacing an earlier
@@ -250,13 +252,15 @@ func WithVolume(dir string) Option {
 	}
 }
 
-// WithStopSignal sets the signal that stops the container: a name such as
-// "SIGTERM" or "SIGRTMIN+3", or a number from 1 to 64. The default is the
-// base's stop signal (SIGTERM when the base names none).
+// WithStopSignal sets the signal that stops the container: a Linux signal
+// name with or without "SIG", in any case ("SIGTERM", "TERM",
+// "SIGRTMIN+3"), or a non-zero number, as docker's STOPSIGNAL accepts it.
+// The image records sig as written. The default is the base's stop signal
+// (SIGTERM when the base names none).
 func WithStopSignal(sig string) Option {
 	return func(o *options) error {
-		if !validSignal(sig) {
-			return errOption("WithStopSignal", "signal %q: want a name like SIGTERM or a number from 1 to 64", sig)
+		if !stopsignal.Valid(sig) {
+			return errOption("WithStopSignal", "signal %q: want a Linux signal name such as SIGTERM, or a non-zero number", sig)
 		}
 		o.edit("stevedore: stopsignal "+sig, func(s *editState) error {
 			s.cf.Config.StopSignal = sig
@@ -264,20 +268,4 @@ func WithStopSignal(sig string) Option {
 		})
 		return nil
 	}
-}
-
-func validSignal(sig string) bool {
-	if n, err := strconv.Atoi(sig); err == nil {
-		return n >= 1 && n <= 64 && strconv.Itoa(n) == sig
-	}
-	rest, ok := strings.CutPrefix(sig, "SIG")
-	if !ok || rest == "" {
-		return false
-	}
-	for _, r := range rest {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-') {
-			return false
-		}
-	}
-	return true
 }

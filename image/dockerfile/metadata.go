@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/stevedore-dev/stevedore/internal/stopsignal"
 )
 
 // This file holds the instructions that only change the config, each as
@@ -231,43 +232,12 @@ func (s *stageState) dispatchVolume(c *instructions.VolumeCommand) error {
 }
 
 func (s *stageState) dispatchStopSignal(c *instructions.StopSignalCommand) error {
-	if !validSignal(c.Signal) {
+	if !stopsignal.Valid(c.Signal) {
 		return fmt.Errorf("%w: invalid signal: %s", ErrParse, c.Signal)
 	}
 	s.cfg.Config.StopSignal = c.Signal
 	s.record(fmt.Sprintf("STOPSIGNAL %v", c.Signal), false)
 	return nil
-}
-
-// signalNames are Linux's signals without "SIG", as moby's signal package
-// names them.
-var signalNames = map[string]bool{
-	"ABRT": true, "ALRM": true, "BUS": true, "CHLD": true, "CLD": true, "CONT": true, "FPE": true,
-	"HUP": true, "ILL": true, "INT": true, "IO": true, "IOT": true, "KILL": true, "PIPE": true,
-	"POLL": true, "PROF": true, "PWR": true, "QUIT": true, "SEGV": true, "STKFLT": true,
-	"STOP": true, "SYS": true, "TERM": true, "TRAP": true, "TSTP": true, "TTIN": true,
-	"TTOU": true, "URG": true, "USR1": true, "USR2": true, "VTALRM": true, "WINCH": true,
-	"XCPU": true, "XFSZ": true, "RTMIN": true, "RTMAX": true, "UNUSED": true,
-}
-
-// validSignal accepts what moby's signal.ParseSignal accepts: a non-zero
-// number, or a name with or without "SIG", any case, RTMIN+n and RTMAX-n
-// included.
-func validSignal(sig string) bool {
-	if n, err := strconv.Atoi(sig); err == nil {
-		return n != 0
-	}
-	name := strings.TrimPrefix(strings.ToUpper(sig), "SIG")
-	if signalNames[name] {
-		return true
-	}
-	for _, pre := range []string{"RTMIN+", "RTMAX-"} {
-		if rest, ok := strings.CutPrefix(name, pre); ok {
-			n, err := strconv.Atoi(rest)
-			return err == nil && n >= 1 && n <= 15 && strconv.Itoa(n) == rest
-		}
-	}
-	return false
 }
 
 func (s *stageState) dispatchShell(c *instructions.ShellCommand) {
