@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/ctxio"
@@ -22,7 +24,8 @@ type hostFile struct {
 
 // HostFile is one regular file of the host placed at dst, a slash path in
 // the image (absolute, or relative to "/"), whatever its name on the host:
-// `COPY app /bin/server`. The file is opened with os.Open, so a symlink is
+// `COPY app /bin/server`. A dst ending in "/" is a directory, and the file
+// keeps its host name in it, as with `COPY app /bin/`. The file is opened with os.Open, so a symlink is
 // followed; anything but a regular file fails the build. Its permission
 // bits (setuid, setgid and sticky included) are kept; its mtime and owner
 // are replaced as for Dir (see WithModTime, WithOwner). With WithCache the
@@ -31,6 +34,9 @@ type hostFile struct {
 // the options that make sense.
 func HostFile(path, dst string, opts ...SourceOption) Source {
 	t, err := newSource(kindHostFile, "layer.HostFile", opts, path == "", "empty path")
+	if strings.HasSuffix(dst, "/") && path != "" {
+		dst += filepath.Base(path) // a directory: the file goes in it
+	}
 	c, ok := cleanRel(dst)
 	switch {
 	case err != nil:
@@ -77,7 +83,7 @@ func (h *hostFile) write(ctx context.Context, w *tarx.Writer, p *prepared) error
 		return fmt.Errorf("file %s: %w", h.path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("file %s: %w: %v is not a regular file", h.path, ErrUnsupportedEntry, fi.Mode().Type())
+		return fmt.Errorf("file %s: %w: %s, not a regular file", h.path, ErrUnsupportedEntry, fileKind(fi.Mode()))
 	}
 	hdr := modeHeader(h.dst, fi.Mode())
 	hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
@@ -96,4 +102,19 @@ func tarxJoin(root, name string) string {
 		return name
 	}
 	return root + "/" + name
+}
+
+// fileKind names the type of a file that is not a regular file.
+func fileKind(m fs.FileMode) string {
+	switch t := m.Type(); {
+	case t&fs.ModeDir != 0:
+		return "a directory (use layer.Dir for a tree)"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return fmt.Sprintf("a file of mode %v", m.Type())
 }

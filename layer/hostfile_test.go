@@ -29,6 +29,8 @@ func TestHostFile(t *testing.T) {
 		{"renamed under a new parent", app, "/bin/server", nil,
 			"bin/ 5 755\nbin/server 0 4755 \"binary\"\n"},
 		{"relative destination", app, "srv", nil, "srv 0 4755 \"binary\"\n"},
+		{"into a directory", app, "/usr/bin/", nil, "usr/ 5 755\nusr/bin/ 5 755\nusr/bin/app 0 4755 \"binary\"\n"},
+		{"into the root", app, "/", nil, "app 0 4755 \"binary\"\n"},
 		{"symlink followed", filepath.Join(d, "link"), "/x", nil, "x 0 4755 \"binary\"\n"},
 		{"owner", app, "/x", []SourceOption{WithOwner(1000, 1000)}, "x 0 4755 \"binary\"\n"},
 	} {
@@ -59,7 +61,7 @@ func TestHostFileErrors(t *testing.T) {
 		want            error
 	}{
 		{"empty path", "", "/x", nil, ErrOption},
-		{"root destination", f, "/", nil, ErrOption},
+		{"root destination", f, ".", nil, ErrOption},
 		{"escaping destination", f, "../..", nil, ErrOption},
 		{"an archive option refused", f, "/x", []SourceOption{WithSHA256(strings.Repeat("0", 64))}, ErrInvalidOption},
 		{"directory", d, "/x", nil, ErrUnsupportedEntry},
@@ -71,6 +73,9 @@ func TestHostFileErrors(t *testing.T) {
 				_, err = l.Digest()
 			}
 			assert.ErrorIs(t, err, tc.want, "HostFile(%q, %q)", tc.path, tc.dst)
+			if tc.name == "directory" {
+				assert.ErrorContains(t, err, "a directory (use layer.Dir", "HostFile(dir, %q) names what the path is", tc.dst)
+			}
 		})
 	}
 }
