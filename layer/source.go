@@ -200,7 +200,11 @@ func unmatched(p *prepared, what string) error {
 		return nil
 	}
 	if u := p.rules.Unmatched(); len(u) > 0 {
-		return fmt.Errorf("%w: %s: %s", ErrNoMatch, what, strings.Join(u, ", "))
+		why := ""
+		if p.rules.Excludes() {
+			why = " (no such entry, or excluded by WithExclude or WithIgnoreFile)"
+		}
+		return fmt.Errorf("%w: %s: %s%s", ErrNoMatch, what, strings.Join(u, ", "), why)
 	}
 	return nil
 }

@@ -72,6 +72,10 @@ func (r *Rules) Unmatched() []string {
 	return out
 }
 
+// Excludes reports whether the rules have exclude patterns, which may be
+// what left an Only name or include pattern unmatched.
+func (r *Rules) Excludes() bool { return r.Filter != nil && len(r.Filter.excPats) > 0 }
+
 // SourceName cleans a source entry name: slashes, no leading "/" or "./",
 // no "." or ".." components. A name that leaves the root is an error
 // wrapping ErrEscapesRoot. The root itself is "".
