@@ -21,11 +21,15 @@
 //
 //   - It respects the base: the layers of package layer are placed on the
 //     file tree of the image below them ([Tree]), as `docker build`'s COPY
-//     does. Directories the base has keep the base's mode and owner (a
-//     1777 /tmp stays 1777, a 0700 /opt stays 0700; [WithWorkDir] creates
-//     its directory only when the base lacks it); a path under a directory
-//     the base makes a symlink (/lib -> usr/lib, /var/run -> /run) lands
-//     under the link's target and the link survives. [WithSkipUnchanged]
+//     does. Directories the base has and a layer only implies (the
+//     parents of its entries, the directory of layer.WithRoot) keep the
+//     base's mode and owner (a 1777 /tmp stays 1777, a 0700 /opt stays
+//     0700; [WithWorkDir] creates its directory only when the base lacks
+//     it); a directory a source holds itself is written as it has it, as
+//     COPY writes it. A path under a directory the base makes a symlink
+//     (/lib -> usr/lib, /var/run -> /run) lands under the link's target
+//     and the link survives, where docker build's BuildKit refuses the
+//     copy ("cannot copy to non-directory"). [WithSkipUnchanged]
 //     also leaves out what the base already has exactly so.
 //   - The base's layers are never re-compressed: the result points at the
 //     same blobs. They are read (downloaded and decompressed once, to index

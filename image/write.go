@@ -256,7 +256,8 @@ func (s *tarSink) put(ctx context.Context, h v1.Hash, size int64, open func() (i
 // to a temp file in path's directory, fsynced and renamed, so a failed or
 // cancelled write leaves neither path nor a temp file; layers are streamed.
 // An empty tag is an error: `docker load` names the image it
-// loads by its tag.
+// loads by its tag. Layers are written as the image has them: an image
+// built with zstd layers loads only into a docker that reads zstd layers.
 func WriteDockerTarball(ctx context.Context, path, tag string, img v1.Image) error {
 	if img == nil {
 		return errors.New("image: WriteDockerTarball: nil image")

@@ -94,10 +94,14 @@
 // that image the way `docker build`'s COPY does: parent directories the
 // image has are left as it has them (a 1777 /tmp stays 1777, a 0700 /opt
 // stays 0700), and so is the directory a source is copied into (WithRoot);
-// a path whose parent is a symlink in the image (/lib -> usr/lib on a
+// a directory the source holds itself (a tmp/ in the directory given to
+// Dir) is written with its own mode and owner, as COPY writes it. A path
+// whose parent is a symlink in the image (/lib -> usr/lib on a
 // merged-/usr distribution, /var/run -> /run) lands under the link's
-// target and the link survives. A link that leaves the image root, or a
-// loop, fails the build with an error wrapping ErrBaseLink.
+// target and the link survives, where docker build's BuildKit refuses
+// the copy ("cannot copy to non-directory") and the classic builder
+// replaces the link. A link that leaves the image root, or a loop, fails
+// the build with an error wrapping ErrBaseLink.
 //
 // # One entry per path, whiteouts first
 //

@@ -22,6 +22,11 @@ type fsSource struct {
 // fs.ReadLinkFS; a symlink in an FS that does not is an error. Modes are
 // those the FS reports (a regular file, directory or symlink reported
 // with no permission bits gets 0644, 0755 or 0777); mtimes are replaced.
+// embed.FS reports its files 0444 and its directories 0555, and
+// fstest.MapFS 0555 for the directories it only implies: to make an
+// embedded program executable or a directory writable, add WithChmod
+// ("u+w,a+X" gives 0644 files and 0755 directories, "a+x" makes
+// programs runnable).
 // Files are read by several goroutines at once to hash the content (see
 // WithCache, Recorder): fsys must be safe for concurrent use, as os.DirFS,
 // embed.FS, fstest.MapFS and zip.Reader are.

@@ -32,7 +32,10 @@
 // its /etc/passwd and /etc/group, the directories WORKDIR creates — the
 // stage's file tree is that of its image so far (image.Tree: symlinks
 // followed inside the root, as docker's COPY does; layer indexes kept in
-// the cache of WithCache). Files copied from the build context get
+// the cache of WithCache). One difference: a COPY of a directory that
+// holds, say, lib/ onto a base where /lib is a symlink (merged /usr)
+// places lib/'s files under the link's target, where BuildKit fails with
+// "cannot copy to non-directory". Files copied from the build context get
 // 0:0 and the default mtime (SOURCE_DATE_EPOCH, else the epoch), where
 // docker keeps the context's mtimes; files copied --from a stage or image
 // keep their owners and modes, as docker's do.

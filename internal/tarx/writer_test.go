@@ -254,6 +254,11 @@ func TestWriter(t *testing.T) {
 		ins:   []in{{h: dir("tmp", 0o755).h, weak: true}, reg("tmp/x", "x")},
 		want:  "tmp/x 0 644 \"x\"\n",
 	}, {
+		name: "a directory the source holds is written as it has it", why: "as COPY writes it: 0755 over the base's 1777 /tmp",
+		below: mergedUsr,
+		ins:   []in{dir("tmp", 0o755), reg("tmp/x", "x")},
+		want:  "tmp/ 5 755\ntmp/x 0 644 \"x\"\n",
+	}, {
 		name: "a source's root directory without a base", why: "it is the directory's only header",
 		ins:  []in{{h: dir("app", 0o700).h, weak: true}, reg("app/x", "x")},
 		want: "app/ 5 700\napp/x 0 644 \"x\"\n",
