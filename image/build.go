@@ -109,7 +109,7 @@ type plan struct {
 
 func build(ctx context.Context, b *baseImage, o *options, p plan) (v1.Image, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("image: build: %w", err)
 	}
 	created, err := b.created(o)
 	if err != nil {

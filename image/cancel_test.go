@@ -7,6 +7,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/layer"
@@ -60,4 +61,14 @@ func TestBuildCancelStopsLayerBuild(t *testing.T) {
 	img, err := Build(context.Background(), nil, WithLayers(l))
 	require.NoError(t, err, "Build after a cancelled Build")
 	checkImage(t, img)
+}
+
+// TestBuildCancelledBefore: a Build whose context is already done says
+// which call failed, as every other error of the package does.
+func TestBuildCancelledBefore(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := Build(ctx, nil, WithEnv("A", "1"))
+	require.ErrorIs(t, err, context.Canceled)
+	assert.EqualError(t, err, "image: build: context canceled")
 }
