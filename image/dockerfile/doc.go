@@ -38,7 +38,11 @@
 // "cannot copy to non-directory". Files copied from the build context get
 // 0:0 and the default mtime (SOURCE_DATE_EPOCH, else the epoch), where
 // docker keeps the context's mtimes; files copied --from a stage or image
-// keep their owners and modes, as docker's do.
+// keep their owners and modes, as docker's do. Several files copied to a
+// destination with no trailing slash that is not an existing directory
+// all land at that path, the last one winning, as with BuildKit
+// (moby/buildkit#1853; the classic builder refuses it, and docker's
+// reference asks for the slash).
 //
 // # The build context
 //
