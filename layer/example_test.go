@@ -1,7 +1,6 @@
 package layer_test
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
 	"io/fs"
@@ -76,15 +75,7 @@ func ExampleWithPrioritizedFiles() {
 	for _, k := range slices.Sorted(maps.Keys(anns)) {
 		fmt.Println(k)
 	}
-	rc, err := l.Uncompressed()
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for h, err := tr.Next(); err == nil; h, err = tr.Next() {
-		fmt.Println(h.Name)
-	}
+	printEntries(l, false) // in tar order
 	// Output:
 	// application/vnd.oci.image.layer.v1.tar+gzip
 	// containerd.io/snapshot/stargz/toc.digest
