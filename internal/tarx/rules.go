@@ -42,7 +42,7 @@ func (r *Rules) noteKept(rel string) {
 			r.onlySeen = make([]bool, len(r.Only))
 		}
 		for i, o := range r.Only {
-			if !r.onlySeen[i] && (rel == o || strings.HasPrefix(rel, o+"/") || strings.HasPrefix(o, rel+"/")) {
+			if !r.onlySeen[i] && (within(rel, o) || within(o, rel)) {
 				r.onlySeen[i] = true
 			}
 		}
@@ -127,23 +127,26 @@ func (r *Rules) Stripped(name string) string {
 // Keep reports whether the stripped relative name passes Only and the
 // filter.
 func (r *Rules) Keep(rel string) bool {
-	if rel == "" {
+	return rel == "" || r.onlyHas(rel, false) && r.Filter.Keep(r.matchName(rel))
+}
+
+// onlyHas reports whether Only is empty or names rel or a directory above
+// it; with onPath, also a name below rel (rel is a directory on the way
+// to it).
+func (r *Rules) onlyHas(rel string, onPath bool) bool {
+	if len(r.Only) == 0 {
 		return true
 	}
-	if len(r.Only) > 0 {
-		ok := false
-		for _, o := range r.Only {
-			if rel == o || strings.HasPrefix(rel, o+"/") {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
+	for _, o := range r.Only {
+		if within(rel, o) || onPath && within(o, rel) {
+			return true
 		}
 	}
-	return r.Filter.Keep(r.matchName(rel))
+	return false
 }
+
+// within reports whether the relative name rel is dir or below it.
+func within(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
 
 // matchName is rel as Filter sees it.
 func (r *Rules) matchName(rel string) string {
@@ -156,22 +159,7 @@ func (r *Rules) matchName(rel string) string {
 // SkipDir reports whether nothing at or under the stripped relative
 // directory rel can be kept, so a walk need not enter it.
 func (r *Rules) SkipDir(rel string) bool {
-	if rel == "" {
-		return false
-	}
-	if len(r.Only) > 0 {
-		can := false
-		for _, o := range r.Only {
-			if rel == o || strings.HasPrefix(o, rel+"/") || strings.HasPrefix(rel, o+"/") {
-				can = true
-				break
-			}
-		}
-		if !can {
-			return true
-		}
-	}
-	return r.Filter.SkipDir(r.matchName(rel))
+	return rel != "" && (!r.onlyHas(rel, true) || r.Filter.SkipDir(r.matchName(rel)))
 }
 
 // Rewrite turns a source header into the header to place, or errSkip
