@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -307,6 +308,11 @@ func WriteOCILayout(ctx context.Context, dir string, a Artifact, opts ...WriteOp
 			}
 		}
 	}()
+	for _, d := range []string{filepath.Join(dir, "blobs"), filepath.Join(dir, "blobs", "sha256")} {
+		if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
+			s.dirs = append(s.dirs, d)
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
 		return fmt.Errorf("image: writing layout %s: %w", dir, err)
 	}
@@ -423,11 +429,12 @@ func readLayoutIndex(dir string) (*v1.IndexManifest, error) {
 	return im, nil
 }
 
-// dirSink writes blobs into a layout directory, remembering the files it
-// created so that a failed write can remove them.
+// dirSink writes blobs into a layout directory, remembering the files and
+// directories it created so that a failed write can remove them.
 type dirSink struct {
 	dir     string
 	created []string
+	dirs    []string // blobs directories this write made, parents first
 }
 
 func (s *dirSink) blobPath(h v1.Hash) string {
@@ -465,5 +472,10 @@ func (s *dirSink) put(ctx context.Context, h v1.Hash, size int64, open func() (i
 func (s *dirSink) rollback() {
 	for _, p := range s.created {
 		os.Remove(p)
+	}
+	// Left behind, an empty blobs/ would make dir "not an OCI layout"
+	// for the next write.
+	for _, d := range slices.Backward(s.dirs) {
+		os.Remove(d)
 	}
 }

@@ -240,3 +240,25 @@ func TestReadRejectsTampering(t *testing.T) {
 	_, err = io.ReadAll(rc)
 	assert.ErrorIs(t, err, ErrBlobMismatch, "reading a tampered blob")
 }
+
+// TestFailedLayoutWriteIntoEmptyDir: a failed first write into an existing
+// empty directory (t.TempDir, mkdir out) leaves it empty, so the next
+// write makes a layout there instead of refusing a directory that is "not
+// an OCI layout".
+func TestFailedLayoutWriteIntoEmptyDir(t *testing.T) {
+	bad, err := Build(t.Context(), configuredBase(t, mediatype.OCI), WithLayers(failingLayer{randomLayer(t, 6, types.OCILayer)}))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	err = WriteOCILayout(t.Context(), dir, bad, WithRefName("bad"))
+	require.ErrorIs(t, err, errBroken, "WriteOCILayout(bad)")
+	assert.Empty(t, dirNames(t, dir), "WriteOCILayout(bad) into an empty dir left files")
+
+	good := testImage(t, 5)
+	require.NoError(t, WriteOCILayout(t.Context(), dir, good, WithRefName("good")), "WriteOCILayout(good) after a failed write")
+	l, err := ReadOCILayout(dir)
+	require.NoError(t, err)
+	defer l.Close()
+	got, err := l.Image("good")
+	require.NoError(t, err)
+	assert.Equal(t, digestOf(t, good), digestOf(t, got), `Image("good") digest`)
+}
