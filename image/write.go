@@ -268,8 +268,44 @@ func WriteDockerTarball(ctx context.Context, path, tag string, img v1.Image) err
 		return fmt.Errorf("image: WriteDockerTarball: tag %q: %w", tag, err)
 	}
 	return writeFileAtomic(ctx, path, func(w io.Writer) error {
-		return tarball.Write(t, img, w)
+		return tarball.Write(t, verifiedImage{img}, w)
 	})
+}
+
+// verifiedImage is img with each layer's blob checked against the layer's
+// digest and size as it is read: go-containerregistry's tarball.Write
+// copies blobs without checking them.
+type verifiedImage struct{ v1.Image }
+
+func (i verifiedImage) Layers() ([]v1.Layer, error) {
+	ls, err := i.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for j, l := range ls {
+		out[j] = verifiedLayer{l}
+	}
+	return out, nil
+}
+
+// verifiedLayer is a layer whose Compressed checks its digest and size.
+type verifiedLayer struct{ v1.Layer }
+
+func (l verifiedLayer) Compressed() (io.ReadCloser, error) {
+	d, err := l.Digest()
+	if err != nil {
+		return nil, err
+	}
+	size, err := l.Size()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Layer.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	return newVerifyReader(rc, d, size)
 }
 
 // WriteOCILayout adds a (a v1.Image or v1.ImageIndex) to the OCI image

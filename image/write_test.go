@@ -262,3 +262,43 @@ func TestFailedLayoutWriteIntoEmptyDir(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, digestOf(t, good), digestOf(t, got), `Image("good") digest`)
 }
+
+// tamperedLayer reports the digests and size of a real layer, but its
+// blob has one byte changed: a tarball rewritten after Build, say.
+type tamperedLayer struct {
+	v1.Layer
+}
+
+func (l tamperedLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := l.Layer.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	b[len(b)/2] ^= 0xff
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// TestWritersCheckBlobDigests: every writer checks each blob against its
+// digest (as the package doc promises), so a blob that changed since
+// Build fails the write instead of producing an output that its reader
+// rejects later.
+func TestWritersCheckBlobDigests(t *testing.T) {
+	img, err := Build(t.Context(), configuredBase(t, mediatype.OCI), WithLayers(tamperedLayer{randomLayer(t, 8, types.OCILayer)}))
+	require.NoError(t, err)
+	writers := map[string]func(p string) error{
+		"WriteOCITarball":    func(p string) error { return WriteOCITarball(t.Context(), p, img) },
+		"WriteOCILayout":     func(p string) error { return WriteOCILayout(t.Context(), p, img) },
+		"WriteDockerTarball": func(p string) error { return WriteDockerTarball(t.Context(), p, "app:v1", img) },
+	}
+	for name, write := range writers {
+		dir := t.TempDir()
+		err := write(filepath.Join(dir, "out"))
+		assert.ErrorIs(t, err, ErrBlobMismatch, "%s(image with a tampered layer)", name)
+		assert.Empty(t, dirNames(t, dir), "%s(image with a tampered layer) left files", name)
+	}
+}
