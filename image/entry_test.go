@@ -49,3 +49,20 @@ func TestWithEntry(t *testing.T) {
 		assert.True(t, errors.Is(err, ErrInvalidOption), "got %v", err)
 	}
 }
+
+// TestWithEntryNameTwice: one write cannot give two index.json entries
+// one name (skopeo would read the first, Layout.Image the last).
+func TestWithEntryNameTwice(t *testing.T) {
+	a, b, c := testImage(t, 1), testImage(t, 2), testImage(t, 3)
+	for _, opts := range [][]WriteOption{
+		{WithRefName("x"), WithEntry("x", b)},
+		{WithEntry("y", b), WithEntry("y", c)},
+	} {
+		dir := t.TempDir()
+		err := WriteOCITarball(t.Context(), filepath.Join(dir, "x.tar"), a, opts...)
+		assert.ErrorIs(t, err, ErrInvalidOption, "WriteOCITarball with a name twice")
+		err = WriteOCILayout(t.Context(), filepath.Join(dir, "layout"), a, opts...)
+		assert.ErrorIs(t, err, ErrInvalidOption, "WriteOCILayout with a name twice")
+		assert.Empty(t, dirNames(t, dir), "writes with a name twice left files")
+	}
+}

@@ -61,7 +61,7 @@ func WithConfig(f func(*v1.ConfigFile) error) Option {
 			return errOption("WithConfig", "function is nil")
 		}
 		o.edit("stevedore: config", func(s *editState) error {
-			keep := *s.cf
+			keep := s.cf.DeepCopy() // f may change slices in place
 			err := f(s.cf)
 			s.cf.RootFS, s.cf.History, s.cf.Created = keep.RootFS, keep.History, keep.Created
 			s.cf.OS, s.cf.Architecture, s.cf.Variant = keep.OS, keep.Architecture, keep.Variant

@@ -99,3 +99,18 @@ func TestWithConfig(t *testing.T) {
 	_, err = Build(t.Context(), nil, WithConfig(nil))
 	assert.ErrorIs(t, err, ErrInvalidOption, "WithConfig(nil)")
 }
+
+// TestWithConfigPutsBackInPlaceEdits: what Build owns is put back even
+// when the function changes it in place rather than replacing it.
+func TestWithConfigPutsBackInPlaceEdits(t *testing.T) {
+	base := configuredBase(t, mediatype.OCI)
+	want := configOf(t, base)
+	require.NotEmpty(t, want.History, "base history")
+	img := mustBuild(t, base, WithConfig(func(cf *v1.ConfigFile) error {
+		for i := range cf.History {
+			cf.History[i].CreatedBy = "rewritten"
+		}
+		return nil
+	}))
+	assert.Equal(t, want.History, configOf(t, img).History, "history after WithConfig edited its entries in place")
+}

@@ -116,6 +116,14 @@ func makeWriteOptions(opts []WriteOption) (*writeOptions, error) {
 	if err := option.Apply(o, opts); err != nil {
 		return nil, err
 	}
+	// Readers disagree on which of two entries of one name they pick.
+	names := map[string]bool{o.refName: o.refName != ""}
+	for _, e := range o.extra {
+		if names[e.refName] {
+			return nil, errOption("WithEntry", "name %q is given twice", e.refName)
+		}
+		names[e.refName] = true
+	}
 	return o, nil
 }
 
@@ -411,7 +419,7 @@ func WithRefName(name string) WriteOption {
 
 // WithEntry also writes a, with an index.json entry named refName (as
 // [WithRefName] names the main one; an entry of that name already in a
-// layout is replaced). attest.OCIEntries uses it to carry an image's SBOM
+// layout is replaced; a name given twice to one write is an error). attest.OCIEntries uses it to carry an image's SBOM
 // and provenance in an OCI tarball, as the referrers tag scheme does in a
 // registry. a is converted with [ToOCI], like the main artifact.
 func WithEntry(refName string, a Artifact) WriteOption {

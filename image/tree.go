@@ -386,7 +386,7 @@ func (t *Tree) ReadFiles(ctx context.Context, names []string, f func(name string
 		return err
 	}
 	tr := t.loaded()
-	wants := map[int]map[string][]string{} // layer -> entry -> names
+	wants := map[int]map[tarEntryRef][]string{} // layer -> entry -> names
 	for _, name := range names {
 		p, n, ok, err := t.Resolve(name)
 		switch {
@@ -397,9 +397,10 @@ func (t *Tree) ReadFiles(ctx context.Context, names []string, f func(name string
 		case n.Type != tar.TypeReg:
 			return fmt.Errorf("image: reading %s: %w", name, ErrNotRegular)
 		}
-		l, entry := tr.Content(p)
+		l, ename, nth := tr.Content(p)
+		entry := tarEntryRef{ename, nth}
 		if wants[l] == nil {
-			wants[l] = map[string][]string{}
+			wants[l] = map[tarEntryRef][]string{}
 		}
 		if !slices.Contains(wants[l][entry], name) {
 			wants[l][entry] = append(wants[l][entry], name)
@@ -413,30 +414,45 @@ func (t *Tree) ReadFiles(ctx context.Context, names []string, f func(name string
 	return nil
 }
 
-// readEntries reads l up to the last entry of want (entry name -> the
-// names f is called with for its content).
-func readEntries(ctx context.Context, l v1.Layer, want map[string][]string, f func(name string, r io.Reader) error) error {
+// tarEntryRef is the nth (from 0) of the entries named name in a tar.
+type tarEntryRef struct {
+	name string
+	nth  int
+}
+
+// readEntries reads l up to the last entry of want (entry -> the names f
+// is called with for its content).
+func readEntries(ctx context.Context, l v1.Layer, want map[tarEntryRef][]string, f func(name string, r io.Reader) error) error {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	tr := tar.NewReader(ctxio.Reader(ctx, rc))
+	seen := map[string]int{} // entries of each name so far
 	for len(want) > 0 {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			missing := slices.Min(slices.Collect(maps.Keys(want)))
-			return fmt.Errorf("/%s is not in its layer: %w", missing, ErrNotFound)
+			var missing []string
+			for e := range want {
+				missing = append(missing, e.name)
+			}
+			return fmt.Errorf("/%s is not in its layer: %w", slices.Min(missing), ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
 		name, err := tarx.SourceName(h.Name)
-		names, ok := want[name]
-		if err != nil || !ok || (h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA && h.Typeflag != tar.TypeGNUSparse) {
+		if err != nil {
 			continue
 		}
-		delete(want, name)
+		e := tarEntryRef{name, seen[name]}
+		seen[name]++
+		names, ok := want[e]
+		if !ok || (h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA && h.Typeflag != tar.TypeGNUSparse) {
+			continue
+		}
+		delete(want, e)
 		if err := serve(tr, names, f); err != nil {
 			return err
 		}

@@ -298,3 +298,26 @@ func TestBuildWithTrees(t *testing.T) {
 	assert.NotZero(t, opens.Load(), "base layer reads of Build without WithTrees")
 	assert.Equal(t, digestOf(t, without), digestOf(t, with), "the image is the same either way")
 }
+
+// TestTreeReadFileDuplicateEntry: a layer that holds a path twice (tar
+// --append makes such layers) has the later entry's file, as extraction
+// leaves it: ReadFile reads that one, whose digest Lookup reports.
+func TestTreeReadFileDuplicateEntry(t *testing.T) {
+	var opens atomic.Int32
+	// ggcr's validate.Image refuses such a layer: no mustBuild.
+	img, err := mutate.AppendLayers(empty.Image, countedLayer(t, &opens,
+		tarFile{name: "etc/motd", body: "first\n"},
+		tarFile{name: "etc/other", body: "other\n"},
+		tarFile{name: "etc/motd", body: "second\n"},
+	))
+	require.NoError(t, err)
+	tree, err := NewTree(img, "")
+	require.NoError(t, err)
+	require.NoError(t, tree.Load(t.Context()))
+	n, ok := tree.Lookup("/etc/motd")
+	require.True(t, ok, "Lookup(/etc/motd)")
+	assert.Equal(t, "sha256:"+sha256Hex("second\n"), n.Digest.String(), "Lookup(/etc/motd).Digest")
+	got, err := tree.ReadFile(t.Context(), "/etc/motd")
+	require.NoError(t, err)
+	assert.Equal(t, "second\n", string(got), "ReadFile(/etc/motd)")
+}

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -267,8 +268,44 @@ func WriteDockerTarball(ctx context.Context, path, tag string, img v1.Image) err
 		return fmt.Errorf("image: WriteDockerTarball: tag %q: %w", tag, err)
 	}
 	return writeFileAtomic(ctx, path, func(w io.Writer) error {
-		return tarball.Write(t, img, w)
+		return tarball.Write(t, verifiedImage{img}, w)
 	})
+}
+
+// verifiedImage is img with each layer's blob checked against the layer's
+// digest and size as it is read: go-containerregistry's tarball.Write
+// copies blobs without checking them.
+type verifiedImage struct{ v1.Image }
+
+func (i verifiedImage) Layers() ([]v1.Layer, error) {
+	ls, err := i.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for j, l := range ls {
+		out[j] = verifiedLayer{l}
+	}
+	return out, nil
+}
+
+// verifiedLayer is a layer whose Compressed checks its digest and size.
+type verifiedLayer struct{ v1.Layer }
+
+func (l verifiedLayer) Compressed() (io.ReadCloser, error) {
+	d, err := l.Digest()
+	if err != nil {
+		return nil, err
+	}
+	size, err := l.Size()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Layer.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	return newVerifyReader(rc, d, size)
 }
 
 // WriteOCILayout adds a (a v1.Image or v1.ImageIndex) to the OCI image
@@ -307,6 +344,11 @@ func WriteOCILayout(ctx context.Context, dir string, a Artifact, opts ...WriteOp
 			}
 		}
 	}()
+	for _, d := range []string{filepath.Join(dir, "blobs"), filepath.Join(dir, "blobs", "sha256")} {
+		if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
+			s.dirs = append(s.dirs, d)
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
 		return fmt.Errorf("image: writing layout %s: %w", dir, err)
 	}
@@ -423,11 +465,12 @@ func readLayoutIndex(dir string) (*v1.IndexManifest, error) {
 	return im, nil
 }
 
-// dirSink writes blobs into a layout directory, remembering the files it
-// created so that a failed write can remove them.
+// dirSink writes blobs into a layout directory, remembering the files and
+// directories it created so that a failed write can remove them.
 type dirSink struct {
 	dir     string
 	created []string
+	dirs    []string // blobs directories this write made, parents first
 }
 
 func (s *dirSink) blobPath(h v1.Hash) string {
@@ -465,5 +508,10 @@ func (s *dirSink) put(ctx context.Context, h v1.Hash, size int64, open func() (i
 func (s *dirSink) rollback() {
 	for _, p := range s.created {
 		os.Remove(p)
+	}
+	// Left behind, an empty blobs/ would make dir "not an OCI layout"
+	// for the next write.
+	for _, d := range slices.Backward(s.dirs) {
+		os.Remove(d)
 	}
 }

@@ -240,3 +240,65 @@ func TestReadRejectsTampering(t *testing.T) {
 	_, err = io.ReadAll(rc)
 	assert.ErrorIs(t, err, ErrBlobMismatch, "reading a tampered blob")
 }
+
+// TestFailedLayoutWriteIntoEmptyDir: a failed first write into an existing
+// empty directory (t.TempDir, mkdir out) leaves it empty, so the next
+// write makes a layout there instead of refusing a directory that is "not
+// an OCI layout".
+func TestFailedLayoutWriteIntoEmptyDir(t *testing.T) {
+	bad, err := Build(t.Context(), configuredBase(t, mediatype.OCI), WithLayers(failingLayer{randomLayer(t, 6, types.OCILayer)}))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	err = WriteOCILayout(t.Context(), dir, bad, WithRefName("bad"))
+	require.ErrorIs(t, err, errBroken, "WriteOCILayout(bad)")
+	assert.Empty(t, dirNames(t, dir), "WriteOCILayout(bad) into an empty dir left files")
+
+	good := testImage(t, 5)
+	require.NoError(t, WriteOCILayout(t.Context(), dir, good, WithRefName("good")), "WriteOCILayout(good) after a failed write")
+	l, err := ReadOCILayout(dir)
+	require.NoError(t, err)
+	defer l.Close()
+	got, err := l.Image("good")
+	require.NoError(t, err)
+	assert.Equal(t, digestOf(t, good), digestOf(t, got), `Image("good") digest`)
+}
+
+// tamperedLayer reports the digests and size of a real layer, but its
+// blob has one byte changed: a tarball rewritten after Build, say.
+type tamperedLayer struct {
+	v1.Layer
+}
+
+func (l tamperedLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := l.Layer.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	b[len(b)/2] ^= 0xff
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// TestWritersCheckBlobDigests: every writer checks each blob against its
+// digest (as the package doc promises), so a blob that changed since
+// Build fails the write instead of producing an output that its reader
+// rejects later.
+func TestWritersCheckBlobDigests(t *testing.T) {
+	img, err := Build(t.Context(), configuredBase(t, mediatype.OCI), WithLayers(tamperedLayer{randomLayer(t, 8, types.OCILayer)}))
+	require.NoError(t, err)
+	writers := map[string]func(p string) error{
+		"WriteOCITarball":    func(p string) error { return WriteOCITarball(t.Context(), p, img) },
+		"WriteOCILayout":     func(p string) error { return WriteOCILayout(t.Context(), p, img) },
+		"WriteDockerTarball": func(p string) error { return WriteDockerTarball(t.Context(), p, "app:v1", img) },
+	}
+	for name, write := range writers {
+		dir := t.TempDir()
+		err := write(filepath.Join(dir, "out"))
+		assert.ErrorIs(t, err, ErrBlobMismatch, "%s(image with a tampered layer)", name)
+		assert.Empty(t, dirNames(t, dir), "%s(image with a tampered layer) left files", name)
+	}
+}

@@ -83,7 +83,8 @@ func TestContent(t *testing.T) {
 		{"b", "a hardlink to a hardlink of a lower layer", 0, "a"},
 		{"r", "a file replacing a hardlink", 2, "r"},
 	} {
-		l, e := tr.Content(tc.name)
+		l, e, nth := tr.Content(tc.name)
+		assert.Equal(t, 0, nth, "Content(%q) nth (%s)", tc.name, tc.why)
 		assert.Equal(t, tc.layer, l, "Content(%q) layer (%s)", tc.name, tc.why)
 		assert.Equal(t, tc.entry, e, "Content(%q) entry (%s)", tc.name, tc.why)
 	}
@@ -170,4 +171,24 @@ func TestClone(t *testing.T) {
 	assert.Equal(t, []string{"d 5", "d/y 0", "d/z 0"}, names(c))
 	assert.Equal(t, 0, orig.Origin("d/x"))
 	assert.Equal(t, 1, c.Origin("d/z"), "the clone numbers its layers on from the original's")
+}
+
+// TestContentDuplicate: a name a layer holds twice has the later entry's
+// content; a hardlink has the content its target had when it was made.
+func TestContentDuplicate(t *testing.T) {
+	tr := New()
+	tr.Apply([]tarx.Node{file("a"), {Name: "h", Type: tar.TypeLink, Linkname: "a"}, file("a"), {Name: "g", Type: tar.TypeLink, Linkname: "a"}})
+	for _, tc := range []struct {
+		name, why string
+		nth       int
+	}{
+		{"a", "the later of two entries", 1},
+		{"h", "a hardlink to the first", 0},
+		{"g", "a hardlink to the second", 1},
+	} {
+		l, e, nth := tr.Content(tc.name)
+		assert.Equal(t, 0, l, "Content(%q) layer (%s)", tc.name, tc.why)
+		assert.Equal(t, "a", e, "Content(%q) entry (%s)", tc.name, tc.why)
+		assert.Equal(t, tc.nth, nth, "Content(%q) nth (%s)", tc.name, tc.why)
+	}
 }

@@ -22,10 +22,12 @@ type Tree struct {
 	layer    int                            // the layer being applied
 }
 
-// source is an entry of one layer's tar.
+// source is an entry of one layer's tar: the nth (from 0) of the
+// entries named name in it.
 type source struct {
 	layer int
 	name  string
+	nth   int
 }
 
 // New returns an empty tree.
@@ -53,14 +55,16 @@ func (t *Tree) Clone() *Tree {
 func (t *Tree) Origin(name string) int { return t.origin[name] }
 
 // Content returns where the content of the regular file at name is: the
-// layer (numbered as Origin numbers them) and the name of the entry in
-// that layer's tar. For a hardlink, that is its target's entry, in the
-// layer that holds the target, which may be below the hardlink's.
-func (t *Tree) Content(name string) (layer int, entry string) {
+// layer (numbered as Origin numbers them), the name of the entry in that
+// layer's tar, and which of the entries of that name it is (nth, from 0:
+// a tar may hold a name twice, and extraction keeps the later). For a
+// hardlink, that is its target's entry, in the layer that holds the
+// target, which may be below the hardlink's.
+func (t *Tree) Content(name string) (layer int, entry string, nth int) {
 	if s, ok := t.content[name]; ok {
-		return s.layer, s.name
+		return s.layer, s.name, s.nth
 	}
-	return t.origin[name], name
+	return t.origin[name], name, 0
 }
 
 // Lookup returns the node at name (clean, relative), without following
@@ -104,25 +108,31 @@ func (t *Tree) Apply(layer []tarx.Node) {
 			t.remove(tarx.Join(dir, target))
 		}
 	}
+	seen := map[string]int{} // entries of each name so far in this layer
 	for _, n := range entries {
-		t.put(n)
+		t.put(n, seen[n.Name])
+		seen[n.Name]++
 	}
 }
 
-// put adds n, replacing what was at its name, and makes its parents
-// directories, as extraction does. A hardlink to a regular file the tree
-// has becomes that file under its own name (extraction makes one inode of
-// both): its type, mode, owner, size and content are the target's.
-func (t *Tree) put(n tarx.Node) {
+// put adds n, the nth entry of its name in the layer, replacing what was
+// at its name, and makes its parents directories, as extraction does. A
+// hardlink to a regular file the tree has becomes that file under its own
+// name (extraction makes one inode of both): its type, mode, owner, size
+// and content are the target's.
+func (t *Tree) put(n tarx.Node, nth int) {
 	var content *source
 	if n.Type == tar.TypeLink {
 		if target, ok := t.nodes[n.Linkname]; ok && target.Type == tar.TypeReg {
-			l, e := t.Content(n.Linkname)
-			content = &source{l, e}
+			l, e, k := t.Content(n.Linkname)
+			content = &source{l, e, k}
 			name := n.Name
 			n = target
 			n.Name = name
 		}
+	}
+	if content == nil && nth > 0 {
+		content = &source{t.layer, n.Name, nth}
 	}
 	if old, ok := t.nodes[n.Name]; ok && (old.Type != tar.TypeDir || n.Type != tar.TypeDir) {
 		t.remove(n.Name)
