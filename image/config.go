@@ -1,12 +1,8 @@
 package image
 
 import (
-	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // setEnv replaces the first entry of key in place (dropping later ones) or
@@ -78,18 +74,4 @@ func editPath(env []string, dirs []string, front bool) []string {
 		next = append(have, add...)
 	}
 	return setEnv(env, "PATH", strings.Join(next, ":"))
-}
-
-// sourceDateEpoch returns the time in SOURCE_DATE_EPOCH, if set.
-func sourceDateEpoch() (*time.Time, error) {
-	s, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
-	if !ok || s == "" {
-		return nil, nil
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return nil, fmt.Errorf("image: SOURCE_DATE_EPOCH=%q: want a non-negative number of seconds", s)
-	}
-	t := time.Unix(n, 0).UTC()
-	return &t, nil
 }
