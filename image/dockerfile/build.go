@@ -462,6 +462,9 @@ func (s *stageState) ensurePath() {
 func (s *stageState) addTriggers(triggers []string, from string) error {
 	for _, t := range triggers {
 		cmd, err := parseTrigger(t)
+		if err == nil {
+			err = checkFrom(s.b.p.lex, cmd)
+		}
 		if err != nil {
 			return locate(s.spec.Location, s.spec.SourceCode, fmt.Errorf("%w: ONBUILD trigger %q of %s: %v", ErrParse, t, from, err))
 		}

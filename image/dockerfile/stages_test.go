@@ -33,3 +33,14 @@ func TestOnbuildCopyFrom(t *testing.T) {
 	require.ErrorIs(t, err, ErrNeedsRuntime, "Build with a trigger copying from a stage that RUNs")
 	assert.Contains(t, err.Error(), "Dockerfile:2: RUN make", "Build error")
 }
+
+// TestOnbuildCopyFromVariable: a trigger's --from holding a variable is
+// refused as in a stage (BuildKit's initOnBuildTriggers runs the same
+// check), at the FROM of the stage it runs in.
+func TestOnbuildCopyFromVariable(t *testing.T) {
+	withTrigger := baseImage(t, "linux/amd64", v1.Config{OnBuild: []string{"COPY --from=$S /a /a"}})
+	_, err := buildIn(t, t.TempDir(), "FROM scratch AS a\nFROM triggers\n", WithResolver(resolverOf(map[string]v1.Image{"triggers": withTrigger})))
+	require.ErrorIs(t, err, ErrParse, "Build with the trigger COPY --from=$S")
+	assert.Contains(t, err.Error(), `Dockerfile:2: FROM triggers: dockerfile: invalid Dockerfile: ONBUILD trigger "COPY --from=$S /a /a" of triggers: `+
+		"variable expansion is not supported for --from", "Build error")
+}
