@@ -302,7 +302,11 @@ func (pb *platformBuild) run(ctx context.Context) (v1.Image, error) {
 		}
 	}
 	t := pb.stages[pb.target]
-	img, err := finish(ctx, t.img, t.base)
+	var target *v1.Platform
+	if pb.o.platformsSet {
+		target = &pb.platform
+	}
+	img, err := finish(ctx, t.img, t.base, target)
 	if err != nil {
 		return nil, err
 	}
@@ -376,6 +380,9 @@ func (pb *platformBuild) newStage(ctx context.Context, i int) (*stageState, erro
 	case b.stage >= 0:
 		return s, nil
 	case strings.EqualFold(b.name, "scratch"):
+		// Of the target platform whatever FROM --platform says, as
+		// BuildKit's scratch stages are.
+		s.platform = pb.platform
 		s.cfg = v1.ConfigFile{Config: v1.Config{WorkingDir: "/"}}
 	default:
 		img, err := pb.resolve(ctx, b.name, b.platform)

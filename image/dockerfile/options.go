@@ -39,6 +39,7 @@ type options struct {
 	buildArgs     map[string]string
 	target        string
 	platforms     []v1.Platform
+	platformsSet  bool // WithPlatforms given: the images take the target's platform
 	buildPlatform v1.Platform
 	cacheDir      string
 	progress      func(Event)
@@ -180,7 +181,7 @@ func WithPlatforms(platforms ...string) Option {
 		if len(platforms) == 0 {
 			return optErr("WithPlatforms", "no platform")
 		}
-		o.platforms = nil
+		o.platforms, o.platformsSet = nil, true
 		for _, s := range platforms {
 			p, err := platformArg("WithPlatforms", s)
 			if err != nil {
