@@ -174,8 +174,11 @@ func WithTarget(stage string) Option {
 // linux/arm/v7, "linux/aarch64" linux/arm64, "linux/arm64/v8"
 // linux/arm64): Build takes one, BuildIndex one image per platform, each
 // built from the Dockerfile with TARGETPLATFORM, TARGETOS, TARGETARCH and TARGETVARIANT
-// set and its FROM images resolved for it. The default is the build
-// platform (see WithBuildPlatform).
+// set and its FROM images resolved for it; each image is of its target
+// platform even when the last stage's FROM --platform names another, as
+// with docker build --platform. The default is the build platform (see
+// WithBuildPlatform), the image then keeping the platform of the last
+// stage's base, as with docker build without --platform.
 func WithPlatforms(platforms ...string) Option {
 	return func(o *options) error {
 		if len(platforms) == 0 {
