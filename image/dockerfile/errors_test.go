@@ -98,6 +98,15 @@ func TestParseErrors(t *testing.T) {
 			`cannot copy from stage "1", it needs to be defined before current stage "b"`},
 		{"--from its own stage", "FROM scratch AS a\nCOPY --from=A /x /x\n", nil, ErrParse,
 			"Dockerfile:2: COPY --from=A /x /x: dockerfile: invalid Dockerfile: circular dependency detected on stage: a"},
+		// --checksum is parsed as BuildKit parses it (go-digest's
+		// digest.Parse); BuildKit then compares it with the sha256 of the
+		// download (source/http), so another algorithm never matches.
+		{"checksum not in lowercase hex", "FROM scratch\nADD --checksum=sha256:" + strings.Repeat("AB", 32) + " http://127.0.0.1:1/x /x\n", nil, ErrParse,
+			"Dockerfile:2: ADD --checksum=sha256:ABAB"},
+		{"checksum of an unknown algorithm", "FROM scratch\nADD --checksum=md5:" + strings.Repeat("ab", 16) + " http://127.0.0.1:1/x /x\n", nil, ErrParse,
+			"unsupported digest algorithm"},
+		{"checksum sha512", "FROM scratch\nADD --checksum=sha512:" + strings.Repeat("ab", 64) + " http://127.0.0.1:1/x /x\n", nil, ErrParse,
+			"want sha256:<64 hex digits>"},
 		{"--from a stage number out of range", "FROM scratch\nCOPY --from=3 /x /x\n", nil, ErrNotFound, "invalid stage index 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
