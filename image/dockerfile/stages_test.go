@@ -44,3 +44,16 @@ func TestOnbuildCopyFromVariable(t *testing.T) {
 	assert.Contains(t, err.Error(), `Dockerfile:2: FROM triggers: dockerfile: invalid Dockerfile: ONBUILD trigger "COPY --from=$S /a /a" of triggers: `+
 		"variable expansion is not supported for --from", "Build error")
 }
+
+// TestOnbuildTriggerError: a trigger that fails is reported at the FROM
+// of the stage it runs in (BuildKit gives the trigger that location),
+// with the Dockerfile's name.
+func TestOnbuildTriggerError(t *testing.T) {
+	withTrigger := baseImage(t, "linux/amd64", v1.Config{OnBuild: []string{"COPY nothere /x"}})
+	_, err := buildIn(t, t.TempDir(), "FROM scratch\nLABEL a=b\nFROM triggers\n", WithResolver(resolverOf(map[string]v1.Image{"triggers": withTrigger})))
+	require.ErrorIs(t, err, ErrNotFound, "Build with a trigger copying what the context lacks")
+	var ie *InstructionError
+	require.ErrorAs(t, err, &ie)
+	assert.Equal(t, 3, ie.Line, "InstructionError.Line: the FROM")
+	assert.Contains(t, err.Error(), `Dockerfile:3: ONBUILD COPY nothere /x: trigger of triggers: dockerfile: not found: "/nothere"`, "Build error")
+}
