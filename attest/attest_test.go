@@ -142,16 +142,40 @@ func TestProvenance(t *testing.T) {
 	assert.Equal(t, "linux/amd64", p.BuildDefinition.ExternalParameters.AsMap()["platform"])
 	got := map[string]map[string]string{}
 	for _, d := range p.BuildDefinition.ResolvedDependencies {
-		got[d.Uri] = d.Digest
+		got[d.Name+" "+d.Uri] = d.Digest
 	}
+	// Local content is named, not located: "./dist" is no URI (RFC 3986),
+	// which the descriptor's uri must be (in-toto ResourceURI).
 	want := map[string]map[string]string{
-		"cgr.dev/chainguard/static:latest":              {"sha256": hash("base").Hex},
-		"https://go.dev/dl/go1.25.0.linux-amd64.tar.gz": {"sha256": hash("go tarball").Hex},
-		"./dist":       {"sha256": hash("dist").Hex},
-		"embed:static": {"sha256": hash("static").Hex},
-		"git+https://github.com/example/repo@" + strings.Repeat("ab", 20): {"gitCommit": strings.Repeat("ab", 20)},
+		"base cgr.dev/chainguard/static:latest":             {"sha256": hash("base").Hex},
+		"url https://go.dev/dl/go1.25.0.linux-amd64.tar.gz": {"sha256": hash("go tarball").Hex},
+		"./dist ":       {"sha256": hash("dist").Hex},
+		"embed:static ": {"sha256": hash("static").Hex},
+		"git git+https://github.com/example/repo@" + strings.Repeat("ab", 20): {"gitCommit": strings.Repeat("ab", 20)},
 	}
 	assert.Equal(t, want, got, "resolvedDependencies")
+}
+
+// TestProvenanceGitSHA256: the commit of a SHA-256 repository is a
+// gitCommit too (in-toto's digest_set.md: "The lowercase hex SHA-1 (40
+// character) or SHA-256 (64 character) of a git commit"), beside the
+// sha256 of the tree placed, which it must not replace.
+func TestProvenanceGitSHA256(t *testing.T) {
+	_, subject := testImage(t)
+	commit := strings.Repeat("cd", 32)
+	f := Facts{Inputs: []Input{{Kind: KindGit, URI: "https://git.example.com/repo", Commit: commit, Digest: hash("tree"), Destination: "/src"}}}
+	b, err := Provenance(subject, f)
+	require.NoError(t, err, "Provenance of a SHA-256 commit")
+	var st intoto.Statement
+	require.NoError(t, protojson.Unmarshal(b, &st))
+	pb, err := protojson.Marshal(st.Predicate)
+	require.NoError(t, err)
+	var p slsa.Provenance
+	require.NoError(t, protojson.Unmarshal(pb, &p))
+	deps := p.BuildDefinition.ResolvedDependencies
+	require.Len(t, deps, 1)
+	assert.Equal(t, "git+https://git.example.com/repo@"+commit, deps[0].Uri, "uri")
+	assert.Equal(t, map[string]string{"gitCommit": commit, "sha256": hash("tree").Hex}, deps[0].Digest, "digest")
 }
 
 // TestDeterministic checks that the same facts give the same artifacts,
@@ -186,7 +210,7 @@ func TestGolden(t *testing.T) {
 	arts, err := ForImage(img, testFacts())
 	require.NoError(t, err)
 	got := ArtifactDigests(t, arts)
-	want := []string{"sha256:e496e544b70bea381f7f13f9a462c25fbcffd95bebde213865861d988fded375", "sha256:2c5054f4d044f8b54055d8c0fa9a1e41b8961aae9832f685c2f48f50933e848b"}
+	want := []string{"sha256:e496e544b70bea381f7f13f9a462c25fbcffd95bebde213865861d988fded375", "sha256:117b83760e2f222c2adf4dda18d21b4aa1f4e7148db0d4a71b896534bb4c9aaa"}
 	assert.Equal(t, want, got, "ForImage(empty image, testFacts()) digests")
 }
 

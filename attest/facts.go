@@ -71,9 +71,10 @@ const (
 type Input struct {
 	Kind Kind
 	// URI locates the input: the URL of a download or of a git
-	// repository, or a name for local content ("./dist", "embed:static").
-	// It must not hold credentials, and for local content it should not
-	// hold host-specific paths, which would make the documents differ
+	// repository, or a name for local content ("./dist", "embed:static"),
+	// which the provenance states as the descriptor's name (it is no
+	// URI). It must not hold credentials, and for local content it should
+	// not hold host-specific paths, which would make the documents differ
 	// between machines.
 	URI string
 	// Digest is the sha256 of the content (see [Kind]); for git, the

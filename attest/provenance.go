@@ -28,8 +28,9 @@ const (
 // subject names, with a SLSA v1 provenance predicate: the build type
 // ([BuildType]), the base image's reference ("scratch" without one) and
 // Facts.Parameters as external parameters, the resolved dependencies (the base image by digest, each
-// download and local input by sha256, a git repository by commit), and the
-// builder id. It is compact JSON with sorted keys: the same facts give the
+// download and local input by sha256, local inputs by name rather than
+// uri, a git repository by gitCommit, SHA-1 or SHA-256), and the builder
+// id. It is compact JSON with sorted keys: the same facts give the
 // same bytes.
 func Provenance(subject v1.Descriptor, facts Facts) ([]byte, error) {
 	subject, f, err := prepare(subject, facts)
@@ -57,7 +58,7 @@ func Provenance(subject v1.Descriptor, facts Facts) ([]byte, error) {
 		},
 		RunDetails: &slsa.RunDetails{Builder: &slsa.Builder{Id: f.BuilderID}},
 	}
-	if err := pred.Validate(); err != nil {
+	if err := validate(pred); err != nil {
 		return nil, fmt.Errorf("%w: provenance: %w", ErrInvalidFacts, err)
 	}
 	predStruct, err := toStruct(pred)
@@ -91,6 +92,15 @@ func dependencies(f Facts) []*intoto.ResourceDescriptor {
 	}
 	for _, in := range f.Inputs {
 		rd := &intoto.ResourceDescriptor{Name: string(in.Kind), Uri: in.URI, Digest: map[string]string{}}
+		if in.Kind != KindURL && in.Kind != KindGit {
+			// A name for local content ("./dist") is no URI, which uri
+			// must be (in-toto's ResourceURI, RFC 3986): it names the
+			// descriptor, its digest identifies the content.
+			rd.Uri = ""
+			if in.URI != "" {
+				rd.Name = in.URI
+			}
+		}
 		if in.Digest != (v1.Hash{}) {
 			rd.Digest["sha256"] = in.Digest.Hex
 		}
@@ -103,11 +113,8 @@ func dependencies(f Facts) []*intoto.ResourceDescriptor {
 			rd.DownloadLocation = in.URI
 		case KindGit:
 			rd.Uri = "git+" + in.URI + "@" + in.Commit
-			if len(in.Commit) == 40 {
-				rd.Digest["gitCommit"] = in.Commit
-			} else {
-				rd.Digest["sha256"] = in.Commit
-			}
+			// SHA-1 and SHA-256 commits alike (in-toto's digest_set.md).
+			rd.Digest["gitCommit"] = in.Commit
 			if in.Ref != "" {
 				ann["ref"] = in.Ref
 			}
@@ -116,6 +123,21 @@ func dependencies(f Facts) []*intoto.ResourceDescriptor {
 		deps = append(deps, rd)
 	}
 	return deps
+}
+
+// validate checks pred with the in-toto bindings. They (v1.2.0) take a
+// gitCommit for a SHA-1 only, where in-toto's digest-set specification
+// takes SHA-256 commits (64 hex digits) too: those, checked by
+// Facts.normalized, are left out of the bindings' check
+// (in-toto/attestation#184).
+func validate(pred *slsa.Provenance) error {
+	c := proto.CloneOf(pred)
+	for _, rd := range c.GetBuildDefinition().GetResolvedDependencies() {
+		if len(rd.Digest["gitCommit"]) == 64 {
+			delete(rd.Digest, "gitCommit")
+		}
+	}
+	return c.Validate()
 }
 
 // toStruct converts a message to a google.protobuf.Struct through JSON.

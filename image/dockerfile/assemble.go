@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/layer"
@@ -197,10 +198,11 @@ func commitImage(ctx context.Context, trees *image.Tree, base v1.Image, platform
 // finish gives the final image what only a final image needs: the base
 // image annotations of the stage's root base
 // (org.opencontainers.image.base.name and .digest), when it came from a
-// Resolver with a reference, and the empty layer of an image that would
-// have none (the image spec's schema wants a layer; docker build makes
-// such images without one).
-func finish(ctx context.Context, img v1.Image, base baseInfo) (v1.Image, error) {
+// Resolver with a reference; the platform of target when one was given
+// (see retarget); and the empty layer of an image that would have none
+// (the image spec's schema wants a layer; docker build makes such images
+// without one).
+func finish(ctx context.Context, img v1.Image, base baseInfo, target *v1.Platform) (v1.Image, error) {
 	var opts []image.Option
 	if ref, err := name.ParseReference(base.ref); base.ref != "" && err == nil {
 		opts = append(opts,
@@ -211,8 +213,43 @@ func finish(ctx context.Context, img v1.Image, base baseInfo) (v1.Image, error) 
 	if err != nil {
 		return nil, err
 	}
-	if len(opts) == 0 && len(m.Layers) > 0 {
+	img, moved, err := retarget(img, target)
+	if err != nil {
+		return nil, err
+	}
+	if len(opts) == 0 && len(m.Layers) > 0 && !moved {
 		return img, nil
 	}
 	return image.Build(ctx, anonymous{img}, opts...)
+}
+
+// retarget sets the platform of img's config as BuildKit sets that of the
+// image it returns (dockerfile2llb.toDispatchState): with a target
+// platform, its OS and architecture, and its variant unless the target
+// has none and img is of the target's OS and architecture already; then,
+// target or not, normalized. moved reports a change.
+func retarget(img v1.Image, target *v1.Platform) (v1.Image, bool, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, false, err
+	}
+	have := v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion}
+	p := have
+	if target != nil {
+		same := target.OS == p.OS && target.Architecture == p.Architecture
+		p.OS, p.Architecture = target.OS, target.Architecture
+		if target.Variant != "" || !same {
+			p.Variant = target.Variant
+		}
+		if target.OSVersion != "" || !same {
+			p.OSVersion = target.OSVersion
+		}
+	}
+	if p = normalizePlatform(p); p.Equals(have) {
+		return img, false, nil
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture, cf.Variant, cf.OSVersion = p.OS, p.Architecture, p.Variant, p.OSVersion
+	img, err = mutate.ConfigFile(img, cf)
+	return img, true, err
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -204,11 +205,7 @@ func (src *source) plan(o *options, platform v1.Platform) (*platformBuild, error
 	if err := p.checkRuntime(pb.need); err != nil {
 		return nil, err
 	}
-	for i, st := range p.stages {
-		if pb.need[i] {
-			pb.steps += 1 + len(st.Commands)
-		}
-	}
+	pb.count(pb.need)
 	return pb, nil
 }
 
@@ -241,7 +238,9 @@ func (pb *platformBuild) expandFrom(i int) (stageBase, error) {
 	return b, nil
 }
 
-// mark marks stage i and the stages it needs (its base, COPY --from).
+// mark marks stage i and the stages it needs: its base, and those its
+// COPY --from name, or the COPY --from of its base stage's ONBUILD
+// triggers (see markFrom for those of a base image).
 func (pb *platformBuild) mark(i int) {
 	if pb.need[i] {
 		return
@@ -249,28 +248,41 @@ func (pb *platformBuild) mark(i int) {
 	pb.need[i] = true
 	if j := pb.bases[i].stage; j >= 0 {
 		pb.mark(j)
+		for _, c := range pb.p.stages[j].Commands {
+			if ob, ok := c.(*instructions.OnbuildCommand); ok {
+				if cmd, err := parseTrigger(ob.Expression); err == nil { // else reported by startStage
+					pb.markFrom(i, cmd)
+				}
+			}
+		}
 	}
 	for _, c := range pb.p.stages[i].Commands {
-		if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
-			if j := pb.p.stageIndex(cp.From, i); j >= 0 {
-				pb.mark(j)
-			}
+		pb.markFrom(i, c)
+	}
+}
+
+// markFrom marks the stage a COPY --from in stage i names, if any.
+func (pb *platformBuild) markFrom(i int, c instructions.Command) {
+	if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
+		if j := pb.p.stageIndex(cp.From, i); j >= 0 {
+			pb.mark(j)
+		}
+	}
+}
+
+// count adds the steps of the stages in need to the build's.
+func (pb *platformBuild) count(need []bool) {
+	for i, st := range pb.p.stages {
+		if need[i] {
+			pb.steps += 1 + len(st.Commands)
 		}
 	}
 }
 
 // run resolves the bases, then builds the needed stages in order.
 func (pb *platformBuild) run(ctx context.Context) (v1.Image, error) {
-	pb.stages = make([]*stageState, len(pb.p.stages))
-	for i := range pb.p.stages {
-		if !pb.need[i] {
-			continue
-		}
-		s, err := pb.newStage(ctx, i)
-		if err != nil {
-			return nil, err
-		}
-		pb.stages[i] = s
+	if err := pb.newStages(ctx); err != nil {
+		return nil, err
 	}
 	for i, s := range pb.stages {
 		if s == nil {
@@ -290,7 +302,11 @@ func (pb *platformBuild) run(ctx context.Context) (v1.Image, error) {
 		}
 	}
 	t := pb.stages[pb.target]
-	img, err := finish(ctx, t.img, t.base)
+	var target *v1.Platform
+	if pb.o.platformsSet {
+		target = &pb.platform
+	}
+	img, err := finish(ctx, t.img, t.base, target)
 	if err != nil {
 		return nil, err
 	}
@@ -299,6 +315,41 @@ func (pb *platformBuild) run(ctx context.Context) (v1.Image, error) {
 	size, _ := img.Size()
 	pb.rep.emit(Event{Kind: EventImage, Stage: t.name(), Digest: d, ImageID: id, Size: size})
 	return img, nil
+}
+
+// newStages makes the state of every needed stage, resolving the base
+// images. The COPY --from of an image's ONBUILD triggers can make more
+// stages needed, as BuildKit's initOnBuildTriggers adds them to the
+// dependencies: those are checked for RUN, counted and made in turn.
+func (pb *platformBuild) newStages(ctx context.Context) error {
+	pb.stages = make([]*stageState, len(pb.p.stages))
+	for {
+		before := slices.Clone(pb.need)
+		for i := range pb.p.stages {
+			if !pb.need[i] || pb.stages[i] != nil {
+				continue
+			}
+			s, err := pb.newStage(ctx, i)
+			if err != nil {
+				return err
+			}
+			pb.stages[i] = s
+			for _, t := range s.triggers {
+				pb.markFrom(i, t.cmd)
+			}
+		}
+		added := make([]bool, len(pb.need))
+		for i := range pb.need {
+			added[i] = pb.need[i] && !before[i]
+		}
+		if !slices.Contains(added, true) {
+			return nil
+		}
+		if err := pb.p.checkRuntime(added); err != nil {
+			return err
+		}
+		pb.count(added)
+	}
 }
 
 // resolve returns the image ref names for platform, through the Resolver.
@@ -329,6 +380,9 @@ func (pb *platformBuild) newStage(ctx context.Context, i int) (*stageState, erro
 	case b.stage >= 0:
 		return s, nil
 	case strings.EqualFold(b.name, "scratch"):
+		// Of the target platform whatever FROM --platform says, as
+		// BuildKit's scratch stages are.
+		s.platform = pb.platform
 		s.cfg = v1.ConfigFile{Config: v1.Config{WorkingDir: "/"}}
 	default:
 		img, err := pb.resolve(ctx, b.name, b.platform)
@@ -414,13 +468,9 @@ func (s *stageState) ensurePath() {
 // among them is refused now.
 func (s *stageState) addTriggers(triggers []string, from string) error {
 	for _, t := range triggers {
-		res, err := parser.Parse(strings.NewReader(t))
-		if err == nil && len(res.AST.Children) != 1 {
-			err = errors.New("onbuild trigger should be a single expression")
-		}
-		var cmd instructions.Command
+		cmd, err := parseTrigger(t)
 		if err == nil {
-			cmd, err = instructions.ParseCommand(res.AST.Children[0])
+			err = checkFrom(s.b.p.lex, cmd)
 		}
 		if err != nil {
 			return locate(s.spec.Location, s.spec.SourceCode, fmt.Errorf("%w: ONBUILD trigger %q of %s: %v", ErrParse, t, from, err))
@@ -433,4 +483,16 @@ func (s *stageState) addTriggers(triggers []string, from string) error {
 		s.b.steps++
 	}
 	return nil
+}
+
+// parseTrigger parses an ONBUILD trigger, as BuildKit does.
+func parseTrigger(t string) (instructions.Command, error) {
+	res, err := parser.Parse(strings.NewReader(t))
+	if err != nil {
+		return nil, err
+	}
+	if len(res.AST.Children) != 1 {
+		return nil, errors.New("onbuild trigger should be a single expression")
+	}
+	return instructions.ParseCommand(res.AST.Children[0])
 }

@@ -85,6 +85,29 @@ func TestParseErrors(t *testing.T) {
 		{"image without resolver", "FROM alpine\n", nil, ErrNoResolver, "Dockerfile:1: FROM alpine"},
 		{"missing source", "FROM scratch\nCOPY nothere /\n", nil, ErrNotFound, `Dockerfile:2: COPY nothere /: dockerfile: not found: "/nothere": not found in the build context`},
 		{"bad variable syntax", "FROM scratch\nENV A=${B\n", nil, ErrParse, "Dockerfile:2"},
+		// BuildKit's errors (dockerfile2llb toCommand, dispatch,
+		// validateCircularDependency), where these were resolved as
+		// image references.
+		{"--from with a variable", "ARG S=a\nFROM scratch AS a\nFROM scratch\nCOPY --from=$S /x /x\n", nil, ErrParse,
+			"Dockerfile:4: COPY --from=$S /x /x: dockerfile: invalid Dockerfile: variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround"},
+		{"--from with a variable, in a stage not built", "FROM scratch AS a\nCOPY --from=${S} /x /x\nFROM scratch\n", nil, ErrParse,
+			"Dockerfile:2: COPY --from=${S} /x /x: dockerfile: invalid Dockerfile: variable expansion is not supported for --from"},
+		{"--from a later stage", "FROM scratch AS b\nCOPY --from=a /a.txt /a.txt\nFROM scratch AS a\n", []Option{WithTarget("b")}, ErrParse,
+			`Dockerfile:2: COPY --from=a /a.txt /a.txt: dockerfile: invalid Dockerfile: cannot copy from stage "a", it needs to be defined before current stage "b"`},
+		{"--from a later stage by number", "FROM scratch AS b\nCOPY --from=1 /a.txt /a.txt\nFROM scratch\n", []Option{WithTarget("b")}, ErrParse,
+			`cannot copy from stage "1", it needs to be defined before current stage "b"`},
+		{"--from its own stage", "FROM scratch AS a\nCOPY --from=A /x /x\n", nil, ErrParse,
+			"Dockerfile:2: COPY --from=A /x /x: dockerfile: invalid Dockerfile: circular dependency detected on stage: a"},
+		// --checksum is parsed as BuildKit parses it (go-digest's
+		// digest.Parse); BuildKit then compares it with the sha256 of the
+		// download (source/http), so another algorithm never matches.
+		{"checksum not in lowercase hex", "FROM scratch\nADD --checksum=sha256:" + strings.Repeat("AB", 32) + " http://127.0.0.1:1/x /x\n", nil, ErrParse,
+			"Dockerfile:2: ADD --checksum=sha256:ABAB"},
+		{"checksum of an unknown algorithm", "FROM scratch\nADD --checksum=md5:" + strings.Repeat("ab", 16) + " http://127.0.0.1:1/x /x\n", nil, ErrParse,
+			"unsupported digest algorithm"},
+		{"checksum sha512", "FROM scratch\nADD --checksum=sha512:" + strings.Repeat("ab", 64) + " http://127.0.0.1:1/x /x\n", nil, ErrParse,
+			"want sha256:<64 hex digits>"},
+		{"--from a stage number out of range", "FROM scratch\nCOPY --from=3 /x /x\n", nil, ErrNotFound, "invalid stage index 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := buildIn(t, t.TempDir(), tc.dockerfile, tc.opts...)

@@ -31,6 +31,9 @@ func (s *stageState) fromImage(ctx context.Context, from string) (v1.Image, erro
 		}
 		return st.img, nil
 	}
+	if err := s.b.p.laterStageErr(from, s.index, s.name()); err != nil {
+		return nil, err
+	}
 	if _, err := fmt.Sscanf(from, "%d", new(int)); err == nil && !strings.ContainsAny(from, ":/@") {
 		return nil, fmt.Errorf("%w: invalid stage index %s", ErrNotFound, from)
 	}

@@ -39,6 +39,7 @@ type options struct {
 	buildArgs     map[string]string
 	target        string
 	platforms     []v1.Platform
+	platformsSet  bool // WithPlatforms given: the images take the target's platform
 	buildPlatform v1.Platform
 	cacheDir      string
 	progress      func(Event)
@@ -173,14 +174,17 @@ func WithTarget(stage string) Option {
 // linux/arm/v7, "linux/aarch64" linux/arm64, "linux/arm64/v8"
 // linux/arm64): Build takes one, BuildIndex one image per platform, each
 // built from the Dockerfile with TARGETPLATFORM, TARGETOS, TARGETARCH and TARGETVARIANT
-// set and its FROM images resolved for it. The default is the build
-// platform (see WithBuildPlatform).
+// set and its FROM images resolved for it; each image is of its target
+// platform even when the last stage's FROM --platform names another, as
+// with docker build --platform. The default is the build platform (see
+// WithBuildPlatform), the image then keeping the platform of the last
+// stage's base, as with docker build without --platform.
 func WithPlatforms(platforms ...string) Option {
 	return func(o *options) error {
 		if len(platforms) == 0 {
 			return optErr("WithPlatforms", "no platform")
 		}
-		o.platforms = nil
+		o.platforms, o.platformsSet = nil, true
 		for _, s := range platforms {
 			p, err := platformArg("WithPlatforms", s)
 			if err != nil {

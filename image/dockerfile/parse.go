@@ -95,7 +95,34 @@ func parse(name string, content []byte) (*parsed, error) {
 	if len(stages) == 0 {
 		return nil, named(&InstructionError{Err: fmt.Errorf("%w: no FROM: the Dockerfile has no stage to build", ErrParse)}, name)
 	}
-	return &parsed{name: name, stages: stages, metaArgs: metaArgs, lex: shell.NewLex(res.EscapeToken), escape: res.EscapeToken}, nil
+	p := &parsed{name: name, stages: stages, metaArgs: metaArgs, lex: shell.NewLex(res.EscapeToken), escape: res.EscapeToken}
+	for _, st := range stages {
+		for _, c := range st.Commands {
+			if err := checkFrom(p.lex, c); err != nil {
+				return nil, named(locate(c.Location(), codeOf(c), fmt.Errorf("%w: %v", ErrParse, err)), name)
+			}
+		}
+	}
+	return p, nil
+}
+
+// checkFrom refuses a COPY --from that variable expansion would change,
+// in any stage, as BuildKit does before it builds: --from is never
+// expanded.
+func checkFrom(lex *shell.Lex, c instructions.Command) error {
+	cp, ok := c.(*instructions.CopyCommand)
+	if !ok || cp.From == "" {
+		return nil
+	}
+	res, err := lex.ProcessWordWithMatches(cp.From, shell.EnvsFromSlice(nil))
+	if err != nil {
+		return err
+	}
+	if res.Result != cp.From {
+		return errors.New("variable expansion is not supported for --from, " +
+			"define a new stage with FROM using ARG from global scope as a workaround")
+	}
+	return nil
 }
 
 // parseErr turns a parser error into an InstructionError wrapping
@@ -136,6 +163,31 @@ func (p *parsed) stageIndex(ref string, before int) int {
 		}
 	}
 	return -1
+}
+
+// laterStageErr is BuildKit's error for a COPY --from in stage current
+// (named name) that names that stage or a later one, by name or number;
+// nil when ref names no such stage.
+func (p *parsed) laterStageErr(ref string, current int, name string) error {
+	j := -1
+	if n, err := strconv.Atoi(ref); err == nil {
+		if n >= current && n < len(p.stages) {
+			j = n
+		}
+	} else {
+		for i := current; i < len(p.stages) && j < 0; i++ {
+			if p.stages[i].Name != "" && strings.EqualFold(p.stages[i].Name, ref) {
+				j = i
+			}
+		}
+	}
+	switch {
+	case j < 0:
+		return nil
+	case j == current:
+		return fmt.Errorf("%w: circular dependency detected on stage: %s", ErrParse, name)
+	}
+	return fmt.Errorf("%w: cannot copy from stage %q, it needs to be defined before current stage %q", ErrParse, ref, name)
 }
 
 // targetIndex is the stage WithTarget names, or the last one.

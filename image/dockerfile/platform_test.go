@@ -191,3 +191,54 @@ func TestFromPlatformNormalized(t *testing.T) {
 		assert.Equal(t, tc.want, files(t, img)["etc/arch"].Body, "FROM --platform=%s: the base of that platform", tc.from)
 	}
 }
+
+// TestTargetPlatformOfImage: given a target platform (WithPlatforms), the
+// image is of that platform even when the last stage's FROM --platform
+// names another, as BuildKit sets the target's OS, architecture and
+// variant on the result when the platform is explicit; scratch stages
+// are of the target platform whatever their --platform (emptyImage of
+// the target). Without WithPlatforms the base's platform is kept.
+func TestTargetPlatformOfImage(t *testing.T) {
+	images := map[string]v1.Image{}
+	for _, p := range []string{"linux/arm64", "linux/arm/v6", "linux/amd64/v3"} {
+		images["base|"+p] = baseImage(t, p, v1.Config{}, baseFile{Path: "/etc/arch", Data: []byte(p)})
+	}
+	res := WithResolver(resolverOf(images))
+	for _, tc := range []struct {
+		dockerfile string
+		opts       []Option
+		want       v1.Platform
+	}{
+		{"FROM --platform=linux/arm64 base\nLABEL a=b\n", []Option{WithPlatforms("linux/amd64")}, v1.Platform{OS: "linux", Architecture: "amd64"}},
+		{"FROM --platform=linux/arm64 base\n", []Option{WithPlatforms("linux/arm/v7")}, v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}},
+		{"FROM --platform=linux/arm/v6 base AS b\nFROM b\nENV A=1\n", []Option{WithPlatforms("linux/amd64")}, v1.Platform{OS: "linux", Architecture: "amd64"}},
+		// Same OS and architecture, no target variant: the base's is kept.
+		{"FROM --platform=linux/amd64/v3 base\n", []Option{WithPlatforms("linux/amd64")}, v1.Platform{OS: "linux", Architecture: "amd64", Variant: "v3"}},
+		{"FROM --platform=linux/arm64 scratch\nLABEL a=b\n", []Option{WithPlatforms("linux/amd64")}, v1.Platform{OS: "linux", Architecture: "amd64"}},
+		// No target given: the base's platform; scratch is the build platform's.
+		{"FROM --platform=linux/arm64 base\nLABEL a=b\n", nil, v1.Platform{OS: "linux", Architecture: "arm64"}},
+		{"FROM --platform=linux/arm64 scratch\nLABEL a=b\n", []Option{WithBuildPlatform("linux/s390x")}, v1.Platform{OS: "linux", Architecture: "s390x"}},
+	} {
+		opts := append([]Option{WithContextDir(t.TempDir()), WithDockerfileContent([]byte(tc.dockerfile)), res}, tc.opts...)
+		img, err := Build(context.Background(), opts...)
+		require.NoError(t, err, "Build(%q)", tc.dockerfile)
+		require.NoError(t, validate.Image(img), "validate.Image")
+		cf := configOf(t, img)
+		assert.Equal(t, tc.want, v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}, "Build(%q) platform", tc.dockerfile)
+	}
+
+	// BuildIndex: each image, and its index entry, is of its target.
+	idx, err := BuildIndex(context.Background(), WithContextDir(t.TempDir()), res, WithPlatforms("linux/amd64", "linux/arm/v7"),
+		WithDockerfileContent([]byte("FROM --platform=linux/arm64 base\n")))
+	require.NoError(t, err)
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
+	require.Len(t, im.Manifests, 2)
+	for i, want := range []string{"linux/amd64", "linux/arm/v7"} {
+		assert.Equal(t, want, im.Manifests[i].Platform.String(), "BuildIndex entry %d platform", i)
+		img, err := idx.Image(im.Manifests[i].Digest)
+		require.NoError(t, err)
+		assert.Equal(t, want, configOf(t, img).Platform().String(), "BuildIndex image %d platform", i)
+		assert.Equal(t, "linux/arm64", files(t, img)["etc/arch"].Body, "BuildIndex image %d: the base of FROM --platform", i)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
+	digest "github.com/opencontainers/go-digest"
 
 	"github.com/stevedore-dev/stevedore/internal/compress"
 	"github.com/stevedore-dev/stevedore/internal/gitfs"
@@ -45,11 +46,16 @@ func (s *stageState) urlPart(ctx context.Context, op *copyOp, src string) error 
 	}
 	sum := ""
 	if op.checksum != "" {
-		algo, hex, ok := strings.Cut(op.checksum, ":")
-		if !ok || algo != "sha256" || len(hex) != 64 {
-			return fmt.Errorf("%w: invalid checksum %q: want sha256:<64 hex digits>", ErrParse, op.checksum)
+		// Parsed as BuildKit parses it; BuildKit then compares it with the
+		// sha256 of the download, so another algorithm never matches.
+		d, err := digest.Parse(op.checksum)
+		if err != nil {
+			return fmt.Errorf("%w: checksum %q: %v", ErrParse, op.checksum, err)
 		}
-		sum = hex
+		if d.Algorithm() != digest.SHA256 {
+			return fmt.Errorf("%w: invalid checksum %q: want sha256:<64 hex digits> (a download is verified by its sha256)", ErrParse, op.checksum)
+		}
+		sum = d.Encoded()
 	}
 	if op.unpack != nil && *op.unpack {
 		if err := s.parentDirs(ctx, op, op.dest); err != nil {

@@ -137,8 +137,8 @@ func codeOf(cmd instructions.Command) string {
 // then commits what is left.
 func (s *stageState) run(ctx context.Context) error {
 	for _, t := range s.triggers {
-		if err := s.step(ctx, t.cmd, "ONBUILD "); err != nil {
-			return fmt.Errorf("ONBUILD trigger from %s: %w", t.from, err)
+		if err := s.step(ctx, t.cmd, t.from); err != nil {
+			return err
 		}
 	}
 	for _, cmd := range s.spec.Commands {
@@ -152,16 +152,25 @@ func (s *stageState) run(ctx context.Context) error {
 	return nil
 }
 
-// step dispatches one instruction and reports its progress.
-func (s *stageState) step(ctx context.Context, cmd instructions.Command, prefix string) error {
+// step dispatches one instruction and reports its progress; from names
+// where an ONBUILD trigger came from ("" for the stage's own), which is
+// reported at the stage's FROM, as BuildKit places triggers.
+func (s *stageState) step(ctx context.Context, cmd instructions.Command, from string) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	prefix, loc := "", cmd.Location()
+	if from != "" {
+		prefix, loc = "ONBUILD ", s.spec.Location
 	}
 	s.b.stepNo++
 	s.b.rep.emit(Event{Kind: EventStep, Stage: s.name(), Step: s.b.stepNo, Steps: s.b.steps, Instruction: prefix + s.text(cmd)})
 	before := s.img
 	if err := s.dispatch(ctx, cmd); err != nil {
-		return locate(cmd.Location(), codeOf(cmd), err)
+		if from != "" {
+			err = fmt.Errorf("trigger of %s: %w", from, err)
+		}
+		return locate(loc, prefix+codeOf(cmd), err)
 	}
 	e := Event{Kind: EventStepDone, Stage: s.name(), Step: s.b.stepNo, Steps: s.b.steps}
 	if s.img != before && s.img != nil {
