@@ -130,19 +130,21 @@ func (r *Rules) Keep(rel string) bool {
 	if rel == "" {
 		return true
 	}
-	if len(r.Only) > 0 {
-		ok := false
-		for _, o := range r.Only {
-			if rel == o || strings.HasPrefix(rel, o+"/") {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
+	return r.KeepOnly(rel) && r.Filter.Keep(r.matchName(rel))
+}
+
+// KeepOnly reports whether the stripped relative name rel passes Only
+// (whatever the filter says of it).
+func (r *Rules) KeepOnly(rel string) bool {
+	if len(r.Only) == 0 {
+		return true
+	}
+	for _, o := range r.Only {
+		if rel == o || strings.HasPrefix(rel, o+"/") {
+			return true
 		}
 	}
-	return r.Filter.Keep(r.matchName(rel))
+	return false
 }
 
 // matchName is rel as Filter sees it.
