@@ -16,7 +16,7 @@ import (
 
 // keyVersion names the format of layer cache keys and of the bytes they
 // map to; change it whenever either changes.
-const keyVersion = "layer/v4"
+const keyVersion = "layer/v5"
 
 // buildCached serves the layer from the local cache, else from the
 // remote cache, else builds it (into the local cache when there is one)

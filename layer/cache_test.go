@@ -121,3 +121,29 @@ func TestCacheTarballKey(t *testing.T) {
 	assert.Equal(t, "f 0 644 \"two\"\n", summary(entries(t, l)), "entries of the changed tarball")
 	assert.Equal(t, 2, *builds, "builds after the change: want a rebuild")
 }
+
+// TestCacheFilesSubSecondModTime: the tar writer rounds a File's
+// ModTime to the nearest second, so two times in one second may give
+// different bytes; the cache key must tell them apart, or a hit serves
+// the bytes of the other time.
+func TestCacheFilesSubSecondModTime(t *testing.T) {
+	cacheDir := t.TempDir()
+	base := time.Unix(1_700_000_000, 0)
+	early := base.Add(400 * time.Millisecond) // written as base
+	late := base.Add(600 * time.Millisecond)  // written as base+1s
+	build := func(mt time.Time, opts ...Option) (string, int64) {
+		t.Helper()
+		l, err := FromFiles([]File{{Path: "f", Data: []byte("x"), ModTime: mt}}, opts...)
+		require.NoError(t, err)
+		es := entries(t, l)
+		require.Len(t, es, 1, "entries of %v", mt)
+		return digestString(t, l), es[0].MTime
+	}
+	_, mtEarly := build(early, WithCache(cacheDir))
+	require.Equal(t, base.Unix(), mtEarly, "mtime written for %v", early)
+	wantDigest, wantMT := build(late) // no cache
+	require.Equal(t, base.Unix()+1, wantMT, "mtime written for %v", late)
+	gotDigest, gotMT := build(late, WithCache(cacheDir))
+	assert.Equal(t, wantMT, gotMT, "FromFiles(ModTime %v, WithCache) mtime", late)
+	assert.Equal(t, wantDigest, gotDigest, "FromFiles(ModTime %v, WithCache) digest", late)
+}

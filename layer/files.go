@@ -116,9 +116,20 @@ func (s *filesSource) input(context.Context, *prepared) (Input, bool, error) {
 func (s *filesSource) content() string {
 	k := cache.NewKey("layer/files-content/v1").AddInt(int64(len(s.files)))
 	for _, f := range s.files {
-		k.AddString(f.Path).AddUint(uint64(f.Mode)).AddString(f.Linkname).AddInt(f.ModTime.Unix()).AddBool(f.ModTime.IsZero()).AddBytes(f.Data)
+		k.AddString(f.Path).AddUint(uint64(f.Mode)).AddString(f.Linkname).AddInt(writtenUnix(f.ModTime)).AddBool(f.ModTime.IsZero()).AddBytes(f.Data)
 	}
 	return k.Sum()
+}
+
+// writtenUnix is the second an mtime is written as: archive/tar rounds
+// it to the nearest second (two times of one second may be written
+// differently); a time before the epoch is replaced by the layer's, so
+// it stays negative.
+func writtenUnix(t time.Time) int64 {
+	if u := t.Unix(); u < 0 {
+		return u
+	}
+	return t.Round(time.Second).Unix()
 }
 
 // fileHeader is the source header of an in-memory File.

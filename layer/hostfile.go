@@ -29,9 +29,9 @@ type hostFile struct {
 // followed; anything but a regular file fails the build. Its permission
 // bits (setuid, setgid and sticky included) are kept; its mtime and owner
 // are replaced as for Dir (see WithModTime, WithOwner). With WithCache the
-// file is keyed like a Tarball without WithSHA256: its absolute path,
-// size, mtime, inode and ctime. WithOwner, WithModTime and WithChmod are
-// the options that make sense.
+// file is keyed like a Tarball without WithSHA256, by its content (and
+// its mode), which a stat of the file finds again without reading it.
+// WithOwner, WithModTime and WithChmod are the options that make sense.
 func HostFile(path, dst string, opts ...SourceOption) Source {
 	t, err := newSource(kindHostFile, "layer.HostFile", opts, path == "", "empty path")
 	if strings.HasSuffix(dst, "/") && path != "" {
@@ -57,19 +57,31 @@ func (h *hostFile) input(ctx context.Context, p *prepared) (Input, bool, error) 
 	return Input{Kind: "file", Digest: hexDigest(sum), Destination: "/" + tarxJoin(h.opts.root, h.dst)}, true, nil
 }
 
-func (h *hostFile) key(_ context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
+// key is the file's content and mode, never its host path or stat (see
+// WithCache): the sha256 of its bytes, remembered by its stat.
+func (h *hostFile) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	keyRules(k, "hostfile", p)
-	abs, err := filepath.Abs(h.path)
-	if err != nil {
-		return false, err
-	}
-	fi, err := os.Stat(abs)
+	fi, err := os.Stat(h.path)
 	if err != nil {
 		return false, fmt.Errorf("file: %w", err)
 	}
-	k.AddString(abs).AddString(h.dst)
-	addStat(k, fi)
+	if err := regularHostFile(h.path, fi); err != nil {
+		return false, err
+	}
+	sum, err := hostFileSHA256(ctx, h.path, p)
+	if err != nil {
+		return false, fmt.Errorf("file: %w", err)
+	}
+	k.AddString(h.dst).AddInt(tarMode(fi.Mode())).AddString(sum)
 	return true, nil
+}
+
+// regularHostFile reports a file the stat fi shows is not a regular file.
+func regularHostFile(path string, fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("file %s: %w: %s, not a regular file", path, ErrUnsupportedEntry, fileKind(fi.Mode()))
+	}
+	return nil
 }
 
 func (h *hostFile) write(ctx context.Context, w *tarx.Writer, p *prepared) error {
@@ -82,8 +94,8 @@ func (h *hostFile) write(ctx context.Context, w *tarx.Writer, p *prepared) error
 	if err != nil {
 		return fmt.Errorf("file %s: %w", h.path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("file %s: %w: %s, not a regular file", h.path, ErrUnsupportedEntry, fileKind(fi.Mode()))
+	if err := regularHostFile(h.path, fi); err != nil {
+		return err
 	}
 	hdr := modeHeader(h.dst, fi.Mode())
 	hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -100,4 +101,33 @@ func TestHostFileCache(t *testing.T) {
 	require.NoError(t, os.WriteFile(f, []byte("two"), 0o644))
 	assert.NotEqual(t, first, digest("/a"), "a changed file is rebuilt")
 	assert.Equal(t, 3, *builds, "builds after a new destination and a change")
+}
+
+// TestHostFileCacheContentKey: as for Dir and Tarball, a HostFile's key
+// is its content, not its host path or stat (WithCache: "Host paths,
+// inode numbers and file times never enter a key"), so a copy of the
+// same file elsewhere (a fresh clone) hits; its mode, which the layer
+// holds, is still part of the key.
+func TestHostFileCacheContentKey(t *testing.T) {
+	cacheDir := t.TempDir()
+	a := filepath.Join(t.TempDir(), "app")
+	b := filepath.Join(t.TempDir(), "sub", "app")
+	require.NoError(t, os.WriteFile(a, []byte("program"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Dir(b), 0o755))
+	require.NoError(t, os.WriteFile(b, []byte("program"), 0o755))
+	require.NoError(t, os.Chtimes(b, time.Unix(1e9, 0), time.Unix(1e9, 0)))
+	builds := countBuilds(t)
+	digest := func(path string) string {
+		t.Helper()
+		l, err := New(context.Background(), []Source{HostFile(path, "/bin/app")}, WithCache(cacheDir))
+		require.NoError(t, err)
+		return digestString(t, l)
+	}
+	first := digest(a)
+	require.Equal(t, 1, *builds, "builds of HostFile(%q)", a)
+	assert.Equal(t, first, digest(b), "HostFile(%q) digest, same content as %q", b, a)
+	assert.Equal(t, 1, *builds, "builds after HostFile(%q), same content and mode as %q: want a hit", b, a)
+	require.NoError(t, os.Chmod(b, 0o700))
+	assert.NotEqual(t, first, digest(b), "HostFile(%q) digest after chmod 0700", b)
+	assert.Equal(t, 2, *builds, "builds after a mode change: want a miss")
 }

@@ -251,7 +251,8 @@ func WithOnly(names ...string) SourceOption {
 // (github.com/moby/patternmatcher: "*", "?", "**", "!" to re-exclude).
 // Patterns are matched against the slash path relative to the source
 // (after WithStripComponents). Directories that cannot hold a match are not
-// walked at all. A pattern (other than a "!" one) that matches no entry
+// walked at all; one of a Dir or FS source that holds a match is written
+// as the source has it. A pattern (other than a "!" one) that matches no entry
 // fails the build with an error wrapping ErrNoMatch that names it. The
 // default is to include everything.
 func WithInclude(patterns ...string) SourceOption {
@@ -268,7 +269,10 @@ func WithInclude(patterns ...string) SourceOption {
 // semantics: the last matching pattern decides, "!" re-includes, "**"
 // matches any number of directories, and an excluded directory excludes
 // everything under it. Excluded directories are not walked unless a "!"
-// pattern could re-include something under them. WithExclude and
+// pattern could re-include something under them; a directory of a Dir
+// or FS source under which an entry is re-included is written as the
+// source has it (mode, and WithOwner), as docker build's context holds
+// it. WithExclude and
 // WithIgnoreFile rules form one list in the order given. The default is
 // to exclude nothing.
 func WithExclude(patterns ...string) SourceOption {

@@ -60,6 +60,19 @@ type walker struct {
 	p     *prepared
 	visit visitor
 	links map[devIno]string
+	// held are the directories being walked that the filter leaves out
+	// (but WithOnly keeps), outermost first: one is visited, with its
+	// own stat, before the first entry kept under it, as docker build's
+	// context holds it (BuildKit's fsutil walker does the same).
+	held []heldDir
+}
+
+// heldDir is a directory left out by the filter, visited only when an
+// entry under it is kept.
+type heldDir struct {
+	rel, srel string
+	e         fs.DirEntry
+	visited   bool
 }
 
 func walk(ctx context.Context, t fileTree, p *prepared, v visitor) error {
@@ -84,16 +97,16 @@ func (w *walker) dir(dir string) error {
 		srel := rules.Stripped(rel)
 		if srel == "" || !rules.Keep(srel) {
 			if e.IsDir() && !rules.SkipDir(srel) {
-				if err := w.dir(rel); err != nil {
+				if err := w.heldDir(rel, srel, e); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		if testHookLstat != nil {
-			testHookLstat(rel)
+		if err := w.visitHeld(); err != nil {
+			return err
 		}
-		fi, err := w.tree.info(rel, e)
+		fi, err := w.info(rel, e)
 		if err != nil {
 			return err
 		}
@@ -107,6 +120,47 @@ func (w *walker) dir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// heldDir walks the directory rel, which the rules leave out: when
+// WithOnly keeps it, it is held, and visited if an entry under it is
+// kept.
+func (w *walker) heldDir(rel, srel string, e fs.DirEntry) error {
+	if srel == "" || !w.p.rules.KeepOnly(srel) {
+		return w.dir(rel)
+	}
+	w.held = append(w.held, heldDir{rel: rel, srel: srel, e: e})
+	err := w.dir(rel)
+	w.held = w.held[:len(w.held)-1]
+	return err
+}
+
+// visitHeld visits the held directories not visited yet, outermost
+// first: an entry under them is about to be kept.
+func (w *walker) visitHeld() error {
+	for i := range w.held {
+		h := &w.held[i]
+		if h.visited {
+			continue
+		}
+		h.visited = true
+		fi, err := w.info(h.rel, h.e)
+		if err != nil {
+			return err
+		}
+		if err := w.entry(h.rel, h.srel, fi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// info is the tree's lstat of the entry e at rel.
+func (w *walker) info(rel string, e fs.DirEntry) (fs.FileInfo, error) {
+	if testHookLstat != nil {
+		testHookLstat(rel)
+	}
+	return w.tree.info(rel, e)
 }
 
 // entry visits the entry at rel, whose stripped name srel the rules

@@ -145,6 +145,10 @@ func (r *Rules) onlyHas(rel string, onPath bool) bool {
 	return false
 }
 
+// KeepOnly reports whether the stripped relative name rel passes Only
+// (whatever the filter says of it).
+func (r *Rules) KeepOnly(rel string) bool { return r.onlyHas(rel, false) }
+
 // within reports whether the relative name rel is dir or below it.
 func within(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
 
