@@ -45,7 +45,9 @@ func TestApply(t *testing.T) {
 		{"opaque hides the lower children", [][]tarx.Node{{file("o/x"), file("o/y")}, {file("o/z"), file("o/.wh..wh..opq")}}, []string{"o 5", "o/z 0"}},
 		{"a file replaces a directory and its children", [][]tarx.Node{{file("d/x")}, {file("d")}}, []string{"d 0"}},
 		{"a directory under a file replaces the file", [][]tarx.Node{{file("d")}, {file("d/x")}}, []string{"d 5", "d/x 0"}},
-		{"aufs metadata is not a whiteout", [][]tarx.Node{{file("k")}, {file(".wh..wh.plnk")}}, []string{".wh..wh.plnk 0", "k 0"}},
+		{"aufs metadata is not a whiteout, and is skipped as extraction skips it", [][]tarx.Node{{file("k")},
+			{dirn(".wh..wh.plnk"), file(".wh..wh.plnk/12.34"), file(".wh..wh.aufs"), file("d/x")}},
+			[]string{"d 5", "d/x 0", "k 0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := New()

@@ -99,7 +99,9 @@ func (t *Tree) Apply(layer []tarx.Node) {
 		target, opaque, ok := tarx.WhiteoutTarget(base)
 		switch {
 		case !ok:
-			entries = append(entries, n)
+			if !tarx.AufsMeta(n.Name) {
+				entries = append(entries, n)
+			}
 		case opaque:
 			for c := range t.children[dir] {
 				t.remove(c)

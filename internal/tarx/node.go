@@ -64,6 +64,14 @@ func WhiteoutTarget(base string) (target string, opaque, ok bool) {
 	return "", false, false
 }
 
+// AufsMeta tells whether the clean relative name is aufs's own metadata
+// (".wh..wh.plnk", ".wh..wh.aufs" and what is under them, at the top of
+// a layer made by docker's aufs driver), which extraction skips, as
+// containerd's archive.Apply does.
+func AufsMeta(name string) bool {
+	return strings.HasPrefix(name, whiteoutMeta) && name != WhiteoutOpaque
+}
+
 // Parent returns the directory of a clean relative name ("" for the
 // root).
 func Parent(name string) string {
