@@ -147,8 +147,8 @@ func TestProvenance(t *testing.T) {
 	// Local content is named, not located: "./dist" is no URI (RFC 3986),
 	// which the descriptor's uri must be (in-toto ResourceURI).
 	want := map[string]map[string]string{
-		"base cgr.dev/chainguard/static:latest":             {"sha256": hash("base").Hex},
-		"url https://go.dev/dl/go1.25.0.linux-amd64.tar.gz": {"sha256": hash("go tarball").Hex},
+		"base pkg:oci/static@sha256%3A" + hash("base").Hex + "?repository_url=cgr.dev/chainguard/static": {"sha256": hash("base").Hex},
+		"url https://go.dev/dl/go1.25.0.linux-amd64.tar.gz":                                              {"sha256": hash("go tarball").Hex},
 		"./dist ":       {"sha256": hash("dist").Hex},
 		"embed:static ": {"sha256": hash("static").Hex},
 		"git git+https://github.com/example/repo@" + strings.Repeat("ab", 20): {"gitCommit": strings.Repeat("ab", 20)},
@@ -210,7 +210,7 @@ func TestGolden(t *testing.T) {
 	arts, err := ForImage(img, testFacts())
 	require.NoError(t, err)
 	got := ArtifactDigests(t, arts)
-	want := []string{"sha256:e496e544b70bea381f7f13f9a462c25fbcffd95bebde213865861d988fded375", "sha256:117b83760e2f222c2adf4dda18d21b4aa1f4e7148db0d4a71b896534bb4c9aaa"}
+	want := []string{"sha256:e496e544b70bea381f7f13f9a462c25fbcffd95bebde213865861d988fded375", "sha256:4d71f30317128ac4f5906201ad8a1a1af35f5b350330b812d2cb4106fc65f32f"}
 	assert.Equal(t, want, got, "ForImage(empty image, testFacts()) digests")
 }
 

@@ -84,11 +84,13 @@ func Provenance(subject v1.Descriptor, facts Facts) ([]byte, error) {
 func dependencies(f Facts) []*intoto.ResourceDescriptor {
 	var deps []*intoto.ResourceDescriptor
 	if f.Base != nil {
-		deps = append(deps, &intoto.ResourceDescriptor{
-			Name:   "base",
-			Uri:    f.Base.Ref,
-			Digest: map[string]string{"sha256": f.Base.Digest.Hex},
-		})
+		base := &intoto.ResourceDescriptor{Name: "base", Digest: map[string]string{"sha256": f.Base.Digest.Hex}}
+		if f.Base.Ref != "" {
+			// A reference ("cgr.dev/chainguard/static:latest") is no URI;
+			// its package URL, as the SBOM gives it, is.
+			base.Uri = ociPURL(repository(f.Base.Ref), f.Base.Digest)
+		}
+		deps = append(deps, base)
 	}
 	for _, in := range f.Inputs {
 		rd := &intoto.ResourceDescriptor{Name: string(in.Kind), Uri: in.URI, Digest: map[string]string{}}
