@@ -61,6 +61,11 @@
 //     images do) gives the result the annotations
 //     org.opencontainers.image.base.name and .base.digest.
 //
+// The config is go-containerregistry's v1.ConfigFile, read from the base
+// and written back: a field it has no place for is not carried over (the
+// one docker writes today is Healthcheck.StartInterval, docker 25's
+// HEALTHCHECK --start-interval), as with go-containerregistry's mutate.
+//
 // [BuildAny] takes whatever a reference names (an image or an index), so a
 // program that builds on any base has one code path.
 //

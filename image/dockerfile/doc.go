@@ -61,7 +61,10 @@
 // instruction, created_by in BuildKit's words ("COPY . . # buildkit",
 // "ENV A=1"), empty_layer for those that add no layer, comment
 // "buildkit.dockerfile.v0". Their created time is reproducible (see
-// image.WithCreated) where docker's is the time of the build.
+// image.WithCreated) where docker's is the time of the build. One setting
+// is lost: HEALTHCHECK --start-interval, which go-containerregistry's
+// config type has no field for (the history keeps the instruction as
+// written).
 //
 // # Progress
 //
