@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"time"
 
@@ -85,6 +86,39 @@ func (a *artifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 		return a.layer, nil
 	}
 	return nil, fmt.Errorf("attest: artifact has no blob %s", h)
+}
+
+// Payload returns what [NewArtifact] put in artifact: its artifactType
+// (the config's media type for an artifact that names none, as older
+// tools write them) and the content of its one layer, read into memory.
+// It reads the artifacts a registry lists as referrers of an image (see
+// registry.Referrers) or those of an OCI layout. An image of other than
+// one layer is an error wrapping [ErrNotArtifact].
+func Payload(artifact v1.Image) (artifactType string, payload []byte, err error) {
+	m, err := artifact.Manifest()
+	if err != nil {
+		return "", nil, fmt.Errorf("attest: reading artifact manifest: %w", err)
+	}
+	if len(m.Layers) != 1 {
+		return "", nil, fmt.Errorf("%w: %d layers", ErrNotArtifact, len(m.Layers))
+	}
+	artifactType = m.ArtifactType
+	if artifactType == "" {
+		artifactType = string(m.Config.MediaType)
+	}
+	l, err := artifact.LayerByDigest(m.Layers[0].Digest)
+	if err != nil {
+		return "", nil, fmt.Errorf("attest: artifact payload: %w", err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return "", nil, fmt.Errorf("attest: artifact payload: %w", err)
+	}
+	defer rc.Close()
+	if payload, err = io.ReadAll(rc); err != nil {
+		return "", nil, fmt.Errorf("attest: artifact payload: %w", err)
+	}
+	return artifactType, payload, nil
 }
 
 // Descriptor describes an artifact for an index of referrers, with its

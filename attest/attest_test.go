@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	slsa "github.com/in-toto/attestation/go/predicates/provenance/v1"
 	intoto "github.com/in-toto/attestation/go/v1"
@@ -287,4 +288,32 @@ func TestInvalidFacts(t *testing.T) {
 	}
 	_, err := SBOM(v1.Descriptor{}, testFacts())
 	assert.ErrorIs(t, err, ErrInvalidFacts, "SBOM(no subject)")
+}
+
+// TestPayload: Payload gives back what NewArtifact was given, takes the
+// config's media type as the artifactType of an artifact that names none
+// (as older tools write them), and refuses an image of other than one
+// layer.
+func TestPayload(t *testing.T) {
+	_, subject := testImage(t)
+	doc := []byte(`{"spdxVersion":"SPDX-2.3"}`)
+	art, err := NewArtifact(subject, MediaTypeSPDX, doc, time.Unix(10, 0), nil)
+	require.NoError(t, err)
+	typ, got, err := Payload(art)
+	require.NoError(t, err)
+	assert.Equal(t, MediaTypeSPDX, typ, "Payload(NewArtifact(SPDX)) artifactType")
+	assert.Equal(t, doc, got, "Payload(NewArtifact(SPDX)) payload")
+
+	old, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), "application/vnd.example.sig.v1+json"),
+		static.NewLayer([]byte("sig"), "application/octet-stream"))
+	require.NoError(t, err)
+	typ, got, err = Payload(old)
+	require.NoError(t, err)
+	assert.Equal(t, "application/vnd.example.sig.v1+json", typ, "Payload(artifact without artifactType) artifactType")
+	assert.Equal(t, "sig", string(got))
+
+	two, err := random.Image(16, 2)
+	require.NoError(t, err)
+	_, _, err = Payload(two)
+	assert.ErrorIs(t, err, ErrNotArtifact, "Payload(two-layer image)")
 }

@@ -110,20 +110,12 @@ func artifacts(t *testing.T, a image.Artifact) []v1.Image {
 	return arts
 }
 
-// payload returns the one layer of an artifact, and its artifactType.
+// payload returns the artifactType and payload of an artifact.
 func payload(t *testing.T, art v1.Image) (string, []byte) {
 	t.Helper()
-	m, err := art.Manifest()
+	typ, b, err := attest.Payload(art)
 	require.NoError(t, err)
-	ls, err := art.Layers()
-	require.NoError(t, err)
-	require.Len(t, ls, 1)
-	rc, err := ls[0].Compressed()
-	require.NoError(t, err)
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	require.NoError(t, err)
-	return m.ArtifactType, b
+	return typ, b
 }
 
 // TestOfBuiltImage: the SBOM of a built image lists the modules of the Go

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
 
@@ -87,6 +88,13 @@ func checkReferrers(t *testing.T, host, repo string, subjects []v1.Descriptor, f
 		if assert.Len(t, spdx, 1, "Referrers(%s, spdx)", ref) {
 			assert.Equal(t, want[s.Digest][0], spdx[0].Digest)
 			assert.Equal(t, "application/spdx+json", spdx[0].ArtifactType)
+			// The document itself, pulled by digest.
+			art, err := Pull(ctx, host+"/"+repo+"@"+spdx[0].Digest.String(), opts...)
+			require.NoError(t, err)
+			typ, doc, err := attest.Payload(art)
+			require.NoError(t, err)
+			assert.Equal(t, "application/spdx+json", typ, "attest.Payload(Pull(%s)) artifactType", spdx[0].Digest)
+			assert.JSONEq(t, `{"spdxVersion":"SPDX-2.3","for":"`+s.Digest.Hex+`"}`, string(doc), "attest.Payload(Pull(%s))", spdx[0].Digest)
 		}
 
 		// go-containerregistry's own client finds them too.

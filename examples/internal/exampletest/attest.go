@@ -2,7 +2,6 @@ package exampletest
 
 import (
 	"bytes"
-	"io"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -87,13 +86,7 @@ func addArtifact(t testing.TB, out Attestations, art v1.Image, subject v1.Hash) 
 	require.NoError(t, err)
 	require.NotNil(t, m.Subject, "artifact %s has a subject", m.ArtifactType)
 	require.Equal(t, subject, m.Subject.Digest, "subject of %s", m.ArtifactType)
-	ls, err := art.Layers()
+	typ, b, err := attest.Payload(art)
 	require.NoError(t, err)
-	require.Len(t, ls, 1)
-	rc, err := ls[0].Compressed()
-	require.NoError(t, err)
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	require.NoError(t, err)
-	out[m.ArtifactType] = b
+	out[typ] = b
 }
