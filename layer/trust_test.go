@@ -32,6 +32,8 @@ func TestNoSilentEmpties(t *testing.T) {
 		{"WithOnly on files", func() (Source, error) {
 			return Files([]File{{Path: "x", Data: []byte("x")}}, WithOnly("y")), nil
 		}, []string{`WithOnly("y")`}},
+		{"a WithOnly name under another that matched", func() (Source, error) { return Tarball(tb, WithOnly("ko", "ko/missing")), nil },
+			[]string{`WithOnly("ko/missing")`}},
 		{"WithOnly of an excluded name", func() (Source, error) { return Tarball(tb, WithOnly("ko"), WithExclude("k*")), nil },
 			[]string{`WithOnly("ko") (no such entry, or excluded by WithExclude or WithIgnoreFile)`}},
 	} {

@@ -42,7 +42,7 @@ func (r *Rules) noteKept(rel string) {
 			r.onlySeen = make([]bool, len(r.Only))
 		}
 		for i, o := range r.Only {
-			if !r.onlySeen[i] && (within(rel, o) || within(o, rel)) {
+			if !r.onlySeen[i] && within(rel, o) {
 				r.onlySeen[i] = true
 			}
 		}
