@@ -478,8 +478,8 @@ func WithMediaType(mt types.MediaType) LayerOption {
 
 // WithTempDir sets the directory of the spool files that hold built layers
 // when no cache is used, and, cache or not, of the uncompressed tar that
-// EStargz and ZstdChunked layers spool while their blob is made. The
-// default is os.TempDir().
+// EStargz and ZstdChunked layers spool while their blob is made and of
+// the downloads of URLFile. The default is os.TempDir().
 func WithTempDir(dir string) LayerOption {
 	return func(o *layerOptions) error {
 		if dir == "" {

@@ -25,7 +25,8 @@ type urlFile struct {
 // https://example.com/tool /usr/local/bin/tool`. Its mode is 0600, as
 // docker build gives downloads; its mtime and owner are those of Dir (see
 // WithModTime, WithOwner). The download is streamed to an unlinked temp
-// file (a tar header needs the size first), never held in memory. With
+// file in the directory of WithTempDir (a tar header needs the size
+// first), never held in memory. With
 // WithSHA256 the bytes are verified and, with WithCache, a URL already
 // seen is not downloaded again; without it the layer is not cached.
 // WithSHA256, WithHTTPClient and WithSizeLimit (a bound on the download)
@@ -67,7 +68,7 @@ func (f *urlFile) write(ctx context.Context, w *tarx.Writer, p *prepared) error 
 		return err
 	}
 	defer resp.Body.Close()
-	tmp, err := os.CreateTemp("", "stevedore-download-*")
+	tmp, err := os.CreateTemp(w.TempDir(), "stevedore-download-*")
 	if err != nil {
 		return fmt.Errorf("downloading %s: %w", f.safe, err)
 	}

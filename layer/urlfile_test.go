@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -108,4 +109,22 @@ func TestURLFileErrors(t *testing.T) {
 	}
 	_, err := New(context.Background(), []Source{URLFile("https://example.com/x", "/x", WithPreserveOwner())})
 	assert.ErrorIs(t, err, ErrInvalidOption, "URLFile with WithPreserveOwner")
+}
+
+// TestURLFileTempDir: the download is spooled in the directory of
+// WithTempDir (one that does not exist fails the build, naming it).
+func TestURLFileTempDir(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("tool")) }))
+	defer srv.Close()
+	missing := filepath.Join(t.TempDir(), "missing")
+	l, err := New(t.Context(), []Source{URLFile(srv.URL+"/tool", "/t", WithSHA256(sha256Hex([]byte("tool"))))},
+		WithCache(t.TempDir()), WithTempDir(missing))
+	require.NoError(t, err)
+	_, err = l.Digest()
+	require.ErrorIs(t, err, os.ErrNotExist, "URLFile with WithTempDir(missing)")
+	assert.ErrorContains(t, err, missing)
+
+	l, err = New(t.Context(), []Source{URLFile(srv.URL+"/tool", "/t")}, WithTempDir(t.TempDir()))
+	require.NoError(t, err)
+	assert.Equal(t, "t 0 600 \"tool\"\n", summary(entries(t, l)), "URLFile with WithTempDir")
 }

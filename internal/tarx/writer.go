@@ -74,7 +74,9 @@ type Options struct {
 	// Plan, from an earlier pass over the same entries, makes the writer
 	// write each name once, with the last entry's content.
 	Plan *Plan
-	// TempDir holds the spool files of SkipUnchanged (os.TempDir when "").
+	// TempDir holds the spool files of SkipUnchanged, and those of the
+	// sources writing to the Writer (os.TempDir when ""; see
+	// Writer.TempDir).
 	TempDir string
 	// Collect makes a writer that writes nothing and only learns a plan
 	// (with Plan's whiteouts known from the start).
@@ -214,6 +216,10 @@ type Entry struct {
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// TempDir is the directory for the temp files of the sources writing to
+// w: Options.TempDir ("" for os.TempDir).
+func (w *Writer) TempDir() string { return w.opts.TempDir }
 
 // Place places e: it checks e against the entries placed before it,
 // follows the symlinks of the tree below, emits the parents the layer
