@@ -131,8 +131,11 @@ func (l *layer) storedResult(sl v1.Layer) (result, error) {
 	if err != nil {
 		return result{}, fmt.Errorf("stored layer %s: media type: %w", res.digest, err)
 	}
-	if mt != l.mediaType {
-		return result{}, fmt.Errorf("stored layer %s has media type %s, want %s (a %v layer)", res.digest, mt, l.mediaType, l.comp)
+	// The same bytes serve both media-type families (a Docker gzip layer
+	// is an OCI gzip layer), as with the local cache: the layer keeps its
+	// own media type.
+	if c, ok := mediaTypeCompression(mt); !ok || c.blobFormat() != l.comp.blobFormat() {
+		return result{}, fmt.Errorf("stored layer %s has media type %s, want a %v layer (%s)", res.digest, mt, l.comp, l.mediaType)
 	}
 	if d, err := partial.Descriptor(sl); err == nil {
 		res.annotations = d.Annotations

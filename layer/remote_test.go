@@ -197,6 +197,37 @@ func TestRemoteCacheTwoMachines(t *testing.T) {
 	}
 }
 
+// TestRemoteCacheOtherFamily: a layer stored with Docker media types
+// serves a build that wants OCI ones (and the other way round): the bytes
+// are the same, the layer keeps its own media type.
+func TestRemoteCacheOtherFamily(t *testing.T) {
+	d := t.TempDir()
+	tree(t, d, "a", "b/c")
+	rc := newMemRemote()
+	build := func(mt types.MediaType) (v1.Layer, []CacheEventKind) {
+		var kinds []CacheEventKind
+		l, err := FromDir(d, WithRoot("/app"), WithMediaType(mt), WithRemoteCache(rc),
+			WithCacheEvents(func(e CacheEvent) { kinds = append(kinds, e.Kind) }))
+		require.NoError(t, err)
+		_, err = l.Digest()
+		require.NoError(t, err)
+		return l, kinds
+	}
+	docker, kinds := build(types.DockerLayer)
+	require.Equal(t, []CacheEventKind{RemoteMiss, RemoteStored}, kinds, "the Docker-typed build's events")
+	oci, kinds := build(types.OCILayer)
+	assert.Equal(t, []CacheEventKind{RemoteHit}, kinds, "the OCI-typed build's events")
+	assert.Equal(t, 1, rc.puts, "layers stored")
+	mt, err := oci.MediaType()
+	require.NoError(t, err)
+	assert.Equal(t, types.OCILayer, mt, "MediaType() of the OCI-typed build")
+	dd, err := docker.Digest()
+	require.NoError(t, err)
+	od, err := oci.Digest()
+	require.NoError(t, err)
+	assert.Equal(t, dd, od, "the same bytes")
+}
+
 // TestRemoteCacheLocalHit: a layer the local cache has costs no request
 // to the remote cache.
 func TestRemoteCacheLocalHit(t *testing.T) {
