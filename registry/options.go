@@ -146,6 +146,9 @@ func WithUserAgent(s string) Option {
 
 // WithPlatform picks the image [Pull] returns when the reference names an
 // index: "os/arch" or "os/arch/variant", for example "linux/arm64". An
+// entry matches when its platform has what platform names (linux/arm64
+// takes linux/arm64/v8), or is platform once both are normalized as
+// containerd does (linux/arm64/v8 and linux/aarch64 take linux/arm64). An
 // index without that platform is an error listing the platforms it has.
 // [PullAny] returns an index whole and ignores it. The default is
 // "linux/amd64" ([DefaultPlatform]).

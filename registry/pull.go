@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	specs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Pull returns the image ref names, reading only its manifest (and, for
@@ -59,18 +61,20 @@ func (c *call) pull(r name.Reference) (v1.Image, error) {
 		return nil, err
 	}
 	var available []string
+	var images []v1.Descriptor
 	for _, m := range im.Manifests {
 		if m.Platform == nil || !m.MediaType.IsImage() || m.Platform.OS == "unknown" {
 			continue // attestations and the like
 		}
-		if m.Platform.Satisfies(c.o.platform) {
-			img, err := idx.Image(m.Digest)
-			if err != nil {
-				return nil, err
-			}
-			return &pulledImage{Image: img, ref: r}, nil
-		}
+		images = append(images, m)
 		available = append(available, m.Platform.String())
+	}
+	if m, ok := matchPlatform(images, c.o.platform); ok {
+		img, err := idx.Image(m.Digest)
+		if err != nil {
+			return nil, err
+		}
+		return &pulledImage{Image: img, ref: r}, nil
 	}
 	have := "none"
 	if len(available) > 0 {
@@ -243,4 +247,28 @@ func (w *wrapIndex) Manifests() ([]partial.Describable, error) {
 		}
 	}
 	return out, nil
+}
+
+// matchPlatform returns the first of images whose platform satisfies want
+// (go-containerregistry's rule: what want leaves empty matches anything),
+// else the first whose platform is want's once both are normalized as
+// containerd normalizes them (linux/arm64/v8 is linux/arm64, aarch64 is
+// arm64, linux/arm is linux/arm/v7).
+func matchPlatform(images []v1.Descriptor, want v1.Platform) (v1.Descriptor, bool) {
+	for _, m := range images {
+		if m.Platform.Satisfies(want) {
+			return m, true
+		}
+	}
+	norm := func(p v1.Platform) [3]string {
+		n := platforms.Normalize(specs.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant})
+		return [3]string{n.OS, n.Architecture, n.Variant}
+	}
+	w := norm(want)
+	for _, m := range images {
+		if norm(*m.Platform) == w {
+			return m, true
+		}
+	}
+	return v1.Descriptor{}, false
 }

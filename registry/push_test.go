@@ -183,6 +183,30 @@ func TestProgressReportsEveryBlob(t *testing.T) {
 	assert.Contains(t, EventMounted.String(), "mounted")
 }
 
+// TestPullNormalizedPlatform: a platform the index writes another way
+// is found, as containerd finds it (linux/arm64/v8 is the linux/arm64 of
+// distroless-style indexes, aarch64 is arm64).
+func TestPullNormalizedPlatform(t *testing.T) {
+	s := registrytest.New(t)
+	ctx := ctxT(t)
+	idx, err := s.SeedIndex(ctx, "multi:latest", "linux/amd64", "linux/arm64")
+	require.NoError(t, err)
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
+	var arm64 v1.Hash
+	for _, m := range im.Manifests {
+		if m.Platform.Architecture == "arm64" {
+			arm64 = m.Digest
+		}
+	}
+	require.NotEqual(t, v1.Hash{}, arm64, "the seeded index has linux/arm64")
+	for _, p := range []string{"linux/arm64/v8", "linux/aarch64"} {
+		img, err := Pull(ctx, s.Ref("multi:latest"), WithPlatform(p))
+		require.NoError(t, err, "Pull(multi, %s)", p)
+		assert.Equal(t, arm64, digest(t, img), "Pull(multi, %s)", p)
+	}
+}
+
 func TestIndexPlatforms(t *testing.T) {
 	s := registrytest.New(t)
 	ctx := ctxT(t)
