@@ -2,11 +2,15 @@ package layer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/stevedore-dev/stevedore/internal/cache"
@@ -39,11 +43,14 @@ func (l *layer) buildCached(ctx context.Context, preps []*prepared) error {
 	}
 	if c != nil {
 		if e, err := c.Get(key); err == nil {
-			l.res = result{digest: e.Digest, diffID: e.DiffID, size: e.Size, annotations: e.Annotations}
-			l.blob = &cacheBlob{entry: e}
-			l.hit = true
-			l.report(CacheEvent{Kind: CacheHit, Key: key, Digest: e.Digest})
-			return nil
+			// An entry evicted since Get is a miss.
+			if held, err := holdBlob(e); err == nil {
+				l.res = result{digest: e.Digest, diffID: e.DiffID, size: e.Size, annotations: e.Annotations}
+				l.blob = &cacheBlob{entry: e, held: held}
+				l.hit = true
+				l.report(CacheEvent{Kind: CacheHit, Key: key, Digest: e.Digest})
+				return nil
+			}
 		}
 		// Any lookup failure is a miss: the build below replaces the entry.
 		l.report(CacheEvent{Kind: CacheMiss, Key: key})
@@ -56,12 +63,11 @@ func (l *layer) buildCached(ctx context.Context, preps []*prepared) error {
 	if c == nil {
 		err = l.buildSpool(ctx, preps)
 	} else {
-		var e *cache.Entry
+		var b *cacheBlob
 		var res result
 		var files []tarx.Node
-		if e, res, files, err = l.buildEntry(ctx, c, key, preps); err == nil {
-			l.res, l.files = res, l.written(files)
-			l.blob = &cacheBlob{entry: e, verified: true}
+		if b, res, files, err = l.buildEntry(ctx, c, key, preps); err == nil {
+			l.res, l.files, l.blob = res, l.written(files), b
 		}
 	}
 	if err != nil {
@@ -95,8 +101,10 @@ func (l *layer) localCache() (*cache.Cache, error) {
 }
 
 // buildEntry builds the layer into a new cache entry of key, and keeps
-// the list of its files beside it.
-func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, preps []*prepared) (*cache.Entry, result, []tarx.Node, error) {
+// the list of its files beside it. The blob returned holds the entry's
+// file (see holdBlob) from before the records stored after it, whose
+// commits may evict it (WithCacheLimit).
+func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, preps []*prepared) (*cacheBlob, result, []tarx.Node, error) {
 	w, err := c.NewWriter()
 	if err != nil {
 		return nil, result{}, nil, fmt.Errorf("building layer (%s): %w", l.createdBy, err)
@@ -118,6 +126,10 @@ func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, prep
 	if err != nil {
 		return nil, result{}, nil, fmt.Errorf("building layer (%s): %w", l.createdBy, err)
 	}
+	held, err := holdBlob(e)
+	if err != nil {
+		return nil, result{}, nil, fmt.Errorf("building layer (%s): opening the stored blob: %w", l.createdBy, err)
+	}
 	// The Go executables found, for Facts on a later hit.
 	_ = storeBinaries(c, res.diffID, res.bins)
 	// The list is an optimisation for a later layer placed on this one:
@@ -126,7 +138,7 @@ func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, prep
 	if !l.lazy() {
 		_ = fstree.Store(c, fstree.Written, res.diffID, files)
 	}
-	return e, res, files, nil
+	return &cacheBlob{entry: e, held: held, verified: true}, res, files, nil
 }
 
 // cacheKey hashes everything that determines the layer's bytes. ok is
@@ -192,7 +204,8 @@ func (l *layer) loadFiles(ctx context.Context) ([]Node, error) {
 // come out with the digest already reported).
 type cacheBlob struct {
 	entry    *cache.Entry
-	verified bool // built by this process: no need to verify
+	held     *heldBlob // the entry's file, held open; nil where it cannot be
+	verified bool      // built by this process: no need to verify
 
 	once sync.Once
 	err  error
@@ -205,11 +218,14 @@ func (b *cacheBlob) open(l *layer) (io.ReadCloser, error) {
 			return nil, b.err
 		}
 	}
+	if h := b.held; h != nil {
+		return &heldReader{SectionReader: io.NewSectionReader(h.f, 0, b.entry.Size), h: h}, nil
+	}
 	return os.Open(b.entry.Path)
 }
 
 func (b *cacheBlob) verify(l *layer) error {
-	err := b.entry.Verify()
+	err := b.check()
 	if err == nil {
 		return nil
 	}
@@ -234,16 +250,69 @@ func (b *cacheBlob) verify(l *layer) error {
 	if err != nil {
 		return err
 	}
-	e, res, _, err := l.buildEntry(l.ctx, c, key, preps)
+	nb, res, _, err := l.buildEntry(l.ctx, c, key, preps)
 	if err != nil {
 		return fmt.Errorf("rebuilding corrupt cached layer: %w", err)
 	}
 	if res.digest != l.res.digest || res.diffID != l.res.diffID {
 		return fmt.Errorf("rebuilding corrupt cached layer (%s): rebuilt digest %s differs from %s (the source changed)", l.createdBy, res.digest, l.res.digest)
 	}
-	b.entry = e
+	b.entry, b.held = nb.entry, nb.held
 	return nil
 }
+
+// check verifies the blob held (else the entry's file) against the
+// entry: an error wrapping cache.ErrCorrupt or cache.ErrMiss calls for a
+// rebuild. The entry of a corrupt blob is removed from the cache.
+func (b *cacheBlob) check() error {
+	if b.held == nil {
+		return b.entry.Verify()
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.NewSectionReader(b.held.f, 0, math.MaxInt64))
+	if err != nil {
+		return fmt.Errorf("reading cached blob %s: %w", b.entry.Path, err)
+	}
+	if n == b.entry.Size && hex.EncodeToString(h.Sum(nil)) == b.entry.Digest.Hex {
+		return nil
+	}
+	// The cache checks the file it has and removes the entry.
+	if err := b.entry.Verify(); err != nil {
+		return err
+	}
+	return fmt.Errorf("cached blob %s: %d bytes with another sha256 than %s: %w", b.entry.Path, n, b.entry.Digest, cache.ErrCorrupt)
+}
+
+// heldBlob is a cache entry's blob file held open, so that an eviction
+// of the entry (WithCacheLimit, PruneCache, another process) leaves its
+// bytes to the layer that reported its digest. The descriptor is closed
+// when the layer and its readers are gone.
+type heldBlob struct{ f *os.File }
+
+// holdBlob opens the blob of e to hold it; where an open file cannot be
+// removed (Windows), it holds nothing (nil), and each read opens the
+// blob's path.
+func holdBlob(e *cache.Entry) (*heldBlob, error) {
+	if !unlinkOpenFiles {
+		return nil, nil
+	}
+	f, err := os.Open(e.Path)
+	if err != nil {
+		return nil, err
+	}
+	h := &heldBlob{f: f}
+	runtime.AddCleanup(h, func(f *os.File) { f.Close() }, f)
+	return h, nil
+}
+
+// heldReader reads a heldBlob (ReadAt included: an eStargz layer's
+// table of contents is read so) and keeps it open while in use.
+type heldReader struct {
+	*io.SectionReader
+	h *heldBlob
+}
+
+func (r *heldReader) Close() error { return nil }
 
 // WithCacheLimit bounds the size of the blobs kept in the cache directory
 // of WithCache to maxBytes: after each layer is stored, the least recently

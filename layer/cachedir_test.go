@@ -10,8 +10,10 @@ import (
 )
 
 // TestCacheDirRemovedIsRebuilt: a layer served from the cache whose whole
-// cache directory is removed before its blob is read is built again, into
-// a cache made afresh, with the digest it reported.
+// cache directory is removed before its blob is read still serves the
+// bytes of the digest it reported: from the blob it holds open where an
+// open file can be removed (Unix), else built again into a cache made
+// afresh.
 func TestCacheDirRemovedIsRebuilt(t *testing.T) {
 	cacheDir := t.TempDir()
 	files := []File{{Path: "/a", Data: []byte("a")}}
@@ -34,6 +36,9 @@ func TestCacheDirRemovedIsRebuilt(t *testing.T) {
 	got, err := hit.Digest()
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
-	_, err = os.Stat(cacheDir)
-	assert.NoError(t, err, "the cache directory is made again by the rebuild")
+	check(t, hit)
+	if !unlinkOpenFiles {
+		_, err = os.Stat(cacheDir)
+		assert.NoError(t, err, "the cache directory is made again by the rebuild")
+	}
 }

@@ -261,3 +261,52 @@ func TestCacheOptionsInvalid(t *testing.T) {
 		assert.ErrorIs(t, err, ErrInvalidOption, tc.name)
 	}
 }
+
+// TestCacheLimitEvictsInUse: an entry evicted by a later layer's commit
+// (WithCacheLimit) is still served to the layer that built it or found
+// it, as image.Build needs when it writes layers built one after another
+// into a cache smaller than all of them; a layer over the limit alone is
+// served too, whatever the records stored after it evict.
+func TestCacheLimitEvictsInUse(t *testing.T) {
+	const size, limit = 64 << 10, 100 << 10
+	data := func(i int) []byte {
+		b := make([]byte, size)
+		for j := range b {
+			b[j] = byte((i*7919 + j*j) >> 3)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name  string
+		sizes []int // of the layers, built in turn
+		warm  bool  // the cache has the first layer before
+	}{
+		{name: "built, then evicted by the next", sizes: []int{size, size}},
+		{name: "hit, then evicted by the next", sizes: []int{size, size}, warm: true},
+		{name: "one layer over the limit", sizes: []int{2 * limit}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cacheDir := t.TempDir()
+			mk := func(i int) v1.Layer {
+				l, err := FromFiles([]File{{Path: "f", Data: data(i)[:min(size, tc.sizes[i])]}, {Path: "g", Data: make([]byte, max(0, tc.sizes[i]-size))}},
+					WithCompression(Uncompressed), WithCache(cacheDir), WithCacheLimit(limit))
+				require.NoError(t, err)
+				return l
+			}
+			if tc.warm {
+				_, err := mk(0).Digest()
+				require.NoError(t, err)
+			}
+			var ls []v1.Layer
+			for i := range tc.sizes {
+				l := mk(i)
+				_, err := l.Digest()
+				require.NoError(t, err)
+				ls = append(ls, l)
+			}
+			for _, l := range ls {
+				check(t, l)
+			}
+		})
+	}
+}
