@@ -26,7 +26,45 @@ import (
 // left behind; an existing file at path is untouched. The temp file is
 // locked while it is written, so that the next write of path removes the
 // temp files of writes that were killed (and only those).
-func writeFileAtomic(ctx context.Context, path string, write func(w io.Writer) error) (err error) {
+//
+// A symlink at path is followed: the file it names is replaced, and the
+// link stays. Something at path that is not a regular file (a pipe,
+// /dev/stdout, a device) is written to as it is: it cannot be replaced,
+// and a failed write leaves what was written.
+func writeFileAtomic(ctx context.Context, path string, write func(w io.Writer) error) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return fmt.Errorf("image: writing %s: is a directory", path)
+		}
+		return writeInPlace(ctx, path, write)
+	}
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
+	return replaceFile(ctx, path, write)
+}
+
+// writeInPlace writes path, which is not a regular file, through write.
+func writeInPlace(ctx context.Context, path string, write func(w io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("image: writing %s: %w", path, err)
+	}
+	bw := bufio.NewWriterSize(ctxio.Writer(ctx, f), 1<<20)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	err = errors.Join(err, f.Close())
+	if err != nil {
+		return fmt.Errorf("image: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// replaceFile is writeFileAtomic for a path that is a regular file or
+// nothing.
+func replaceFile(ctx context.Context, path string, write func(w io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

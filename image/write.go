@@ -141,7 +141,10 @@ func putImageBlobs(ctx context.Context, s blobSink, img v1.Image) error {
 // to a temp file in path's directory, fsynced and renamed to path, so a
 // failed or cancelled write leaves neither path nor a temp file, and a temp
 // file left by a write that was killed is removed by the next write of
-// path. The tar itself is reproducible: same artifact, same bytes.
+// path. A symlink at path is followed (its target is replaced, the link
+// stays); a path that is not a regular file (a pipe, /dev/stdout) is
+// written as it is. The tar itself is reproducible: same artifact, same
+// bytes.
 //
 // An OCI layout holds OCI media types, as skopeo writes it and as OCI tools
 // read it: an artifact of the Docker family is converted with [ToOCI], so
@@ -256,7 +259,8 @@ func (s *tarSink) put(ctx context.Context, h v1.Hash, size int64, open func() (i
 // "example.com/app:v1"; a name without tag means ":latest"). It is written
 // to a temp file in path's directory, fsynced and renamed, so a failed or
 // cancelled write leaves neither path nor a temp file; layers are streamed.
-// An empty tag is an error: `docker load` names the image it
+// A symlink and a path that is not a regular file are written as with
+// [WriteOCITarball]. An empty tag is an error: `docker load` names the image it
 // loads by its tag. Layers are written as the image has them: an image
 // built with zstd layers loads only into a docker that reads zstd layers.
 func WriteDockerTarball(ctx context.Context, path, tag string, img v1.Image) error {
