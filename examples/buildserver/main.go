@@ -15,7 +15,8 @@
 // most -jobs builds run at once; up to -queue more wait (told so in their
 // stream), more are refused with 429. Builds share the layer cache, so an
 // unchanged context costs a stat walk. A client that disconnects cancels
-// its build.
+// its build. A "git" repository on the server's disk (a path, relative to
+// -root, or a file:// URL) must be under -root, as a "context" must.
 //
 // With no flags it works offline: it generates a demo monorepo, starts an
 // in-process registry and the server on a loopback port, sends itself one

@@ -123,6 +123,7 @@ func TestBuildFromContextAndGit(t *testing.T) {
 
 func TestBuildErrors(t *testing.T) {
 	_, url, _ := testServer(t, 1, 1, nil)
+	outside, _ := gittest.Repo(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY secret /\n", "secret": "not for clients"}, nil)
 	for _, tc := range []struct {
 		name   string
 		body   any
@@ -135,6 +136,9 @@ func TestBuildErrors(t *testing.T) {
 		{"no tag", buildRequest{Context: "shop"}, http.StatusBadRequest, `"tag": want repository:tag`},
 		{"context out of the root", buildRequest{Context: "../etc", Tag: "a:b"}, http.StatusBadRequest, "want a relative directory under the server's root"},
 		{"context through a symlink out", buildRequest{Context: "escape", Tag: "a:b"}, http.StatusOK, `context "escape" leaves the server's root`},
+		{"local git repository out of the root", buildRequest{Git: outside, Tag: "a:b"}, http.StatusOK, "leaves the server's root"},
+		{"file:// git repository out of the root", buildRequest{Git: "file://" + outside, Tag: "a:b"}, http.StatusOK, "leaves the server's root"},
+		{"relative git path out of the root", buildRequest{Git: "../x", Tag: "a:b"}, http.StatusOK, "leaves the server's root"},
 		{"RUN", buildRequest{Context: "shop", Dockerfile: "services/api/Dockerfile.run", Tag: "a:b"}, http.StatusOK, "Dockerfile.run:2: RUN make: dockerfile: instruction needs a container runtime"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,6 +147,25 @@ func TestBuildErrors(t *testing.T) {
 			_, errText := refOf(msgs)
 			assert.Contains(t, errText, tc.want, "error")
 		})
+	}
+}
+
+// TestBuildFromLocalGit builds from a git repository under the root,
+// named by a path relative to the root, by an absolute path and by a
+// file:// URL.
+func TestBuildFromLocalGit(t *testing.T) {
+	s, url, _ := testServer(t, 2, 4, nil)
+	repo, commit := gittest.Repo(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY site /srv\n", "site/index.html": "<h1>local</h1>"}, nil)
+	dir := filepath.Join(s.root, "repos", "site")
+	require.NoError(t, os.MkdirAll(filepath.Dir(dir), 0o755))
+	require.NoError(t, os.Rename(repo, dir))
+	for _, git := range []string{"repos/site", dir, "file://" + dir} {
+		status, msgs := post(t, context.Background(), url, buildRequest{Git: git, Tag: "site:v1"})
+		require.Equal(t, http.StatusOK, status, "POST /build git %s: status", git)
+		ref, errText := refOf(msgs)
+		require.Empty(t, errText, "POST /build git %s: error", git)
+		assert.NotEmpty(t, ref, "POST /build git %s: Ref", git)
+		assert.Equal(t, commit, msgs[0]["aux"].(map[string]any)["Commit"], "POST /build git %s: commit", git)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/stevedore-dev/stevedore/examples/internal/cli"
@@ -23,7 +24,9 @@ import (
 // buildRequest is the body of POST /build.
 type buildRequest struct {
 	// Context is a directory under the server's root; Git a repository
-	// URL (Ref its branch, tag or commit). Exactly one is given.
+	// URL (Ref its branch, tag or commit), or a local repository under
+	// the root (a path relative to it, an absolute path or a file://
+	// URL). Exactly one is given.
 	Context    string            `json:"context,omitempty"`
 	Git        string            `json:"git,omitempty"`
 	Ref        string            `json:"ref,omitempty"`
@@ -196,7 +199,11 @@ func (s *server) release() {
 func (s *server) run(ctx context.Context, req *buildRequest, target string, out *dockerfile.JSONWriter) (string, error) {
 	opts := []dockerfile.Option{dockerfile.WithResolver(s.resolver), dockerfile.WithProgress(out.Event)}
 	if req.Git != "" {
-		co, err := gitfs.Clone(ctx, req.Git, req.Ref)
+		src, err := s.gitSource(req.Git)
+		if err != nil {
+			return "", err
+		}
+		co, err := gitfs.Clone(ctx, src, req.Ref)
 		if err != nil {
 			return "", err
 		}
@@ -252,16 +259,51 @@ func (s *server) run(ctx context.Context, req *buildRequest, target string, out 
 
 // contextDir is the directory rel under the root, refused if a symlink
 // takes it out.
-func (s *server) contextDir(rel string) (string, error) {
+func (s *server) contextDir(rel string) (string, error) { return s.underRoot("context", rel) }
+
+// gitSource is what to clone for a request's git URL: a remote URL as it
+// is; for a local repository (a path or a file:// URL, which the process
+// clones itself), its directory, which must be under the root as a
+// context must: a path relative to the root, or an absolute one under it.
+func (s *server) gitSource(raw string) (string, error) {
+	ep, err := transport.NewEndpoint(raw)
+	if err != nil {
+		return "", fmt.Errorf("git %q: %w", gitfs.Redact(raw), err)
+	}
+	if ep.Protocol != "file" {
+		return raw, nil
+	}
+	rel := ep.Path // go-git made a relative path absolute from the working directory
+	if !strings.HasPrefix(raw, "file:") && !filepath.IsAbs(raw) {
+		rel = filepath.Clean(raw) // relative to the root instead
+	}
+	if filepath.IsAbs(rel) {
+		abs, err := filepath.EvalSymlinks(rel)
+		if err != nil {
+			return "", fmt.Errorf("git %q: %w", raw, errors.Unwrap(err))
+		}
+		if rel, err = filepath.Rel(s.root, abs); err != nil {
+			return "", fmt.Errorf("git %q leaves the server's root", raw)
+		}
+	}
+	return s.underRoot("git", rel)
+}
+
+// underRoot is the directory rel under the root, refused if it or a
+// symlink takes it out; what names rel in errors.
+func (s *server) underRoot(what, rel string) (string, error) {
+	if !filepath.IsLocal(rel) && rel != "." {
+		return "", fmt.Errorf("%s %q leaves the server's root", what, rel)
+	}
 	dir, err := filepath.EvalSymlinks(filepath.Join(s.root, rel))
 	if err != nil {
-		return "", fmt.Errorf("context %q: %w", rel, errors.Unwrap(err))
+		return "", fmt.Errorf("%s %q: %w", what, rel, errors.Unwrap(err))
 	}
 	if r, err := filepath.Rel(s.root, dir); err != nil || !filepath.IsLocal(r) && r != "." {
-		return "", fmt.Errorf("context %q leaves the server's root", rel)
+		return "", fmt.Errorf("%s %q leaves the server's root", what, rel)
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("context %q is not a directory", rel)
+		return "", fmt.Errorf("%s %q is not a directory", what, rel)
 	}
 	return dir, nil
 }

@@ -222,11 +222,18 @@ func mainPackageName(ctx context.Context, dir, pkg string) (string, error) {
 	return name, nil
 }
 
-// goBuild builds a static binary of pkg for platform p into out.
+// goBuild builds a static binary of pkg for platform p into out. The go
+// command's own work directory goes beside out (GOTMPDIR), so that run
+// removes it with its own even when a cancelled go build, killed, could
+// not.
 func goBuild(ctx context.Context, dir, pkg string, p v1.Platform, out string) error {
+	tmp := filepath.Join(filepath.Dir(out), "gotmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return err
+	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture, "GOTMPDIR="+tmp)
 	if p.Architecture == "arm" && strings.HasPrefix(p.Variant, "v") {
 		cmd.Env = append(cmd.Env, "GOARM="+strings.TrimPrefix(p.Variant, "v"))
 	}

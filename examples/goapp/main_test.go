@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -269,4 +270,42 @@ func TestErrors(t *testing.T) {
 		_, statErr := os.Stat(out)
 		assert.Error(t, statErr, "after a failed run, %s exists, want no output file", out)
 	})
+}
+
+// TestCancelLeavesNoTemp cancels a run while go build compiles (a cold
+// build cache makes it last): nothing is left in the temp dir, not even
+// the work directory of the go command, which it leaves when killed.
+func TestCancelLeavesNoTemp(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("GOTMPDIR", "")
+	t.Setenv("GOCACHE", t.TempDir())
+	goWork := func() bool { // go build's work directory exists somewhere under tmp
+		found := false
+		_ = filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() && strings.HasPrefix(d.Name(), "go-build") {
+				found = true
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		return found
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		var stdout, stderr bytes.Buffer
+		errc <- run(ctx, []string{"-cache", "", "-o", filepath.Join(t.TempDir(), "x.oci.tar")}, &stdout, &stderr)
+	}()
+	require.Eventually(t, goWork, time.Minute, 5*time.Millisecond, "go build made its work directory under TMPDIR")
+	cancel()
+	require.Error(t, <-errc, "run cancelled during go build")
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	assert.Empty(t, names, "run(cancelled): left in TMPDIR")
 }

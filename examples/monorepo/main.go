@@ -141,9 +141,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if d, err := app.Digest(); err == nil {
-		size, _ := app.Size()
-		c.Log.Printf("layer %s from %s: %d bytes", d, svc, size)
+	// The layer as the image holds it, placed on the base (app, not placed,
+	// can differ, and asking it would build it once more).
+	if c.Log.Verbose {
+		if ls, err := img.Layers(); err == nil && len(ls) > 0 {
+			d, _ := ls[len(ls)-1].Digest()
+			size, _ := ls[len(ls)-1].Size()
+			c.Log.Printf("layer %s from %s: %d bytes", d, svc, size)
+		}
 	}
 
 	// Pushed (with progress, with -v) or written.

@@ -60,7 +60,7 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)
 	c := &config{}
-	fs.StringVar(&c.image, "image", "", "the image to push: an OCI layout directory, or an OCI or `docker save` tarball `FILE` (default: a small generated image)")
+	fs.StringVar(&c.image, "image", "", "the image to push: an OCI layout directory, or an OCI or docker save tarball `FILE` (default: a small generated image)")
 	fs.StringVar(&c.name, "name", "", "pick the entry of -image named `NAME`: its org.opencontainers.image.ref.name, or a docker tarball's repo tag (default: its only entry)")
 	fs.StringVar(&c.target, "target", "", "push to `REF` (default, with no -image: an in-process registry with generated credentials)")
 	fs.StringVar(&c.username, "username", "", "registry `USER`; the password is read from stdin (-password-stdin) (default: the docker config's credentials)")

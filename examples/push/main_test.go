@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"net"
 	"os"
 	"path/filepath"
@@ -46,6 +47,17 @@ func TestDefault(t *testing.T) {
 	// stderr is not a terminal here: plain progress lines.
 	for _, s := range []string{"uploaded", "manifest pushed " + want} {
 		assert.Contains(t, r1.Stderr, s, "stderr")
+	}
+}
+
+// TestUsage checks the placeholders -h shows: the flag package takes the
+// first back-quoted word of a usage as the argument's name.
+func TestUsage(t *testing.T) {
+	var stderr strings.Builder
+	_, err := parseFlags([]string{"-h"}, &stderr)
+	require.ErrorIs(t, err, flag.ErrHelp, "parseFlags(-h)")
+	for _, want := range []string{"\n  -image FILE\n", "\n  -name NAME\n", "\n  -target REF\n", "\n  -username USER\n"} {
+		assert.Contains(t, stderr.String(), want, "parseFlags(-h) usage")
 	}
 }
 

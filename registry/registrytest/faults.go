@@ -78,7 +78,7 @@ func ResetRate(p float64) Fault {
 }
 
 // Delay holds every matching request for d before handling it (or until
-// the client gives up).
+// the client gives up, or the server is closed).
 func Delay(d time.Duration) Fault {
 	return Fault{kind: faultDelay, every: 1, delay: d}
 }
@@ -170,6 +170,8 @@ func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, k Kind) (h
 			select {
 			case <-t.C:
 			case <-r.Context().Done():
+				t.Stop()
+			case <-s.closing:
 				t.Stop()
 			}
 		case faultFail:

@@ -39,6 +39,7 @@ type Server struct {
 	stats     Stats
 	rng       *rand.Rand
 	faultSeen []int
+	closing   chan struct{} // closed by Close: ends the waits of Delay
 	closeOnce sync.Once
 }
 
@@ -98,6 +99,7 @@ func Start(opts ...Option) (*Server, error) {
 		refs:      newReferrers(),
 		rng:       rand.New(rand.NewSource(o.seed)),
 		faultSeen: make([]int, len(o.faults)),
+		closing:   make(chan struct{}),
 	}
 	s.stats.Requests = map[string]int{}
 	s.stats.Downloads = map[v1.Hash]int{}
@@ -132,10 +134,12 @@ func Start(opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the server, waits for the requests under way, and closes
-// its client connections. It is safe to call more than once.
+// Close stops the server, waits for the requests under way (those a
+// [Delay] holds are let go at once), and closes its client connections.
+// It is safe to call more than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
+		close(s.closing)
 		s.srv.Close()
 		closeDistribution(s.app)
 	})

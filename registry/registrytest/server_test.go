@@ -92,6 +92,30 @@ func TestResetDropsConnection(t *testing.T) {
 	assert.Equal(t, 1, s.Stats().Faults, "Faults")
 }
 
+// TestCloseEndsDelays checks that Close does not wait out a Delay: a
+// request held by it when the server closes is let go at once.
+func TestCloseEndsDelays(t *testing.T) {
+	const delay = time.Minute
+	s, err := Start(WithFaults(Delay(delay)))
+	require.NoError(t, err)
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		if resp, err := http.Get(s.URL() + "/v2/"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	require.Eventually(t, func() bool { return s.Stats().Requests["GET ping"] == 1 }, 5*time.Second, 5*time.Millisecond, "the request reached the server")
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Close with a request held by Delay(%v): still waiting after 10s", delay)
+	}
+	<-answered
+}
+
 func TestInvalidOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name string
