@@ -29,19 +29,21 @@ const (
 // tarball or a `docker save` tarball (whatever the file is called), picking
 // the entry named refName, or the only one. An OCI layout's entries are
 // named by their org.opencontainers.image.ref.name, a docker tarball's by
-// their repo tags. Call the returned function when done with the artifact.
-func open(file, refName string) (registry.Artifact, func(), error) {
-	a, done, err := openFile(file, refName)
+// their repo tags. An OCI layout or tarball is returned too (nil for a
+// docker tarball), for the referrers it may hold beside the artifact.
+// Call the returned function when done with the artifact.
+func open(file, refName string) (registry.Artifact, *image.Layout, func(), error) {
+	a, l, done, err := openFile(file, refName)
 	if err != nil {
-		return nil, nil, fmt.Errorf("-image %s: %w", file, err)
+		return nil, nil, nil, fmt.Errorf("-image %s: %w", file, err)
 	}
-	return a, done, nil
+	return a, l, done, nil
 }
 
-func openFile(file, refName string) (registry.Artifact, func(), error) {
+func openFile(file, refName string) (registry.Artifact, *image.Layout, func(), error) {
 	fi, err := os.Stat(file)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var l *image.Layout
 	if fi.IsDir() {
@@ -49,23 +51,23 @@ func openFile(file, refName string) (registry.Artifact, func(), error) {
 	} else {
 		var kind string
 		if kind, err = archiveKind(file); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if kind == dockerTarball {
 			img, err := openDockerTarball(file, refName)
-			return img, func() {}, err
+			return img, nil, func() {}, err
 		}
 		l, err = image.ReadOCITarball(file)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	a, err := pick(l, refName)
 	if err != nil {
 		l.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return a, func() { l.Close() }, nil
+	return a, l, func() { l.Close() }, nil
 }
 
 // archiveKind tells an OCI tarball (it has an oci-layout file; `docker

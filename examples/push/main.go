@@ -19,6 +19,9 @@
 // A file of several images needs -name: the entry's
 // org.opencontainers.image.ref.name in an OCI layout or tarball, a repo tag
 // (such as app:v2) in a docker tarball; the error without it lists them.
+// Entries named sha256-<hex> that hold the referrers of another (the SBOM
+// and provenance goapp and toolchain write beside their image) are not
+// counted: the image is pushed, then its referrers.
 //
 // Without -username, credentials come from the docker config
 // ($DOCKER_CONFIG/config.json or ~/.docker/config.json, with its credential
@@ -127,7 +130,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "pushing to an in-process registry (user %s, generated password), which stops when push exits; give -target to push somewhere real\n", user)
 	}
 
-	a, closeImage, err := open(c.image, c.name)
+	a, layout, closeImage, err := open(c.image, c.name)
 	if err != nil {
 		return err
 	}
@@ -138,6 +141,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	opts = append(opts, popts...)
 	// An image or an index: PushAny takes both.
 	d, err := registry.PushAny(ctx, c.target, a, opts...)
+	if err == nil {
+		// The SBOM and provenance goapp and toolchain write beside it.
+		var n int
+		if n, err = pushReferrers(ctx, layout, a, c.target, opts); n > 0 {
+			fmt.Fprintf(stderr, "pushed %d referrers (SBOM, provenance) of %s\n", n, d.DigestStr())
+		}
+	}
 	done()
 	if err != nil {
 		return err
@@ -147,7 +157,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // pick returns the image or index of the layout's entry named name, or of
-// its only entry.
+// its only entry that is not the referrers of another (see isReferrers).
 func pick(l *image.Layout, name string) (image.Artifact, error) {
 	im, err := l.Index().IndexManifest()
 	if err != nil {
@@ -158,7 +168,7 @@ func pick(l *image.Layout, name string) (image.Artifact, error) {
 	for _, d := range im.Manifests {
 		n := d.Annotations[image.RefNameAnnotation]
 		names = append(names, fmt.Sprintf("%q", n))
-		if name == "" || n == name {
+		if name == "" && !isReferrers(d) || n == name {
 			found = append(found, d)
 		}
 	}
@@ -168,9 +178,9 @@ func pick(l *image.Layout, name string) (image.Artifact, error) {
 	case len(found) > 1:
 		return nil, fmt.Errorf("%w: %d entries (names: %s); pick one with -name", image.ErrAmbiguous, len(found), strings.Join(names, ", "))
 	case found[0].MediaType.IsIndex():
-		return l.ImageIndex(name)
+		return l.Index().ImageIndex(found[0].Digest)
 	default:
-		return l.Image(name)
+		return l.Index().Image(found[0].Digest)
 	}
 }
 

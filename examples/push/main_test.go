@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/registry"
@@ -152,6 +154,45 @@ func TestErrors(t *testing.T) {
 			assert.ErrorContains(t, err, tt.substr, "run(%q)", tt.args)
 			assert.NotContains(t, err.Error(), "wrong-password", "run(%q): the error shows a password", tt.args)
 			assert.NotContains(t, err.Error(), pass, "run(%q): the error shows a password", tt.args)
+		})
+	}
+}
+
+// TestPushesReferrers: a tarball as goapp and toolchain write it (the
+// image, and beside it the index of its SBOM and provenance, named
+// sha256-<hex>) is pushed without -name, and its referrers with it; so
+// is a multi-platform one, whose referrers are those of its images.
+func TestPushesReferrers(t *testing.T) {
+	srv := registrytest.New(t)
+	ctx := t.Context()
+	img, err := image.Build(ctx, nil, image.WithEnv("A", "1"))
+	require.NoError(t, err)
+	idx, err := image.BuildIndex(ctx, nil, image.WithPlatforms("linux/amd64", "linux/arm64"), image.WithEnv("A", "1"))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		a    image.Artifact
+	}{{"image", img}, {"index", idx}} {
+		t.Run(tc.name, func(t *testing.T) {
+			arts, err := attest.Of(ctx, tc.a, attest.Options{Name: "example.com/app"})
+			require.NoError(t, err)
+			entries, err := attest.OCIEntries(arts...)
+			require.NoError(t, err)
+			out := filepath.Join(t.TempDir(), "with-sbom.oci.tar")
+			require.NoError(t, image.WriteOCITarball(ctx, out, tc.a, append(entries, image.WithRefName("latest"))...))
+
+			r := exampletest.Run(t, runWith(strings.NewReader("")), "-image", out, "-target", srv.Ref("team/"+tc.name+":v1"))
+			want, err := tc.a.Digest()
+			require.NoError(t, err)
+			assert.Equal(t, want.String(), r.Digest, "the pushed artifact is the tarball's main entry")
+			assert.Contains(t, r.Stderr, "pushed "+strconv.Itoa(len(arts))+" referrers", "stderr")
+			for _, art := range arts {
+				m, err := art.Manifest()
+				require.NoError(t, err)
+				require.NotNil(t, m.Subject)
+				att := exampletest.RegistryAttestations(t, r.Name+"@"+m.Subject.Digest.String())
+				assert.Len(t, att, 2, "the referrers of %s in the registry", m.Subject.Digest)
+			}
 		})
 	}
 }
