@@ -135,10 +135,13 @@ func TestBuildErrors(t *testing.T) {
 		{"both context and git", buildRequest{Context: "shop", Git: "https://x/y.git", Tag: "a:b"}, http.StatusBadRequest, `give one of "context"`},
 		{"no tag", buildRequest{Context: "shop"}, http.StatusBadRequest, `"tag": want repository:tag`},
 		{"context out of the root", buildRequest{Context: "../etc", Tag: "a:b"}, http.StatusBadRequest, "want a relative directory under the server's root"},
-		{"context through a symlink out", buildRequest{Context: "escape", Tag: "a:b"}, http.StatusOK, `context "escape" leaves the server's root`},
-		{"local git repository out of the root", buildRequest{Git: outside, Tag: "a:b"}, http.StatusOK, "leaves the server's root"},
-		{"file:// git repository out of the root", buildRequest{Git: "file://" + outside, Tag: "a:b"}, http.StatusOK, "leaves the server's root"},
-		{"relative git path out of the root", buildRequest{Git: "../x", Tag: "a:b"}, http.StatusOK, "leaves the server's root"},
+		{"context through a symlink out", buildRequest{Context: "escape", Tag: "a:b"}, http.StatusBadRequest, `context "escape" leaves the server's root`},
+		{"missing context", buildRequest{Context: "nope", Tag: "a:b"}, http.StatusBadRequest, `context "nope"`},
+		{"missing Dockerfile", buildRequest{Context: "shop", Dockerfile: "nope/Dockerfile", Tag: "a:b"}, http.StatusBadRequest, `dockerfile "nope/Dockerfile": not a file`},
+		{"bad platform", buildRequest{Context: "shop", Tag: "a:b", Platforms: []string{"linux"}}, http.StatusBadRequest, `platform "linux"`},
+		{"local git repository out of the root", buildRequest{Git: outside, Tag: "a:b"}, http.StatusBadRequest, "leaves the server's root"},
+		{"file:// git repository out of the root", buildRequest{Git: "file://" + outside, Tag: "a:b"}, http.StatusBadRequest, "leaves the server's root"},
+		{"relative git path out of the root", buildRequest{Git: "../x", Tag: "a:b"}, http.StatusBadRequest, "leaves the server's root"},
 		{"RUN", buildRequest{Context: "shop", Dockerfile: "services/api/Dockerfile.run", Tag: "a:b"}, http.StatusOK, "Dockerfile.run:2: RUN make: dockerfile: instruction needs a container runtime"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

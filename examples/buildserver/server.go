@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/stevedore-dev/stevedore/examples/internal/cli"
 	"github.com/stevedore-dev/stevedore/image/dockerfile"
@@ -101,7 +103,7 @@ func (s *server) build(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "reading the request: "+err.Error())
 		return
 	}
-	target, err := s.check(&req)
+	target, src, err := s.check(&req)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
@@ -124,7 +126,7 @@ func (s *server) build(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release()
-	ref, err := s.run(ctx, &req, target, out)
+	ref, err := s.run(ctx, &req, target, src, out)
 	if err != nil {
 		s.log.Printf("build of %s failed: %v", target, err)
 		out.Error(err)
@@ -135,25 +137,43 @@ func (s *server) build(w http.ResponseWriter, r *http.Request) {
 	out.Aux(map[string]string{"Ref": ref, "Digest": ref[strings.LastIndex(ref, "@")+1:]})
 }
 
-// check validates a request and returns the reference to push to.
-func (s *server) check(req *buildRequest) (string, error) {
+// check validates a request before its build is queued, and returns the
+// reference to push to and what to build: the context's directory, or
+// the repository to clone.
+func (s *server) check(req *buildRequest) (target, src string, err error) {
 	if (req.Context == "") == (req.Git == "") {
-		return "", errors.New(`give one of "context" (a directory under the server's root) and "git" (a repository URL)`)
+		return "", "", errors.New(`give one of "context" (a directory under the server's root) and "git" (a repository URL)`)
 	}
 	if req.Context != "" && !filepath.IsLocal(req.Context) {
-		return "", fmt.Errorf("context %q: want a relative directory under the server's root", req.Context)
+		return "", "", fmt.Errorf("context %q: want a relative directory under the server's root", req.Context)
 	}
 	if req.Dockerfile != "" && !filepath.IsLocal(req.Dockerfile) {
-		return "", fmt.Errorf("dockerfile %q: want a relative path in the context", req.Dockerfile)
+		return "", "", fmt.Errorf("dockerfile %q: want a relative path in the context", req.Dockerfile)
 	}
 	if req.Tag == "" || strings.Contains(req.Tag, "@") {
-		return "", errors.New(`"tag": want repository:tag, pushed to the server's registry`)
+		return "", "", errors.New(`"tag": want repository:tag, pushed to the server's registry`)
 	}
-	target := s.registry + "/" + req.Tag
+	target = s.registry + "/" + req.Tag
 	if _, err := name.NewTag(target); err != nil {
-		return "", fmt.Errorf("tag %q: %w", req.Tag, err)
+		return "", "", fmt.Errorf("tag %q: %w", req.Tag, err)
 	}
-	return target, nil
+	for _, p := range req.Platforms {
+		if pl, err := v1.ParsePlatform(p); err != nil || pl.OS == "" || pl.Architecture == "" {
+			return "", "", fmt.Errorf("platform %q: want os/arch[/variant]", p)
+		}
+	}
+	if req.Git != "" {
+		src, err = s.gitSource(req.Git)
+		return target, src, err
+	}
+	if src, err = s.contextDir(req.Context); err != nil {
+		return "", "", err
+	}
+	df := filepath.Join(src, cmp.Or(req.Dockerfile, "Dockerfile"))
+	if fi, err := os.Stat(df); err != nil || !fi.Mode().IsRegular() {
+		return "", "", fmt.Errorf("dockerfile %q: not a file in context %q", cmp.Or(req.Dockerfile, "Dockerfile"), req.Context)
+	}
+	return target, src, nil
 }
 
 // enqueue counts a request in, unless the queue is full; ahead is how many
@@ -195,14 +215,11 @@ func (s *server) release() {
 	<-s.slots
 }
 
-// run builds the request and pushes the result to target.
-func (s *server) run(ctx context.Context, req *buildRequest, target string, out *dockerfile.JSONWriter) (string, error) {
+// run builds the request from src (see check) and pushes the result to
+// target.
+func (s *server) run(ctx context.Context, req *buildRequest, target, src string, out *dockerfile.JSONWriter) (string, error) {
 	opts := []dockerfile.Option{dockerfile.WithResolver(s.resolver), dockerfile.WithProgress(out.Event)}
 	if req.Git != "" {
-		src, err := s.gitSource(req.Git)
-		if err != nil {
-			return "", err
-		}
 		co, err := gitfs.Clone(ctx, src, req.Ref)
 		if err != nil {
 			return "", err
@@ -213,13 +230,9 @@ func (s *server) run(ctx context.Context, req *buildRequest, target string, out 
 			opts = append(opts, dockerfile.WithDockerfile(req.Dockerfile))
 		}
 	} else {
-		dir, err := s.contextDir(req.Context)
-		if err != nil {
-			return "", err
-		}
-		opts = append(opts, dockerfile.WithContextDir(dir))
+		opts = append(opts, dockerfile.WithContextDir(src))
 		if req.Dockerfile != "" {
-			opts = append(opts, dockerfile.WithDockerfile(filepath.Join(dir, req.Dockerfile)))
+			opts = append(opts, dockerfile.WithDockerfile(filepath.Join(src, req.Dockerfile)))
 		}
 	}
 	if req.Target != "" {
