@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/ctxio"
@@ -36,18 +37,58 @@ type sumMemo struct{ c *cache.Cache }
 // sumMediaType is the media type of the memo entries in the cache.
 const sumMediaType = "application/vnd.stevedore.content-sum.v1"
 
-// sum returns the content hash of a source whose stat walk gave statKey:
-// the one remembered, else compute's, which is then remembered.
-func (m sumMemo) sum(statKey string, compute func() (string, error)) (string, error) {
-	if s, ok := m.get(statKey); ok {
+// racyWindow is how close to the start of a hash a file's last change
+// (its ctime, which every change sets to the time of the change and no
+// program can set back) may be for its stat to be trusted later: within
+// it, a change made after the stat can leave the stat as it was, on a
+// file system whose times are coarse (a clock tick of a few ms on ext4
+// before Linux 6.13, 2 s on FAT). Git calls such entries "racily clean".
+var racyWindow = 2 * time.Second // a variable for tests
+
+// statWalk is the key of a stat walk, and the latest change time (ctime;
+// mtime where there is none) of the files it saw.
+type statWalk struct {
+	k      *cache.KeyBuilder
+	newest time.Time
+}
+
+func newStatWalk(kind, abs string) *statWalk {
+	return &statWalk{k: cache.NewKey(kind).AddString(abs)}
+}
+
+// add adds what a stat says about a file's content, on this host.
+func (s *statWalk) add(fi fs.FileInfo) {
+	s.k.AddInt(fi.Size()).AddInt(fi.ModTime().UnixNano()).AddUint(uint64(fi.Mode()))
+	ino, ctime := changeID(fi)
+	s.k.AddUint(ino).AddInt(ctime)
+	changed := fi.ModTime()
+	if ctime != 0 {
+		changed = time.Unix(0, ctime)
+	}
+	if changed.After(s.newest) {
+		s.newest = changed
+	}
+}
+
+// sum returns the content hash of a source whose stat walk was sw: the
+// one remembered, else compute's, which is then remembered, unless a file
+// changed within racyWindow of the hash (then the next build hashes
+// again).
+func (m sumMemo) sum(sw *statWalk, compute func() (string, error)) (string, error) {
+	key := sw.k.Sum()
+	if s, ok := m.get(key); ok {
 		return s, nil
 	}
+	start := time.Now()
 	s, err := compute()
 	if err != nil {
 		return "", err
 	}
+	if sw.newest.After(start.Add(-racyWindow)) {
+		return s, nil
+	}
 	// A memo that cannot be written costs the next build a read.
-	_ = m.put(statKey, s)
+	_ = m.put(key, s)
 	return s, nil
 }
 
@@ -104,13 +145,6 @@ func addHeader(k *cache.KeyBuilder, e walked) {
 	k.AddString(e.rel).AddString(string(e.hdr.Typeflag)).AddInt(e.hdr.Mode).AddString(link).AddInt(e.hdr.Size)
 }
 
-// addStat adds what a stat says about a file's content, on this host.
-func addStat(k *cache.KeyBuilder, fi fs.FileInfo) {
-	k.AddInt(fi.Size()).AddInt(fi.ModTime().UnixNano()).AddUint(uint64(fi.Mode()))
-	ino, ctime := changeID(fi)
-	k.AddUint(ino).AddInt(ctime)
-}
-
 // contentFunc is the content hash of a tree source (dirSource.content,
 // fsSource.content).
 type contentFunc func(ctx context.Context, p *prepared) (string, error)
@@ -145,12 +179,12 @@ func contentInput(ctx context.Context, p *prepared, kind, dest string, content c
 // order, then checks that every WithOnly name and include pattern
 // matched (what names the source). With stat non-nil, each kept entry's
 // header and stat are added to it.
-func keptEntries(ctx context.Context, t fileTree, p *prepared, what string, stat *cache.KeyBuilder) ([]walked, error) {
+func keptEntries(ctx context.Context, t fileTree, p *prepared, what string, stat *statWalk) ([]walked, error) {
 	var ents []walked
 	err := walk(ctx, t, p, func(e walked) (bool, error) {
 		if stat != nil {
-			addHeader(stat, e)
-			addStat(stat, e.fi)
+			addHeader(stat.k, e)
+			stat.add(e.fi)
 		}
 		ents = append(ents, e)
 		return true, nil

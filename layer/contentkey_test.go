@@ -168,6 +168,34 @@ func TestContentKeyReads(t *testing.T) {
 	}
 }
 
+// TestRacyClean: the content hash of a tree with a file changed within
+// racyWindow of the hash is not remembered (a change after the stat
+// could leave the stat as it was, on a file system with coarse times):
+// the next build hashes again; once the window is past, it is remembered.
+func TestRacyClean(t *testing.T) {
+	defer func(w time.Duration) { racyWindow = w }(racyWindow)
+	cacheDir, d := t.TempDir(), t.TempDir()
+	tree(t, d, "a", "sub/b")
+	tb := tartest.TempFile(t, "x.tar", tartest.Bytes(t, tartest.File("f", "one")))
+	hashes := countHashes(t)
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+		hashes int64
+	}{
+		{"just changed", time.Hour, 2 + 1},
+		{"just changed, again", time.Hour, 2 + 1},
+		{"the window past", 0, 2 + 1},
+		{"the window past, again", 0, 0},
+	} {
+		racyWindow = tc.window
+		hashes.Store(0)
+		cacheKeyOf(t, cacheDir, func(o ...Option) (v1.Layer, error) { return FromDir(d, o...) })
+		cacheKeyOf(t, cacheDir, func(o ...Option) (v1.Layer, error) { return FromTarball(tb, o...) })
+		assert.Equal(t, tc.hashes, hashes.Load(), "%s: files hashed", tc.name)
+	}
+}
+
 // TestContentKeyChangedDuringWalk: a file that grows between the stat
 // walk and its hashing fails the key, not the layer's content.
 func TestContentKeyChangedDuringWalk(t *testing.T) {

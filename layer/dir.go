@@ -86,11 +86,12 @@ func (s *dirSource) content(ctx context.Context, p *prepared) (string, error) {
 		return "", err
 	}
 	t := &dirTree{root: root}
-	stat := cache.NewKey("layer/dir-stat/v1").AddString(abs)
+	stat := newStatWalk("layer/dir-stat/v1", abs)
 	ents, err := keptEntries(ctx, t, p, "dir "+s.dir, stat)
 	var sum string
 	if err == nil {
-		sum, err = p.sums.sum(stat.AddString("end").Sum(), func() (string, error) {
+		stat.k.AddString("end")
+		sum, err = p.sums.sum(stat, func() (string, error) {
 			return treeContent(ctx, t, ents)
 		})
 	}

@@ -439,7 +439,10 @@ func WithLevel(n int) LayerOption {
 // cache also maps a stat walk of a directory (names, sizes, mtimes,
 // inodes, ctimes) or a stat of a tarball to the content hash it gave, so
 // an unchanged tree costs a stat walk, and a fresh clone one read of its
-// files (hashed, not compressed).
+// files (hashed, not compressed). A tree with a file changed less than
+// two seconds before it was hashed is not mapped (the next build hashes
+// it again): on a file system with coarse times, a change made just
+// after the stat walk could leave the stat as it was.
 //
 // On a hit no tar is written and nothing is compressed. A hit's blob is
 // re-hashed once before its bytes are first served; a corrupt entry is

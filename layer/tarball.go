@@ -8,11 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"hash"
 	"io"
 	"os"
 	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/compress"
@@ -118,9 +119,9 @@ func hostFileSHA256(ctx context.Context, path string, p *prepared) (string, erro
 	if err != nil {
 		return "", err
 	}
-	stat := cache.NewKey("layer/file-stat/v1").AddString(abs)
-	addStat(stat, fi)
-	return p.sums.sum(stat.Sum(), func() (string, error) { return fileSHA256(ctx, abs, fi) })
+	stat := newStatWalk("layer/file-stat/v1", abs)
+	stat.add(fi)
+	return p.sums.sum(stat, func() (string, error) { return fileSHA256(ctx, abs, fi) })
 }
 
 // hexDigest is the sha256 Hash of a hex sum.
