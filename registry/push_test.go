@@ -188,29 +188,19 @@ func TestProgressReportsEveryBlob(t *testing.T) {
 // distroless-style indexes, aarch64 is arm64).
 func TestPullNormalizedPlatform(t *testing.T) {
 	s := registrytest.New(t)
-	ctx := ctxT(t)
-	idx, err := s.SeedIndex(ctx, "multi:latest", "linux/amd64", "linux/arm64")
-	require.NoError(t, err)
-	im, err := idx.IndexManifest()
-	require.NoError(t, err)
-	var arm64 v1.Hash
-	for _, m := range im.Manifests {
-		if m.Platform.Architecture == "arm64" {
-			arm64 = m.Digest
-		}
-	}
-	require.NotEqual(t, v1.Hash{}, arm64, "the seeded index has linux/arm64")
+	ref, byPlatform, _ := seedPlatforms(t, s, "linux/amd64", "linux/arm64")
 	for _, p := range []string{"linux/arm64/v8", "linux/aarch64"} {
-		img, err := Pull(ctx, s.Ref("multi:latest"), WithPlatform(p))
+		img, err := Pull(ctxT(t), ref, WithPlatform(p))
 		require.NoError(t, err, "Pull(multi, %s)", p)
-		assert.Equal(t, arm64, digest(t, img), "Pull(multi, %s)", p)
+		assert.Equal(t, byPlatform["linux/arm64"], digest(t, img), "Pull(multi, %s)", p)
 	}
 }
 
-func TestIndexPlatforms(t *testing.T) {
-	s := registrytest.New(t)
-	ctx := ctxT(t)
-	idx, err := s.SeedIndex(ctx, "multi:latest", "linux/amd64", "linux/arm64/v8")
+// seedPlatforms seeds s with an index multi:latest of platforms and
+// returns its reference and the digests of its images by platform.
+func seedPlatforms(t *testing.T, s *registrytest.Server, platforms ...string) (string, map[string]v1.Hash, v1.ImageIndex) {
+	t.Helper()
+	idx, err := s.SeedIndex(ctxT(t), "multi:latest", platforms...)
 	require.NoError(t, err)
 	im, err := idx.IndexManifest()
 	require.NoError(t, err)
@@ -218,7 +208,14 @@ func TestIndexPlatforms(t *testing.T) {
 	for _, m := range im.Manifests {
 		byPlatform[m.Platform.String()] = m.Digest
 	}
-	ref := s.Ref("multi:latest")
+	require.Len(t, byPlatform, len(platforms), "the seeded index's platforms")
+	return s.Ref("multi:latest"), byPlatform, idx
+}
+
+func TestIndexPlatforms(t *testing.T) {
+	s := registrytest.New(t)
+	ctx := ctxT(t)
+	ref, byPlatform, idx := seedPlatforms(t, s, "linux/amd64", "linux/arm64/v8")
 	for _, tc := range []struct {
 		platform string
 		want     v1.Hash
@@ -238,7 +235,7 @@ func TestIndexPlatforms(t *testing.T) {
 		validImage(t, img)
 	}
 
-	_, err = Pull(ctx, ref, WithPlatform("linux/s390x"))
+	_, err := Pull(ctx, ref, WithPlatform("linux/s390x"))
 	require.ErrorIs(t, err, ErrPlatformNotFound, "Pull(%s, linux/s390x)", ref)
 	for _, want := range []string{"linux/s390x", "linux/amd64", "linux/arm64/v8", ref} {
 		assert.Contains(t, err.Error(), want, "Pull(%s, linux/s390x)", ref)
