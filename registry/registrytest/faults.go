@@ -48,7 +48,10 @@ type Fault struct {
 }
 
 // FailEvery answers every nth matching request with the HTTP status (for
-// example 500, 503 or 429) instead of handling it.
+// example 500, 503 or 429) instead of handling it. Failures carry the
+// distribution error code of their status, as a registry's do:
+// TOOMANYREQUESTS (429), UNAVAILABLE (503), DENIED (403), UNAUTHORIZED
+// (401), else UNKNOWN.
 func FailEvery(n, status int) Fault {
 	return Fault{kind: faultFail, every: n, status: status}
 }
@@ -180,7 +183,7 @@ func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, k Kind) (h
 				secs := int((f.retryAfter + time.Second - 1) / time.Second)
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
 			}
-			writeError(w, f.status, "UNAVAILABLE", "registrytest: injected fault")
+			writeError(w, f.status, faultCode(f.status), "registrytest: injected fault")
 			return true, refuseMount
 		case faultReset:
 			s.count(func(st *Stats) { st.Faults++ })
@@ -216,4 +219,20 @@ func underlyingTCP(c net.Conn) (*net.TCPConn, bool) {
 		return tc, ok
 	}
 	return nil, false
+}
+
+// faultCode is the distribution error code a registry answers with
+// status: what clients read to tell a refusal from a transient failure.
+func faultCode(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "UNAUTHORIZED"
+	case http.StatusForbidden:
+		return "DENIED"
+	case http.StatusTooManyRequests:
+		return "TOOMANYREQUESTS"
+	case http.StatusServiceUnavailable:
+		return "UNAVAILABLE"
+	}
+	return "UNKNOWN"
 }

@@ -1,6 +1,7 @@
 package registrytest
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -160,4 +161,24 @@ func TestSeedIndexAndTLS(t *testing.T) {
 	}
 	require.Error(t, err, "GET without the CertPool")
 	assert.Contains(t, err.Error(), "certificate", "GET without the CertPool")
+}
+
+// TestFaultCodes: an injected failure carries the distribution error code
+// a registry answers its status with, which clients read to tell a
+// refusal (DENIED) from a transient failure (TOOMANYREQUESTS).
+func TestFaultCodes(t *testing.T) {
+	for status, code := range map[int]string{
+		http.StatusTooManyRequests:     "TOOMANYREQUESTS",
+		http.StatusServiceUnavailable:  "UNAVAILABLE",
+		http.StatusForbidden:           "DENIED",
+		http.StatusInternalServerError: "UNKNOWN",
+	} {
+		s := New(t, WithFaults(FailFirst(1, status)))
+		r := do(t, s, http.MethodGet, "/v2/", nil)
+		require.Equal(t, status, r.status, "GET /v2/ with FailFirst(1, %d)", status)
+		var body struct{ Errors []struct{ Code string } }
+		require.NoError(t, json.Unmarshal(r.body, &body), "error body %s", r.body)
+		require.Len(t, body.Errors, 1)
+		assert.Equal(t, code, body.Errors[0].Code, "FailFirst(1, %d) error code", status)
+	}
 }
