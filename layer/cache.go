@@ -102,8 +102,9 @@ func (l *layer) localCache() (*cache.Cache, error) {
 
 // buildEntry builds the layer into a new cache entry of key, and keeps
 // the list of its files beside it. The blob returned holds the entry's
-// file (see holdBlob) from before the records stored after it, whose
-// commits may evict it (WithCacheLimit).
+// file (see heldBlob), opened before the commit: a prune by another
+// process, or the commits of the records stored after it, may evict the
+// entry at once (WithCacheLimit).
 func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, preps []*prepared) (*cacheBlob, result, []tarx.Node, error) {
 	w, err := c.NewWriter()
 	if err != nil {
@@ -119,16 +120,20 @@ func (l *layer) buildEntry(ctx context.Context, c *cache.Cache, key string, prep
 	// tore is found out before it is served: a later process verifies
 	// every entry it hits before its first read (cacheBlob.open), and
 	// rebuilds a corrupt one.
+	var held *heldBlob
+	if unlinkOpenFiles {
+		f, err := w.OpenBlob()
+		if err != nil {
+			return nil, result{}, nil, errors.Join(fmt.Errorf("building layer (%s): %w", l.createdBy, err), w.Abort())
+		}
+		held = newHeldBlob(f)
+	}
 	e, err := w.CommitUnsynced(key, cache.Meta{
 		Digest: res.digest, DiffID: res.diffID, Size: res.size,
 		MediaType: l.mediaType, CreatedBy: l.createdBy, Annotations: res.annotations,
 	})
 	if err != nil {
 		return nil, result{}, nil, fmt.Errorf("building layer (%s): %w", l.createdBy, err)
-	}
-	held, err := holdBlob(e)
-	if err != nil {
-		return nil, result{}, nil, fmt.Errorf("building layer (%s): opening the stored blob: %w", l.createdBy, err)
 	}
 	// The Go executables found, for Facts on a later hit.
 	_ = storeBinaries(c, res.diffID, res.bins)
@@ -300,9 +305,14 @@ func holdBlob(e *cache.Entry) (*heldBlob, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newHeldBlob(f), nil
+}
+
+// newHeldBlob holds f, closed once the heldBlob is unreachable.
+func newHeldBlob(f *os.File) *heldBlob {
 	h := &heldBlob{f: f}
 	runtime.AddCleanup(h, func(f *os.File) { f.Close() }, f)
-	return h, nil
+	return h
 }
 
 // heldReader reads a heldBlob (ReadAt included: an eStargz layer's

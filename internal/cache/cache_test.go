@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -467,4 +468,32 @@ func TestAnnotations(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, m, e.Meta, "Get(%s).Meta", key)
 	}
+}
+
+// TestOpenBlobOutlivesPrune: the file OpenBlob returns before Commit
+// reads the blob after the entry is pruned away (by this Cache or
+// another on the same directory).
+func TestOpenBlobOutlivesPrune(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("an open file cannot be removed on Windows")
+	}
+	dir := t.TempDir()
+	c := open(t, dir)
+	data := []byte("the blob of a layer being built")
+	w, err := c.NewWriter()
+	require.NoError(t, err)
+	_, err = w.Write(data)
+	require.NoError(t, err)
+	f, err := w.OpenBlob()
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = w.CommitUnsynced("held", metaOf(t, data))
+	require.NoError(t, err)
+	require.NoError(t, open(t, dir).Prune(0), "Prune(0) by another Cache")
+	mustMiss(t, c, "held")
+	got, err := io.ReadAll(f)
+	require.NoError(t, err)
+	assert.Equal(t, data, got, "the blob read through OpenBlob's file after the prune")
+	_, err = w.OpenBlob()
+	assert.Error(t, err, "OpenBlob after Commit")
 }

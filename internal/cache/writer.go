@@ -105,6 +105,23 @@ func (w *Writer) Commit(key string, m Meta) (*Entry, error) {
 	return e, nil
 }
 
+// OpenBlob opens the blob being written, for reading, before it is
+// committed: the file it returns keeps reading the blob's bytes after
+// Commit, whatever becomes of the entry (a prune by this process or
+// another may remove it as soon as Commit has released the cache's lock),
+// where the file system lets an open file be removed (not Windows). Call
+// it once everything is written.
+func (w *Writer) OpenBlob() (*os.File, error) {
+	if w.done {
+		return nil, errors.New("cache: OpenBlob of a committed or aborted writer")
+	}
+	f, err := os.Open(w.f.Name())
+	if err != nil {
+		return nil, fmt.Errorf("cache: opening the blob being written: %w", err)
+	}
+	return f, nil
+}
+
 // CommitUnsynced is Commit without the fsyncs, for entries that are
 // cheaper to recompute than to wait for the disk (a record derived from
 // other data; a layer blob whose hits are verified before use). A crash
