@@ -263,3 +263,31 @@ func TestQueueFullAndCancel(t *testing.T) {
 	wg.Wait()
 	require.Eventually(t, func() bool { h := health(t, url); return h["running"] == 0.0 && h["queued"] == 0.0 }, 10*time.Second, 5*time.Millisecond, "slots freed")
 }
+
+// TestOtherRequests: a wrong method or path is answered in JSON, in the
+// error shape of the build errors, with Allow on a wrong method.
+func TestOtherRequests(t *testing.T) {
+	_, url, _ := testServer(t, 1, 1, nil)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow, want  string
+	}{
+		{http.MethodGet, "/build", http.StatusMethodNotAllowed, http.MethodPost, "GET /build: want POST"},
+		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed, http.MethodGet, "POST /healthz: want GET"},
+		{http.MethodGet, "/nope", http.StatusNotFound, "", "GET /nope: no such endpoint"},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), tc.method, url+tc.path, nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var body struct{ Error string }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		require.NoError(t, err, "%s %s: a JSON body", tc.method, tc.path)
+		assert.Equal(t, tc.status, resp.StatusCode, "%s %s: status", tc.method, tc.path)
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), "%s %s: Content-Type", tc.method, tc.path)
+		assert.Equal(t, tc.allow, resp.Header.Get("Allow"), "%s %s: Allow", tc.method, tc.path)
+		assert.Contains(t, body.Error, tc.want, "%s %s: error", tc.method, tc.path)
+	}
+}

@@ -61,6 +61,16 @@ func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /build", s.build)
 	mux.HandleFunc("GET /healthz", s.healthz)
+	// Every other request is answered in JSON too, as the daemon's API is.
+	for path, method := range map[string]string{"/build": http.MethodPost, "/healthz": http.MethodGet} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", method)
+			httpError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: want %s", r.Method, path, method))
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("%s %s: no such endpoint (POST /build, GET /healthz)", r.Method, r.URL.Path))
+	})
 	return mux
 }
 
