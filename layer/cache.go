@@ -2,13 +2,10 @@ package layer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -273,19 +270,7 @@ func (b *cacheBlob) check() error {
 	if b.held == nil {
 		return b.entry.Verify()
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, io.NewSectionReader(b.held.f, 0, math.MaxInt64))
-	if err != nil {
-		return fmt.Errorf("reading cached blob %s: %w", b.entry.Path, err)
-	}
-	if n == b.entry.Size && hex.EncodeToString(h.Sum(nil)) == b.entry.Digest.Hex {
-		return nil
-	}
-	// The cache checks the file it has and removes the entry.
-	if err := b.entry.Verify(); err != nil {
-		return err
-	}
-	return fmt.Errorf("cached blob %s: %d bytes with another sha256 than %s: %w", b.entry.Path, n, b.entry.Digest, cache.ErrCorrupt)
+	return b.entry.VerifyFile(b.held.f)
 }
 
 // heldBlob is a cache entry's blob file held open, so that an eviction

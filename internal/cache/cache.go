@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -220,18 +221,28 @@ func (e *Entry) Open() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: key %s: %w", e.key, err)
 	}
-	fi, err := f.Stat()
+	r, err := e.reader(f)
 	if err != nil {
 		f.Close()
+		return nil, err
+	}
+	r.f = f
+	return r, nil
+}
+
+// reader reads the blob through f (with ReadAt, from its start), checking
+// its size first; the reader does not close f.
+func (e *Entry) reader(f *os.File) (*blobReader, error) {
+	fi, err := f.Stat()
+	if err != nil {
 		return nil, fmt.Errorf("cache: key %s: %w", e.key, err)
 	}
 	if fi.Size() != e.Size {
-		f.Close()
 		return nil, errors.Join(
 			fmt.Errorf("cache: key %s: blob %s has %d bytes, entry says %d: %w", e.key, e.Path, fi.Size(), e.Size, ErrCorrupt),
 			e.c.discard(e.key, e.raw, e.info, e.Path, fi))
 	}
-	return &blobReader{e: e, f: f, fi: fi, h: sha256.New()}, nil
+	return &blobReader{e: e, r: io.NewSectionReader(f, 0, math.MaxInt64), fi: fi, h: sha256.New()}, nil
 }
 
 // Verify reads the whole blob and checks its size and sha256 against the
@@ -247,9 +258,23 @@ func (e *Entry) Verify() error {
 	return errors.Join(err, rc.Close())
 }
 
+// VerifyFile is Verify of the blob read through f, a file open on the
+// entry's blob since before a prune may have removed it (see
+// Writer.OpenBlob): a corrupt blob is removed only if the entry still
+// has it. f is read from its start (with ReadAt) and not closed.
+func (e *Entry) VerifyFile(f *os.File) error {
+	r, err := e.reader(f)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, r)
+	return err
+}
+
 type blobReader struct {
 	e   *Entry
-	f   *os.File
+	r   io.Reader
+	f   *os.File // closed by Close; nil for VerifyFile's
 	fi  fs.FileInfo
 	h   hash.Hash
 	n   int64
@@ -260,7 +285,7 @@ func (r *blobReader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	n, err := r.f.Read(p)
+	n, err := r.r.Read(p)
 	r.h.Write(p[:n])
 	r.n += int64(n)
 	switch {
@@ -285,7 +310,12 @@ func (r *blobReader) corrupt() error {
 		r.e.c.discard(r.e.key, r.e.raw, r.e.info, r.e.Path, r.fi))
 }
 
-func (r *blobReader) Close() error { return r.f.Close() }
+func (r *blobReader) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	return r.f.Close()
+}
 
 // validateKey accepts keys that are safe as file names everywhere.
 func validateKey(key string) error {

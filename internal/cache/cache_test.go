@@ -497,3 +497,20 @@ func TestOpenBlobOutlivesPrune(t *testing.T) {
 	_, err = w.OpenBlob()
 	assert.Error(t, err, "OpenBlob after Commit")
 }
+
+// TestVerifyFile: VerifyFile checks the blob through an open file as
+// Verify does through the path, and removes the entry of a corrupt one.
+func TestVerifyFile(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir)
+	data := content(7, 1<<16)
+	e := put(t, c, "v", data)
+	f, err := os.OpenFile(e.Path, os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, e.VerifyFile(f), "VerifyFile of an intact blob")
+	_, err = f.WriteAt([]byte{data[100] ^ 0xff}, 100)
+	require.NoError(t, err)
+	assert.ErrorIs(t, e.VerifyFile(f), ErrCorrupt, "VerifyFile of a blob with one byte changed")
+	mustMiss(t, c, "v")
+}
