@@ -50,30 +50,45 @@ func HostFile(path, dst string, opts ...SourceOption) Source {
 func (h *hostFile) describe() string { return "file -> /" + tarxJoin(h.opts.root, h.dst) }
 
 func (h *hostFile) input(ctx context.Context, p *prepared) (Input, bool, error) {
-	sum, err := hostFileSHA256(ctx, h.path, p)
-	if err != nil {
-		return Input{}, false, fmt.Errorf("file: %w", err)
+	sum := p.sha256 // the cache key's
+	if sum == "" {
+		var err error
+		if sum, _, err = h.sha(ctx, p); err != nil {
+			return Input{}, false, err
+		}
 	}
 	return Input{Kind: "file", Digest: hexDigest(sum), Destination: "/" + tarxJoin(h.opts.root, h.dst)}, true, nil
 }
 
 // key is the file's content and mode, never its host path or stat (see
-// WithCache): the sha256 of its bytes, remembered by its stat.
+// WithCache): the sha256 of its bytes, remembered by its stat, and kept
+// in p for input.
 func (h *hostFile) key(ctx context.Context, k *cache.KeyBuilder, p *prepared) (bool, error) {
 	keyRules(k, "hostfile", p)
-	fi, err := os.Stat(h.path)
+	sum, fi, err := h.sha(ctx, p)
 	if err != nil {
-		return false, fmt.Errorf("file: %w", err)
-	}
-	if err := regularHostFile(h.path, fi); err != nil {
 		return false, err
 	}
-	sum, err := hostFileSHA256(ctx, h.path, p)
-	if err != nil {
-		return false, fmt.Errorf("file: %w", err)
-	}
+	p.sha256 = sum
 	k.AddString(h.dst).AddInt(tarMode(fi.Mode())).AddString(sum)
 	return true, nil
+}
+
+// sha is the sha256 (hex) of the file, which must be a regular file, and
+// its stat.
+func (h *hostFile) sha(ctx context.Context, p *prepared) (string, fs.FileInfo, error) {
+	abs, fi, err := statAbs(h.path)
+	if err != nil {
+		return "", nil, fmt.Errorf("file: %w", err)
+	}
+	if err := regularHostFile(h.path, fi); err != nil {
+		return "", nil, err
+	}
+	sum, err := statSHA256(ctx, abs, fi, p)
+	if err != nil {
+		return "", nil, fmt.Errorf("file: %w", err)
+	}
+	return sum, fi, nil
 }
 
 // regularHostFile reports a file the stat fi shows is not a regular file.

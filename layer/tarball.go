@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -111,14 +112,25 @@ func (s *tarballSource) input(ctx context.Context, p *prepared) (Input, bool, er
 // hostFileSHA256 is the sha256 (hex) of a host file, remembered by its
 // stat (see sumMemo).
 func hostFileSHA256(ctx context.Context, path string, p *prepared) (string, error) {
+	abs, fi, err := statAbs(path)
+	if err != nil {
+		return "", err
+	}
+	return statSHA256(ctx, abs, fi, p)
+}
+
+// statAbs is the absolute path of a host file and its stat.
+func statAbs(path string) (string, fs.FileInfo, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	fi, err := os.Stat(abs)
-	if err != nil {
-		return "", err
-	}
+	return abs, fi, err
+}
+
+// statSHA256 is hostFileSHA256 of the file at abs, whose stat is fi.
+func statSHA256(ctx context.Context, abs string, fi fs.FileInfo, p *prepared) (string, error) {
 	stat := newStatWalk("layer/file-stat/v1", abs)
 	stat.add(fi)
 	return p.sums.sum(stat, func() (string, error) { return fileSHA256(ctx, abs, fi) })
