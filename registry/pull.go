@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	specs "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/stevedore-dev/stevedore/internal/platform"
 )
 
 // Pull returns the image ref names, reading only its manifest (and, for
@@ -260,13 +260,8 @@ func matchPlatform(images []v1.Descriptor, want v1.Platform) (v1.Descriptor, boo
 			return m, true
 		}
 	}
-	norm := func(p v1.Platform) [3]string {
-		n := platforms.Normalize(specs.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant})
-		return [3]string{n.OS, n.Architecture, n.Variant}
-	}
-	w := norm(want)
 	for _, m := range images {
-		if norm(*m.Platform) == w {
+		if platform.Same(*m.Platform, want) {
 			return m, true
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/internal/platform"
 	"github.com/stevedore-dev/stevedore/layer"
 )
 
@@ -245,7 +246,7 @@ func retarget(img v1.Image, target *v1.Platform) (v1.Image, bool, error) {
 			p.OSVersion = target.OSVersion
 		}
 	}
-	if p = normalizePlatform(p); p.Equals(have) {
+	if p = platform.Normalize(p); p.Equals(have) {
 		return img, false, nil
 	}
 	cf = cf.DeepCopy()

@@ -8,11 +8,10 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/containerd/platforms"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	specs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/stevedore-dev/stevedore/internal/option"
+	"github.com/stevedore-dev/stevedore/internal/platform"
 )
 
 // Resolver returns the image that ref (a FROM or COPY --from image
@@ -269,7 +268,7 @@ func parsePlatform(s string) (v1.Platform, error) {
 	if p.OS == "" || p.Architecture == "" || !strings.Contains(s, "/") {
 		return v1.Platform{}, fmt.Errorf("platform %q: want os/arch[/variant]", s)
 	}
-	return normalizePlatform(*p), nil
+	return platform.Normalize(*p), nil
 }
 
 // platformArg is parsePlatform for an argument of the option opt.
@@ -279,15 +278,4 @@ func platformArg(opt, s string) (v1.Platform, error) {
 		return v1.Platform{}, optErr(opt, "%v", err)
 	}
 	return p, nil
-}
-
-// normalizePlatform is containerd's platforms.Normalize, which BuildKit
-// applies to the target and build platforms: lowercase OS and
-// architecture, the architecture's usual name (aarch64 is arm64, x86_64
-// amd64, armhf arm/v7) and its default variant (arm is arm/v7, arm64/v8
-// is arm64, amd64/v1 is amd64).
-func normalizePlatform(p v1.Platform) v1.Platform {
-	n := platforms.Normalize(specs.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant})
-	p.OS, p.Architecture, p.Variant = n.OS, n.Architecture, n.Variant
-	return p
 }
