@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/image"
 	"github.com/stevedore-dev/stevedore/registry"
 )
@@ -16,7 +16,7 @@ import (
 // referrersName is the name of an entry holding the referrers (SBOM,
 // provenance) of the artifact of digest sha256:<hex>, as goapp and
 // toolchain write them beside their image (attest.OCIEntries,
-// attest.WriteOCILayout).
+// attest.WriteOCILayout), under attest.FallbackTag of its digest.
 var referrersName = regexp.MustCompile(`^sha256-[0-9a-f]{64}$`)
 
 // isReferrers reports whether the layout entry d holds referrers.
@@ -27,19 +27,19 @@ func isReferrers(d v1.Descriptor) bool {
 // referrersOf returns the artifacts of l's referrers entries whose
 // subject is a (or, for an index, one of its images).
 func referrersOf(l *image.Layout, a image.Artifact) ([]v1.Image, error) {
-	subjects := map[string]bool{}
+	tags := map[string]bool{} // the fallback tags of the subjects
 	d, err := a.Digest()
 	if err != nil {
 		return nil, err
 	}
-	subjects[d.Hex] = true
+	tags[attest.FallbackTag(d)] = true
 	if idx, ok := a.(v1.ImageIndex); ok {
 		im, err := idx.IndexManifest()
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range im.Manifests {
-			subjects[m.Digest.Hex] = true
+			tags[attest.FallbackTag(m.Digest)] = true
 		}
 	}
 	im, err := l.Index().IndexManifest()
@@ -49,10 +49,10 @@ func referrersOf(l *image.Layout, a image.Artifact) ([]v1.Image, error) {
 	var arts []v1.Image
 	for _, e := range im.Manifests {
 		name := e.Annotations[image.RefNameAnnotation]
-		if !isReferrers(e) || !subjects[strings.TrimPrefix(name, "sha256-")] {
+		if !isReferrers(e) || !tags[name] {
 			continue
 		}
-		idx, err := l.ImageIndex(name)
+		idx, err := l.Index().ImageIndex(e.Digest)
 		if err != nil {
 			return nil, err
 		}
