@@ -151,36 +151,35 @@ func innermost(err error) string {
 // stageIndex finds a stage by name (case-insensitive) or by number, as
 // COPY --from does; -1 when there is none before index before.
 func (p *parsed) stageIndex(ref string, before int) int {
+	return p.stageIn(ref, 0, before, true)
+}
+
+// stageIn is the stage among [lo, hi) that ref names, by number or by
+// name (of stages of one name, the latest when latest is set, else the
+// first), or -1.
+func (p *parsed) stageIn(ref string, lo, hi int, latest bool) int {
 	if n, err := strconv.Atoi(ref); err == nil {
-		if n >= 0 && n < before {
+		if n >= lo && n < hi {
 			return n
 		}
 		return -1
 	}
-	for i := before - 1; i >= 0; i-- {
+	j := -1
+	for i := lo; i < hi; i++ {
 		if p.stages[i].Name != "" && strings.EqualFold(p.stages[i].Name, ref) {
-			return i
+			if j = i; !latest {
+				break
+			}
 		}
 	}
-	return -1
+	return j
 }
 
 // laterStageErr is BuildKit's error for a COPY --from in stage current
 // (named name) that names that stage or a later one, by name or number;
 // nil when ref names no such stage.
 func (p *parsed) laterStageErr(ref string, current int, name string) error {
-	j := -1
-	if n, err := strconv.Atoi(ref); err == nil {
-		if n >= current && n < len(p.stages) {
-			j = n
-		}
-	} else {
-		for i := current; i < len(p.stages) && j < 0; i++ {
-			if p.stages[i].Name != "" && strings.EqualFold(p.stages[i].Name, ref) {
-				j = i
-			}
-		}
-	}
+	j := p.stageIn(ref, current, len(p.stages), false)
 	switch {
 	case j < 0:
 		return nil
