@@ -21,12 +21,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/internal/ctxio"
+	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
 // goTarball returns a gzip tarball of the local GOROOT with names under
 // "go/" (the shape of a Go release tarball), generated deterministically
-// once into os.TempDir()/stevedore-bench, and its uncompressed size.
+// once into the benchmarks' data directory (itest.BenchData), and its
+// uncompressed size.
 func goTarball(b *testing.B) (string, int64) {
 	b.Helper()
 	goroot := runtime.GOROOT()
@@ -36,7 +38,7 @@ func goTarball(b *testing.B) (string, int64) {
 	if _, err := os.Stat(filepath.Join(goroot, "src")); err != nil {
 		b.Skipf("GOROOT %q unavailable (%v): the benchmark tarball is made from it", goroot, err)
 	}
-	dir := filepath.Join(os.TempDir(), "stevedore-bench")
+	dir := itest.BenchData()
 	p := filepath.Join(dir, "goroot-"+runtime.Version()+".tar.gz")
 	sizeFile := p + ".size"
 	if raw, err := os.ReadFile(sizeFile); err == nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stevedore-dev/stevedore/internal/tartest"
 )
 
@@ -32,12 +33,7 @@ const dataVersion = "bench-data/v1"
 var dataEpoch = time.Unix(1_700_000_000, 0).UTC()
 
 // dataRoot is where generated data lives.
-var dataRoot = sync.OnceValue(func() string {
-	if d := os.Getenv("STEVEDORE_BENCH_DATA"); d != "" {
-		return d
-	}
-	return filepath.Join(os.TempDir(), "stevedore-bench")
-})
+var dataRoot = sync.OnceValue(itest.BenchData)
 
 var (
 	genMu   sync.Mutex

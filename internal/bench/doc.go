@@ -9,8 +9,8 @@
 // release-shaped tarball made from the local GOROOT, a ko-like tarball, two
 // synthetic monorepos and a static Go binary) is generated
 // deterministically on the first benchmark run, never downloaded, into
-// $STEVEDORE_BENCH_DATA or, by default, os.TempDir()/stevedore-bench
-// (about 1 GB). `go test ./...` only compiles the benchmarks and runs a
+// $STEVEDORE_BENCH_DATA or, by default, stevedore-bench in the user's
+// cache directory (~/.cache on Linux; about 1 GB), kept for later runs. `go test ./...` only compiles the benchmarks and runs a
 // small test that checks both ways build the same file tree.
 //
 // Run the suite (see BENCHMARKS.md at the repository root for the figures
