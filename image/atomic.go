@@ -50,16 +50,20 @@ func writeInPlace(ctx context.Context, path string, write func(w io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("image: writing %s: %w", path, err)
 	}
-	bw := bufio.NewWriterSize(ctxio.Writer(ctx, f), 1<<20)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	err = errors.Join(err, f.Close())
-	if err != nil {
+	if err := errors.Join(writeBuffered(ctx, f, write), f.Close()); err != nil {
 		return fmt.Errorf("image: writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// writeBuffered calls write with a buffered writer to f that stops once
+// ctx is done, and flushes it.
+func writeBuffered(ctx context.Context, f *os.File, write func(w io.Writer) error) error {
+	bw := bufio.NewWriterSize(ctxio.Writer(ctx, f), 1<<20)
+	if err := write(bw); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // replaceFile is writeFileAtomic for a path that is a regular file or
@@ -86,11 +90,7 @@ func replaceFile(ctx context.Context, path string, write func(w io.Writer) error
 			os.Remove(tmp)
 		}
 	}()
-	bw := bufio.NewWriterSize(ctxio.Writer(ctx, f), 1<<20)
-	if err := write(bw); err != nil {
-		return fmt.Errorf("image: writing %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
+	if err := writeBuffered(ctx, f, write); err != nil {
 		return fmt.Errorf("image: writing %s: %w", path, err)
 	}
 	if err := ctx.Err(); err != nil {
