@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -63,6 +64,6 @@ func TestWithEntryNameTwice(t *testing.T) {
 		assert.ErrorIs(t, err, ErrInvalidOption, "WriteOCITarball with a name twice")
 		err = WriteOCILayout(t.Context(), filepath.Join(dir, "layout"), a, opts...)
 		assert.ErrorIs(t, err, ErrInvalidOption, "WriteOCILayout with a name twice")
-		assert.Empty(t, dirNames(t, dir), "writes with a name twice left files")
+		assert.Empty(t, itest.DirNames(t, dir), "writes with a name twice left files")
 	}
 }

@@ -16,24 +16,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stevedore-dev/stevedore/internal/mediatype"
 )
 
 // testImage is a small OCI image with one added layer.
 func testImage(t testing.TB, seed int64) v1.Image {
 	return mustBuild(t, configuredBase(t, mediatype.OCI), WithLayers(randomLayer(t, seed, types.OCILayer)), WithEnv("SEED", string(rune('a'+seed))))
-}
-
-// dirNames lists the names in dir, for "no temp file left" checks.
-func dirNames(t testing.TB, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 func TestOCILayoutRoundTrip(t *testing.T) {
@@ -83,7 +72,7 @@ func TestOCILayoutRoundTrip(t *testing.T) {
 			assert.Equal(t, digestOf(t, want), digestOf(t, got), "after moving name a: Image(%q) digest", name)
 		}
 	}
-	assert.Equal(t, []string{"blobs", "index.json", "oci-layout"}, dirNames(t, dir), "layout dir")
+	assert.Equal(t, []string{"blobs", "index.json", "oci-layout"}, itest.DirNames(t, dir), "layout dir")
 }
 
 func TestOCITarballRoundTrip(t *testing.T) {
@@ -108,7 +97,7 @@ func TestOCITarballRoundTrip(t *testing.T) {
 		checkImage(t, got)
 		assert.Equal(t, digestOf(t, img), digestOf(t, got), "Image(%q) digest", ref)
 	}
-	assert.Equal(t, []string{"one.tar", "two.tar"}, dirNames(t, dir), "dir (the two tarballs only)")
+	assert.Equal(t, []string{"one.tar", "two.tar"}, itest.DirNames(t, dir), "dir (the two tarballs only)")
 }
 
 func TestDockerTarball(t *testing.T) {
@@ -182,7 +171,7 @@ func TestWriteFailuresLeaveNothing(t *testing.T) {
 			target := filepath.Join(dir, "out")
 			err := write(tc.ctx, target, tc.img)
 			assert.ErrorIs(t, err, tc.want, "%s(%s)", name, tc.what)
-			assert.Empty(t, dirNames(t, dir), "%s(%s) left files", name, tc.what)
+			assert.Empty(t, itest.DirNames(t, dir), "%s(%s) left files", name, tc.what)
 		}
 	}
 
@@ -251,7 +240,7 @@ func TestFailedLayoutWriteIntoEmptyDir(t *testing.T) {
 	dir := t.TempDir()
 	err = WriteOCILayout(t.Context(), dir, bad, WithRefName("bad"))
 	require.ErrorIs(t, err, errBroken, "WriteOCILayout(bad)")
-	assert.Empty(t, dirNames(t, dir), "WriteOCILayout(bad) into an empty dir left files")
+	assert.Empty(t, itest.DirNames(t, dir), "WriteOCILayout(bad) into an empty dir left files")
 
 	good := testImage(t, 5)
 	require.NoError(t, WriteOCILayout(t.Context(), dir, good, WithRefName("good")), "WriteOCILayout(good) after a failed write")
@@ -299,6 +288,6 @@ func TestWritersCheckBlobDigests(t *testing.T) {
 		dir := t.TempDir()
 		err := write(filepath.Join(dir, "out"))
 		assert.ErrorIs(t, err, ErrBlobMismatch, "%s(image with a tampered layer)", name)
-		assert.Empty(t, dirNames(t, dir), "%s(image with a tampered layer) left files", name)
+		assert.Empty(t, itest.DirNames(t, dir), "%s(image with a tampered layer) left files", name)
 	}
 }

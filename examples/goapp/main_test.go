@@ -20,6 +20,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/attest"
 	"github.com/stevedore-dev/stevedore/examples/internal/exampletest"
+	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stevedore-dev/stevedore/registry"
 	"github.com/stevedore-dev/stevedore/registry/registrytest"
 )
@@ -301,11 +302,5 @@ func TestCancelLeavesNoTemp(t *testing.T) {
 	require.Eventually(t, goWork, time.Minute, 5*time.Millisecond, "go build made its work directory under TMPDIR")
 	cancel()
 	require.Error(t, <-errc, "run cancelled during go build")
-	left, err := os.ReadDir(tmp)
-	require.NoError(t, err)
-	var names []string
-	for _, e := range left {
-		names = append(names, e.Name())
-	}
-	assert.Empty(t, names, "run(cancelled): left in TMPDIR")
+	assert.Empty(t, itest.DirNames(t, tmp), "run(cancelled): left in TMPDIR")
 }

@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -69,13 +70,7 @@ func open(t testing.TB, dir string, opts ...Option) *Cache {
 // ls lists the names in dir/sub.
 func ls(t testing.TB, dir, sub string) []string {
 	t.Helper()
-	des, err := os.ReadDir(filepath.Join(dir, sub))
-	require.NoError(t, err)
-	var names []string
-	for _, de := range des {
-		names = append(names, de.Name())
-	}
-	return names
+	return itest.DirNames(t, filepath.Join(dir, sub))
 }
 
 // readAll reads the entry through Open.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stevedore-dev/stevedore/image"
+	"github.com/stevedore-dev/stevedore/internal/itest"
 	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/layer"
 )
@@ -87,11 +88,5 @@ func TestNothingLeftAtExit(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "the child: %s", out)
 	assert.Contains(t, string(out), "sha256:", "the child printed the image digest")
-	ents, err := os.ReadDir(tmp)
-	require.NoError(t, err)
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	assert.Empty(t, names, "TMPDIR after the child exited")
+	assert.Empty(t, itest.DirNames(t, tmp), "TMPDIR after the child exited")
 }

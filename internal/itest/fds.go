@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // OpenFDs counts this process's open descriptors on files in dir,
@@ -22,4 +24,16 @@ func OpenFDs(t testing.TB, dir string) int {
 		}
 	}
 	return n
+}
+
+// DirNames lists the names in dir, sorted (nil when it is empty).
+func DirNames(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
 }
