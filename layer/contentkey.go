@@ -195,11 +195,11 @@ func keptEntries(ctx context.Context, t fileTree, p *prepared, what string, stat
 	return ents, unmatched(p, what)
 }
 
-// treeContent hashes the entries of a walk, in order: their headers (see
-// addHeader) and the sha256 of each regular file's content. Files are
-// read in parallel.
-func treeContent(ctx context.Context, t fileTree, ents []walked) (string, error) {
-	sums, err := fileSums(ctx, t, ents)
+// treeContent hashes the entries of a walk of p's source, in order: their
+// headers (see addHeader) and the sha256 of each regular file's content.
+// Files are read in parallel.
+func treeContent(ctx context.Context, t fileTree, p *prepared, ents []walked) (string, error) {
+	sums, err := fileSums(ctx, t, &p.seen.racy, ents)
 	if err != nil {
 		return "", err
 	}
@@ -212,8 +212,8 @@ func treeContent(ctx context.Context, t fileTree, ents []walked) (string, error)
 }
 
 // fileSums returns the sha256 (hex) of each regular file of ents, "" for
-// other entries.
-func fileSums(ctx context.Context, t fileTree, ents []walked) ([]string, error) {
+// other entries; racy checks those of racily clean files.
+func fileSums(ctx context.Context, t fileTree, racy *racySums, ents []walked) ([]string, error) {
 	sums := make([]string, len(ents))
 	next := make(chan int)
 	errs := make([]error, runtime.GOMAXPROCS(0))
@@ -229,7 +229,7 @@ func fileSums(ctx context.Context, t fileTree, ents []walked) ([]string, error) 
 			}
 			for i := range next {
 				if errs[w] == nil {
-					sums[i], errs[w] = fileSum(ctx, open, ents[i], buf)
+					sums[i], errs[w] = fileSum(ctx, open, racy, ents[i], buf)
 				}
 			}
 		})
@@ -245,9 +245,9 @@ func fileSums(ctx context.Context, t fileTree, ents []walked) ([]string, error) 
 }
 
 // fileSum returns the sha256 (hex) of a walked regular file, opened with
-// open, checking that its size is still the walk's; buf is its read
-// buffer.
-func fileSum(ctx context.Context, open func(string, fs.FileInfo) (io.ReadCloser, error), e walked, buf []byte) (string, error) {
+// open (which checks that it is still what the walk saw), and checks it
+// with racy; buf is its read buffer.
+func fileSum(ctx context.Context, open func(string, fs.FileInfo) (io.ReadCloser, error), racy *racySums, e walked, buf []byte) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -265,14 +265,15 @@ func fileSum(ctx context.Context, open func(string, fs.FileInfo) (io.ReadCloser,
 		return "", fmt.Errorf("entry %q: %w", e.rel, err)
 	}
 	if n != e.hdr.Size {
-		return "", fmt.Errorf("entry %q changed during the walk (%d bytes, then %d)", e.rel, e.hdr.Size, n)
+		return "", changedErr(e.rel, fmt.Sprintf("resized while it was read (%d bytes, then %d)", e.hdr.Size, n))
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum := hex.EncodeToString(h.Sum(nil))
+	return sum, racy.agree(e.rel, sum)
 }
 
-// fileSHA256 returns the sha256 (hex) of the file at path, which a stat
-// described as fi.
-func fileSHA256(ctx context.Context, path string, fi fs.FileInfo) (string, error) {
+// fileSHA256 returns the sha256 (hex) of the single-file source at path,
+// which a stat described as fi, and checks it with racy.
+func fileSHA256(ctx context.Context, path string, fi fs.FileInfo, racy *racySums) (string, error) {
 	if testHookHash != nil {
 		testHookHash(path)
 	}
@@ -281,13 +282,21 @@ func fileSHA256(ctx context.Context, path string, fi fs.FileInfo) (string, error
 		return "", err
 	}
 	defer f.Close()
+	var r io.Reader = f
+	if fi.Mode().IsRegular() { // not a pipe
+		if err := sameFile(f, ".", fi); err != nil {
+			return "", err
+		}
+		r = newCheckedReader(f, f.Stat, ".", fi)
+	}
 	h := sha256.New()
-	n, err := io.Copy(h, ctxio.Reader(ctx, f))
+	n, err := io.Copy(h, ctxio.Reader(ctx, r))
 	if err != nil {
 		return "", err
 	}
 	if n != fi.Size() {
-		return "", fmt.Errorf("%s changed while it was hashed (%d bytes, then %d)", path, fi.Size(), n)
+		return "", changedErr(".", fmt.Sprintf("resized while it was read (%d bytes, then %d)", fi.Size(), n))
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum := hex.EncodeToString(h.Sum(nil))
+	return sum, racy.agree(".", sum)
 }

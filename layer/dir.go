@@ -3,7 +3,6 @@ package layer
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
@@ -92,7 +90,7 @@ func (s *dirSource) content(ctx context.Context, p *prepared) (string, error) {
 	if err == nil {
 		stat.k.AddString("end")
 		sum, err = p.sums.sum(stat, func() (string, error) {
-			return treeContent(ctx, t, ents)
+			return treeContent(ctx, t, p, ents)
 		})
 	}
 	if err != nil {
@@ -215,31 +213,11 @@ func (t *dirTree) openAt(c *dirCursor, rel string, fi fs.FileInfo) (io.ReadClose
 }
 
 // opened checks that f, just opened at rel, is still the regular file
-// the walk saw as fi.
+// the walk saw as fi, and reads it checked (see checkedReader).
 func opened(f *os.File, rel string, fi fs.FileInfo) (io.ReadCloser, error) {
-	ofi, err := f.Stat()
-	switch {
-	case err != nil:
+	if err := sameFile(f, rel, fi); err != nil {
 		f.Close()
 		return nil, err
-	case !os.SameFile(fi, ofi) || ofi.Size() != fi.Size() || !ofi.Mode().IsRegular():
-		f.Close()
-		return nil, fmt.Errorf("entry %q changed during the walk", rel)
 	}
-	return changedReader{f, rel}, nil
-}
-
-// changedReader turns reading a directory (a file replaced by one) into
-// a clear error.
-type changedReader struct {
-	*os.File
-	rel string
-}
-
-func (r changedReader) Read(p []byte) (int, error) {
-	n, err := r.File.Read(p)
-	if err != nil && errors.Is(err, syscall.EISDIR) {
-		err = fmt.Errorf("entry %q changed during the walk: %w", r.rel, err)
-	}
-	return n, err
+	return newCheckedReader(f, f.Stat, rel, fi), nil
 }

@@ -33,8 +33,11 @@ var (
 	// ErrUnsupportedEntry reports a tar entry type that cannot be put in a
 	// layer (multi-volume continuations, volume labels, unknown types).
 	ErrUnsupportedEntry = tarx.ErrUnsupportedEntry
-	// ErrChanged reports a source whose entries changed between the two
-	// passes of a layer that needed two (see the package documentation).
+	// ErrChanged reports a source that changed during the build: an
+	// entry added, removed or written to between two reads of the build
+	// (the cache key's and the layer's, the passes of a layer that needs
+	// two, Facts), or while it was read. The error names the entry; the
+	// layer is not built (nor stored in a cache). Build again.
 	ErrChanged = tarx.ErrChanged
 	// ErrNoMatch reports a WithOnly name or WithInclude pattern that
 	// matched no entry of its source.

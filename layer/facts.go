@@ -63,7 +63,8 @@ var _ Recorder = (*layer)(nil)
 // Facts implements Recorder. It builds the layer if needed. The inputs'
 // digests are those the build or its cache key computed; a directory or
 // fs.FS of a layer built without WithCache is read once more to hash its
-// content. The Go executables are those the build found as it wrote the
+// content, and Facts fails with ErrChanged when it is no longer what the
+// layer was built from. The Go executables are those the build found as it wrote the
 // layer; for a layer served from a cache, those the cache recorded beside
 // it (or, for an entry without that record, found by reading its blob
 // once).

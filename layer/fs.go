@@ -29,7 +29,9 @@ type fsSource struct {
 // programs runnable).
 // Files are read by several goroutines at once to hash the content (see
 // WithCache, Recorder): fsys must be safe for concurrent use, as os.DirFS,
-// embed.FS, fstest.MapFS and zip.Reader are.
+// embed.FS, fstest.MapFS and zip.Reader are. A change to fsys during the
+// build is found (ErrChanged) by the sizes of its files and, where its
+// FileInfo carries system data (os.DirFS), their times too.
 func FS(fsys fs.FS, opts ...SourceOption) Source {
 	t, err := newSource(kindFS, "layer.FS", opts, fsys == nil, "nil fs.FS")
 	if err != nil {
@@ -66,7 +68,7 @@ func (s *fsSource) content(ctx context.Context, p *prepared) (string, error) {
 	ents, err := keptEntries(ctx, t, p, "fs", nil)
 	var sum string
 	if err == nil {
-		sum, err = treeContent(ctx, t, ents)
+		sum, err = treeContent(ctx, t, p, ents)
 	}
 	if err != nil {
 		return "", fmt.Errorf("fs: %w", err)
@@ -119,13 +121,12 @@ func (t *fsTree) open(rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 		return nil, err
 	}
 	ofi, err := f.Stat()
+	if err == nil && stateOf(ofi) != stateOf(fi) {
+		err = changedErr(rel, "written to since the walk")
+	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	if ofi.Size() != fi.Size() {
-		f.Close()
-		return nil, fmt.Errorf("entry %q changed during the walk", rel)
-	}
-	return f, nil
+	return newCheckedReader(f, f.Stat, rel, fi), nil
 }

@@ -112,10 +112,14 @@ func (h *hostFile) write(ctx context.Context, w *tarx.Writer, p *prepared) error
 	if err := regularHostFile(h.path, fi); err != nil {
 		return err
 	}
+	if err := p.sawFile(fi); err != nil {
+		return fmt.Errorf("file %s: %w", h.path, err)
+	}
 	hdr := modeHeader(h.dst, fi.Mode())
 	hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
 	e := tarx.Entry{Header: hdr, Source: h.path, Reopen: true, Open: func() (io.ReadCloser, error) {
-		return io.NopCloser(ctxio.Reader(ctx, io.NewSectionReader(f, 0, fi.Size()))), nil
+		r := ctxio.Reader(ctx, io.NewSectionReader(f, 0, fi.Size()))
+		return p.seen.racy.reader(newCheckedReader(r, f.Stat, ".", fi), ".", fi.Size()), nil
 	}}
 	if _, err := place(w, p, e); err != nil {
 		return fmt.Errorf("file %s: %w", h.path, err)

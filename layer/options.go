@@ -448,8 +448,10 @@ func WithLevel(n int) LayerOption {
 // re-hashed once before its bytes are first served; a corrupt entry is
 // rebuilt, never served. So entries are written without waiting for the
 // disk (no fsync): a machine crash may lose the last ones, or tear them,
-// and they are then rebuilt. A source changed between the key's walk and the
-// build is not detected. The cache grows without bound unless
+// and they are then rebuilt. A source changed during the build (between
+// the key's walk and the write, or while a file is read) fails the build
+// with ErrChanged, so that new bytes are never stored under the old
+// content's key; build again. The cache grows without bound unless
 // WithCacheLimit is given (or PruneCache run). The default is no cache:
 // each layer spools to an unlinked temp file.
 func WithCache(dir string) LayerOption {

@@ -53,6 +53,9 @@ type prepared struct {
 	override bool
 	// sums remembers content hashes by stat key, for key.
 	sums sumMemo
+	// seen is what the first walk of the source in this build saw, which
+	// every later walk must see again (see walkCheck).
+	seen firstWalk
 	// sha256 is the hex content hash of the source this build found: the
 	// sha256 of what a download or a tarball read, or of a tree's content
 	// (dir, fs), recorded by the write or the cache key that computed it,

@@ -61,12 +61,17 @@ func (s *tarballSource) write(ctx context.Context, w *tarx.Writer, p *prepared) 
 	}
 	defer f.Close()
 	what := "tarball " + s.path
-	if s.opts.sha256 == "" && p.sha256 != "" {
-		// The cache key hashed the file already (see sha): nothing to
-		// verify, and hashing it again would only cost time.
-		return placeTar(ctx, w, p, f, what, s.opts.sizeLimit)
+	r, err := p.readFile(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	v := s.verifier(f)
+	if s.opts.sha256 == "" && p.sha256 != "" {
+		// The cache key hashed the file already (see sha), and r checks
+		// that it is still what was hashed: hashing it again would only
+		// cost time.
+		return placeTar(ctx, w, p, r, what, s.opts.sizeLimit)
+	}
+	v := s.verifier(r)
 	err = placeTar(ctx, w, p, v.r, what, s.opts.sizeLimit)
 	return v.done(ctx, err, what, p)
 }
@@ -129,11 +134,18 @@ func statAbs(path string) (string, fs.FileInfo, error) {
 	return abs, fi, err
 }
 
-// statSHA256 is hostFileSHA256 of the file at abs, whose stat is fi.
+// statSHA256 is hostFileSHA256 of the file at abs, whose stat is fi,
+// which must be the stat of the source's first read in this build (see
+// walkCheck).
 func statSHA256(ctx context.Context, abs string, fi fs.FileInfo, p *prepared) (string, error) {
+	if fi.Mode().IsRegular() { // not a pipe
+		if err := p.sawFile(fi); err != nil {
+			return "", err
+		}
+	}
 	stat := newStatWalk("layer/file-stat/v1", abs)
 	stat.add(fi)
-	return p.sums.sum(stat, func() (string, error) { return fileSHA256(ctx, abs, fi) })
+	return p.sums.sum(stat, func() (string, error) { return fileSHA256(ctx, abs, fi, &p.seen.racy) })
 }
 
 // hexDigest is the sha256 Hash of a hex sum.

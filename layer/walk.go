@@ -40,11 +40,6 @@ type walked struct {
 	out *tar.Header // hdr as the rules place it
 }
 
-// open returns a function opening the entry's content.
-func (e walked) opener(t fileTree) func() (io.ReadCloser, error) {
-	return func() (io.ReadCloser, error) { return t.open(e.rel, e.fi) }
-}
-
 // visitor receives each entry the rules keep, rewritten by them, in walk
 // order, and reports whether it placed it (a hardlink can only point at
 // a placed file).
@@ -59,6 +54,7 @@ type walker struct {
 	tree  fileTree
 	p     *prepared
 	visit visitor
+	check *walkCheck
 	links map[devIno]string
 	// held are the directories being walked that the filter leaves out
 	// (but WithOnly keeps), outermost first: one is visited, with its
@@ -75,9 +71,14 @@ type heldDir struct {
 	visited   bool
 }
 
+// walk walks t with v, checking that it keeps what the source's first
+// walk in this build kept, as it was then (see walkCheck).
 func walk(ctx context.Context, t fileTree, p *prepared, v visitor) error {
-	w := &walker{ctx: ctx, tree: t, p: p, visit: v, links: make(map[devIno]string)}
-	return w.dir(".")
+	w := &walker{ctx: ctx, tree: t, p: p, visit: v, check: p.walkCheck(), links: make(map[devIno]string)}
+	if err := w.dir("."); err != nil {
+		return err
+	}
+	return w.check.end()
 }
 
 // dir visits the children of dir.
@@ -180,7 +181,11 @@ func (w *walker) entry(rel, srel string, fi fs.FileInfo) error {
 	if err != nil {
 		return err
 	}
-	placed, err := w.visit(walked{rel: rel, fi: fi, hdr: hdr, out: out})
+	e := walked{rel: rel, fi: fi, hdr: hdr, out: out}
+	if err := w.check.next(e); err != nil {
+		return err
+	}
+	placed, err := w.visit(e)
 	if placed && id != (devIno{}) {
 		w.links[id] = rel
 	}
@@ -192,7 +197,13 @@ func writeVisitor(w *tarx.Writer, t fileTree, p *prepared) visitor {
 	return func(e walked) (bool, error) {
 		en := tarx.Entry{Header: e.out, Source: e.rel}
 		if e.out.Typeflag == tar.TypeReg && e.out.Size > 0 {
-			en.Open, en.Reopen = e.opener(t), true
+			en.Open, en.Reopen = func() (io.ReadCloser, error) {
+				rc, err := t.open(e.rel, e.fi)
+				if err != nil {
+					return nil, err
+				}
+				return p.seen.racy.reader(rc, e.rel, e.hdr.Size), nil
+			}, true
 		}
 		return true, placeRewritten(w, p, en)
 	}

@@ -1,0 +1,337 @@
+package layer
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Sources changed during a build. One build reads a source several
+// times: its cache key hashes it (or finds its hash by a stat walk, see
+// sumMemo), its bytes are written by another walk (two or three when the
+// tar needs a plan), and Facts may hash it once more. A file edited in
+// between would have its new bytes stored under the key of the old
+// content, and served to every later build of that old content: on this
+// machine, and on others through WithRemoteCache. Bazel calls the same
+// guard --guard_against_concurrent_changes.
+//
+// So the first complete walk of a source records what it saw of each
+// entry it kept (seenEntry), and every later walk of the same build must
+// see the same, or fails with ErrChanged before writing the entry; each
+// read of a file stats it again once its bytes are read, so that a write
+// during the read is not taken for content (checkedReader). Directory
+// times do not count: they change when any name in them does, and never
+// reach a layer's bytes.
+//
+// A stat cannot tell a change made in the same clock tick as the one
+// before it (see racyWindow). The files the first walk found changed that
+// recently are hashed by every read, which must agree (racySums).
+
+// fileState is what a stat says of a regular file's content on this
+// host: its size, mtime and, where the platform tells them, inode and
+// ctime (which no program can set back). A stat with no system data
+// (Sys() == nil: an in-memory fs.FS such as fstest.MapFS or embed.FS)
+// gives the size alone, as such a ModTime may be anything, the time of
+// the call included.
+type fileState struct {
+	size, mtime, ctime int64
+	ino                uint64
+}
+
+func stateOf(fi fs.FileInfo) fileState {
+	if fi.Sys() == nil {
+		return fileState{size: fi.Size()}
+	}
+	ino, ctime := changeID(fi)
+	return fileState{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: ctime, ino: ino}
+}
+
+// changedAt is when a file last changed: its ctime, else its mtime
+// (the zero time when the stat has neither).
+func (s fileState) changedAt() time.Time {
+	switch {
+	case s.ctime != 0:
+		return time.Unix(0, s.ctime)
+	case s.mtime != 0:
+		return time.Unix(0, s.mtime)
+	}
+	return time.Time{}
+}
+
+// seenEntry is what a walk saw of an entry it kept: what its source
+// header says of its bytes, and a regular file's state.
+type seenEntry struct {
+	rel   string
+	typ   byte
+	mode  int64
+	link  string
+	dev   [2]int64
+	state fileState // regular files only
+}
+
+func seenOf(e walked) seenEntry {
+	h := e.hdr
+	s := seenEntry{rel: e.rel, typ: h.Typeflag, mode: h.Mode, link: h.Linkname, dev: [2]int64{h.Devmajor, h.Devminor}}
+	if h.Typeflag == tar.TypeReg {
+		s.state = stateOf(e.fi)
+	}
+	return s
+}
+
+// firstWalk holds what the first complete walk of a source in a build
+// saw.
+type firstWalk struct {
+	done bool
+	ents []seenEntry
+	racy racySums
+}
+
+// walkCheck compares one walk of a source with the first (or, for the
+// first walk, records it).
+type walkCheck struct {
+	p     *prepared
+	start time.Time
+	got   []seenEntry // the first walk's
+	racy  []string    // the first walk's racily clean files
+	i     int         // a later walk's position in p.seen.ents
+}
+
+func (p *prepared) walkCheck() *walkCheck { return &walkCheck{p: p, start: time.Now()} }
+
+// next checks the next entry the walk keeps.
+func (c *walkCheck) next(e walked) error {
+	s := seenOf(e)
+	first := &c.p.seen
+	if !first.done {
+		c.got = append(c.got, s)
+		if s.typ == tar.TypeReg && s.state.changedAt().After(c.start.Add(-racyWindow)) {
+			c.racy = append(c.racy, s.rel)
+		}
+		return nil
+	}
+	if c.i >= len(first.ents) {
+		return changedErr(s.rel, "added since the first read")
+	}
+	f := first.ents[c.i]
+	c.i++
+	switch {
+	case f.rel != s.rel:
+		return changedErr(s.rel, fmt.Sprintf("found where the first read had %q: an entry was added or removed", f.rel))
+	case f.typ != s.typ || f.mode != s.mode || f.link != s.link || f.dev != s.dev:
+		return changedErr(s.rel, "its type, mode or link target changed since the first read")
+	case f.state != s.state:
+		return changedErr(s.rel, "written to since the first read")
+	}
+	return nil
+}
+
+// end completes a walk that went through: the first is recorded, a later
+// one must not have missed entries of the first.
+func (c *walkCheck) end() error {
+	first := &c.p.seen
+	if !first.done {
+		first.done, first.ents = true, c.got
+		first.racy.add(c.racy)
+		return nil
+	}
+	if c.i < len(first.ents) {
+		return changedErr(first.ents[c.i].rel, "removed since the first read")
+	}
+	return nil
+}
+
+// sawFile checks (or records) the stat of a single-file source
+// (Tarball, HostFile): a one-entry walk.
+func (p *prepared) sawFile(fi fs.FileInfo) error {
+	c := p.walkCheck()
+	e := walked{rel: ".", fi: fi, hdr: &tar.Header{Typeflag: tar.TypeReg, Mode: tarMode(fi.Mode())}}
+	if err := c.next(e); err != nil {
+		return err
+	}
+	return c.end()
+}
+
+// readFile returns a checked reader of f, the open single-file source,
+// after checking its stat against the first read's (see sawFile). A file
+// that is not a regular file (a pipe) is read as it is.
+func (p *prepared) readFile(f *os.File) (io.Reader, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return f, nil
+	}
+	if err := p.sawFile(fi); err != nil {
+		return nil, err
+	}
+	return p.seen.racy.reader(newCheckedReader(f, f.Stat, ".", fi), ".", fi.Size()), nil
+}
+
+func changedErr(rel, why string) error {
+	if rel == "." {
+		return fmt.Errorf("%w: the file was %s", ErrChanged, why)
+	}
+	return fmt.Errorf("entry %q: %w: %s", rel, ErrChanged, why)
+}
+
+// sameFile checks that f, just opened at rel, is still the regular file
+// a stat saw as fi.
+func sameFile(f *os.File, rel string, fi fs.FileInfo) error {
+	ofi, err := f.Stat()
+	switch {
+	case err != nil:
+		return err
+	case !os.SameFile(fi, ofi) || !ofi.Mode().IsRegular():
+		return changedErr(rel, "replaced since the walk")
+	case stateOf(ofi) != stateOf(fi):
+		return changedErr(rel, "written to since the walk")
+	}
+	return nil
+}
+
+// checkedReader reads a regular file that a walk saw as want. Once the
+// bytes the walk counted have been read, it stats the open file again: a
+// file written to since the walk, or while it was read, fails the read
+// with ErrChanged instead of giving torn content.
+type checkedReader struct {
+	r       io.Reader
+	stat    func() (fs.FileInfo, error)
+	rel     string
+	want    fileState
+	n       int64
+	checked bool
+}
+
+func newCheckedReader(r io.Reader, stat func() (fs.FileInfo, error), rel string, want fs.FileInfo) *checkedReader {
+	return &checkedReader{r: r, stat: stat, rel: rel, want: stateOf(want)}
+}
+
+func (r *checkedReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += int64(n)
+	switch {
+	case err != nil && errors.Is(err, syscall.EISDIR):
+		return n, changedErr(r.rel, "replaced by a directory")
+	case r.n >= r.want.size && !r.checked:
+		r.checked = true
+		if cerr := r.check(); cerr != nil {
+			return n, cerr
+		}
+	case err == io.EOF && r.n < r.want.size:
+		return n, changedErr(r.rel, fmt.Sprintf("cut short while it was read (%d bytes, not %d)", r.n, r.want.size))
+	}
+	return n, err
+}
+
+func (r *checkedReader) check() error {
+	fi, err := r.stat()
+	if err != nil {
+		return fmt.Errorf("entry %q: %w", r.rel, err)
+	}
+	if stateOf(fi) != r.want {
+		return changedErr(r.rel, "written to while it was read")
+	}
+	return nil
+}
+
+func (r *checkedReader) Close() error {
+	if c, ok := r.r.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// racySums holds the sha256 of a source's racily clean files: those its
+// first walk found changed less than racyWindow before it began, whose
+// stat cannot tell a later change in the same clock tick. Each read of
+// them hashes them, and must find what the first read found. Safe for
+// concurrent use (the key's hash reads files in parallel).
+type racySums struct {
+	mu   sync.Mutex
+	sums map[string]string // "" until a read hashed the file
+}
+
+func (r *racySums) add(rels []string) {
+	if len(rels) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sums == nil {
+		r.sums = make(map[string]string, len(rels))
+	}
+	for _, rel := range rels {
+		r.sums[rel] = ""
+	}
+}
+
+func (r *racySums) has(rel string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.sums[rel]
+	return ok
+}
+
+// agree records the sha256 (hex) a read of rel found, or checks it
+// against the first one, when rel is racily clean.
+func (r *racySums) agree(rel, sum string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first, ok := r.sums[rel]
+	switch {
+	case !ok:
+		return nil
+	case first == "":
+		r.sums[rel] = sum
+		return nil
+	case first != sum:
+		return changedErr(rel, "its content changed since the first read, within its mtime's clock tick")
+	}
+	return nil
+}
+
+// reader returns rc, hashed as it is read when rel is racily clean: once
+// size bytes are read, their sha256 must agree with the first read's.
+func (r *racySums) reader(rc io.ReadCloser, rel string, size int64) io.ReadCloser {
+	if !r.has(rel) {
+		return rc
+	}
+	return &racyReader{rc: rc, racy: r, rel: rel, size: size, h: sha256.New()}
+}
+
+type racyReader struct {
+	rc   io.ReadCloser
+	racy *racySums
+	rel  string
+	size int64
+	n    int64
+	h    hash.Hash
+}
+
+func (r *racyReader) Read(p []byte) (int, error) {
+	if r.n >= r.size {
+		return r.rc.Read(p)
+	}
+	n, err := r.rc.Read(p)
+	k := min(int64(n), r.size-r.n)
+	r.h.Write(p[:k])
+	r.n += k
+	if r.n == r.size {
+		if aerr := r.racy.agree(r.rel, hex.EncodeToString(r.h.Sum(nil))); aerr != nil {
+			return n, aerr
+		}
+	}
+	return n, err
+}
+
+func (r *racyReader) Close() error { return r.rc.Close() }

@@ -1,0 +1,271 @@
+package layer
+
+import (
+	"bytes"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/internal/tartest"
+)
+
+// TestChangedBeforeWrite: a source edited after its cache key was
+// computed and before the layer is written fails the build with
+// ErrChanged, so the cache never holds the new bytes under the old
+// content's key: once the edit is undone, the build gives the old bytes.
+func TestChangedBeforeWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// src is the source, and set(content) writes its one file.
+		src func(dir string) (Source, func(content string))
+		// entry is what the error names.
+		entry string
+	}{
+		{"dir", func(dir string) (Source, func(string)) {
+			return Dir(dir), func(c string) { writeFile(t, filepath.Join(dir, "f"), c) }
+		}, `entry "f"`},
+		{"host file", func(dir string) (Source, func(string)) {
+			p := filepath.Join(dir, "f")
+			return HostFile(p, "f"), func(c string) { writeFile(t, p, c) }
+		}, "the file was written to"},
+		{"tarball", func(dir string) (Source, func(string)) {
+			p := filepath.Join(dir, "f.tar")
+			return Tarball(p), func(c string) {
+				writeFile(t, p, string(tartest.Bytes(t, tartest.File("f", c))))
+			}
+		}, "the file was written to"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, set := tc.src(t.TempDir())
+			cacheDir := t.TempDir()
+			build := func(onMiss func()) (v1.Layer, error) {
+				l, err := New(t.Context(), []Source{src}, WithCache(cacheDir), WithCacheEvents(func(e CacheEvent) {
+					if e.Kind == CacheMiss && onMiss != nil {
+						onMiss()
+					}
+				}))
+				require.NoError(t, err)
+				_, err = l.Digest()
+				return l, err
+			}
+			set("one")
+			_, err := build(func() { set("two") })
+			assert.ErrorIs(t, err, ErrChanged)
+			assert.ErrorContains(t, err, tc.entry)
+
+			l, err := build(nil)
+			require.NoError(t, err)
+			assert.Equal(t, `f 0 644 "two"`+"\n", summary(entries(t, l)))
+			set("one")
+			l, err = build(nil)
+			require.NoError(t, err)
+			assert.Equal(t, `f 0 644 "one"`+"\n", summary(entries(t, l)), "the bytes built after the edit were cached under the old content's key")
+		})
+	}
+}
+
+// TestChangedAfterBuild: Facts of a layer built without a cache hashes a
+// directory again; when the directory changed since, that hash would
+// not describe the layer's bytes, and Facts fails.
+func TestChangedAfterBuild(t *testing.T) {
+	d := t.TempDir()
+	writeFile(t, filepath.Join(d, "f"), "one")
+	l, err := New(t.Context(), []Source{Dir(d)}, WithTempDir(t.TempDir()))
+	require.NoError(t, err)
+	_, err = l.Digest()
+	require.NoError(t, err)
+	writeFile(t, filepath.Join(d, "f"), "two")
+	_, err = l.(Recorder).Facts(t.Context())
+	require.ErrorIs(t, err, ErrChanged)
+	assert.ErrorContains(t, err, `entry "f"`)
+
+	// Untouched, Facts gives the content hash.
+	d2 := t.TempDir()
+	writeFile(t, filepath.Join(d2, "f"), "one")
+	l2, err := New(t.Context(), []Source{Dir(d2)}, WithTempDir(t.TempDir()))
+	require.NoError(t, err)
+	f, err := l2.(Recorder).Facts(t.Context())
+	require.NoError(t, err)
+	assert.Len(t, f.Inputs, 1)
+}
+
+// TestChangedDuringRead: a file written to while the layer reads it
+// (its stat, taken again once its bytes are read, differs) fails the
+// build rather than giving its torn content.
+func TestChangedDuringRead(t *testing.T) {
+	fsys := &editedFS{MapFS: fstest.MapFS{"f": {Data: []byte("one"), ModTime: time.Unix(1e9, 0)}}}
+	fsys.onRead = func() { fsys.MapFS["f"].ModTime = time.Unix(2e9, 0) }
+	l, err := New(t.Context(), []Source{FS(fsys)}, WithTempDir(t.TempDir()))
+	require.NoError(t, err)
+	_, err = l.Digest()
+	require.ErrorIs(t, err, ErrChanged)
+	assert.ErrorContains(t, err, `entry "f"`)
+	assert.ErrorContains(t, err, "while it was read")
+}
+
+// TestChangedRacily: a file changed less than racyWindow before the key
+// hashed it may be changed again in the same clock tick with its stat
+// left as it was (a coarse-time file system); its content is hashed by
+// every read, and a change is found by its hash.
+func TestChangedRacily(t *testing.T) {
+	defer func(w time.Duration) { racyWindow = w }(racyWindow)
+	racyWindow = time.Hour
+	for _, racy := range []bool{true, false} {
+		mtime := time.Now()
+		if !racy {
+			mtime = mtime.Add(-2 * time.Hour)
+		}
+		fsys := &editedFS{MapFS: fstest.MapFS{"f": {Data: []byte("one"), ModTime: mtime}}}
+		l, err := New(t.Context(), []Source{FS(fsys)}, WithCache(t.TempDir()), WithCacheEvents(func(e CacheEvent) {
+			if e.Kind == CacheMiss {
+				fsys.MapFS["f"].Data = []byte("two") // same size, same stat
+			}
+		}))
+		require.NoError(t, err)
+		_, err = l.Digest()
+		if racy {
+			require.ErrorIs(t, err, ErrChanged)
+			assert.ErrorContains(t, err, `entry "f"`)
+			assert.ErrorContains(t, err, "clock tick")
+		} else {
+			// Not racy: the stat is trusted, as it is for every other file.
+			require.NoError(t, err)
+		}
+	}
+}
+
+// TestUnchangedTouched: a second walk that finds the same entries,
+// directories whose times changed included (a file created and removed
+// in them), builds.
+func TestUnchangedTouched(t *testing.T) {
+	d := t.TempDir()
+	tree(t, d, "a/x", "b")
+	l, err := New(t.Context(), []Source{Dir(d, WithExclude("a/tmp"))}, WithCache(t.TempDir()), WithCacheEvents(func(e CacheEvent) {
+		if e.Kind == CacheMiss {
+			p := filepath.Join(d, "a", "tmp")
+			writeFile(t, p, "scratch") // excluded, and its directory's mtime changes
+			require.NoError(t, os.Chtimes(filepath.Join(d, "a"), time.Now(), time.Now().Add(time.Hour)))
+		}
+	}))
+	require.NoError(t, err)
+	_, err = l.Digest()
+	assert.NoError(t, err)
+}
+
+// TestCheckedReader: the reader of a walked file reports a file cut short
+// or written to while it was read, and reads an unchanged one whole.
+func TestCheckedReader(t *testing.T) {
+	d := t.TempDir()
+	p := filepath.Join(d, "f")
+	writeFile(t, p, "content")
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	stat := func() (fs.FileInfo, error) { return os.Stat(p) }
+
+	got, err := io.ReadAll(newCheckedReader(bytes.NewReader([]byte("content")), stat, "f", fi))
+	require.NoError(t, err)
+	assert.Equal(t, "content", string(got))
+
+	_, err = io.ReadAll(newCheckedReader(bytes.NewReader([]byte("cont")), stat, "f", fi))
+	require.ErrorIs(t, err, ErrChanged)
+	assert.ErrorContains(t, err, "cut short")
+
+	r := newCheckedReader(bytes.NewReader([]byte("content")), stat, "f", fi)
+	writeFile(t, p, "CONTENT")
+	_, err = io.ReadAll(r)
+	require.ErrorIs(t, err, ErrChanged)
+	assert.ErrorContains(t, err, "written to while it was read")
+}
+
+// editedFS is a MapFS whose files' stats carry system data (so that their
+// times count, as an os.DirFS's do), and that calls onRead as the last
+// byte of a file is read.
+type editedFS struct {
+	fstest.MapFS
+	onRead func()
+}
+
+func (e *editedFS) Open(name string) (fs.File, error) {
+	f, err := e.MapFS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &editedFile{File: f, fsys: e}, nil
+}
+
+func (e *editedFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	ents, err := e.MapFS.ReadDir(name)
+	for i, d := range ents {
+		ents[i] = sysEntry{d}
+	}
+	return ents, err
+}
+
+type editedFile struct {
+	fs.File
+	fsys *editedFS
+	n    int64
+}
+
+func (f *editedFile) Read(p []byte) (int, error) {
+	n, err := f.File.Read(p)
+	f.n += int64(n)
+	if fi, serr := f.File.Stat(); serr == nil && n > 0 && f.n == fi.Size() && f.fsys.onRead != nil {
+		f.fsys.onRead() // with the last byte read
+	}
+	return n, err
+}
+
+func (f *editedFile) Stat() (fs.FileInfo, error) {
+	fi, err := f.File.Stat()
+	if err != nil {
+		return nil, err
+	}
+	// A MapFS file's Stat is taken when it is opened: take it again.
+	name := fi.Name()
+	if mf, ok := f.fsys.MapFS[name]; ok {
+		return sysInfo{fileInfo{name: name, f: mf}}, nil
+	}
+	return sysInfo{fi}, nil
+}
+
+type sysEntry struct{ fs.DirEntry }
+
+func (e sysEntry) Info() (fs.FileInfo, error) {
+	fi, err := e.DirEntry.Info()
+	if err != nil {
+		return nil, err
+	}
+	return sysInfo{fi}, nil
+}
+
+// sysInfo is a FileInfo with system data.
+type sysInfo struct{ fs.FileInfo }
+
+func (sysInfo) Sys() any { return "stat" }
+
+// fileInfo is the FileInfo of a MapFile, as it is now.
+type fileInfo struct {
+	name string
+	f    *fstest.MapFile
+}
+
+func (i fileInfo) Name() string       { return i.name }
+func (i fileInfo) Size() int64        { return int64(len(i.f.Data)) }
+func (i fileInfo) Mode() fs.FileMode  { return i.f.Mode }
+func (i fileInfo) ModTime() time.Time { return i.f.ModTime }
+func (i fileInfo) IsDir() bool        { return false }
+func (i fileInfo) Sys() any           { return nil }
+
+func writeFile(t testing.TB, p, content string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+}
