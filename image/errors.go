@@ -10,7 +10,8 @@ var (
 	// ErrUnsupportedBase reports a base that is not an image this package
 	// can build on: a Docker schema 1 manifest, an artifact whose config is
 	// not an image config, a layer of unknown media type, or a config whose
-	// diff_ids do not match the manifest's layers.
+	// diff_ids do not match the manifest's layers (in number, or, for a
+	// layer read to index it, in content).
 	ErrUnsupportedBase = errors.New("image: unsupported base")
 
 	// ErrPlatformMismatch reports a [WithPlatform] that disagrees with the

@@ -11,7 +11,6 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/compress"
 	"github.com/stevedore-dev/stevedore/internal/ctxio"
 	"github.com/stevedore-dev/stevedore/internal/fstree"
-	"github.com/stevedore-dev/stevedore/internal/lazypull"
 	"github.com/stevedore-dev/stevedore/internal/mediatype"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
 )
@@ -26,28 +25,30 @@ import (
 // KB of it; any other (a registry's) is downloaded in full to an unlinked
 // temp file first. When the TOC cannot be used (a blob of neither format, a
 // digest that does not match), the blob is decompressed as for any layer,
-// from that copy when there is one. ok is false for a layer without a TOC
-// digest, left to the caller.
-func readTOC(ctx context.Context, l v1.Layer, d v1.Descriptor) (nodes []tarx.Node, ok bool, err error) {
-	k, known := mediatype.LayerKind(d.MediaType)
-	if _, named := d.Annotations[lazypull.AnnotationTOCDigest]; !named || !known || k.Compression == compress.None {
-		return nil, false, nil
+// from that copy when there is one, and checked against diffID. key is
+// what the index is kept under (see indexKey). ok is false for a layer
+// without a TOC digest, left to the caller.
+func readTOC(ctx context.Context, l v1.Layer, d v1.Descriptor, diffID v1.Hash) (nodes []tarx.Node, key indexKey, ok bool, err error) {
+	toc, named := tocKey(d)
+	if !named {
+		return nil, indexKey{}, false, nil
 	}
+	k, _ := mediatype.LayerKind(d.MediaType)
 	ra, size, done, err := randomAccess(ctx, l, d.Size)
 	if err != nil {
-		return nil, true, err
+		return nil, indexKey{}, true, err
 	}
 	defer done()
 	if nodes, err := fstree.IndexTOC(ra, size, d.Annotations); err == nil {
-		return nodes, true, nil
+		return nodes, toc, true, nil
 	}
 	zr, err := compress.NewReader(io.NewSectionReader(ra, 0, size), k.Compression)
 	if err != nil {
-		return nil, true, err
+		return nil, indexKey{}, true, err
 	}
 	defer zr.Close()
-	nodes, err = fstree.Index(ctx, zr)
-	return nodes, true, err
+	nodes, err = indexChecked(ctx, zr, d, diffID)
+	return nodes, indexKey{fstree.Full, diffID}, true, err
 }
 
 // randomAccess opens the blob of l (size bytes, 0 when unknown) for

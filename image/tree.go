@@ -20,7 +20,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/ctxio"
 	"github.com/stevedore-dev/stevedore/internal/fstree"
 	"github.com/stevedore-dev/stevedore/internal/tarx"
@@ -213,103 +212,6 @@ func chainID(diffIDs []v1.Hash) string {
 		id = "sha256:" + hex.EncodeToString(s[:])
 	}
 	return id
-}
-
-// indexer indexes layers once: in memory for the process, and in the
-// cache directory when there is one.
-type indexer struct {
-	cacheDir string
-
-	mu    sync.Mutex
-	mem   map[v1.Hash][]tarx.Node
-	full  map[v1.Hash]bool // the entry of mem has content digests
-	cache *cache.Cache     // cacheDir, once opened (see openCache)
-}
-
-func newIndexer(cacheDir string) *indexer {
-	return &indexer{cacheDir: cacheDir, mem: map[v1.Hash][]tarx.Node{}, full: map[v1.Hash]bool{}}
-}
-
-// openCache opens the cache directory on first use (creating it and
-// clearing its stale temp files) and keeps it for the other layers.
-func (ix *indexer) openCache() (*cache.Cache, error) {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if ix.cache == nil {
-		c, err := cache.Open(ix.cacheDir)
-		if err != nil {
-			return nil, err
-		}
-		ix.cache = c
-	}
-	return ix.cache, nil
-}
-
-// index returns the entries of l, whose manifest descriptor is d and diff
-// ID is diffID; with full, with the content digest of every regular file.
-func (ix *indexer) index(ctx context.Context, l v1.Layer, d v1.Descriptor, diffID v1.Hash, full bool) ([]tarx.Node, error) {
-	ix.mu.Lock()
-	nodes, ok := ix.mem[diffID]
-	isFull := ix.full[diffID]
-	ix.mu.Unlock()
-	if ok && (isFull || !full) {
-		return nodes, nil
-	}
-	var c *cache.Cache
-	if ix.cacheDir != "" {
-		var err error
-		if c, err = ix.openCache(); err != nil {
-			return nil, err
-		}
-		if nodes, ok := fstree.Load(c, fstree.Full, diffID); ok {
-			ix.remember(diffID, nodes, true)
-			return nodes, nil
-		}
-	}
-	if lister, ok := l.(layer.Lister); ok && !full {
-		// A layer of package layer knows its entries (without content
-		// digests) from its build, or from its cache entry.
-		files, err := lister.Files(ctx)
-		if err != nil {
-			return nil, err
-		}
-		nodes := make([]tarx.Node, len(files))
-		for i, f := range files {
-			nodes[i] = tarx.Node{Name: f.Name, Type: f.Type, Mode: f.Mode, UID: f.UID, GID: f.GID, Linkname: f.Linkname, Size: f.Size}
-		}
-		ix.remember(diffID, nodes, false)
-		return nodes, nil
-	}
-	nodes, err := ix.read(ctx, l, d)
-	if err != nil {
-		return nil, err
-	}
-	if c != nil {
-		// A cache that cannot be written only costs the next build time.
-		_ = fstree.Store(c, fstree.Full, diffID, nodes)
-	}
-	ix.remember(diffID, nodes, true)
-	return nodes, nil
-}
-
-// read indexes l by reading it: from its table of contents when its
-// descriptor names one (see readTOC), else decompressed.
-func (ix *indexer) read(ctx context.Context, l v1.Layer, d v1.Descriptor) ([]tarx.Node, error) {
-	if nodes, ok, err := readTOC(ctx, l, d); ok {
-		return nodes, err
-	}
-	rc, err := l.Uncompressed()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return fstree.Index(ctx, rc)
-}
-
-func (ix *indexer) remember(d v1.Hash, nodes []tarx.Node, full bool) {
-	ix.mu.Lock()
-	ix.mem[d], ix.full[d] = nodes, full
-	ix.mu.Unlock()
 }
 
 // TreeOf returns the file tree of img, as NewTree does with t's cache

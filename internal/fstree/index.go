@@ -104,18 +104,24 @@ type Kind string
 
 // Kinds of index.
 const (
-	// Full indexes have the content digest of every regular file.
-	Full Kind = "tree"
+	// Full indexes have the content digest of every regular file, and
+	// are kept under a diff ID their read checked (the indexes kept as
+	// "tree" were kept under the diff ID an image's config claimed, and
+	// are left unread).
+	Full Kind = "tree-checked"
+	// TOC indexes are read from a lazy layer's table of contents, and
+	// are kept under the TOC's digest, which is all such a read checks.
+	TOC Kind = "toc"
 	// Written indexes are what a layer build recorded: no digests.
 	Written Kind = "files"
 )
 
 // cacheKey is the cache key of the index of kind k of the layer with
-// diff ID d.
+// diff ID (or TOC digest) d.
 func cacheKey(k Kind, d v1.Hash) string { return string(k) + "-" + d.Algorithm + "-" + d.Hex }
 
-// Load returns the index of kind k of the layer with diff ID d from c, if
-// c has it.
+// Load returns the index of kind k of the layer with diff ID (or TOC
+// digest) d from c, if c has it.
 func Load(c *cache.Cache, k Kind, d v1.Hash) ([]tarx.Node, bool) {
 	var nodes []tarx.Node
 	ok := c.LoadDerived(cacheKey(k, d), func(r io.Reader) (err error) {
@@ -128,7 +134,8 @@ func Load(c *cache.Cache, k Kind, d v1.Hash) ([]tarx.Node, bool) {
 	return nodes, true
 }
 
-// Store keeps the index of kind k of the layer with diff ID d in c. The
+// Store keeps the index of kind k of the layer with diff ID (or TOC
+// digest) d in c. The
 // entry is not synced: an index is derived from its layer, and one a
 // crash lost or cut short is a miss for Load (it reads to the end, where
 // the cache checks the digest), which costs a read of the layer.

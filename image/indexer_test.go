@@ -1,0 +1,85 @@
+package image
+
+import (
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stevedore-dev/stevedore/layer"
+)
+
+// TestTreeFalseDiffID: an image whose config gives its layer the diff ID
+// of another layer must not have its index kept under that diff ID, in
+// the cache directory or in memory: the image with the real layer, read
+// after it, shows its own files. The layer of the lying image is read in
+// full and refused (ErrUnsupportedBase), or, for a lazy layer read from
+// its table of contents, kept under the TOC's digest.
+func TestTreeFalseDiffID(t *testing.T) {
+	good := tarLayer(t, types.OCILayer, tarFile{name: "good", body: "g"})
+	goodID, err := good.DiffID()
+	require.NoError(t, err)
+	honest := mustBuild(t, nil, WithLayers(good))
+	plain := mustBuild(t, nil, WithLayers(tarLayer(t, types.OCILayer, tarFile{name: "evil", body: "e"})))
+	lazy := throughLayout(t, mustBuild(t, nil, WithLayers(lazyLayer(t, layer.EStargz, 3))))
+
+	for _, tc := range []struct {
+		name    string
+		liar    v1.Image
+		refused bool
+	}{
+		{"gzip", plain, true},
+		{"eStargz", lazy, false},
+	} {
+		for _, cached := range []bool{true, false} {
+			liar := claimDiffID(t, tc.liar, goodID)
+			cache := ""
+			if cached {
+				cache = t.TempDir()
+			}
+			tr, err := NewTree(liar, cache)
+			require.NoError(t, err)
+			err = tr.Load(t.Context())
+			if tc.refused {
+				require.ErrorIs(t, err, ErrUnsupportedBase, "%s, cache %v", tc.name, cached)
+				assert.ErrorContains(t, err, "the config says "+goodID.String())
+			} else {
+				require.NoError(t, err, "%s, cache %v", tc.name, cached)
+			}
+
+			next := tr.TreeOf // shares the indexes in memory
+			if cached {
+				next = func(img v1.Image) (*Tree, error) { return NewTree(img, cache) }
+			}
+			tr, err = next(honest)
+			require.NoError(t, err)
+			require.NoError(t, tr.Load(t.Context()))
+			var names []string
+			for n := range tr.All() {
+				names = append(names, n.Name)
+			}
+			assert.Equal(t, []string{"good"}, names, "%s, cache %v: the tree of the real layer", tc.name, cached)
+		}
+	}
+}
+
+// claimDiffID is img (of one layer) with a config that gives its layer the
+// diff ID d.
+func claimDiffID(t testing.TB, img v1.Image, d v1.Hash) v1.Image {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	require.NoError(t, err)
+	cf = cf.DeepCopy()
+	require.Len(t, cf.RootFS.DiffIDs, 1)
+	cf.RootFS.DiffIDs[0] = d
+	return lyingConfig{img, cf}
+}
+
+type lyingConfig struct {
+	v1.Image
+	cf *v1.ConfigFile
+}
+
+func (i lyingConfig) ConfigFile() (*v1.ConfigFile, error) { return i.cf, nil }
