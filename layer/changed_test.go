@@ -2,10 +2,13 @@ package layer
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -268,4 +271,63 @@ func (i fileInfo) Sys() any           { return nil }
 func writeFile(t testing.TB, p, content string) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+}
+
+// TestChangedUnderChurn: builds with a cache while another goroutine keeps
+// rewriting a file with one of two contents of the same size. Builds may
+// fail with ErrChanged, never otherwise; once the writes stop, each
+// content builds to its own bytes, from the cache or not: no entry holds
+// the other content's bytes.
+func TestChangedUnderChurn(t *testing.T) {
+	d, cacheDir := t.TempDir(), t.TempDir()
+	f := filepath.Join(d, "f")
+	contents := []string{strings.Repeat("a", 64<<10), strings.Repeat("b", 64<<10)}
+	writeFile(t, f, contents[0])
+	build := func() (v1.Layer, error) {
+		l, err := New(t.Context(), []Source{Dir(d)}, WithCache(cacheDir))
+		require.NoError(t, err)
+		_, err = l.Digest()
+		return l, err
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// In place, as an editor that truncates and writes does.
+			if err := os.WriteFile(f, []byte(contents[i%2]), 0o644); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	var ok, changed int
+	for range 100 {
+		_, err := build()
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrChanged):
+			changed++
+		default:
+			t.Errorf("build under churn: %v", err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("under churn: %d builds, %d failed with ErrChanged", ok, changed)
+	for _, c := range contents {
+		writeFile(t, f, c)
+		for range 2 { // built or from the cache, then from the cache
+			l, err := build()
+			require.NoError(t, err)
+			got := entries(t, l)
+			require.Len(t, got, 1)
+			assert.Equal(t, c[:1], got[0].Body[:1], "the layer of the file holding %q...", c[:1])
+		}
+	}
 }
