@@ -101,7 +101,6 @@ type walkCheck struct {
 	p     *prepared
 	start time.Time
 	got   []seenEntry // the first walk's
-	racy  []string    // the first walk's racily clean files
 	i     int         // a later walk's position in p.seen.ents
 }
 
@@ -114,7 +113,10 @@ func (c *walkCheck) next(e walked) error {
 	if !first.done {
 		c.got = append(c.got, s)
 		if s.typ == tar.TypeReg && s.state.changedAt().After(c.start.Add(-racyWindow)) {
-			c.racy = append(c.racy, s.rel)
+			// Now, not at the end of the walk: when the first walk is
+			// the write's, its read of the file (just after) is the one
+			// later reads must agree with.
+			first.racy.add([]string{s.rel})
 		}
 		return nil
 	}
@@ -140,7 +142,6 @@ func (c *walkCheck) end() error {
 	first := &c.p.seen
 	if !first.done {
 		first.done, first.ents = true, c.got
-		first.racy.add(c.racy)
 		return nil
 	}
 	if c.i < len(first.ents) {

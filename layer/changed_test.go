@@ -145,6 +145,24 @@ func TestChangedRacily(t *testing.T) {
 	}
 }
 
+// TestChangedRacilyAfterBuild: without a cache the write is the first
+// read of a source; a racily clean file must be hashed by it too, so that
+// Facts, which reads the file again, finds a change its stat cannot show.
+func TestChangedRacilyAfterBuild(t *testing.T) {
+	defer func(w time.Duration) { racyWindow = w }(racyWindow)
+	racyWindow = time.Hour
+	fsys := &editedFS{MapFS: fstest.MapFS{"f": {Data: []byte("one"), ModTime: time.Now()}}}
+	l, err := New(t.Context(), []Source{FS(fsys)}, WithTempDir(t.TempDir()))
+	require.NoError(t, err)
+	_, err = l.Digest()
+	require.NoError(t, err)
+	fsys.MapFS["f"].Data = []byte("two") // same size, same stat
+	_, err = l.(Recorder).Facts(t.Context())
+	require.ErrorIs(t, err, ErrChanged)
+	assert.ErrorContains(t, err, `entry "f"`)
+	assert.ErrorContains(t, err, "clock tick")
+}
+
 // TestUnchangedTouched: a second walk that finds the same entries,
 // directories whose times changed included (a file created and removed
 // in them), builds.
