@@ -257,7 +257,7 @@ func (b *cacheBlob) verify(l *layer) error {
 		return fmt.Errorf("rebuilding corrupt cached layer: %w", err)
 	}
 	if res.digest != l.res.digest || res.diffID != l.res.diffID {
-		return fmt.Errorf("rebuilding corrupt cached layer (%s): rebuilt digest %s differs from %s (the source changed)", l.createdBy, res.digest, l.res.digest)
+		return fmt.Errorf("rebuilding corrupt cached layer (%s): rebuilt digest %s differs from %s: %w", l.createdBy, res.digest, l.res.digest, ErrChanged)
 	}
 	b.entry, b.held = nb.entry, nb.held
 	return nil

@@ -163,6 +163,37 @@ func TestChangedRacilyAfterBuild(t *testing.T) {
 	assert.ErrorContains(t, err, "clock tick")
 }
 
+// TestChangedBeforeRebuild: a cache hit whose entry turns out corrupt
+// is rebuilt when its bytes are read; a source changed since the hit's
+// key rebuilds other bytes than the digest reported, and the read fails
+// with ErrChanged (build again), as any change during a build does.
+func TestChangedBeforeRebuild(t *testing.T) {
+	d, cacheDir := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(d, "f"), "one")
+	l, err := New(t.Context(), []Source{Dir(d)}, WithCache(cacheDir))
+	require.NoError(t, err)
+	_, err = l.Digest()
+	require.NoError(t, err)
+	blobs, err := filepath.Glob(filepath.Join(cacheDir, "blobs", "sha256", "*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, blobs)
+	for _, b := range blobs { // corrupt, keeping the size
+		data, err := os.ReadFile(b)
+		require.NoError(t, err)
+		data[len(data)/2] ^= 0xff
+		require.NoError(t, os.WriteFile(b, data, 0o644))
+	}
+
+	hit, err := New(t.Context(), []Source{Dir(d)}, WithCache(cacheDir))
+	require.NoError(t, err)
+	require.NoError(t, hit.(Computable).Compute(t.Context()))
+	require.True(t, hit.(Cached).CacheHit())
+	writeFile(t, filepath.Join(d, "f"), "two")
+	_, err = hit.Compressed()
+	require.ErrorIs(t, err, ErrChanged)
+	assert.ErrorContains(t, err, "rebuilt digest")
+}
+
 // TestUnchangedTouched: a second walk that finds the same entries,
 // directories whose times changed included (a file created and removed
 // in them), builds.
