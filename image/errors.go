@@ -11,7 +11,8 @@ var (
 	// can build on: a Docker schema 1 manifest, an artifact whose config is
 	// not an image config, a layer of unknown media type, or a config whose
 	// diff_ids do not match the manifest's layers (in number, or, for a
-	// layer read to index it, in content).
+	// layer read to index it, in content; for a layer of package layer,
+	// the diff ID its build computed).
 	ErrUnsupportedBase = errors.New("image: unsupported base")
 
 	// ErrPlatformMismatch reports a [WithPlatform] that disagrees with the

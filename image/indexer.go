@@ -92,7 +92,14 @@ func (ix *indexer) index(ctx context.Context, l v1.Layer, d v1.Descriptor, diffI
 	if lister, ok := l.(layer.Lister); ok && !full {
 		// A layer of package layer knows its entries (without content
 		// digests) from its build, or from its cache entry; its diff ID
-		// is the one its build computed.
+		// is the one its build computed, which the config must give it.
+		own, err := l.DiffID()
+		if err != nil {
+			return nil, err
+		}
+		if own != diffID {
+			return nil, fmt.Errorf("%w: layer %s: its diff ID is %s, the config says %s", ErrUnsupportedBase, d.Digest, own, diffID)
+		}
 		files, err := lister.Files(ctx)
 		if err != nil {
 			return nil, err

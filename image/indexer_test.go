@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,3 +84,47 @@ type lyingConfig struct {
 }
 
 func (i lyingConfig) ConfigFile() (*v1.ConfigFile, error) { return i.cf, nil }
+
+// TestIndexListerFalseDiffID: a layer of package layer is indexed from
+// its own list of files (see layer.Lister) when no content digests are
+// wanted, as Build indexes the base below the layers it places; the
+// list is kept in memory under the diff ID the image's config claims,
+// which a later base sharing the indexes (WithTrees, Tree.TreeOf)
+// recalls. A config that gives such a layer the diff ID of another must
+// be refused, not have that other layer's base show the lister's files.
+func TestIndexListerFalseDiffID(t *testing.T) {
+	good := tarLayer(t, types.OCILayer, tarFile{name: "good", body: "g"})
+	goodID, err := good.DiffID()
+	require.NoError(t, err)
+	evil, err := layer.FromFiles([]layer.File{{Path: "evil", Data: []byte("e")}})
+	require.NoError(t, err)
+	ix := newIndexer("")
+
+	_, err = ix.index(t.Context(), evil, descriptorOf(t, evil), goodID, false)
+	require.ErrorIs(t, err, ErrUnsupportedBase)
+	assert.ErrorContains(t, err, "the config says "+goodID.String())
+
+	nodes, err := ix.index(t.Context(), good, descriptorOf(t, good), goodID, false)
+	require.NoError(t, err)
+	var names []string
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	assert.Equal(t, []string{"good"}, names, "the index of the real layer")
+
+	// Its own diff ID indexes as before.
+	evilID, err := evil.DiffID()
+	require.NoError(t, err)
+	nodes, err = ix.index(t.Context(), evil, descriptorOf(t, evil), evilID, false)
+	require.NoError(t, err)
+	require.Len(t, nodes, 1)
+	assert.Equal(t, "evil", nodes[0].Name)
+}
+
+// descriptorOf is the manifest descriptor of l.
+func descriptorOf(t testing.TB, l v1.Layer) v1.Descriptor {
+	t.Helper()
+	d, err := partial.Descriptor(l)
+	require.NoError(t, err)
+	return *d
+}
