@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stevedore-dev/stevedore/internal/tartest"
 	"github.com/stevedore-dev/stevedore/layer"
 )
 
@@ -127,4 +128,38 @@ func descriptorOf(t testing.TB, l v1.Layer) v1.Descriptor {
 	d, err := partial.Descriptor(l)
 	require.NoError(t, err)
 	return *d
+}
+
+// TestPlacedOnFalseDiffID: a layer placed on a base is cached under the
+// base's ID, which Build knows before it reads the base. A lazy layer
+// indexed from its table of contents is not checked against the diff ID
+// the config claims, so the ID must not rest on that claim alone: the
+// layer placed on a lying lazy base (its tree has /var/cache/app) must
+// not be served, from the cache, to the same layer placed on the image
+// with the real layer (which has no /var).
+func TestPlacedOnFalseDiffID(t *testing.T) {
+	good := tarLayer(t, types.OCILayer, tarFile{name: "good", body: "g"})
+	goodID, err := good.DiffID()
+	require.NoError(t, err)
+	honest := mustBuild(t, nil, WithLayers(good))
+	liar := claimDiffID(t, throughLayout(t, mustBuild(t, nil, WithLayers(lazyLayer(t, layer.EStargz, 3)))), goodID)
+	cacheDir := t.TempDir()
+	placed := func(base v1.Image) []string {
+		l, err := layer.FromFiles([]layer.File{{Path: "/var/cache/app/x", Data: []byte("x")}}, layer.WithCache(cacheDir))
+		require.NoError(t, err)
+		img, err := Build(t.Context(), base, WithLayers(l))
+		require.NoError(t, err)
+		ls, err := img.Layers()
+		require.NoError(t, err)
+		rc, err := ls[len(ls)-1].Uncompressed()
+		require.NoError(t, err)
+		defer rc.Close()
+		var names []string
+		for _, e := range tartest.Read(t, rc) {
+			names = append(names, e.Header.Name)
+		}
+		return names
+	}
+	assert.Equal(t, []string{"var/cache/app/x"}, placed(liar), "on the lying base, which has the directories")
+	assert.Equal(t, []string{"var/", "var/cache/", "var/cache/app/", "var/cache/app/x"}, placed(honest), "on the image with the real layer")
 }

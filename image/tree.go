@@ -87,7 +87,23 @@ func NewTree(img v1.Image, cacheDir string) (*Tree, error) {
 }
 
 func newTree(layers []v1.Layer, descs []v1.Descriptor, diffIDs []v1.Hash, ix *indexer, full bool) *Tree {
-	return &Tree{layers: layers, descs: descs, diffIDs: diffIDs, id: chainID(diffIDs), ix: ix, full: full}
+	return &Tree{layers: layers, descs: descs, diffIDs: diffIDs, id: treeID(descs, diffIDs), ix: ix, full: full}
+}
+
+// treeID is the ID of the tree of the layers of descriptors descs and
+// diff IDs diffIDs (see Tree.ID): their chain ID, in which a layer whose
+// descriptor names a table of contents counts by its diff ID and the
+// table's digest. Such a layer may be indexed from the table, which
+// checks the table's digest, not the diff ID the config claims.
+func treeID(descs []v1.Descriptor, diffIDs []v1.Hash) string {
+	ids := slices.Clone(diffIDs)
+	for i, d := range descs {
+		if toc, ok := tocKey(d); ok && i < len(ids) {
+			s := sha256.Sum256([]byte(ids[i].String() + " " + toc.d.String()))
+			ids[i] = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(s[:])}
+		}
+	}
+	return chainID(ids)
 }
 
 // with returns the tree of t with l, described by d, on top.
@@ -100,8 +116,10 @@ func (t *Tree) with(l v1.Layer, d v1.Descriptor, diffID v1.Hash) *Tree {
 
 // ID is the chain ID of the image's diff IDs
 // (https://github.com/opencontainers/image-spec/blob/main/config.md#layer-chainid):
-// two images with the same ID have the same files. It is "" for an image
-// without layers.
+// two images with the same ID have the same files. An eStargz or
+// zstd:chunked layer, which is indexed from its table of contents, counts
+// with the digest of that table too, so its ID is not the chain ID. It is
+// "" for an image without layers.
 func (t *Tree) ID() string { return t.id }
 
 // Load indexes every layer that is not indexed yet. It is safe to call
