@@ -12,6 +12,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/cache"
 	"github.com/stevedore-dev/stevedore/internal/compress"
+	"github.com/stevedore-dev/stevedore/internal/ctxio"
 	"github.com/stevedore-dev/stevedore/internal/fstree"
 	"github.com/stevedore-dev/stevedore/internal/lazypull"
 	"github.com/stevedore-dev/stevedore/internal/mediatype"
@@ -157,7 +158,7 @@ func indexChecked(ctx context.Context, r io.Reader, d v1.Descriptor, diffID v1.H
 		return nil, err
 	}
 	// What follows the tar's end counts for the diff ID too.
-	if _, err := io.Copy(io.Discard, tee); err != nil {
+	if _, err := io.Copy(io.Discard, ctxio.Reader(ctx, tee)); err != nil {
 		return nil, fmt.Errorf("indexing layer: %w", err)
 	}
 	if err := hw.Close(); err != nil {

@@ -1,6 +1,9 @@
 package image
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -162,4 +165,34 @@ func TestPlacedOnFalseDiffID(t *testing.T) {
 	}
 	assert.Equal(t, []string{"var/cache/app/x"}, placed(liar), "on the lying base, which has the directories")
 	assert.Equal(t, []string{"var/", "var/cache/", "var/cache/app/", "var/cache/app/x"}, placed(honest), "on the image with the real layer")
+}
+
+// TestIndexCheckedCancel: what follows a layer's tar is read for its
+// diff ID, and that read stops when ctx is done, as the tar's does.
+func TestIndexCheckedCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	trailer := &cancelReader{cancel: cancel, left: 64 << 20}
+	r := io.MultiReader(bytes.NewReader(tarBytes(t, tarFile{name: "f", body: "f"})), trailer)
+	_, err := indexChecked(ctx, r, v1.Descriptor{}, v1.Hash{Algorithm: "sha256", Hex: sha256Hex("")})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Greater(t, trailer.left, int64(32<<20), "bytes left unread after the cancellation")
+}
+
+// cancelReader yields left zero bytes, and calls cancel at its first
+// read.
+type cancelReader struct {
+	cancel func()
+	left   int64
+}
+
+func (r *cancelReader) Read(p []byte) (int, error) {
+	r.cancel()
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), r.left)
+	clear(p[:n])
+	r.left -= n
+	return int(n), nil
 }
