@@ -194,6 +194,23 @@ func TestChangedBeforeRebuild(t *testing.T) {
 	assert.ErrorContains(t, err, "rebuilt digest")
 }
 
+// TestChangedWhileKeyed: a single-file source written to as its cache
+// key reads it fails the build with ErrChanged, and the error names the
+// file (its history names only its destination).
+func TestChangedWhileKeyed(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f.tar")
+	for _, src := range []Source{Tarball(p), HostFile(p, "x")} {
+		writeFile(t, p, string(tartest.Bytes(t, tartest.File("f", "one"))))
+		testHookHash = func(string) { writeFile(t, p, string(tartest.Bytes(t, tartest.File("f", "two!")))) }
+		t.Cleanup(func() { testHookHash = nil })
+		l, err := New(t.Context(), []Source{src}, WithCache(t.TempDir()))
+		require.NoError(t, err)
+		_, err = l.Digest()
+		require.ErrorIs(t, err, ErrChanged)
+		assert.ErrorContains(t, err, p)
+	}
+}
+
 // TestUnchangedTouched: a second walk that finds the same entries,
 // directories whose times changed included (a file created and removed
 // in them), builds.

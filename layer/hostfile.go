@@ -86,7 +86,7 @@ func (h *hostFile) sha(ctx context.Context, p *prepared) (string, fs.FileInfo, e
 	}
 	sum, err := statSHA256(ctx, abs, fi, p)
 	if err != nil {
-		return "", nil, fmt.Errorf("file: %w", err)
+		return "", nil, fmt.Errorf("file %s: %w", h.path, err)
 	}
 	return sum, fi, nil
 }

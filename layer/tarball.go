@@ -100,7 +100,7 @@ func (s *tarballSource) sha(ctx context.Context, p *prepared) (string, error) {
 	}
 	sum, err := hostFileSHA256(ctx, s.path, p)
 	if err != nil {
-		return "", fmt.Errorf("tarball: %w", err)
+		return "", fmt.Errorf("tarball %s: %w", s.path, err)
 	}
 	p.sha256 = sum
 	return sum, nil
