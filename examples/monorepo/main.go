@@ -91,29 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		c.Log.Printf("generated a demo monorepo in %s", c.repo)
 	}
 
-	// Only services/NAME is looked at: a stat of it and of its
-	// .dockerignore, then a walk confined to it.
 	svc := filepath.Join(c.repo, "services", c.service)
-	if fi, err := os.Stat(svc); err != nil || !fi.IsDir() {
-		return fmt.Errorf("-service %s: %s is not a directory (services are the directories of %s)", c.service, svc, filepath.Join(c.repo, "services"))
-	}
-	opts := []layer.Option{layer.WithRoot("/app")}
-	ignore := filepath.Join(svc, ".dockerignore")
-	switch fi, err := os.Lstat(ignore); {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return err
-	case !fi.Mode().IsRegular():
-		// A symlink could point outside the service: not followed.
-		return fmt.Errorf("%s is not a regular file (%v); make it one", ignore, fi.Mode().Type())
-	default:
-		c.Log.Printf("excluding what %s says", ignore)
-		opts = append(opts, layer.WithIgnoreFile(ignore))
-	}
-	// The layer caches: -cache on this machine, -cache-repo shared by every
-	// machine (a fresh clone elsewhere hashes the service and finds it).
-	opts = append(opts, c.LayerOptions()...)
-	app, err := layer.FromDir(svc, opts...)
+	app, err := serviceLayer(c, svc)
 	if err != nil {
 		return err
 	}
@@ -180,3 +159,29 @@ var demo = map[string]string{
 
 // writeDemo creates the demo monorepo in dir.
 func writeDemo(dir string) error { return cli.WriteFiles(dir, demo) }
+
+// serviceLayer is the layer of the service directory svc, placed at /app
+// and filtered by its .dockerignore. Only svc is looked at: a stat of it
+// and of its .dockerignore, then a walk confined to it.
+func serviceLayer(c *config, svc string) (v1.Layer, error) {
+	if fi, err := os.Stat(svc); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("-service %s: %s is not a directory (services are the directories of %s)", c.service, svc, filepath.Dir(svc))
+	}
+	opts := []layer.Option{layer.WithRoot("/app")}
+	ignore := filepath.Join(svc, ".dockerignore")
+	switch fi, err := os.Lstat(ignore); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, err
+	case !fi.Mode().IsRegular():
+		// A symlink could point outside the service: not followed.
+		return nil, fmt.Errorf("%s is not a regular file (%v); make it one", ignore, fi.Mode().Type())
+	default:
+		c.Log.Printf("excluding what %s says", ignore)
+		opts = append(opts, layer.WithIgnoreFile(ignore))
+	}
+	// The layer caches: -cache on this machine, -cache-repo shared by every
+	// machine (a fresh clone elsewhere hashes the service and finds it).
+	opts = append(opts, c.LayerOptions()...)
+	return layer.FromDir(svc, opts...)
+}
