@@ -35,6 +35,12 @@ import (
 // A stat cannot tell a change made in the same clock tick as the one
 // before it (see racyWindow). The files the first walk found changed that
 // recently are hashed by every read, which must agree (racySums).
+//
+// A stat can change without the content: a touch, a save of the same
+// bytes, a chmod back. When the first walk hashed a file (the cache key
+// did, unless the local cache remembered the tree's hash by its stat), a
+// later walk that finds the file's stat changed hashes it again, and goes
+// on when the content is the same, as Bazel's guard does.
 
 // fileState is what a stat says of a regular file's content on this
 // host: its size, mtime and, where the platform tells them, inode and
@@ -68,7 +74,8 @@ func (s fileState) changedAt() time.Time {
 }
 
 // seenEntry is what a walk saw of an entry it kept: what its source
-// header says of its bytes, and a regular file's state.
+// header says of its bytes, and a regular file's state and, when the
+// first walk hashed it, its sha256 (hex).
 type seenEntry struct {
 	rel   string
 	typ   byte
@@ -76,6 +83,7 @@ type seenEntry struct {
 	link  string
 	dev   [2]int64
 	state fileState // regular files only
+	sum   string
 }
 
 func seenOf(e walked) seenEntry {
@@ -95,6 +103,19 @@ type firstWalk struct {
 	racy racySums
 }
 
+// hashed records the sha256 (hex) of the entries of a walk that matched
+// the first, one per entry ("" for those it did not hash).
+func (w *firstWalk) hashed(sums []string) {
+	if !w.done || len(sums) != len(w.ents) {
+		return
+	}
+	for i, s := range sums {
+		if s != "" {
+			w.ents[i].sum = s
+		}
+	}
+}
+
 // walkCheck compares one walk of a source with the first (or, for the
 // first walk, records it).
 type walkCheck struct {
@@ -102,6 +123,9 @@ type walkCheck struct {
 	start time.Time
 	got   []seenEntry // the first walk's
 	i     int         // a later walk's position in p.seen.ents
+	// rehash, when not nil, hashes a regular file the walk found with
+	// another stat than the first walk's.
+	rehash func(walked) (string, error)
 }
 
 func (p *prepared) walkCheck() *walkCheck { return &walkCheck{p: p, start: time.Now()} }
@@ -131,8 +155,28 @@ func (c *walkCheck) next(e walked) error {
 	case f.typ != s.typ || f.mode != s.mode || f.link != s.link || f.dev != s.dev:
 		return changedErr(s.rel, "its type, mode or link target changed since the first read")
 	case f.state != s.state:
-		return changedErr(s.rel, "written to since the first read")
+		return c.sameContent(e, &first.ents[c.i-1], s.state)
 	}
+	return nil
+}
+
+// sameContent checks that the file of e, whose stat is now state, still
+// has the content the first walk hashed, f.sum; then its stat is the
+// first's for the walks that follow. As its stat is new, its reads are
+// hashed and must find that content (see racySums).
+func (c *walkCheck) sameContent(e walked, f *seenEntry, state fileState) error {
+	if f.sum == "" || c.rehash == nil {
+		return changedErr(e.rel, "written to since the first read")
+	}
+	sum, err := c.rehash(e)
+	if err != nil {
+		return err
+	}
+	if sum != f.sum {
+		return changedErr(e.rel, "written to since the first read")
+	}
+	f.state = state
+	c.p.seen.racy.known(e.rel, sum)
 	return nil
 }
 
@@ -151,9 +195,13 @@ func (c *walkCheck) end() error {
 }
 
 // sawFile checks (or records) the stat of a single-file source
-// (Tarball, HostFile): a one-entry walk.
-func (p *prepared) sawFile(fi fs.FileInfo) error {
+// (Tarball, HostFile): a one-entry walk. rehash, when not nil, hashes the
+// file (see walkCheck).
+func (p *prepared) sawFile(fi fs.FileInfo, rehash func() (string, error)) error {
 	c := p.walkCheck()
+	if rehash != nil {
+		c.rehash = func(walked) (string, error) { return rehash() }
+	}
 	e := walked{rel: ".", fi: fi, hdr: &tar.Header{Typeflag: tar.TypeReg, Mode: tarMode(fi.Mode())}}
 	if err := c.next(e); err != nil {
 		return err
@@ -172,10 +220,22 @@ func (p *prepared) readFile(f *os.File) (io.Reader, error) {
 	if !fi.Mode().IsRegular() {
 		return f, nil
 	}
-	if err := p.sawFile(fi); err != nil {
+	if err := p.sawFile(fi, openFileSHA256(f, fi)); err != nil {
 		return nil, err
 	}
 	return p.seen.racy.reader(newCheckedReader(f, f.Stat, ".", fi), ".", fi.Size()), nil
+}
+
+// openFileSHA256 returns a function hashing the open single-file source
+// f, whose stat is fi, checked (see checkedReader).
+func openFileSHA256(f *os.File, fi fs.FileInfo) func() (string, error) {
+	return func() (string, error) {
+		h := sha256.New()
+		if _, err := io.Copy(h, newCheckedReader(io.NewSectionReader(f, 0, fi.Size()), f.Stat, ".", fi)); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(h.Sum(nil)), nil
+	}
 }
 
 func changedErr(rel, why string) error {
@@ -281,6 +341,17 @@ func (r *racySums) has(rel string) bool {
 	defer r.mu.Unlock()
 	_, ok := r.sums[rel]
 	return ok
+}
+
+// known makes rel racily clean with the content of sha256 sum: each
+// later read hashes it, and must find that sum.
+func (r *racySums) known(rel, sum string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sums == nil {
+		r.sums = make(map[string]string)
+	}
+	r.sums[rel] = sum
 }
 
 // agree records the sha256 (hex) a read of rel found, or checks it

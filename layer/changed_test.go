@@ -211,6 +211,110 @@ func TestChangedWhileKeyed(t *testing.T) {
 	}
 }
 
+// TestSameContent: a file whose stat changes but not its content (a
+// touch, a save of the same bytes, a replacement by rename) between the
+// cache key's hash and the write does not fail the build: the write
+// hashes it again, and the layer has that content.
+func TestSameContent(t *testing.T) {
+	for _, edit := range []struct {
+		name string
+		do   func(t *testing.T, p string)
+	}{
+		{"touch", func(t *testing.T, p string) {
+			require.NoError(t, os.Chtimes(p, time.Now(), time.Now().Add(time.Hour)))
+		}},
+		{"same bytes", func(t *testing.T, p string) {
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(p, b, 0o644))
+		}},
+		{"renamed over", func(t *testing.T, p string) {
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(p+".new", b, 0o644))
+			require.NoError(t, os.Rename(p+".new", p))
+		}},
+	} {
+		for _, kind := range []string{"dir", "host file", "tarball"} {
+			t.Run(edit.name+"/"+kind, func(t *testing.T) {
+				d := t.TempDir()
+				var src Source
+				var p, want string
+				switch kind {
+				case "dir":
+					p, want = filepath.Join(d, "f"), `f 0 644 "one"`+"\n"
+					writeFile(t, p, "one")
+					src = Dir(d)
+				case "host file":
+					p, want = filepath.Join(d, "f"), `f 0 644 "one"`+"\n"
+					writeFile(t, p, "one")
+					src = HostFile(p, "f")
+				case "tarball":
+					p, want = filepath.Join(d, "f.tar"), `f 0 644 "one"`+"\n"
+					writeFile(t, p, string(tartest.Bytes(t, tartest.File("f", "one"))))
+					src = Tarball(p)
+				}
+				l, err := New(t.Context(), []Source{src}, WithCache(t.TempDir()), WithCacheEvents(func(e CacheEvent) {
+					if e.Kind == CacheMiss {
+						edit.do(t, p)
+					}
+				}))
+				require.NoError(t, err)
+				_, err = l.Digest()
+				require.NoError(t, err)
+				assert.Equal(t, want, summary(entries(t, l)))
+			})
+		}
+	}
+}
+
+// TestSameContentThenChanged: a file found touched and hashed again is
+// hashed by the reads that follow too: its new stat cannot show a change
+// made in the same clock tick as the touch (here, one that keeps the stat
+// as it is, just after the second hash).
+func TestSameContentThenChanged(t *testing.T) {
+	fsys := &editedFS{MapFS: fstest.MapFS{"f": {Data: []byte("one"), ModTime: time.Unix(1e9, 0)}}}
+	l, err := New(t.Context(), []Source{FS(fsys)}, WithCache(t.TempDir()), WithCacheEvents(func(e CacheEvent) {
+		if e.Kind != CacheMiss {
+			return
+		}
+		fsys.MapFS["f"].ModTime = time.Unix(2e9, 0) // a touch
+		// As the touched file is hashed again:
+		fsys.onRead = func() {
+			fsys.MapFS["f"].Data = []byte("two")
+			fsys.onRead = nil
+		}
+	}))
+	require.NoError(t, err)
+	_, err = l.Digest()
+	require.ErrorIs(t, err, ErrChanged)
+	assert.ErrorContains(t, err, `entry "f"`)
+}
+
+// TestTouchedRemembered: when the local cache remembered the tree's hash
+// by its stat, the key hashed no file, and a file touched before the
+// write cannot be told unchanged: the build fails with ErrChanged.
+func TestTouchedRemembered(t *testing.T) {
+	d, cacheDir := t.TempDir(), t.TempDir()
+	p := filepath.Join(d, "f")
+	writeFile(t, p, "one")
+	build := func(root string, onMiss func()) error {
+		l, err := New(t.Context(), []Source{Dir(d, WithRoot(root))}, WithCache(cacheDir), WithCacheEvents(func(e CacheEvent) {
+			if e.Kind == CacheMiss && onMiss != nil {
+				onMiss()
+			}
+		}))
+		require.NoError(t, err)
+		_, err = l.Digest()
+		return err
+	}
+	require.NoError(t, build("/a", nil)) // remembers the tree's hash
+	hashes := countHashes(t)
+	err := build("/b", func() { require.NoError(t, os.Chtimes(p, time.Now(), time.Now().Add(time.Hour))) })
+	require.Zero(t, hashes.Load(), "files hashed by the key of the second build")
+	require.ErrorIs(t, err, ErrChanged)
+}
+
 // TestUnchangedTouched: a second walk that finds the same entries,
 // directories whose times changed included (a file created and removed
 // in them), builds.

@@ -203,6 +203,7 @@ func treeContent(ctx context.Context, t fileTree, p *prepared, ents []walked) (s
 	if err != nil {
 		return "", err
 	}
+	p.seen.hashed(sums)
 	k := cache.NewKey("layer/tree-content/v1").AddInt(int64(len(ents)))
 	for i, e := range ents {
 		addHeader(k, e)

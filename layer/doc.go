@@ -168,8 +168,9 @@
 // not compressed). A source edited during the build fails it with
 // ErrChanged rather than have its new bytes stored under the old
 // content's key: each read of a source must find the entries, and the
-// file stats (size, mtime, inode, ctime), of its first read. WithCacheLimit
-// and PruneCache bound the directory.
+// file stats (size, mtime, inode, ctime) or, for the files the first read
+// hashed, the content, of its first read. WithCacheLimit and PruneCache
+// bound the directory.
 //
 // WithRemoteCache shares layers between machines through a RemoteCache,
 // such as an OCI repository (registry.NewLayerCache): a machine that

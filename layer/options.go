@@ -451,7 +451,10 @@ func WithLevel(n int) LayerOption {
 // and they are then rebuilt. A source changed during the build (between
 // the key's walk and the write, or while a file is read) fails the build
 // with ErrChanged, so that new bytes are never stored under the old
-// content's key; build again. The cache grows without bound unless
+// content's key; build again. A file whose stat changed but not its
+// content (a touch, a save of the same bytes) is hashed again and passes,
+// when the key hashed it (not when the key's hash was remembered by the
+// tree's stat). The cache grows without bound unless
 // WithCacheLimit is given (or PruneCache run). The default is no cache:
 // each layer spools to an unlinked temp file.
 func WithCache(dir string) LayerOption {

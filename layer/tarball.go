@@ -139,13 +139,20 @@ func statAbs(path string) (string, fs.FileInfo, error) {
 // walkCheck).
 func statSHA256(ctx context.Context, abs string, fi fs.FileInfo, p *prepared) (string, error) {
 	if fi.Mode().IsRegular() { // not a pipe
-		if err := p.sawFile(fi); err != nil {
+		rehash := func() (string, error) { return fileSHA256(ctx, abs, fi, &p.seen.racy) }
+		if err := p.sawFile(fi, rehash); err != nil {
 			return "", err
 		}
 	}
 	stat := newStatWalk("layer/file-stat/v1", abs)
 	stat.add(fi)
-	return p.sums.sum(stat, func() (string, error) { return fileSHA256(ctx, abs, fi, &p.seen.racy) })
+	return p.sums.sum(stat, func() (string, error) {
+		sum, err := fileSHA256(ctx, abs, fi, &p.seen.racy)
+		if err == nil {
+			p.seen.hashed([]string{sum})
+		}
+		return sum, err
+	})
 }
 
 // hexDigest is the sha256 Hash of a hex sum.

@@ -75,6 +75,9 @@ type heldDir struct {
 // walk in this build kept, as it was then (see walkCheck).
 func walk(ctx context.Context, t fileTree, p *prepared, v visitor) error {
 	w := &walker{ctx: ctx, tree: t, p: p, visit: v, check: p.walkCheck(), links: make(map[devIno]string)}
+	w.check.rehash = func(e walked) (string, error) {
+		return fileSum(ctx, t.open, &p.seen.racy, e, make([]byte, 64<<10))
+	}
 	if err := w.dir("."); err != nil {
 		return err
 	}
