@@ -238,6 +238,16 @@ func openFileSHA256(f *os.File, fi fs.FileInfo) func() (string, error) {
 	}
 }
 
+// goneErr is err, the error of opening or statting rel, an entry a walk
+// found (or, for ".", a single-file source a stat found): when rel is no
+// longer there, the source changed, and the error wraps ErrChanged too.
+func goneErr(rel string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("%w (%w)", changedErr(rel, "removed since it was found"), err)
+	}
+	return err
+}
+
 func changedErr(rel, why string) error {
 	if rel == "." {
 		return fmt.Errorf("%w: the file was %s", ErrChanged, why)

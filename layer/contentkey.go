@@ -280,7 +280,7 @@ func fileSHA256(ctx context.Context, path string, fi fs.FileInfo, racy *racySums
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return "", goneErr(".", err) // a stat found it
 	}
 	defer f.Close()
 	var r io.Reader = f

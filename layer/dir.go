@@ -194,7 +194,7 @@ func (t *dirTree) header(rel string, fi fs.FileInfo) (*tar.Header, devIno, error
 func (t *dirTree) open(rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 	f, err := t.root.Open(rel)
 	if err != nil {
-		return nil, err
+		return nil, goneErr(rel, err)
 	}
 	return opened(f, rel, fi)
 }
@@ -203,11 +203,11 @@ func (t *dirTree) open(rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 func (t *dirTree) openAt(c *dirCursor, rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 	d, err := c.enter(t.root, path.Dir(rel))
 	if err != nil {
-		return nil, err
+		return nil, goneErr(rel, err)
 	}
 	f, err := d.Open(path.Base(rel))
 	if err != nil {
-		return nil, err
+		return nil, goneErr(rel, err)
 	}
 	return opened(f, rel, fi)
 }

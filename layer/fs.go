@@ -118,7 +118,7 @@ func (t *fsTree) header(rel string, fi fs.FileInfo) (*tar.Header, devIno, error)
 func (t *fsTree) open(rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 	f, err := t.fsys.Open(rel)
 	if err != nil {
-		return nil, err
+		return nil, goneErr(rel, err)
 	}
 	ofi, err := f.Stat()
 	if err == nil && stateOf(ofi) != stateOf(fi) {

@@ -102,6 +102,9 @@ func regularHostFile(path string, fi fs.FileInfo) error {
 func (h *hostFile) write(ctx context.Context, w *tarx.Writer, p *prepared) error {
 	f, err := os.Open(h.path)
 	if err != nil {
+		if p.seen.done { // the cache key's stat found it
+			err = goneErr(".", err)
+		}
 		return fmt.Errorf("opening file: %w", err)
 	}
 	defer f.Close()

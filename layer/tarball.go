@@ -57,6 +57,9 @@ func (s *tarballSource) describe() string {
 func (s *tarballSource) write(ctx context.Context, w *tarx.Writer, p *prepared) error {
 	f, err := os.Open(s.path)
 	if err != nil {
+		if p.seen.done { // the cache key's stat found it
+			err = goneErr(".", err)
+		}
 		return fmt.Errorf("opening tarball: %w", err)
 	}
 	defer f.Close()

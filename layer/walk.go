@@ -88,6 +88,9 @@ func walk(ctx context.Context, t fileTree, p *prepared, v visitor) error {
 func (w *walker) dir(dir string) error {
 	ents, err := w.tree.readDir(dir)
 	if err != nil {
+		if dir != "." { // listed in its parent
+			err = goneErr(dir, err)
+		}
 		return fmt.Errorf("reading directory %q: %w", dir, err)
 	}
 	rules := w.p.rules
@@ -164,7 +167,11 @@ func (w *walker) info(rel string, e fs.DirEntry) (fs.FileInfo, error) {
 	if testHookLstat != nil {
 		testHookLstat(rel)
 	}
-	return w.tree.info(rel, e)
+	fi, err := w.tree.info(rel, e)
+	if err != nil {
+		return nil, goneErr(rel, err) // listed in its directory
+	}
+	return fi, nil
 }
 
 // entry visits the entry at rel, whose stripped name srel the rules
