@@ -2,6 +2,7 @@ package layer
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/ctxio"
 )
 
 // Sources changed during a build. One build reads a source several
@@ -212,7 +215,7 @@ func (p *prepared) sawFile(fi fs.FileInfo, rehash func() (string, error)) error 
 // readFile returns a checked reader of f, the open single-file source,
 // after checking its stat against the first read's (see sawFile). A file
 // that is not a regular file (a pipe) is read as it is.
-func (p *prepared) readFile(f *os.File) (io.Reader, error) {
+func (p *prepared) readFile(ctx context.Context, f *os.File) (io.Reader, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -220,18 +223,22 @@ func (p *prepared) readFile(f *os.File) (io.Reader, error) {
 	if !fi.Mode().IsRegular() {
 		return f, nil
 	}
-	if err := p.sawFile(fi, openFileSHA256(f, fi)); err != nil {
+	if err := p.sawFile(fi, openFileSHA256(ctx, f, fi)); err != nil {
 		return nil, err
 	}
 	return p.seen.racy.reader(newCheckedReader(f, f.Stat, ".", fi), ".", fi.Size()), nil
 }
 
 // openFileSHA256 returns a function hashing the open single-file source
-// f, whose stat is fi, checked (see checkedReader).
-func openFileSHA256(f *os.File, fi fs.FileInfo) func() (string, error) {
+// f, whose stat is fi, checked (see checkedReader), until ctx is done.
+func openFileSHA256(ctx context.Context, f *os.File, fi fs.FileInfo) func() (string, error) {
 	return func() (string, error) {
+		if testHookHash != nil {
+			testHookHash(f.Name())
+		}
 		h := sha256.New()
-		if _, err := io.Copy(h, newCheckedReader(io.NewSectionReader(f, 0, fi.Size()), f.Stat, ".", fi)); err != nil {
+		r := ctxio.Reader(ctx, io.NewSectionReader(f, 0, fi.Size()))
+		if _, err := io.Copy(h, newCheckedReader(r, f.Stat, ".", fi)); err != nil {
 			return "", err
 		}
 		return hex.EncodeToString(h.Sum(nil)), nil

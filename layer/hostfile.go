@@ -115,7 +115,7 @@ func (h *hostFile) write(ctx context.Context, w *tarx.Writer, p *prepared) error
 	if err := regularHostFile(h.path, fi); err != nil {
 		return err
 	}
-	if err := p.sawFile(fi, openFileSHA256(f, fi)); err != nil {
+	if err := p.sawFile(fi, openFileSHA256(ctx, f, fi)); err != nil {
 		return fmt.Errorf("file %s: %w", h.path, err)
 	}
 	hdr := modeHeader(h.dst, fi.Mode())

@@ -64,7 +64,7 @@ func (s *tarballSource) write(ctx context.Context, w *tarx.Writer, p *prepared) 
 	}
 	defer f.Close()
 	what := "tarball " + s.path
-	r, err := p.readFile(f)
+	r, err := p.readFile(ctx, f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
