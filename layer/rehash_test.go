@@ -47,3 +47,41 @@ func TestRehashCancelled(t *testing.T) {
 		})
 	}
 }
+
+// TestRehashWrittenTo: a file written to since the first read, found so
+// by its stat, fails the build with ErrChanged saying so, also when it was
+// racily clean (changed just before the build, so hashed by every read):
+// the change is not one its stat could not show.
+func TestRehashWrittenTo(t *testing.T) {
+	defer func(w time.Duration) { racyWindow = w }(racyWindow)
+	racyWindow = time.Hour // every file is racily clean
+	t.Run("dir, between the key and the write", func(t *testing.T) {
+		d := t.TempDir()
+		p := filepath.Join(d, "f")
+		writeFile(t, p, "one")
+		l, err := New(t.Context(), []Source{Dir(d)}, WithCache(t.TempDir()), WithCacheEvents(func(e CacheEvent) {
+			if e.Kind == CacheMiss {
+				writeFile(t, p, "two")
+				require.NoError(t, os.Chtimes(p, time.Now(), time.Now().Add(time.Hour)))
+			}
+		}))
+		require.NoError(t, err)
+		_, err = l.Digest()
+		require.ErrorIs(t, err, ErrChanged)
+		assert.ErrorContains(t, err, `entry "f"`)
+		assert.ErrorContains(t, err, "written to since the first read")
+	})
+	t.Run("host file, between two Facts", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "f")
+		writeFile(t, p, "one")
+		l, err := New(t.Context(), []Source{HostFile(p, "f")}, WithTempDir(t.TempDir()))
+		require.NoError(t, err)
+		_, err = l.(Recorder).Facts(t.Context()) // hashes the file
+		require.NoError(t, err)
+		writeFile(t, p, "two")
+		require.NoError(t, os.Chtimes(p, time.Now(), time.Now().Add(time.Hour)))
+		_, err = l.(Recorder).Facts(t.Context())
+		require.ErrorIs(t, err, ErrChanged)
+		assert.ErrorContains(t, err, "written to since the first read")
+	})
+}
