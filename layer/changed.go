@@ -156,7 +156,7 @@ func (c *walkCheck) next(e walked) error {
 	case f.rel != s.rel:
 		return changedErr(s.rel, fmt.Sprintf("found where the first read had %q: an entry was added or removed", f.rel))
 	case f.typ != s.typ || f.mode != s.mode || f.link != s.link || f.dev != s.dev:
-		return changedErr(s.rel, "its type, mode or link target changed since the first read")
+		return changedErr(s.rel, "changed in type, mode or link target since the first read")
 	case f.state != s.state:
 		return c.sameContent(e, &first.ents[c.i-1], s.state)
 	}
@@ -255,6 +255,8 @@ func goneErr(rel string, err error) error {
 	return err
 }
 
+// changedErr is the ErrChanged of the entry rel, or of the single-file
+// source for "."; why is a participle ("written to since ...").
 func changedErr(rel, why string) error {
 	if rel == "." {
 		return fmt.Errorf("%w: the file was %s", ErrChanged, why)
@@ -384,7 +386,7 @@ func (r *racySums) agree(rel, sum string) error {
 		r.sums[rel] = sum
 		return nil
 	case first != sum:
-		return changedErr(rel, "its content changed since the first read, within its mtime's clock tick")
+		return changedErr(rel, "changed since the first read within its mtime's clock tick (its stat did not change)")
 	}
 	return nil
 }

@@ -85,3 +85,24 @@ func TestRehashWrittenTo(t *testing.T) {
 		assert.ErrorContains(t, err, "written to since the first read")
 	})
 }
+
+// TestChangedWhy: the reasons of ErrChanged read as sentences for a
+// single-file source ("the file was ...") as for an entry.
+func TestChangedWhy(t *testing.T) {
+	r := &racySums{sums: map[string]string{".": "one"}}
+	err := r.agree(".", "two")
+	require.ErrorIs(t, err, ErrChanged)
+	assert.ErrorContains(t, err, "the file was changed since the first read within its mtime's clock tick")
+
+	p := filepath.Join(t.TempDir(), "f")
+	writeFile(t, p, "one")
+	l, err := New(t.Context(), []Source{HostFile(p, "f")}, WithCache(t.TempDir()), WithCacheEvents(func(e CacheEvent) {
+		if e.Kind == CacheMiss {
+			require.NoError(t, os.Chmod(p, 0o755))
+		}
+	}))
+	require.NoError(t, err)
+	_, err = l.Digest()
+	require.ErrorIs(t, err, ErrChanged)
+	assert.ErrorContains(t, err, "the file was changed in type, mode or link target since the first read")
+}
