@@ -214,13 +214,17 @@ func (p *prepared) sawFile(fi fs.FileInfo, rehash func() (string, error)) error 
 
 // readFile returns a checked reader of f, the open single-file source,
 // after checking its stat against the first read's (see sawFile). A file
-// that is not a regular file (a pipe) is read as it is.
+// that is not a regular file (a pipe) is read as it is, unless the first
+// read found a regular file there (only those are recorded).
 func (p *prepared) readFile(ctx context.Context, f *os.File) (io.Reader, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
+		if p.seen.done {
+			return nil, changedErr(".", "replaced by "+fileKind(fi.Mode())+" since the first read")
+		}
 		return f, nil
 	}
 	if err := p.sawFile(fi, openFileSHA256(ctx, f, fi)); err != nil {

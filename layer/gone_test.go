@@ -115,3 +115,44 @@ func (g *goneFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	}
 	return ents, err
 }
+
+// TestReplacedByPipe: a tarball the cache key hashed as a regular file,
+// replaced by a named pipe before the write, fails the build with
+// ErrChanged: the pipe's bytes are not what the key hashed, and must not
+// be stored under it.
+func TestReplacedByPipe(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f.tar")
+	writeFile(t, p, string(tartest.Bytes(t, tartest.File("f", "one"))))
+	cacheDir := t.TempDir()
+	two := tartest.Bytes(t, tartest.File("f", "two"))
+	fed := make(chan struct{})
+	l, err := New(t.Context(), []Source{Tarball(p)}, WithCache(cacheDir), WithCacheEvents(func(e CacheEvent) {
+		if e.Kind != CacheMiss {
+			return
+		}
+		require.NoError(t, os.Remove(p))
+		if err := mkfifo(p); err != nil {
+			t.Skipf("mkfifo: %v", err)
+		}
+		go func() { // the pipe's writer, until the build closes it
+			defer close(fed)
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return
+			}
+			defer f.Close()
+			_, _ = f.Write(two)
+		}()
+	}))
+	require.NoError(t, err)
+	_, err = l.Digest()
+	<-fed
+	assert.ErrorIs(t, err, ErrChanged)
+	assert.ErrorContains(t, err, "the file was replaced")
+
+	require.NoError(t, os.Remove(p))
+	writeFile(t, p, string(tartest.Bytes(t, tartest.File("f", "one"))))
+	l, err = New(t.Context(), []Source{Tarball(p)}, WithCache(cacheDir))
+	require.NoError(t, err)
+	assert.Equal(t, `f 0 644 "one"`+"\n", summary(entries(t, l)))
+}
