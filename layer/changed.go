@@ -421,7 +421,9 @@ func (r *racyReader) Read(p []byte) (int, error) {
 	k := min(int64(n), r.size-r.n)
 	r.h.Write(p[:k])
 	r.n += k
-	if r.n == r.size {
+	// A failed read (a checkedReader's stat found the file written to)
+	// says why first: a hash of its bytes cannot tell more.
+	if r.n == r.size && (err == nil || err == io.EOF) {
 		if aerr := r.racy.agree(r.rel, hex.EncodeToString(r.h.Sum(nil))); aerr != nil {
 			return n, aerr
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -105,4 +106,24 @@ func TestChangedWhy(t *testing.T) {
 	_, err = l.Digest()
 	require.ErrorIs(t, err, ErrChanged)
 	assert.ErrorContains(t, err, "the file was changed in type, mode or link target since the first read")
+}
+
+// TestChangedWhileReadRacily: a racily clean file written to while the
+// write reads it, with its stat changed, fails with the reason its stat
+// gives, not with that of a change its stat could not show.
+func TestChangedWhileReadRacily(t *testing.T) {
+	defer func(w time.Duration) { racyWindow = w }(racyWindow)
+	racyWindow = time.Hour
+	fsys := &editedFS{MapFS: fstest.MapFS{"f": {Data: []byte("one"), ModTime: time.Now()}}}
+	l, err := New(t.Context(), []Source{FS(fsys)}, WithCache(t.TempDir()), WithCacheEvents(func(e CacheEvent) {
+		if e.Kind != CacheMiss {
+			return
+		}
+		fsys.MapFS["f"].Data = []byte("two") // same size, same stat
+		fsys.onRead = func() { fsys.MapFS["f"].ModTime = time.Now().Add(time.Hour) }
+	}))
+	require.NoError(t, err)
+	_, err = l.Digest()
+	require.ErrorIs(t, err, ErrChanged)
+	assert.ErrorContains(t, err, "written to while it was read")
 }
