@@ -26,9 +26,29 @@ type sink interface {
 	Reset() error
 }
 
+// changedRetries is how many times a build that found a source changed
+// during it (ErrChanged) starts again, reading the sources afresh, before
+// it returns that error: an edit-and-rebuild loop's save during a build
+// costs a second build, not a failure.
+var changedRetries = 2 // a variable for tests
+
 // build produces the layer once: from the cache when it has the layer,
-// else by writing every source into a spool file or a cache entry.
+// else by writing every source into a spool file or a cache entry. A
+// source that changed during the build makes it start again (see
+// changedRetries); a failed attempt leaves nothing behind (its spool or
+// cache entry is dropped).
 func (l *layer) build(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		err := l.buildOnce(ctx)
+		if err == nil || !errors.Is(err, ErrChanged) || attempt == changedRetries || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// buildOnce is one attempt of build, with the sources' rules prepared
+// afresh.
+func (l *layer) buildOnce(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("building layer (%s): %w", l.createdBy, err)
 	}

@@ -3,6 +3,7 @@ package layer
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -25,6 +26,7 @@ import (
 // ErrChanged, so the cache never holds the new bytes under the old
 // content's key: once the edit is undone, the build gives the old bytes.
 func TestChangedBeforeWrite(t *testing.T) {
+	noRetries(t)
 	for _, tc := range []struct {
 		name string
 		// src is the source, and set(content) writes its one file.
@@ -75,6 +77,46 @@ func TestChangedBeforeWrite(t *testing.T) {
 	}
 }
 
+// TestChangedRetried: a build that finds its source changed starts again,
+// reading it afresh: an edit made once during a build gives a layer of
+// the edited content, and the cache still gives each content its own
+// bytes. An edit made during every attempt fails the build with
+// ErrChanged after changedRetries more attempts.
+func TestChangedRetried(t *testing.T) {
+	d, cacheDir := t.TempDir(), t.TempDir()
+	p := filepath.Join(d, "f")
+	build := func(edit func(attempt int)) (v1.Layer, int, error) {
+		misses := 0
+		l, err := New(t.Context(), []Source{Dir(d)}, WithCache(cacheDir), WithCacheEvents(func(e CacheEvent) {
+			if e.Kind == CacheMiss {
+				misses++
+				edit(misses)
+			}
+		}))
+		require.NoError(t, err)
+		_, err = l.Digest()
+		return l, misses, err
+	}
+	writeFile(t, p, "one")
+	l, misses, err := build(func(attempt int) {
+		if attempt == 1 {
+			writeFile(t, p, "two")
+		}
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 2, misses, "attempts")
+	assert.Equal(t, `f 0 644 "two"`+"\n", summary(entries(t, l)))
+	writeFile(t, p, "one")
+	l, _, err = build(func(int) {})
+	require.NoError(t, err)
+	assert.Equal(t, `f 0 644 "one"`+"\n", summary(entries(t, l)), "the layer of the content before the edit")
+
+	writeFile(t, p, "new") // not in the cache: the build misses
+	_, misses, err = build(func(attempt int) { writeFile(t, p, fmt.Sprintf("%03d", attempt)) })
+	require.ErrorIs(t, err, ErrChanged)
+	assert.Equal(t, 1+changedRetries, misses, "attempts")
+}
+
 // TestChangedAfterBuild: Facts of a layer built without a cache hashes a
 // directory again; when the directory changed since, that hash would
 // not describe the layer's bytes, and Facts fails.
@@ -104,6 +146,7 @@ func TestChangedAfterBuild(t *testing.T) {
 // (its stat, taken again once its bytes are read, differs) fails the
 // build rather than giving its torn content.
 func TestChangedDuringRead(t *testing.T) {
+	noRetries(t)
 	fsys := &editedFS{MapFS: fstest.MapFS{"f": {Data: []byte("one"), ModTime: time.Unix(1e9, 0)}}}
 	fsys.onRead = func() { fsys.MapFS["f"].ModTime = time.Unix(2e9, 0) }
 	l, err := New(t.Context(), []Source{FS(fsys)}, WithTempDir(t.TempDir()))
@@ -119,6 +162,7 @@ func TestChangedDuringRead(t *testing.T) {
 // left as it was (a coarse-time file system); its content is hashed by
 // every read, and a change is found by its hash.
 func TestChangedRacily(t *testing.T) {
+	noRetries(t)
 	defer func(w time.Duration) { racyWindow = w }(racyWindow)
 	racyWindow = time.Hour
 	for _, racy := range []bool{true, false} {
@@ -149,6 +193,7 @@ func TestChangedRacily(t *testing.T) {
 // read of a source; a racily clean file must be hashed by it too, so that
 // Facts, which reads the file again, finds a change its stat cannot show.
 func TestChangedRacilyAfterBuild(t *testing.T) {
+	noRetries(t)
 	defer func(w time.Duration) { racyWindow = w }(racyWindow)
 	racyWindow = time.Hour
 	fsys := &editedFS{MapFS: fstest.MapFS{"f": {Data: []byte("one"), ModTime: time.Now()}}}
@@ -168,6 +213,7 @@ func TestChangedRacilyAfterBuild(t *testing.T) {
 // key rebuilds other bytes than the digest reported, and the read fails
 // with ErrChanged (build again), as any change during a build does.
 func TestChangedBeforeRebuild(t *testing.T) {
+	noRetries(t)
 	d, cacheDir := t.TempDir(), t.TempDir()
 	writeFile(t, filepath.Join(d, "f"), "one")
 	l, err := New(t.Context(), []Source{Dir(d)}, WithCache(cacheDir))
@@ -198,6 +244,7 @@ func TestChangedBeforeRebuild(t *testing.T) {
 // key reads it fails the build with ErrChanged, and the error names the
 // file (its history names only its destination).
 func TestChangedWhileKeyed(t *testing.T) {
+	noRetries(t)
 	p := filepath.Join(t.TempDir(), "f.tar")
 	for _, src := range []Source{Tarball(p), HostFile(p, "x")} {
 		writeFile(t, p, string(tartest.Bytes(t, tartest.File("f", "one"))))
@@ -216,6 +263,7 @@ func TestChangedWhileKeyed(t *testing.T) {
 // cache key's hash and the write does not fail the build: the write
 // hashes it again, and the layer has that content.
 func TestSameContent(t *testing.T) {
+	noRetries(t)
 	for _, edit := range []struct {
 		name string
 		do   func(t *testing.T, p string)
@@ -273,6 +321,7 @@ func TestSameContent(t *testing.T) {
 // made in the same clock tick as the touch (here, one that keeps the stat
 // as it is, just after the second hash).
 func TestSameContentThenChanged(t *testing.T) {
+	noRetries(t)
 	fsys := &editedFS{MapFS: fstest.MapFS{"f": {Data: []byte("one"), ModTime: time.Unix(1e9, 0)}}}
 	l, err := New(t.Context(), []Source{FS(fsys)}, WithCache(t.TempDir()), WithCacheEvents(func(e CacheEvent) {
 		if e.Kind != CacheMiss {
@@ -295,6 +344,7 @@ func TestSameContentThenChanged(t *testing.T) {
 // by its stat, the key hashed no file, and a file touched before the
 // write cannot be told unchanged: the build fails with ErrChanged.
 func TestTouchedRemembered(t *testing.T) {
+	noRetries(t)
 	d, cacheDir := t.TempDir(), t.TempDir()
 	p := filepath.Join(d, "f")
 	writeFile(t, p, "one")
@@ -319,6 +369,7 @@ func TestTouchedRemembered(t *testing.T) {
 // directories whose times changed included (a file created and removed
 // in them), builds.
 func TestUnchangedTouched(t *testing.T) {
+	noRetries(t)
 	d := t.TempDir()
 	tree(t, d, "a/x", "b")
 	l, err := New(t.Context(), []Source{Dir(d, WithExclude("a/tmp"))}, WithCache(t.TempDir()), WithCacheEvents(func(e CacheEvent) {
@@ -437,6 +488,14 @@ func (i fileInfo) Mode() fs.FileMode  { return i.f.Mode }
 func (i fileInfo) ModTime() time.Time { return i.f.ModTime }
 func (i fileInfo) IsDir() bool        { return false }
 func (i fileInfo) Sys() any           { return nil }
+
+// noRetries makes the builds of t fail at the first ErrChanged, for the
+// tests of what finds a change (see changedRetries).
+func noRetries(t *testing.T) {
+	old := changedRetries
+	changedRetries = 0
+	t.Cleanup(func() { changedRetries = old })
+}
 
 func writeFile(t testing.TB, p, content string) {
 	t.Helper()

@@ -165,12 +165,12 @@
 // digest), never host paths, inodes or times. A stat walk leads to the
 // content key through a record in the same directory, so an unchanged
 // tree costs a stat walk, and a fresh clone one read of its files (hashed,
-// not compressed). A source edited during the build fails it with
-// ErrChanged rather than have its new bytes stored under the old
-// content's key: each read of a source must find the entries, and the
-// file stats (size, mtime, inode, ctime) or, for the files the first read
-// hashed, the content, of its first read. WithCacheLimit and PruneCache
-// bound the directory.
+// not compressed). A source edited during the build never has its new
+// bytes stored under the old content's key: each read of a source must
+// find the entries, and the file stats (size, mtime, inode, ctime) or, for
+// the files the first read hashed, the content, of its first read; when
+// it does not, the build starts again, and after three attempts fails
+// with ErrChanged. WithCacheLimit and PruneCache bound the directory.
 //
 // WithRemoteCache shares layers between machines through a RemoteCache,
 // such as an OCI repository (registry.NewLayerCache): a machine that

@@ -37,9 +37,11 @@ var (
 	// entry added, removed or written to between two reads of the build
 	// (the cache key's and the layer's, the passes of a layer that needs
 	// two, Facts), or while it was read. The error names the entry; the
-	// layer is not built (nor stored in a cache). A cache hit whose
-	// corrupt entry is rebuilt from a source changed since reports it too,
-	// naming the digests that differ. Build again.
+	// layer is not built (nor stored in a cache). A build starts again
+	// (twice at most) before it reports it; Facts, whose layer is built
+	// already, does not. A cache hit whose corrupt entry is rebuilt from
+	// a source changed since reports it too, naming the digests that
+	// differ.
 	ErrChanged = tarx.ErrChanged
 	// ErrNoMatch reports a WithOnly name or WithInclude pattern that
 	// matched no entry of its source.

@@ -18,6 +18,7 @@ import (
 // away or a file `git checkout` unlinks and creates again, fails the build
 // with ErrChanged (build again), not with the error of a missing file.
 func TestGone(t *testing.T) {
+	noRetries(t)
 	for _, tc := range []struct {
 		name string
 		// build makes the source in dir, and removes the file p where
@@ -84,6 +85,7 @@ func TestGone(t *testing.T) {
 
 // TestGoneNeverFound: a source missing from the start is not a change.
 func TestGoneNeverFound(t *testing.T) {
+	noRetries(t)
 	p := filepath.Join(t.TempDir(), "missing")
 	for _, src := range []Source{Tarball(p), HostFile(p, "f")} {
 		for _, opt := range []LayerOption{WithCache(t.TempDir()), WithTempDir(t.TempDir())} {
@@ -121,6 +123,7 @@ func (g *goneFS) ReadDir(name string) ([]fs.DirEntry, error) {
 // ErrChanged: the pipe's bytes are not what the key hashed, and must not
 // be stored under it.
 func TestReplacedByPipe(t *testing.T) {
+	noRetries(t)
 	p := filepath.Join(t.TempDir(), "f.tar")
 	writeFile(t, p, string(tartest.Bytes(t, tartest.File("f", "one"))))
 	cacheDir := t.TempDir()

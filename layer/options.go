@@ -449,9 +449,10 @@ func WithLevel(n int) LayerOption {
 // rebuilt, never served. So entries are written without waiting for the
 // disk (no fsync): a machine crash may lose the last ones, or tear them,
 // and they are then rebuilt. A source changed during the build (between
-// the key's walk and the write, or while a file is read) fails the build
-// with ErrChanged, so that new bytes are never stored under the old
-// content's key; build again. A file whose stat changed but not its
+// the key's walk and the write, or while a file is read) never has its
+// new bytes stored under the old content's key: the build starts again,
+// reading the sources afresh, and fails with ErrChanged when they changed
+// during three attempts in a row. A file whose stat changed but not its
 // content (a touch, a save of the same bytes) is hashed again and passes,
 // when the key hashed it (not when the key's hash was remembered by the
 // tree's stat). The cache grows without bound unless

@@ -19,6 +19,7 @@ import (
 // key and the write is hashed again (see sameContent); that read is one
 // like the others, which the hook sees and the build's context stops.
 func TestRehashCancelled(t *testing.T) {
+	noRetries(t)
 	for _, kind := range []string{"host file", "tarball"} {
 		t.Run(kind, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "f.tar")
@@ -54,6 +55,7 @@ func TestRehashCancelled(t *testing.T) {
 // racily clean (changed just before the build, so hashed by every read):
 // the change is not one its stat could not show.
 func TestRehashWrittenTo(t *testing.T) {
+	noRetries(t)
 	defer func(w time.Duration) { racyWindow = w }(racyWindow)
 	racyWindow = time.Hour // every file is racily clean
 	t.Run("dir, between the key and the write", func(t *testing.T) {
@@ -90,6 +92,7 @@ func TestRehashWrittenTo(t *testing.T) {
 // TestChangedWhy: the reasons of ErrChanged read as sentences for a
 // single-file source ("the file was ...") as for an entry.
 func TestChangedWhy(t *testing.T) {
+	noRetries(t)
 	r := &racySums{sums: map[string]string{".": "one"}}
 	err := r.agree(".", "two")
 	require.ErrorIs(t, err, ErrChanged)
@@ -112,6 +115,7 @@ func TestChangedWhy(t *testing.T) {
 // write reads it, with its stat changed, fails with the reason its stat
 // gives, not with that of a change its stat could not show.
 func TestChangedWhileReadRacily(t *testing.T) {
+	noRetries(t)
 	defer func(w time.Duration) { racyWindow = w }(racyWindow)
 	racyWindow = time.Hour
 	fsys := &editedFS{MapFS: fstest.MapFS{"f": {Data: []byte("one"), ModTime: time.Now()}}}
