@@ -259,8 +259,10 @@ func goneErr(rel string, err error) error {
 	return err
 }
 
-// changedErr is the ErrChanged of the entry rel, or of the single-file
-// source for "."; why is a participle ("written to since ...").
+// changedErr is the ErrChanged of the entry rel; for ".", of a file its
+// caller names (a single-file source, or a file the walk is reading: the
+// reads' callers name the entry). why is a participle ("written to since
+// ...").
 func changedErr(rel, why string) error {
 	if rel == "." {
 		return fmt.Errorf("%w: the file was %s", ErrChanged, why)
@@ -320,7 +322,7 @@ func (r *checkedReader) Read(p []byte) (int, error) {
 func (r *checkedReader) check() error {
 	fi, err := r.stat()
 	if err != nil {
-		return fmt.Errorf("entry %q: %w", r.rel, err)
+		return err
 	}
 	if stateOf(fi) != r.want {
 		return changedErr(r.rel, "written to while it was read")
@@ -390,7 +392,7 @@ func (r *racySums) agree(rel, sum string) error {
 		r.sums[rel] = sum
 		return nil
 	case first != sum:
-		return changedErr(rel, "changed since the first read within its mtime's clock tick (its stat did not change)")
+		return changedErr(".", "changed since the first read within its mtime's clock tick (its stat did not change)")
 	}
 	return nil
 }

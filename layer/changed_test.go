@@ -154,6 +154,7 @@ func TestChangedDuringRead(t *testing.T) {
 	_, err = l.Digest()
 	require.ErrorIs(t, err, ErrChanged)
 	assert.ErrorContains(t, err, `entry "f"`)
+	assert.Equal(t, 1, strings.Count(err.Error(), `entry "f"`), "times %q names the entry", err)
 	assert.ErrorContains(t, err, "while it was read")
 }
 

@@ -269,7 +269,10 @@ func fileSum(ctx context.Context, open func(string, fs.FileInfo) (io.ReadCloser,
 		return "", changedErr(e.rel, fmt.Sprintf("resized while it was read (%d bytes, then %d)", e.hdr.Size, n))
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	return sum, racy.agree(e.rel, sum)
+	if err := racy.agree(e.rel, sum); err != nil {
+		return "", fmt.Errorf("entry %q: %w", e.rel, err)
+	}
+	return sum, nil
 }
 
 // fileSHA256 returns the sha256 (hex) of the single-file source at path,

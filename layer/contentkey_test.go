@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,7 +209,11 @@ func TestContentKeyChangedDuringWalk(t *testing.T) {
 	l, err := FromDir(d, WithCache(t.TempDir()))
 	require.NoError(t, err)
 	_, err = l.Digest()
+	assert.ErrorIs(t, err, ErrChanged)
 	assert.ErrorContains(t, err, `entry "a"`)
+	if err != nil {
+		assert.Equal(t, 1, strings.Count(err.Error(), `entry "a"`), "times %q names the entry", err)
+	}
 }
 
 func TestCacheLimit(t *testing.T) {

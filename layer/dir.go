@@ -194,30 +194,31 @@ func (t *dirTree) header(rel string, fi fs.FileInfo) (*tar.Header, devIno, error
 func (t *dirTree) open(rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 	f, err := t.root.Open(rel)
 	if err != nil {
-		return nil, goneErr(rel, err)
+		return nil, goneErr(".", err)
 	}
-	return opened(f, rel, fi)
+	return opened(f, fi)
 }
 
 // openAt is open through c, a cursor of the calling goroutine.
 func (t *dirTree) openAt(c *dirCursor, rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 	d, err := c.enter(t.root, path.Dir(rel))
 	if err != nil {
-		return nil, goneErr(rel, err)
+		return nil, goneErr(".", err)
 	}
 	f, err := d.Open(path.Base(rel))
 	if err != nil {
-		return nil, goneErr(rel, err)
+		return nil, goneErr(".", err)
 	}
-	return opened(f, rel, fi)
+	return opened(f, fi)
 }
 
-// opened checks that f, just opened at rel, is still the regular file
-// the walk saw as fi, and reads it checked (see checkedReader).
-func opened(f *os.File, rel string, fi fs.FileInfo) (io.ReadCloser, error) {
-	if err := sameFile(f, rel, fi); err != nil {
+// opened checks that f, just opened, is still the regular file the walk
+// saw as fi, and reads it checked (see checkedReader). Its errors do not
+// name the entry: its callers do.
+func opened(f *os.File, fi fs.FileInfo) (io.ReadCloser, error) {
+	if err := sameFile(f, ".", fi); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return newCheckedReader(f, f.Stat, rel, fi), nil
+	return newCheckedReader(f, f.Stat, ".", fi), nil
 }

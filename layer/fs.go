@@ -118,15 +118,15 @@ func (t *fsTree) header(rel string, fi fs.FileInfo) (*tar.Header, devIno, error)
 func (t *fsTree) open(rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 	f, err := t.fsys.Open(rel)
 	if err != nil {
-		return nil, goneErr(rel, err)
+		return nil, goneErr(".", err)
 	}
 	ofi, err := f.Stat()
 	if err == nil && stateOf(ofi) != stateOf(fi) {
-		err = changedErr(rel, "written to since the walk")
+		err = changedErr(".", "written to since the walk")
 	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return newCheckedReader(f, f.Stat, rel, fi), nil
+	return newCheckedReader(f, f.Stat, ".", fi), nil
 }
