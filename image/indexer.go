@@ -150,7 +150,7 @@ func indexChecked(ctx context.Context, r io.Reader, d v1.Descriptor, diffID v1.H
 	// The diff ID is hashed on another goroutine: indexing decompresses
 	// and hashes every file on this one.
 	h := sha256.New()
-	hw := compress.NewAsyncWriter(nopCloser{h})
+	hw := compress.NewAsyncWriter(h)
 	defer hw.Close()
 	tee := io.TeeReader(r, hw)
 	nodes, err := fstree.Index(ctx, tee)
@@ -203,8 +203,3 @@ func (ix *indexer) remember(k indexKey, nodes []tarx.Node, full bool) {
 	ix.mem[k] = memIndex{nodes, full}
 	ix.mu.Unlock()
 }
-
-// nopCloser is a Writer with a Close that does nothing.
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }

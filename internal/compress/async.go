@@ -41,9 +41,9 @@ type asyncWriter struct {
 // NewAsyncWriter returns a writer that hands what is written to it to w
 // on a goroutine of its own, in chunks, in order (see asyncWriter): a
 // hash of a stream the caller also decodes, for one, runs on another
-// core. Close must be called: it writes what is left, stops the goroutine
-// and closes w.
-func NewAsyncWriter(w io.WriteCloser) io.WriteCloser { return newAsyncWriter(w) }
+// core. Close must be called: it writes what is left and stops the
+// goroutine; it does not close w.
+func NewAsyncWriter(w io.Writer) io.WriteCloser { return newAsyncWriter(nopWriteCloser{w}) }
 
 func newAsyncWriter(w io.WriteCloser) *asyncWriter {
 	a := &asyncWriter{
