@@ -143,7 +143,7 @@ func (c *walkCheck) next(e walked) error {
 			// Now, not at the end of the walk: when the first walk is
 			// the write's, its read of the file (just after) is the one
 			// later reads must agree with.
-			first.racy.add([]string{s.rel})
+			first.racy.set(s.rel, "")
 		}
 		return nil
 	}
@@ -179,7 +179,7 @@ func (c *walkCheck) sameContent(e walked, f *seenEntry, state fileState) error {
 		return changedErr(e.rel, "written to since the first read")
 	}
 	f.state = state
-	c.p.seen.racy.known(e.rel, sum)
+	c.p.seen.racy.set(e.rel, sum)
 	return nil
 }
 
@@ -230,23 +230,29 @@ func (p *prepared) readFile(ctx context.Context, f *os.File) (io.Reader, error) 
 	if err := p.sawFile(fi, openFileSHA256(ctx, f, fi)); err != nil {
 		return nil, err
 	}
-	return p.seen.racy.reader(newCheckedReader(f, f.Stat, ".", fi), ".", fi.Size()), nil
+	return p.seen.racy.reader(newCheckedReader(f, f.Stat, fi), ".", fi.Size()), nil
 }
 
 // openFileSHA256 returns a function hashing the open single-file source
-// f, whose stat is fi, checked (see checkedReader), until ctx is done.
+// f, whose stat is fi (see openSHA256).
 func openFileSHA256(ctx context.Context, f *os.File, fi fs.FileInfo) func() (string, error) {
 	return func() (string, error) {
 		if testHookHash != nil {
 			testHookHash(f.Name())
 		}
-		h := sha256.New()
-		r := ctxio.Reader(ctx, io.NewSectionReader(f, 0, fi.Size()))
-		if _, err := io.Copy(h, newCheckedReader(r, f.Stat, ".", fi)); err != nil {
-			return "", err
-		}
-		return hex.EncodeToString(h.Sum(nil)), nil
+		return openSHA256(ctx, f, fi)
 	}
+}
+
+// openSHA256 is the sha256 (hex) of the open regular file f, whose stat
+// is fi, read checked (see checkedReader) until ctx is done.
+func openSHA256(ctx context.Context, f *os.File, fi fs.FileInfo) (string, error) {
+	h := sha256.New()
+	r := ctxio.Reader(ctx, io.NewSectionReader(f, 0, fi.Size()))
+	if _, err := io.Copy(h, newCheckedReader(r, f.Stat, fi)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // goneErr is err, the error of opening or statting rel, an entry a walk
@@ -270,17 +276,17 @@ func changedErr(rel, why string) error {
 	return fmt.Errorf("entry %q: %w: %s", rel, ErrChanged, why)
 }
 
-// sameFile checks that f, just opened at rel, is still the regular file
-// a stat saw as fi.
-func sameFile(f *os.File, rel string, fi fs.FileInfo) error {
+// sameFile checks that f, just opened, is still the regular file a stat
+// saw as fi. Its errors do not name the file: its callers do.
+func sameFile(f *os.File, fi fs.FileInfo) error {
 	ofi, err := f.Stat()
 	switch {
 	case err != nil:
 		return err
 	case !os.SameFile(fi, ofi) || !ofi.Mode().IsRegular():
-		return changedErr(rel, "replaced since the walk")
+		return changedErr(".", "replaced since the walk")
 	case stateOf(ofi) != stateOf(fi):
-		return changedErr(rel, "written to since the walk")
+		return changedErr(".", "written to since the walk")
 	}
 	return nil
 }
@@ -288,18 +294,18 @@ func sameFile(f *os.File, rel string, fi fs.FileInfo) error {
 // checkedReader reads a regular file that a walk saw as want. Once the
 // bytes the walk counted have been read, it stats the open file again: a
 // file written to since the walk, or while it was read, fails the read
-// with ErrChanged instead of giving torn content.
+// with ErrChanged instead of giving torn content. Its errors do not name
+// the file: the callers of its reads do.
 type checkedReader struct {
 	r       io.Reader
 	stat    func() (fs.FileInfo, error)
-	rel     string
 	want    fileState
 	n       int64
 	checked bool
 }
 
-func newCheckedReader(r io.Reader, stat func() (fs.FileInfo, error), rel string, want fs.FileInfo) *checkedReader {
-	return &checkedReader{r: r, stat: stat, rel: rel, want: stateOf(want)}
+func newCheckedReader(r io.Reader, stat func() (fs.FileInfo, error), want fs.FileInfo) *checkedReader {
+	return &checkedReader{r: r, stat: stat, want: stateOf(want)}
 }
 
 func (r *checkedReader) Read(p []byte) (int, error) {
@@ -307,14 +313,14 @@ func (r *checkedReader) Read(p []byte) (int, error) {
 	r.n += int64(n)
 	switch {
 	case err != nil && errors.Is(err, syscall.EISDIR):
-		return n, changedErr(r.rel, "replaced by a directory")
+		return n, changedErr(".", "replaced by a directory")
 	case r.n >= r.want.size && !r.checked:
 		r.checked = true
 		if cerr := r.check(); cerr != nil {
 			return n, cerr
 		}
 	case err == io.EOF && r.n < r.want.size:
-		return n, changedErr(r.rel, fmt.Sprintf("cut short while it was read (%d bytes, not %d)", r.n, r.want.size))
+		return n, changedErr(".", fmt.Sprintf("cut short while it was read (%d bytes, not %d)", r.n, r.want.size))
 	}
 	return n, err
 }
@@ -325,7 +331,7 @@ func (r *checkedReader) check() error {
 		return err
 	}
 	if stateOf(fi) != r.want {
-		return changedErr(r.rel, "written to while it was read")
+		return changedErr(".", "written to while it was read")
 	}
 	return nil
 }
@@ -347,20 +353,6 @@ type racySums struct {
 	sums map[string]string // "" until a read hashed the file
 }
 
-func (r *racySums) add(rels []string) {
-	if len(rels) == 0 {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.sums == nil {
-		r.sums = make(map[string]string, len(rels))
-	}
-	for _, rel := range rels {
-		r.sums[rel] = ""
-	}
-}
-
 func (r *racySums) has(rel string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -368,9 +360,9 @@ func (r *racySums) has(rel string) bool {
 	return ok
 }
 
-// known makes rel racily clean with the content of sha256 sum: each
-// later read hashes it, and must find that sum.
-func (r *racySums) known(rel, sum string) {
+// set makes rel racily clean: each later read hashes it, and must find
+// the sha256 sum ("" for the first read's, which is not known yet).
+func (r *racySums) set(rel, sum string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sums == nil {

@@ -395,15 +395,15 @@ func TestCheckedReader(t *testing.T) {
 	require.NoError(t, err)
 	stat := func() (fs.FileInfo, error) { return os.Stat(p) }
 
-	got, err := io.ReadAll(newCheckedReader(bytes.NewReader([]byte("content")), stat, "f", fi))
+	got, err := io.ReadAll(newCheckedReader(bytes.NewReader([]byte("content")), stat, fi))
 	require.NoError(t, err)
 	assert.Equal(t, "content", string(got))
 
-	_, err = io.ReadAll(newCheckedReader(bytes.NewReader([]byte("cont")), stat, "f", fi))
+	_, err = io.ReadAll(newCheckedReader(bytes.NewReader([]byte("cont")), stat, fi))
 	require.ErrorIs(t, err, ErrChanged)
 	assert.ErrorContains(t, err, "cut short")
 
-	r := newCheckedReader(bytes.NewReader([]byte("content")), stat, "f", fi)
+	r := newCheckedReader(bytes.NewReader([]byte("content")), stat, fi)
 	writeFile(t, p, "CONTENT")
 	_, err = io.ReadAll(r)
 	require.ErrorIs(t, err, ErrChanged)

@@ -286,21 +286,29 @@ func fileSHA256(ctx context.Context, path string, fi fs.FileInfo, racy *racySums
 		return "", goneErr(".", err) // a stat found it
 	}
 	defer f.Close()
-	var r io.Reader = f
-	if fi.Mode().IsRegular() { // not a pipe
-		if err := sameFile(f, ".", fi); err != nil {
-			return "", err
-		}
-		r = newCheckedReader(f, f.Stat, ".", fi)
+	if !fi.Mode().IsRegular() {
+		return pipeSHA256(ctx, f, fi)
 	}
+	if err := sameFile(f, fi); err != nil {
+		return "", err
+	}
+	sum, err := openSHA256(ctx, f, fi)
+	if err != nil {
+		return "", err
+	}
+	return sum, racy.agree(".", sum)
+}
+
+// pipeSHA256 is the sha256 (hex) of what the open pipe f gives, which
+// must be as much as its stat fi said.
+func pipeSHA256(ctx context.Context, f *os.File, fi fs.FileInfo) (string, error) {
 	h := sha256.New()
-	n, err := io.Copy(h, ctxio.Reader(ctx, r))
+	n, err := io.Copy(h, ctxio.Reader(ctx, f))
 	if err != nil {
 		return "", err
 	}
 	if n != fi.Size() {
 		return "", changedErr(".", fmt.Sprintf("resized while it was read (%d bytes, then %d)", fi.Size(), n))
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	return sum, racy.agree(".", sum)
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -216,9 +216,9 @@ func (t *dirTree) openAt(c *dirCursor, rel string, fi fs.FileInfo) (io.ReadClose
 // saw as fi, and reads it checked (see checkedReader). Its errors do not
 // name the entry: its callers do.
 func opened(f *os.File, fi fs.FileInfo) (io.ReadCloser, error) {
-	if err := sameFile(f, ".", fi); err != nil {
+	if err := sameFile(f, fi); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return newCheckedReader(f, f.Stat, ".", fi), nil
+	return newCheckedReader(f, f.Stat, fi), nil
 }

@@ -128,5 +128,5 @@ func (t *fsTree) open(rel string, fi fs.FileInfo) (io.ReadCloser, error) {
 		f.Close()
 		return nil, err
 	}
-	return newCheckedReader(f, f.Stat, ".", fi), nil
+	return newCheckedReader(f, f.Stat, fi), nil
 }

@@ -122,7 +122,7 @@ func (h *hostFile) write(ctx context.Context, w *tarx.Writer, p *prepared) error
 	hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
 	e := tarx.Entry{Header: hdr, Source: h.path, Reopen: true, Open: func() (io.ReadCloser, error) {
 		r := ctxio.Reader(ctx, io.NewSectionReader(f, 0, fi.Size()))
-		return p.seen.racy.reader(newCheckedReader(r, f.Stat, ".", fi), ".", fi.Size()), nil
+		return p.seen.racy.reader(newCheckedReader(r, f.Stat, fi), ".", fi.Size()), nil
 	}}
 	if _, err := place(w, p, e); err != nil {
 		return fmt.Errorf("file %s: %w", h.path, err)
